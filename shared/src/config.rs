@@ -1,0 +1,148 @@
+//! Settings. Order: built-in defaults, then the file named by `HIPPO_CONFIG` (or `./hippo.toml`
+//! when present), then `HIPPO_*` environment variables.
+use serde::Deserialize;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// A value that must never reach a log or an API response.
+#[derive(Clone, Deserialize, Default)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Self(s.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// Address the API listens on.
+    pub listen: String,
+    /// Where the SQLite database, the queue, the repository cache and the master key live.
+    pub data_dir: PathBuf,
+    /// Password for the `admin` user created on first start (generated and printed if unset).
+    pub admin_password: Option<Secret>,
+    /// Releases run at once by the in-process workers.
+    pub worker_concurrency: usize,
+    /// Seconds to wait for a TCP connection and SSH handshake.
+    pub ssh_connect_timeout_secs: u64,
+    /// Seconds a single SSH read or write may block (a stopped host fails after this).
+    pub ssh_io_timeout_secs: u64,
+    /// Seconds a session token stays valid.
+    pub session_ttl_secs: u64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            data_dir: PathBuf::from("./data"),
+            admin_password: None,
+            worker_concurrency: 4,
+            ssh_connect_timeout_secs: 10,
+            ssh_io_timeout_secs: 30,
+            session_ttl_secs: 12 * 3600,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("config file {path}: {source}")]
+    Parse { path: PathBuf, source: toml::de::Error },
+    #[error("environment variable {name}: {reason}")]
+    Env { name: &'static str, reason: String },
+}
+
+impl Settings {
+    pub fn ssh_connect_timeout(&self) -> Duration {
+        Duration::from_secs(self.ssh_connect_timeout_secs)
+    }
+    pub fn ssh_io_timeout(&self) -> Duration {
+        Duration::from_secs(self.ssh_io_timeout_secs)
+    }
+
+    /// Loads the settings from the process environment.
+    pub fn load() -> Result<Self, ConfigError> {
+        Self::load_from(|k| std::env::var(k).ok())
+    }
+
+    pub fn load_from(env: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let file = env("HIPPO_CONFIG").map(PathBuf::from).or_else(|| {
+            let p = PathBuf::from("hippo.toml");
+            p.exists().then_some(p)
+        });
+        let mut s = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(&path)
+                    .map_err(|source| ConfigError::Read { path: path.clone(), source })?;
+                toml::from_str(&text).map_err(|source| ConfigError::Parse { path, source })?
+            }
+            None => Settings::default(),
+        };
+        if let Some(v) = env("HIPPO_LISTEN") {
+            s.listen = v;
+        }
+        if let Some(v) = env("HIPPO_DATA_DIR") {
+            s.data_dir = PathBuf::from(v);
+        }
+        if let Some(v) = env("HIPPO_ADMIN_PASSWORD") {
+            s.admin_password = Some(Secret::new(v));
+        }
+        fn num<T: std::str::FromStr>(name: &'static str, v: String) -> Result<T, ConfigError> {
+            v.parse().map_err(|_| ConfigError::Env { name, reason: format!("'{v}' is not a number") })
+        }
+        if let Some(v) = env("HIPPO_WORKER_CONCURRENCY") {
+            s.worker_concurrency = num("HIPPO_WORKER_CONCURRENCY", v)?;
+        }
+        if let Some(v) = env("HIPPO_SSH_CONNECT_TIMEOUT_SECS") {
+            s.ssh_connect_timeout_secs = num("HIPPO_SSH_CONNECT_TIMEOUT_SECS", v)?;
+        }
+        if let Some(v) = env("HIPPO_SSH_IO_TIMEOUT_SECS") {
+            s.ssh_io_timeout_secs = num("HIPPO_SSH_IO_TIMEOUT_SECS", v)?;
+        }
+        if s.worker_concurrency == 0 {
+            return Err(ConfigError::Env { name: "HIPPO_WORKER_CONCURRENCY", reason: "must be at least 1".into() });
+        }
+        Ok(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn environment_overrides_defaults() {
+        let s = Settings::load_from(|k| match k {
+            "HIPPO_LISTEN" => Some("127.0.0.1:9999".into()),
+            "HIPPO_DATA_DIR" => Some("/tmp/x".into()),
+            "HIPPO_ADMIN_PASSWORD" => Some("pw".into()),
+            _ => None,
+        })
+        .unwrap();
+        assert_eq!(s.listen, "127.0.0.1:9999");
+        assert_eq!(s.data_dir, PathBuf::from("/tmp/x"));
+        assert_eq!(format!("{:?}", s.admin_password), "Some(Secret(***))");
+    }
+
+    #[test]
+    fn a_bad_number_names_the_variable() {
+        let e = Settings::load_from(|k| (k == "HIPPO_SSH_IO_TIMEOUT_SECS").then(|| "soon".into())).unwrap_err();
+        assert!(e.to_string().contains("HIPPO_SSH_IO_TIMEOUT_SECS"));
+    }
+}

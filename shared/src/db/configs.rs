@@ -1,0 +1,194 @@
+//! Release configs: how one app is released to one environment. The spec is stored as JSON
+//! (every value in it already parsed into domain types); the repository credential is sealed
+//! in its own column and never part of the spec.
+use super::{Db, DbError, DbResult, conflict, now};
+use crate::domain::{FailurePolicy, FilterMode, RemotePath, RepoUrl};
+use serde::{Deserialize, Serialize};
+
+/// How the worker authenticates to the Git repository.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum RepoAuthSpec {
+    /// Public or local repository.
+    #[default]
+    None,
+    /// SSH with the platform key (add `GET /api/ssh-key` as a deploy key).
+    PlatformKey,
+    /// HTTPS with a user name and a token; the token is sealed separately.
+    Token { username: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Hooks {
+    #[serde(default)]
+    pub before_checkout: String,
+    #[serde(default)]
+    pub after_checkout: String,
+    #[serde(default)]
+    pub before_release: String,
+    #[serde(default)]
+    pub after_release: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Variable {
+    pub name: String,
+    pub value: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct NoticeSpec {
+    /// off | dingtalk | sms | email | wecom | feishu | webhook (sending comes in a later issue)
+    pub channel: String,
+    #[serde(default)]
+    pub target: String,
+}
+
+/// Everything a regular release config says, validated.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConfigSpec {
+    pub repo_url: RepoUrl,
+    pub repo_auth: RepoAuthSpec,
+    pub review_enabled: bool,
+    pub notice: NoticeSpec,
+    pub host_ids: Vec<i64>,
+    pub deploy_path: RemotePath,
+    pub versions_path: RemotePath,
+    pub keep_versions: u32,
+    pub filter_mode: FilterMode,
+    pub filter: String,
+    pub hooks: Hooks,
+    pub variables: Vec<Variable>,
+    /// Hosts prepared at once; `None` = all.
+    pub parallelism: Option<u32>,
+    pub failure_policy: FailurePolicy,
+    pub hook_timeout_secs: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct ReleaseConfig {
+    pub id: i64,
+    pub app_id: i64,
+    pub environment_id: i64,
+    pub spec: ConfigSpec,
+    pub has_repo_secret: bool,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+#[derive(sqlx::FromRow)]
+struct Row {
+    id: i64,
+    app_id: i64,
+    environment_id: i64,
+    spec: String,
+    has_secret: bool,
+    created_at: String,
+    updated_at: String,
+}
+
+impl TryFrom<Row> for ReleaseConfig {
+    type Error = DbError;
+    fn try_from(r: Row) -> DbResult<Self> {
+        Ok(Self {
+            id: r.id,
+            app_id: r.app_id,
+            environment_id: r.environment_id,
+            spec: serde_json::from_str(&r.spec).map_err(|e| DbError::Corrupt(format!("config {}: {e}", r.id)))?,
+            has_repo_secret: r.has_secret,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        })
+    }
+}
+
+macro_rules! cols {
+    () => {
+        "id, app_id, environment_id, spec, repo_secret IS NOT NULL AS has_secret, created_at, updated_at"
+    };
+}
+
+/// What to do with the stored repository secret on update.
+pub enum SecretChange {
+    Keep,
+    Set(Vec<u8>),
+    Clear,
+}
+
+impl Db {
+    pub async fn list_configs(&self, app_id: Option<i64>, environment_id: Option<i64>) -> DbResult<Vec<ReleaseConfig>> {
+        let rows: Vec<Row> = sqlx::query_as(concat!("SELECT ", cols!(), " FROM release_configs WHERE (?1 IS NULL OR app_id = ?1) AND (?2 IS NULL OR environment_id = ?2) ORDER BY id"))
+        .bind(app_id)
+        .bind(environment_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(TryInto::try_into).collect()
+    }
+    pub async fn get_config(&self, id: i64) -> DbResult<ReleaseConfig> {
+        let row: Row = sqlx::query_as(concat!("SELECT ", cols!(), " FROM release_configs WHERE id = ?"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(DbError::NotFound("release config"))?;
+        row.try_into()
+    }
+    /// The sealed repository credential, if any.
+    pub async fn config_secret(&self, id: i64) -> DbResult<Option<Vec<u8>>> {
+        Ok(sqlx::query_scalar("SELECT repo_secret FROM release_configs WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .flatten())
+    }
+    pub async fn create_config(&self, app_id: i64, environment_id: i64, spec: &ConfigSpec, secret: Option<Vec<u8>>) -> DbResult<ReleaseConfig> {
+        let t = now();
+        let r = sqlx::query(
+            "INSERT INTO release_configs (app_id, environment_id, spec, repo_secret, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(app_id)
+        .bind(environment_id)
+        .bind(serde_json::to_string(spec).unwrap_or_default())
+        .bind(secret)
+        .bind(&t)
+        .bind(&t)
+        .execute(&self.pool)
+        .await
+        .map_err(conflict("this app already has a release config for this environment"))?;
+        self.get_config(r.last_insert_rowid()).await
+    }
+    pub async fn update_config(&self, id: i64, spec: &ConfigSpec, secret: SecretChange) -> DbResult<ReleaseConfig> {
+        let spec_json = serde_json::to_string(spec).unwrap_or_default();
+        let r = match secret {
+            SecretChange::Keep => sqlx::query("UPDATE release_configs SET spec = ?, updated_at = ? WHERE id = ?")
+                .bind(spec_json)
+                .bind(now())
+                .bind(id),
+            SecretChange::Set(s) => sqlx::query("UPDATE release_configs SET spec = ?, repo_secret = ?, updated_at = ? WHERE id = ?")
+                .bind(spec_json)
+                .bind(s)
+                .bind(now())
+                .bind(id),
+            SecretChange::Clear => sqlx::query("UPDATE release_configs SET spec = ?, repo_secret = NULL, updated_at = ? WHERE id = ?")
+                .bind(spec_json)
+                .bind(now())
+                .bind(id),
+        }
+        .execute(&self.pool)
+        .await?;
+        if r.rows_affected() == 0 {
+            return Err(DbError::NotFound("release config"));
+        }
+        self.get_config(id).await
+    }
+    pub async fn delete_config(&self, id: i64) -> DbResult<()> {
+        let r = sqlx::query("DELETE FROM release_configs WHERE id = ?")
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(conflict(""))?;
+        if r.rows_affected() == 0 {
+            return Err(DbError::NotFound("release config"));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,270 @@
+//! Environments, hosts and apps.
+use super::{Db, DbError, DbResult, conflict, now};
+use crate::domain::{HostAddr, Name, SshUser, Tag};
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Environment {
+    pub id: i64,
+    pub name: String,
+    pub tag: String,
+    pub description: String,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct EnvironmentInput {
+    pub name: Name,
+    pub tag: Tag,
+    pub description: String,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct App {
+    pub id: i64,
+    pub name: String,
+    pub tag: String,
+    pub description: String,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+pub type AppInput = EnvironmentInput;
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Host {
+    pub id: i64,
+    pub environment_id: i64,
+    pub name: String,
+    pub addr: String,
+    pub port: i64,
+    pub username: String,
+    pub category: String,
+    pub description: String,
+    pub host_key_type: Option<String>,
+    pub host_key: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct HostInput {
+    pub environment_id: i64,
+    pub name: Name,
+    pub addr: HostAddr,
+    pub port: u16,
+    pub username: SshUser,
+    pub category: String,
+    pub description: String,
+}
+
+macro_rules! env_cols {
+    () => {
+        "id, name, tag, description, created_at, updated_at"
+    };
+}
+macro_rules! host_cols {
+    () => {
+        "id, environment_id, name, addr, port, username, category, description, host_key_type, host_key, created_at, updated_at"
+    };
+}
+
+impl Db {
+    pub async fn list_environments(&self) -> DbResult<Vec<Environment>> {
+        Ok(sqlx::query_as(concat!("SELECT ", env_cols!(), " FROM environments ORDER BY id"))
+            .fetch_all(&self.pool)
+            .await?)
+    }
+    pub async fn get_environment(&self, id: i64) -> DbResult<Environment> {
+        sqlx::query_as(concat!("SELECT ", env_cols!(), " FROM environments WHERE id = ?"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(DbError::NotFound("environment"))
+    }
+    pub async fn create_environment(&self, i: &EnvironmentInput) -> DbResult<Environment> {
+        let t = now();
+        let r = sqlx::query("INSERT INTO environments (name, tag, description, created_at, updated_at) VALUES (?, ?, ?, ?, ?)")
+            .bind(i.name.as_str())
+            .bind(i.tag.as_str())
+            .bind(&i.description)
+            .bind(&t)
+            .bind(&t)
+            .execute(&self.pool)
+            .await
+            .map_err(conflict("an environment with this tag exists"))?;
+        self.get_environment(r.last_insert_rowid()).await
+    }
+    pub async fn update_environment(&self, id: i64, i: &EnvironmentInput) -> DbResult<Environment> {
+        let r = sqlx::query("UPDATE environments SET name = ?, tag = ?, description = ?, updated_at = ? WHERE id = ?")
+            .bind(i.name.as_str())
+            .bind(i.tag.as_str())
+            .bind(&i.description)
+            .bind(now())
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(conflict("an environment with this tag exists"))?;
+        if r.rows_affected() == 0 {
+            return Err(DbError::NotFound("environment"));
+        }
+        self.get_environment(id).await
+    }
+    pub async fn delete_environment(&self, id: i64) -> DbResult<()> {
+        let r = sqlx::query("DELETE FROM environments WHERE id = ?")
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(conflict(""))?;
+        if r.rows_affected() == 0 {
+            return Err(DbError::NotFound("environment"));
+        }
+        Ok(())
+    }
+
+    pub async fn list_apps(&self) -> DbResult<Vec<App>> {
+        Ok(sqlx::query_as(concat!("SELECT ", env_cols!(), " FROM apps ORDER BY id")).fetch_all(&self.pool).await?)
+    }
+    pub async fn get_app(&self, id: i64) -> DbResult<App> {
+        sqlx::query_as(concat!("SELECT ", env_cols!(), " FROM apps WHERE id = ?"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(DbError::NotFound("app"))
+    }
+    pub async fn create_app(&self, i: &AppInput) -> DbResult<App> {
+        let t = now();
+        let r = sqlx::query("INSERT INTO apps (name, tag, description, created_at, updated_at) VALUES (?, ?, ?, ?, ?)")
+            .bind(i.name.as_str())
+            .bind(i.tag.as_str())
+            .bind(&i.description)
+            .bind(&t)
+            .bind(&t)
+            .execute(&self.pool)
+            .await
+            .map_err(conflict("an app with this tag exists"))?;
+        self.get_app(r.last_insert_rowid()).await
+    }
+    pub async fn update_app(&self, id: i64, i: &AppInput) -> DbResult<App> {
+        let r = sqlx::query("UPDATE apps SET name = ?, tag = ?, description = ?, updated_at = ? WHERE id = ?")
+            .bind(i.name.as_str())
+            .bind(i.tag.as_str())
+            .bind(&i.description)
+            .bind(now())
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(conflict("an app with this tag exists"))?;
+        if r.rows_affected() == 0 {
+            return Err(DbError::NotFound("app"));
+        }
+        self.get_app(id).await
+    }
+    pub async fn delete_app(&self, id: i64) -> DbResult<()> {
+        let r = sqlx::query("DELETE FROM apps WHERE id = ?")
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(conflict(""))?;
+        if r.rows_affected() == 0 {
+            return Err(DbError::NotFound("app"));
+        }
+        Ok(())
+    }
+
+    pub async fn list_hosts(&self, environment_id: Option<i64>, category: Option<&str>) -> DbResult<Vec<Host>> {
+        Ok(sqlx::query_as(concat!("SELECT ", host_cols!(), " FROM hosts WHERE (?1 IS NULL OR environment_id = ?1) AND (?2 IS NULL OR category = ?2) ORDER BY id"))
+        .bind(environment_id)
+        .bind(category)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+    pub async fn get_host(&self, id: i64) -> DbResult<Host> {
+        sqlx::query_as(concat!("SELECT ", host_cols!(), " FROM hosts WHERE id = ?"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(DbError::NotFound("host"))
+    }
+    pub async fn create_host(&self, i: &HostInput) -> DbResult<Host> {
+        let t = now();
+        let r = sqlx::query(
+            "INSERT INTO hosts (environment_id, name, addr, port, username, category, description, created_at, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(i.environment_id)
+        .bind(i.name.as_str())
+        .bind(i.addr.as_str())
+        .bind(i64::from(i.port))
+        .bind(i.username.as_str())
+        .bind(&i.category)
+        .bind(&i.description)
+        .bind(&t)
+        .bind(&t)
+        .execute(&self.pool)
+        .await
+        .map_err(conflict("a host with this name exists in the environment"))?;
+        self.get_host(r.last_insert_rowid()).await
+    }
+    /// Updates a host. A changed address or port forgets the pinned host key.
+    pub async fn update_host(&self, id: i64, i: &HostInput) -> DbResult<Host> {
+        let r = sqlx::query(
+            "UPDATE hosts SET environment_id = ?, name = ?,
+                host_key_type = CASE WHEN addr = ? AND port = ? THEN host_key_type END,
+                host_key = CASE WHEN addr = ? AND port = ? THEN host_key END,
+                addr = ?, port = ?, username = ?, category = ?, description = ?, updated_at = ? WHERE id = ?",
+        )
+        .bind(i.environment_id)
+        .bind(i.name.as_str())
+        .bind(i.addr.as_str())
+        .bind(i64::from(i.port))
+        .bind(i.addr.as_str())
+        .bind(i64::from(i.port))
+        .bind(i.addr.as_str())
+        .bind(i64::from(i.port))
+        .bind(i.username.as_str())
+        .bind(&i.category)
+        .bind(&i.description)
+        .bind(now())
+        .bind(id)
+        .execute(&self.pool)
+        .await
+        .map_err(conflict("a host with this name exists in the environment"))?;
+        if r.rows_affected() == 0 {
+            return Err(DbError::NotFound("host"));
+        }
+        self.get_host(id).await
+    }
+    pub async fn delete_host(&self, id: i64) -> DbResult<()> {
+        let r = sqlx::query("DELETE FROM hosts WHERE id = ?")
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(conflict(""))?;
+        if r.rows_affected() == 0 {
+            return Err(DbError::NotFound("host"));
+        }
+        Ok(())
+    }
+    /// Pins a host key seen on first contact. Never overwrites a pinned key.
+    pub async fn pin_host_key(&self, id: i64, key_type: &str, key: &str) -> DbResult<()> {
+        sqlx::query("UPDATE hosts SET host_key_type = ?, host_key = ? WHERE id = ? AND host_key IS NULL")
+            .bind(key_type)
+            .bind(key)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+    /// Sets or clears the pinned host key (an admin accepting a new key).
+    pub async fn set_host_key(&self, id: i64, key: Option<(&str, &str)>) -> DbResult<()> {
+        sqlx::query("UPDATE hosts SET host_key_type = ?, host_key = ?, updated_at = ? WHERE id = ?")
+            .bind(key.map(|k| k.0))
+            .bind(key.map(|k| k.1))
+            .bind(now())
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,319 @@
+//! Releases, their per-host results, and the versions each host keeps.
+use super::configs::ConfigSpec;
+use super::{Db, DbError, DbResult, now};
+use crate::domain::{ReleaseKind, ReleaseStatus};
+
+#[derive(Debug, Clone)]
+pub struct Release {
+    pub id: i64,
+    pub config_id: i64,
+    pub app_id: i64,
+    pub environment_id: i64,
+    pub name: String,
+    pub kind: ReleaseKind,
+    pub ref_kind: String,
+    pub ref_name: String,
+    pub commit_id: String,
+    pub commit_message: String,
+    pub version: Option<String>,
+    pub status: ReleaseStatus,
+    pub error: Option<String>,
+    pub snapshot: ConfigSpec,
+    pub requested_by: i64,
+    pub created_at: String,
+    pub updated_at: String,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+}
+
+#[derive(sqlx::FromRow)]
+struct Row {
+    id: i64,
+    config_id: i64,
+    app_id: i64,
+    environment_id: i64,
+    name: String,
+    kind: String,
+    ref_kind: String,
+    ref_name: String,
+    commit_id: String,
+    commit_message: String,
+    version: Option<String>,
+    status: String,
+    error: Option<String>,
+    snapshot: String,
+    requested_by: i64,
+    created_at: String,
+    updated_at: String,
+    started_at: Option<String>,
+    finished_at: Option<String>,
+}
+
+impl TryFrom<Row> for Release {
+    type Error = DbError;
+    fn try_from(r: Row) -> DbResult<Self> {
+        let corrupt = |what: &str, e: String| DbError::Corrupt(format!("release {} {what}: {e}", r.id));
+        Ok(Self {
+            kind: ReleaseKind::parse(&r.kind).map_err(|e| corrupt("kind", e.0))?,
+            status: ReleaseStatus::parse(&r.status).map_err(|e| corrupt("status", e.0))?,
+            snapshot: serde_json::from_str(&r.snapshot).map_err(|e| corrupt("snapshot", e.to_string()))?,
+            id: r.id,
+            config_id: r.config_id,
+            app_id: r.app_id,
+            environment_id: r.environment_id,
+            name: r.name,
+            ref_kind: r.ref_kind,
+            ref_name: r.ref_name,
+            commit_id: r.commit_id,
+            commit_message: r.commit_message,
+            version: r.version,
+            error: r.error,
+            requested_by: r.requested_by,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+            started_at: r.started_at,
+            finished_at: r.finished_at,
+        })
+    }
+}
+
+macro_rules! cols {
+    () => {
+        "id, config_id, app_id, environment_id, name, kind, ref_kind, ref_name, commit_id, commit_message, version, status, error, snapshot, requested_by, created_at, updated_at, started_at, finished_at"
+    };
+}
+
+#[derive(Debug, Clone)]
+pub struct NewRelease {
+    pub config_id: i64,
+    pub app_id: i64,
+    pub environment_id: i64,
+    pub name: String,
+    pub kind: ReleaseKind,
+    pub ref_kind: String,
+    pub ref_name: String,
+    pub commit_id: String,
+    pub commit_message: String,
+    pub version: Option<String>,
+    pub status: ReleaseStatus,
+    pub snapshot: ConfigSpec,
+    pub requested_by: i64,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ReleaseFilter {
+    pub status: Option<ReleaseStatus>,
+    pub app_id: Option<i64>,
+    pub environment_id: Option<i64>,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
+pub struct ReleaseHost {
+    pub host_id: i64,
+    pub host_name: String,
+    pub addr: String,
+    pub status: String,
+    pub stage: String,
+    pub message: String,
+    pub bytes_sent: i64,
+    pub previous_version: Option<String>,
+    pub updated_at: String,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct HostVersion {
+    pub host_id: i64,
+    pub version: String,
+    pub release_id: i64,
+    pub commit_id: String,
+    pub live: bool,
+    pub created_at: String,
+}
+
+impl Db {
+    pub async fn create_release(&self, n: &NewRelease) -> DbResult<Release> {
+        let t = now();
+        let r = sqlx::query(
+            "INSERT INTO releases (config_id, app_id, environment_id, name, kind, ref_kind, ref_name, commit_id, commit_message,
+                version, status, snapshot, requested_by, created_at, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(n.config_id)
+        .bind(n.app_id)
+        .bind(n.environment_id)
+        .bind(&n.name)
+        .bind(n.kind.as_str())
+        .bind(&n.ref_kind)
+        .bind(&n.ref_name)
+        .bind(&n.commit_id)
+        .bind(&n.commit_message)
+        .bind(&n.version)
+        .bind(n.status.as_str())
+        .bind(serde_json::to_string(&n.snapshot).unwrap_or_default())
+        .bind(n.requested_by)
+        .bind(&t)
+        .bind(&t)
+        .execute(&self.pool)
+        .await?;
+        self.get_release(r.last_insert_rowid()).await
+    }
+
+    pub async fn get_release(&self, id: i64) -> DbResult<Release> {
+        let row: Row = sqlx::query_as(concat!("SELECT ", cols!(), " FROM releases WHERE id = ?"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(DbError::NotFound("release"))?;
+        row.try_into()
+    }
+
+    pub async fn list_releases(&self, f: &ReleaseFilter) -> DbResult<Vec<Release>> {
+        let rows: Vec<Row> = sqlx::query_as(concat!("SELECT ", cols!(), " FROM releases WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR app_id = ?2)
+               AND (?3 IS NULL OR environment_id = ?3) ORDER BY id DESC LIMIT 500"))
+        .bind(f.status.map(|s| s.as_str()))
+        .bind(f.app_id)
+        .bind(f.environment_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(TryInto::try_into).collect()
+    }
+
+    /// Moves a release to `to` if its current status allows it; false when it did not.
+    /// The check and the write are one statement, so two callers cannot both win.
+    pub async fn transition_release(&self, id: i64, to: ReleaseStatus, error: Option<&str>) -> DbResult<bool> {
+        let from: Vec<&str> = ReleaseStatus::ALL
+            .into_iter()
+            .filter(|s| s.can_become(to))
+            .map(|s| s.as_str())
+            .collect();
+        let from_json = serde_json::to_string(&from).unwrap_or_default();
+        let t = now();
+        let r = sqlx::query(
+            "UPDATE releases SET status = ?1, error = ?2, updated_at = ?3,
+                started_at = CASE WHEN ?1 = 'running' THEN ?3 ELSE started_at END,
+                finished_at = CASE WHEN ?1 IN ('succeeded','failed','rejected','cancelled') THEN ?3
+                                   WHEN ?1 = 'queued' THEN NULL ELSE finished_at END
+             WHERE id = ?4 AND status IN (SELECT value FROM json_each(?5))",
+        )
+        .bind(to.as_str())
+        .bind(error)
+        .bind(&t)
+        .bind(id)
+        .bind(from_json)
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    pub async fn set_release_version(&self, id: i64, version: &str) -> DbResult<()> {
+        sqlx::query("UPDATE releases SET version = ?, updated_at = ? WHERE id = ?")
+            .bind(version)
+            .bind(now())
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// (Re)starts the per-host results of a run.
+    pub async fn reset_release_hosts(&self, release_id: i64, hosts: &[(i64, String, String)]) -> DbResult<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM release_hosts WHERE release_id = ?").bind(release_id).execute(&mut *tx).await?;
+        for (id, name, addr) in hosts {
+            sqlx::query("INSERT INTO release_hosts (release_id, host_id, host_name, addr, status, updated_at) VALUES (?, ?, ?, ?, 'pending', ?)")
+                .bind(release_id)
+                .bind(id)
+                .bind(name)
+                .bind(addr)
+                .bind(now())
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn update_release_host(&self, release_id: i64, host_id: i64, status: &str, stage: &str, message: &str) -> DbResult<()> {
+        sqlx::query("UPDATE release_hosts SET status = ?, stage = ?, message = ?, updated_at = ? WHERE release_id = ? AND host_id = ?")
+            .bind(status)
+            .bind(stage)
+            .bind(message)
+            .bind(now())
+            .bind(release_id)
+            .bind(host_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn set_release_host_extra(&self, release_id: i64, host_id: i64, bytes_sent: u64, previous: Option<&str>) -> DbResult<()> {
+        sqlx::query("UPDATE release_hosts SET bytes_sent = ?, previous_version = COALESCE(?, previous_version) WHERE release_id = ? AND host_id = ?")
+            .bind(i64::try_from(bytes_sent).unwrap_or(i64::MAX))
+            .bind(previous)
+            .bind(release_id)
+            .bind(host_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn release_hosts(&self, release_id: i64) -> DbResult<Vec<ReleaseHost>> {
+        Ok(sqlx::query_as(
+            "SELECT host_id, host_name, addr, status, stage, message, bytes_sent, previous_version, updated_at
+             FROM release_hosts WHERE release_id = ? ORDER BY host_id",
+        )
+        .bind(release_id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Records that `host` now holds `version` (prepared, not live yet).
+    pub async fn record_host_version(&self, config_id: i64, host_id: i64, version: &str, release_id: i64, commit_id: &str) -> DbResult<()> {
+        sqlx::query(
+            "INSERT INTO host_versions (config_id, host_id, version, release_id, commit_id, live, created_at) VALUES (?, ?, ?, ?, ?, 0, ?)
+             ON CONFLICT(config_id, host_id, version) DO UPDATE SET release_id = excluded.release_id",
+        )
+        .bind(config_id)
+        .bind(host_id)
+        .bind(version)
+        .bind(release_id)
+        .bind(commit_id)
+        .bind(now())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn mark_live_version(&self, config_id: i64, host_id: i64, version: &str) -> DbResult<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("UPDATE host_versions SET live = (version = ?) WHERE config_id = ? AND host_id = ?")
+            .bind(version)
+            .bind(config_id)
+            .bind(host_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn forget_host_versions(&self, config_id: i64, host_id: i64, versions: &[String]) -> DbResult<()> {
+        for v in versions {
+            sqlx::query("DELETE FROM host_versions WHERE config_id = ? AND host_id = ? AND version = ?")
+                .bind(config_id)
+                .bind(host_id)
+                .bind(v)
+                .execute(&self.pool)
+                .await?;
+        }
+        Ok(())
+    }
+
+    pub async fn host_versions(&self, config_id: i64) -> DbResult<Vec<HostVersion>> {
+        Ok(sqlx::query_as(
+            "SELECT host_id, version, release_id, commit_id, live, created_at FROM host_versions WHERE config_id = ? ORDER BY host_id, version DESC",
+        )
+        .bind(config_id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+}

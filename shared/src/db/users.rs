@@ -1,0 +1,59 @@
+//! Users and their tokens.
+use super::{Db, DbResult, now};
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct User {
+    pub id: i64,
+    pub username: String,
+    pub password_hash: String,
+    pub is_admin: bool,
+}
+
+impl Db {
+    pub async fn user_count(&self) -> DbResult<i64> {
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM users").fetch_one(&self.pool).await?)
+    }
+
+    pub async fn create_user(&self, username: &str, password_hash: &str, is_admin: bool) -> DbResult<i64> {
+        let r = sqlx::query("INSERT INTO users (username, password_hash, is_admin, created_at) VALUES (?, ?, ?, ?)")
+            .bind(username)
+            .bind(password_hash)
+            .bind(is_admin)
+            .bind(now())
+            .execute(&self.pool)
+            .await
+            .map_err(super::conflict("a user with this name exists"))?;
+        Ok(r.last_insert_rowid())
+    }
+
+    pub async fn user_by_name(&self, username: &str) -> DbResult<Option<User>> {
+        Ok(sqlx::query_as("SELECT id, username, password_hash, is_admin FROM users WHERE username = ?")
+            .bind(username)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    pub async fn store_token(&self, user_id: i64, token_hash: &str, kind: &str, expires_at: Option<String>) -> DbResult<()> {
+        sqlx::query("INSERT INTO tokens (user_id, token_hash, kind, expires_at, created_at) VALUES (?, ?, ?, ?, ?)")
+            .bind(user_id)
+            .bind(token_hash)
+            .bind(kind)
+            .bind(expires_at)
+            .bind(now())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// The user a token belongs to, if the token exists and has not expired.
+    pub async fn user_by_token(&self, token_hash: &str) -> DbResult<Option<User>> {
+        Ok(sqlx::query_as(
+            "SELECT u.id, u.username, u.password_hash, u.is_admin FROM tokens t JOIN users u ON u.id = t.user_id
+             WHERE t.token_hash = ? AND (t.expires_at IS NULL OR t.expires_at > ?)",
+        )
+        .bind(token_hash)
+        .bind(now())
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+}

@@ -1,0 +1,534 @@
+//! Values parsed once at the edge. Past the constructors, the rest of the code trusts them:
+//! a `DeployPath` is absolute and normalised, a `GitRef` names a valid ref, and so on.
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Why a value was refused, worded for the person who typed it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Invalid(pub String);
+
+fn invalid<T>(msg: impl Into<String>) -> Result<T, Invalid> {
+    Err(Invalid(msg.into()))
+}
+
+fn has_control(s: &str) -> bool {
+    s.chars().any(|c| c.is_control())
+}
+
+macro_rules! string_newtype {
+    ($(#[$m:meta])* $name:ident) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(try_from = "String", into = "String")]
+        pub struct $name(String);
+        impl $name {
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+        impl From<$name> for String {
+            fn from(v: $name) -> String {
+                v.0
+            }
+        }
+        impl TryFrom<String> for $name {
+            type Error = Invalid;
+            fn try_from(v: String) -> Result<Self, Invalid> {
+                Self::parse(&v)
+            }
+        }
+    };
+}
+
+string_newtype!(
+    /// `dev`, `prod`, `cart`: lowercase letters, digits, `-` and `_`, 1–32 chars, starting
+    /// with a letter or digit. Used for environments and apps.
+    Tag
+);
+impl Tag {
+    pub fn parse(s: &str) -> Result<Self, Invalid> {
+        let ok_first = s.chars().next().is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+        let ok_rest = s
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+        if s.is_empty() || s.len() > 32 || !ok_first || !ok_rest {
+            return invalid("must be 1-32 characters of a-z, 0-9, '-' or '_', starting with a letter or digit");
+        }
+        Ok(Self(s.to_owned()))
+    }
+}
+
+string_newtype!(
+    /// A display name: 1–100 characters, no control characters, trimmed.
+    Name
+);
+impl Name {
+    pub fn parse(s: &str) -> Result<Self, Invalid> {
+        let t = s.trim();
+        if t.is_empty() || t.chars().count() > 100 || has_control(t) {
+            return invalid("must be 1-100 characters without control characters");
+        }
+        Ok(Self(t.to_owned()))
+    }
+}
+
+string_newtype!(
+    /// An absolute, normalised path on a target host (`/var/www/html`): no `.` or `..`
+    /// components, no empty components, no control characters, not `/` itself.
+    RemotePath
+);
+impl RemotePath {
+    pub fn parse(s: &str) -> Result<Self, Invalid> {
+        if !s.starts_with('/') {
+            return invalid("must be an absolute path");
+        }
+        let trimmed = s.trim_end_matches('/');
+        if trimmed.is_empty() {
+            return invalid("must not be the root directory");
+        }
+        if s.len() > 1024 || has_control(s) {
+            return invalid("must be at most 1024 characters without control characters");
+        }
+        for part in trimmed[1..].split('/') {
+            if part.is_empty() || part == "." || part == ".." {
+                return invalid("must not contain empty, '.' or '..' components");
+            }
+        }
+        Ok(Self(trimmed.to_owned()))
+    }
+    /// `self` joined with one plain folder name.
+    pub fn join(&self, name: &VersionName) -> String {
+        format!("{}/{}", self.0, name.as_str())
+    }
+    /// True when `other` is this path or lies below it.
+    pub fn contains(&self, other: &RemotePath) -> bool {
+        other.0 == self.0 || other.0.starts_with(&format!("{}/", self.0))
+    }
+}
+
+string_newtype!(
+    /// The folder name of one version on a host, e.g. `20261123T231800Z-r42-1a2b3c4`.
+    VersionName
+);
+impl VersionName {
+    pub fn parse(s: &str) -> Result<Self, Invalid> {
+        let ok = !s.is_empty()
+            && s.len() <= 128
+            && !s.starts_with('.')
+            && !s.starts_with('-')
+            && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+        if !ok {
+            return invalid("must be a plain folder name of letters, digits, '.', '_' or '-'");
+        }
+        Ok(Self(s.to_owned()))
+    }
+    /// A new version's name: sortable by time, then release id, then commit.
+    pub fn for_release(at: chrono::DateTime<chrono::Utc>, release_id: i64, commit: &CommitId) -> Self {
+        Self(format!(
+            "{}-r{}-{}",
+            at.format("%Y%m%dT%H%M%SZ"),
+            release_id,
+            commit.short()
+        ))
+    }
+}
+
+string_newtype!(
+    /// A full Git object id in lowercase hex (40 for SHA-1, 64 for SHA-256).
+    CommitId
+);
+impl CommitId {
+    pub fn parse(s: &str) -> Result<Self, Invalid> {
+        let ok = (s.len() == 40 || s.len() == 64)
+            && s.chars().all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c));
+        if !ok {
+            return invalid("must be a full commit id (40 lowercase hex characters)");
+        }
+        Ok(Self(s.to_owned()))
+    }
+    pub fn short(&self) -> &str {
+        &self.0[..7]
+    }
+}
+
+/// A branch, tag or commit as the user asked for it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "name", rename_all = "snake_case")]
+pub enum GitRef {
+    Branch(String),
+    Tag(String),
+    /// A full or abbreviated (≥ 7 hex) commit id.
+    Commit(String),
+}
+
+impl GitRef {
+    pub fn branch(s: &str) -> Result<Self, Invalid> {
+        check_ref_name(s).map(|()| Self::Branch(s.to_owned()))
+    }
+    pub fn tag(s: &str) -> Result<Self, Invalid> {
+        check_ref_name(s).map(|()| Self::Tag(s.to_owned()))
+    }
+    pub fn commit(s: &str) -> Result<Self, Invalid> {
+        let ok = (7..=64).contains(&s.len()) && s.chars().all(|c| c.is_ascii_hexdigit());
+        if !ok {
+            return invalid("must be 7-64 hexadecimal characters");
+        }
+        Ok(Self::Commit(s.to_ascii_lowercase()))
+    }
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Branch(_) => "branch",
+            Self::Tag(_) => "tag",
+            Self::Commit(_) => "commit",
+        }
+    }
+    pub fn name(&self) -> &str {
+        match self {
+            Self::Branch(s) | Self::Tag(s) | Self::Commit(s) => s,
+        }
+    }
+    pub fn from_parts(kind: &str, name: &str) -> Result<Self, Invalid> {
+        match kind {
+            "branch" => Self::branch(name),
+            "tag" => Self::tag(name),
+            "commit" => Self::commit(name),
+            _ => invalid("must be branch, tag or commit"),
+        }
+    }
+}
+
+/// Git's ref-name rules (git check-ref-format), restricted to what a person types.
+fn check_ref_name(s: &str) -> Result<(), Invalid> {
+    let bad = s.is_empty()
+        || s.len() > 255
+        || s.starts_with('-')
+        || s.starts_with('/')
+        || s.ends_with('/')
+        || s.ends_with('.')
+        || s.ends_with(".lock")
+        || s.contains("..")
+        || s.contains("//")
+        || s.contains("@{")
+        || s == "@"
+        || s.split('/').any(|p| p.starts_with('.'))
+        || s.chars().any(|c| c.is_control() || c.is_whitespace() || "~^:?*[\\".contains(c));
+    if bad {
+        return invalid("is not a valid Git branch or tag name");
+    }
+    Ok(())
+}
+
+string_newtype!(
+    /// A host name or IP address to connect to.
+    HostAddr
+);
+impl HostAddr {
+    pub fn parse(s: &str) -> Result<Self, Invalid> {
+        let ok = !s.is_empty()
+            && s.len() <= 253
+            && !s.starts_with('-')
+            && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '_'));
+        if !ok {
+            return invalid("must be a host name or IP address");
+        }
+        Ok(Self(s.to_owned()))
+    }
+}
+
+string_newtype!(
+    /// A login name on a target host.
+    SshUser
+);
+impl SshUser {
+    pub fn parse(s: &str) -> Result<Self, Invalid> {
+        let ok = !s.is_empty()
+            && s.len() <= 32
+            && s.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+        if !ok {
+            return invalid("must be a valid user name (letters, digits, '_', '-', '.')");
+        }
+        Ok(Self(s.to_owned()))
+    }
+}
+
+string_newtype!(
+    /// A Git repository location: a local absolute path, `file://`, `ssh://`, `https://`,
+    /// `http://` or scp-like `user@host:path`.
+    RepoUrl
+);
+impl RepoUrl {
+    pub fn parse(s: &str) -> Result<Self, Invalid> {
+        let s = s.trim();
+        if s.is_empty() || s.len() > 2048 || has_control(s) || s.starts_with('-') || s.contains(' ') {
+            return invalid("must be a Git URL without spaces or control characters");
+        }
+        let known = s.starts_with('/')
+            || s.starts_with("file://")
+            || s.starts_with("ssh://")
+            || s.starts_with("https://")
+            || s.starts_with("http://")
+            || is_scp_like(s);
+        if !known {
+            return invalid("must be an absolute path, file://, ssh://, https:// or user@host:path URL");
+        }
+        if (s.starts_with("https://") || s.starts_with("http://")) && s.contains('@') {
+            return invalid("must not carry credentials; set them in the credential fields");
+        }
+        Ok(Self(s.to_owned()))
+    }
+    pub fn is_ssh(&self) -> bool {
+        self.0.starts_with("ssh://") || is_scp_like(&self.0)
+    }
+}
+
+fn is_scp_like(s: &str) -> bool {
+    match (s.find('@'), s.find(':')) {
+        (Some(at), Some(colon)) => at > 0 && colon > at + 1 && !s.contains("://"),
+        _ => false,
+    }
+}
+
+/// A custom variable name: shell identifier, not in the reserved `HIPPO_` namespace.
+pub fn parse_var_name(s: &str) -> Result<String, Invalid> {
+    let ok = s.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && s.len() <= 64
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !ok {
+        return invalid(format!("'{s}' is not a valid variable name"));
+    }
+    if s.starts_with("HIPPO_") {
+        return invalid(format!("'{s}' uses the reserved HIPPO_ prefix"));
+    }
+    Ok(s.to_owned())
+}
+
+/// `KEY=value` lines (blank lines and `#` comments ignored) into ordered pairs.
+pub fn parse_variables(text: &str) -> Result<Vec<(String, String)>, Invalid> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim_start();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let Some((k, v)) = line.split_once('=') else {
+            return invalid(format!("line {}: expected KEY=value", i + 1));
+        };
+        let k = parse_var_name(k.trim()).map_err(|e| Invalid(format!("line {}: {}", i + 1, e.0)))?;
+        if v.contains('\0') {
+            return invalid(format!("line {}: value contains a NUL byte", i + 1));
+        }
+        if out.iter().any(|(existing, _)| *existing == k) {
+            return invalid(format!("line {}: '{k}' is set twice", i + 1));
+        }
+        out.push((k, v.to_owned()));
+    }
+    Ok(out)
+}
+
+/// Where a release is in its life. Transitions are checked by [`ReleaseStatus::can_become`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReleaseStatus {
+    PendingReview,
+    Approved,
+    Queued,
+    Running,
+    Succeeded,
+    Failed,
+    Rejected,
+    Cancelled,
+}
+
+impl ReleaseStatus {
+    pub const ALL: [ReleaseStatus; 8] = [
+        Self::PendingReview,
+        Self::Approved,
+        Self::Queued,
+        Self::Running,
+        Self::Succeeded,
+        Self::Failed,
+        Self::Rejected,
+        Self::Cancelled,
+    ];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::PendingReview => "pending_review",
+            Self::Approved => "approved",
+            Self::Queued => "queued",
+            Self::Running => "running",
+            Self::Succeeded => "succeeded",
+            Self::Failed => "failed",
+            Self::Rejected => "rejected",
+            Self::Cancelled => "cancelled",
+        }
+    }
+    pub fn parse(s: &str) -> Result<Self, Invalid> {
+        Self::ALL
+            .into_iter()
+            .find(|st| st.as_str() == s)
+            .ok_or_else(|| Invalid(format!("unknown status '{s}'")))
+    }
+    pub fn is_final(self) -> bool {
+        matches!(self, Self::Succeeded | Self::Failed | Self::Rejected | Self::Cancelled)
+    }
+    /// The allowed moves. A failed release may be run again (it is re-queued as is).
+    pub fn can_become(self, next: ReleaseStatus) -> bool {
+        use ReleaseStatus::*;
+        matches!(
+            (self, next),
+            (PendingReview, Approved | Rejected | Cancelled)
+                | (Approved, Queued | Cancelled)
+                | (Queued, Running | Failed | Cancelled)
+                | (Running, Succeeded | Failed)
+                | (Failed, Queued)
+        )
+    }
+}
+
+impl fmt::Display for ReleaseStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A release ships a new version; a rollback switches back to a kept one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReleaseKind {
+    Release,
+    Rollback,
+}
+
+impl ReleaseKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Release => "release",
+            Self::Rollback => "rollback",
+        }
+    }
+    pub fn parse(s: &str) -> Result<Self, Invalid> {
+        match s {
+            "release" => Ok(Self::Release),
+            "rollback" => Ok(Self::Rollback),
+            _ => invalid("must be release or rollback"),
+        }
+    }
+}
+
+/// What a host that failed to prepare means for the others.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum FailurePolicy {
+    /// No host switches unless every host prepared (the default).
+    #[default]
+    AllOrNothing,
+    /// Prepared hosts switch anyway; the release still ends failed.
+    Continue,
+}
+
+/// Include or exclude filter mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum FilterMode {
+    Include,
+    #[default]
+    Exclude,
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn tags_are_lowercase_words() {
+        assert!(Tag::parse("prod").is_ok());
+        assert!(Tag::parse("cart-2_x").is_ok());
+        for bad in ["", "Prod", "-x", "a b", "$(x)", &"a".repeat(33)] {
+            assert!(Tag::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn remote_paths_are_absolute_and_normalised() {
+        assert_eq!(RemotePath::parse("/var/www/").unwrap().as_str(), "/var/www");
+        assert!(RemotePath::parse("/srv/my app").is_ok());
+        for bad in ["", "/", "relative", "/a/../b", "/a//b", "/a/./b", "/a\nb"] {
+            assert!(RemotePath::parse(bad).is_err(), "{bad:?}");
+        }
+        let a = RemotePath::parse("/srv/www").unwrap();
+        assert!(a.contains(&RemotePath::parse("/srv/www/x").unwrap()));
+        assert!(!a.contains(&RemotePath::parse("/srv/www2").unwrap()));
+    }
+
+    #[test]
+    fn git_refs_follow_git_rules() {
+        assert!(GitRef::branch("feature/x-1").is_ok());
+        for bad in ["", "-x", "a..b", "a b", "x.lock", "$(touch /tmp/pwned)", "a~1", ".hidden"] {
+            assert!(GitRef::branch(bad).is_err(), "{bad}");
+        }
+        assert_eq!(GitRef::commit("ABCDEF1").unwrap(), GitRef::Commit("abcdef1".into()));
+        assert!(GitRef::commit("abc").is_err());
+        assert!(GitRef::commit("xyz1234").is_err());
+    }
+
+    #[test]
+    fn variables_parse_as_pairs_and_refuse_reserved_names() {
+        let v = parse_variables("# c\nA=1\n\nB= two words \n").unwrap();
+        assert_eq!(v, vec![("A".into(), "1".into()), ("B".into(), " two words ".into())]);
+        assert!(parse_variables("HIPPO_X=1").is_err());
+        assert!(parse_variables("1A=1").is_err());
+        assert!(parse_variables("novalue").is_err());
+        assert!(parse_variables("A=1\nA=2").is_err());
+    }
+
+    #[test]
+    fn repo_urls_of_every_supported_kind() {
+        for ok in [
+            "/tmp/repo.git",
+            "file:///tmp/repo.git",
+            "git@github.com:owner/repo.git",
+            "ssh://git@host:22/x.git",
+            "https://gitee.com/o/r.git",
+        ] {
+            assert!(RepoUrl::parse(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "repo", "-uhttps://x", "https://user:pw@host/x.git", "ftp://x"] {
+            assert!(RepoUrl::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn release_status_moves_only_forward() {
+        use ReleaseStatus::*;
+        assert!(PendingReview.can_become(Approved));
+        assert!(Approved.can_become(Queued));
+        assert!(!PendingReview.can_become(Queued));
+        assert!(!Rejected.can_become(Queued));
+        assert!(!Succeeded.can_become(Queued));
+        assert!(Failed.can_become(Queued));
+        for s in ReleaseStatus::ALL {
+            assert_eq!(ReleaseStatus::parse(s.as_str()).unwrap(), s);
+        }
+    }
+
+    #[test]
+    fn version_names_sort_by_time() {
+        let c = CommitId::parse(&"a".repeat(40)).unwrap();
+        let t1 = chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+        let t2 = chrono::DateTime::from_timestamp(1_700_000_100, 0).unwrap();
+        let a = VersionName::for_release(t1, 9, &c);
+        let b = VersionName::for_release(t2, 10, &c);
+        assert!(a < b);
+        assert!(VersionName::parse(a.as_str()).is_ok());
+        assert!(VersionName::parse("../x").is_err());
+        assert!(VersionName::parse(".partial-x").is_err());
+    }
+}

@@ -1,0 +1,136 @@
+//! Release events. Every stage of every host reports here; each event is stored first (so a
+//! client that reconnects can replay it) and then sent to live subscribers.
+use crate::db::{Db, DbResult, now};
+use serde::{Deserialize, Serialize};
+use tokio::sync::broadcast;
+
+/// The stages of a release, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    Release,
+    Checkout,
+    Package,
+    Prepare,
+    Switch,
+    Cleanup,
+    Notify,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventStatus {
+    Started,
+    Output,
+    Progress,
+    Succeeded,
+    Failed,
+    Info,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ReleaseEvent {
+    /// Assigned when stored; increases across all releases (the SSE event id).
+    #[serde(default)]
+    pub id: i64,
+    pub release_id: i64,
+    #[serde(default)]
+    pub at: String,
+    pub stage: Stage,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub host: Option<String>,
+    pub status: EventStatus,
+    #[serde(skip_serializing_if = "String::is_empty", default)]
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub bytes_sent: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub exit_code: Option<i32>,
+}
+
+impl ReleaseEvent {
+    pub fn new(release_id: i64, stage: Stage, status: EventStatus) -> Self {
+        Self {
+            id: 0,
+            release_id,
+            at: String::new(),
+            stage,
+            host: None,
+            status,
+            message: String::new(),
+            bytes_sent: None,
+            exit_code: None,
+        }
+    }
+    pub fn host(mut self, h: impl Into<String>) -> Self {
+        self.host = Some(h.into());
+        self
+    }
+    pub fn message(mut self, m: impl Into<String>) -> Self {
+        self.message = m.into();
+        self
+    }
+    pub fn bytes(mut self, b: u64) -> Self {
+        self.bytes_sent = Some(b);
+        self
+    }
+    pub fn exit_code(mut self, c: i32) -> Self {
+        self.exit_code = Some(c);
+        self
+    }
+    /// The last event of a release: the whole release succeeded or failed.
+    pub fn is_final(&self) -> bool {
+        self.stage == Stage::Release && matches!(self.status, EventStatus::Succeeded | EventStatus::Failed)
+    }
+}
+
+/// Stores events and fans them out to live subscribers in this process.
+#[derive(Clone)]
+pub struct EventHub {
+    db: Db,
+    live: broadcast::Sender<ReleaseEvent>,
+}
+
+impl EventHub {
+    pub fn new(db: Db) -> Self {
+        let (live, _) = broadcast::channel(4096);
+        Self { db, live }
+    }
+
+    pub async fn publish(&self, mut ev: ReleaseEvent) -> DbResult<ReleaseEvent> {
+        ev.at = now();
+        let body = serde_json::to_string(&ev).unwrap_or_default();
+        let r = sqlx::query("INSERT INTO release_events (release_id, at, body) VALUES (?, ?, ?)")
+            .bind(ev.release_id)
+            .bind(&ev.at)
+            .bind(body)
+            .execute(&self.db.pool)
+            .await?;
+        ev.id = r.last_insert_rowid();
+        // No subscriber is fine: the event is stored.
+        let _ = self.live.send(ev.clone());
+        Ok(ev)
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<ReleaseEvent> {
+        self.live.subscribe()
+    }
+
+    /// Stored events of a release with an id above `after`, oldest first.
+    pub async fn replay(&self, release_id: i64, after: i64) -> DbResult<Vec<ReleaseEvent>> {
+        let rows: Vec<(i64, String)> =
+            sqlx::query_as("SELECT id, body FROM release_events WHERE release_id = ? AND id > ? ORDER BY id")
+                .bind(release_id)
+                .bind(after)
+                .fetch_all(&self.db.pool)
+                .await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(id, body)| {
+                let mut ev: ReleaseEvent = serde_json::from_str(&body).ok()?;
+                ev.id = id;
+                Some(ev)
+            })
+            .collect())
+    }
+}

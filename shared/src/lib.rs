@@ -1,0 +1,7 @@
+//! Types and services shared by Hippo's API and worker.
+pub mod config; // settings: file, then HIPPO_* environment variables
+pub mod crypto; // sealing secrets at rest, tokens, password hashes, the platform SSH key
+pub mod db; // the database: pool, migrations, one module per table group
+pub mod domain; // parsed, trusted values: tags, paths, refs, statuses
+pub mod events; // release events: stored, then fanned out live
+pub mod jobs; // queue payloads (ids only, never secrets)
