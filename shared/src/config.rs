@@ -60,9 +60,15 @@ impl Default for Settings {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config file {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("config file {path}: {source}")]
-    Parse { path: PathBuf, source: toml::de::Error },
+    Parse {
+        path: PathBuf,
+        source: toml::de::Error,
+    },
     #[error("environment variable {name}: {reason}")]
     Env { name: &'static str, reason: String },
 }
@@ -87,8 +93,10 @@ impl Settings {
         });
         let mut s = match file {
             Some(path) => {
-                let text = std::fs::read_to_string(&path)
-                    .map_err(|source| ConfigError::Read { path: path.clone(), source })?;
+                let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
+                    path: path.clone(),
+                    source,
+                })?;
                 toml::from_str(&text).map_err(|source| ConfigError::Parse { path, source })?
             }
             None => Settings::default(),
@@ -103,7 +111,10 @@ impl Settings {
             s.admin_password = Some(Secret::new(v));
         }
         fn num<T: std::str::FromStr>(name: &'static str, v: String) -> Result<T, ConfigError> {
-            v.parse().map_err(|_| ConfigError::Env { name, reason: format!("'{v}' is not a number") })
+            v.parse().map_err(|_| ConfigError::Env {
+                name,
+                reason: format!("'{v}' is not a number"),
+            })
         }
         if let Some(v) = env("HIPPO_WORKER_CONCURRENCY") {
             s.worker_concurrency = num("HIPPO_WORKER_CONCURRENCY", v)?;
@@ -115,7 +126,10 @@ impl Settings {
             s.ssh_io_timeout_secs = num("HIPPO_SSH_IO_TIMEOUT_SECS", v)?;
         }
         if s.worker_concurrency == 0 {
-            return Err(ConfigError::Env { name: "HIPPO_WORKER_CONCURRENCY", reason: "must be at least 1".into() });
+            return Err(ConfigError::Env {
+                name: "HIPPO_WORKER_CONCURRENCY",
+                reason: "must be at least 1".into(),
+            });
         }
         Ok(s)
     }
@@ -142,7 +156,8 @@ mod tests {
 
     #[test]
     fn a_bad_number_names_the_variable() {
-        let e = Settings::load_from(|k| (k == "HIPPO_SSH_IO_TIMEOUT_SECS").then(|| "soon".into())).unwrap_err();
+        let e = Settings::load_from(|k| (k == "HIPPO_SSH_IO_TIMEOUT_SECS").then(|| "soon".into()))
+            .unwrap_err();
         assert!(e.to_string().contains("HIPPO_SSH_IO_TIMEOUT_SECS"));
     }
 }

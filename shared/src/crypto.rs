@@ -26,7 +26,10 @@ pub struct MasterKey(Key);
 impl MasterKey {
     /// Reads `path` (32 raw bytes) or creates it with mode 0600.
     pub fn load_or_create(path: &Path) -> Result<Self, CryptoError> {
-        let err = |reason: String| CryptoError::MasterKey { path: path.display().to_string(), reason };
+        let err = |reason: String| CryptoError::MasterKey {
+            path: path.display().to_string(),
+            reason,
+        };
         match std::fs::read(path) {
             Ok(bytes) if bytes.len() == 32 => Ok(Self(*Key::from_slice(&bytes))),
             Ok(_) => Err(err("must hold exactly 32 bytes".into())),
@@ -46,7 +49,11 @@ impl MasterKey {
         let cipher = ChaCha20Poly1305::new(&self.0);
         // Encryption with a fresh nonce cannot fail for in-memory buffers.
         let mut out = nonce.to_vec();
-        out.extend(cipher.encrypt(Nonce::from_slice(&nonce), plain).unwrap_or_default());
+        out.extend(
+            cipher
+                .encrypt(Nonce::from_slice(&nonce), plain)
+                .unwrap_or_default(),
+        );
         out
     }
 
@@ -64,7 +71,11 @@ impl MasterKey {
 fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
     f.write_all(bytes)?;
     f.sync_all()
 }
@@ -100,7 +111,11 @@ pub fn hash_password(password: &str) -> Result<String, CryptoError> {
 pub fn verify_password(password: &str, hash: &str) -> bool {
     use argon2::password_hash::{PasswordHash, PasswordVerifier};
     PasswordHash::new(hash)
-        .map(|h| argon2::Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
+        .map(|h| {
+            argon2::Argon2::default()
+                .verify_password(password.as_bytes(), &h)
+                .is_ok()
+        })
         .unwrap_or(false)
 }
 
@@ -113,7 +128,10 @@ pub fn generate_ssh_keypair(comment: &str) -> Result<(String, String), CryptoErr
         .to_openssh(ssh_key::LineEnding::LF)
         .map_err(|e| CryptoError::KeyGen(e.to_string()))?
         .to_string();
-    let public = key.public_key().to_openssh().map_err(|e| CryptoError::KeyGen(e.to_string()))?;
+    let public = key
+        .public_key()
+        .to_openssh()
+        .map_err(|e| CryptoError::KeyGen(e.to_string()))?;
     Ok((private, public))
 }
 

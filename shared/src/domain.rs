@@ -53,12 +53,17 @@ string_newtype!(
 );
 impl Tag {
     pub fn parse(s: &str) -> Result<Self, Invalid> {
-        let ok_first = s.chars().next().is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+        let ok_first = s
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
         let ok_rest = s
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
         if s.is_empty() || s.len() > 32 || !ok_first || !ok_rest {
-            return invalid("must be 1-32 characters of a-z, 0-9, '-' or '_', starting with a letter or digit");
+            return invalid(
+                "must be 1-32 characters of a-z, 0-9, '-' or '_', starting with a letter or digit",
+            );
         }
         Ok(Self(s.to_owned()))
     }
@@ -122,14 +127,19 @@ impl VersionName {
             && s.len() <= 128
             && !s.starts_with('.')
             && !s.starts_with('-')
-            && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
         if !ok {
             return invalid("must be a plain folder name of letters, digits, '.', '_' or '-'");
         }
         Ok(Self(s.to_owned()))
     }
     /// A new version's name: sortable by time, then release id, then commit.
-    pub fn for_release(at: chrono::DateTime<chrono::Utc>, release_id: i64, commit: &CommitId) -> Self {
+    pub fn for_release(
+        at: chrono::DateTime<chrono::Utc>,
+        release_id: i64,
+        commit: &CommitId,
+    ) -> Self {
         Self(format!(
             "{}-r{}-{}",
             at.format("%Y%m%dT%H%M%SZ"),
@@ -146,7 +156,8 @@ string_newtype!(
 impl CommitId {
     pub fn parse(s: &str) -> Result<Self, Invalid> {
         let ok = (s.len() == 40 || s.len() == 64)
-            && s.chars().all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c));
+            && s.chars()
+                .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c));
         if !ok {
             return invalid("must be a full commit id (40 lowercase hex characters)");
         }
@@ -217,7 +228,8 @@ fn check_ref_name(s: &str) -> Result<(), Invalid> {
         || s.contains("@{")
         || s == "@"
         || s.split('/').any(|p| p.starts_with('.'))
-        || s.chars().any(|c| c.is_control() || c.is_whitespace() || "~^:?*[\\".contains(c));
+        || s.chars()
+            .any(|c| c.is_control() || c.is_whitespace() || "~^:?*[\\".contains(c));
     if bad {
         return invalid("is not a valid Git branch or tag name");
     }
@@ -233,7 +245,8 @@ impl HostAddr {
         let ok = !s.is_empty()
             && s.len() <= 253
             && !s.starts_with('-')
-            && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '_'));
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '_'));
         if !ok {
             return invalid("must be a host name or IP address");
         }
@@ -249,8 +262,11 @@ impl SshUser {
     pub fn parse(s: &str) -> Result<Self, Invalid> {
         let ok = !s.is_empty()
             && s.len() <= 32
-            && s.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-            && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+            && s.chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
         if !ok {
             return invalid("must be a valid user name (letters, digits, '_', '-', '.')");
         }
@@ -266,7 +282,8 @@ string_newtype!(
 impl RepoUrl {
     pub fn parse(s: &str) -> Result<Self, Invalid> {
         let s = s.trim();
-        if s.is_empty() || s.len() > 2048 || has_control(s) || s.starts_with('-') || s.contains(' ') {
+        if s.is_empty() || s.len() > 2048 || has_control(s) || s.starts_with('-') || s.contains(' ')
+        {
             return invalid("must be a Git URL without spaces or control characters");
         }
         let known = s.starts_with('/')
@@ -276,7 +293,9 @@ impl RepoUrl {
             || s.starts_with("http://")
             || is_scp_like(s);
         if !known {
-            return invalid("must be an absolute path, file://, ssh://, https:// or user@host:path URL");
+            return invalid(
+                "must be an absolute path, file://, ssh://, https:// or user@host:path URL",
+            );
         }
         if (s.starts_with("https://") || s.starts_with("http://")) && s.contains('@') {
             return invalid("must not carry credentials; set them in the credential fields");
@@ -297,7 +316,10 @@ fn is_scp_like(s: &str) -> bool {
 
 /// A custom variable name: shell identifier, not in the reserved `HIPPO_` namespace.
 pub fn parse_var_name(s: &str) -> Result<String, Invalid> {
-    let ok = s.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+    let ok = s
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && s.len() <= 64
         && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
     if !ok {
@@ -320,7 +342,8 @@ pub fn parse_variables(text: &str) -> Result<Vec<(String, String)>, Invalid> {
         let Some((k, v)) = line.split_once('=') else {
             return invalid(format!("line {}: expected KEY=value", i + 1));
         };
-        let k = parse_var_name(k.trim()).map_err(|e| Invalid(format!("line {}: {}", i + 1, e.0)))?;
+        let k =
+            parse_var_name(k.trim()).map_err(|e| Invalid(format!("line {}: {}", i + 1, e.0)))?;
         if v.contains('\0') {
             return invalid(format!("line {}: value contains a NUL byte", i + 1));
         }
@@ -376,7 +399,10 @@ impl ReleaseStatus {
             .ok_or_else(|| Invalid(format!("unknown status '{s}'")))
     }
     pub fn is_final(self) -> bool {
-        matches!(self, Self::Succeeded | Self::Failed | Self::Rejected | Self::Cancelled)
+        matches!(
+            self,
+            Self::Succeeded | Self::Failed | Self::Rejected | Self::Cancelled
+        )
     }
     /// The allowed moves. A failed release may be run again (it is re-queued as is).
     pub fn can_become(self, next: ReleaseStatus) -> bool {
@@ -471,10 +497,22 @@ mod tests {
     #[test]
     fn git_refs_follow_git_rules() {
         assert!(GitRef::branch("feature/x-1").is_ok());
-        for bad in ["", "-x", "a..b", "a b", "x.lock", "$(touch /tmp/pwned)", "a~1", ".hidden"] {
+        for bad in [
+            "",
+            "-x",
+            "a..b",
+            "a b",
+            "x.lock",
+            "$(touch /tmp/pwned)",
+            "a~1",
+            ".hidden",
+        ] {
             assert!(GitRef::branch(bad).is_err(), "{bad}");
         }
-        assert_eq!(GitRef::commit("ABCDEF1").unwrap(), GitRef::Commit("abcdef1".into()));
+        assert_eq!(
+            GitRef::commit("ABCDEF1").unwrap(),
+            GitRef::Commit("abcdef1".into())
+        );
         assert!(GitRef::commit("abc").is_err());
         assert!(GitRef::commit("xyz1234").is_err());
     }
@@ -482,7 +520,10 @@ mod tests {
     #[test]
     fn variables_parse_as_pairs_and_refuse_reserved_names() {
         let v = parse_variables("# c\nA=1\n\nB= two words \n").unwrap();
-        assert_eq!(v, vec![("A".into(), "1".into()), ("B".into(), " two words ".into())]);
+        assert_eq!(
+            v,
+            vec![("A".into(), "1".into()), ("B".into(), " two words ".into())]
+        );
         assert!(parse_variables("HIPPO_X=1").is_err());
         assert!(parse_variables("1A=1").is_err());
         assert!(parse_variables("novalue").is_err());
@@ -500,7 +541,13 @@ mod tests {
         ] {
             assert!(RepoUrl::parse(ok).is_ok(), "{ok}");
         }
-        for bad in ["", "repo", "-uhttps://x", "https://user:pw@host/x.git", "ftp://x"] {
+        for bad in [
+            "",
+            "repo",
+            "-uhttps://x",
+            "https://user:pw@host/x.git",
+            "ftp://x",
+        ] {
             assert!(RepoUrl::parse(bad).is_err(), "{bad}");
         }
     }

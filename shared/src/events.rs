@@ -80,7 +80,8 @@ impl ReleaseEvent {
     }
     /// The last event of a release: the whole release succeeded or failed.
     pub fn is_final(&self) -> bool {
-        self.stage == Stage::Release && matches!(self.status, EventStatus::Succeeded | EventStatus::Failed)
+        self.stage == Stage::Release
+            && matches!(self.status, EventStatus::Succeeded | EventStatus::Failed)
     }
 }
 
@@ -118,12 +119,13 @@ impl EventHub {
 
     /// Stored events of a release with an id above `after`, oldest first.
     pub async fn replay(&self, release_id: i64, after: i64) -> DbResult<Vec<ReleaseEvent>> {
-        let rows: Vec<(i64, String)> =
-            sqlx::query_as("SELECT id, body FROM release_events WHERE release_id = ? AND id > ? ORDER BY id")
-                .bind(release_id)
-                .bind(after)
-                .fetch_all(&self.db.pool)
-                .await?;
+        let rows: Vec<(i64, String)> = sqlx::query_as(
+            "SELECT id, body FROM release_events WHERE release_id = ? AND id > ? ORDER BY id",
+        )
+        .bind(release_id)
+        .bind(after)
+        .fetch_all(&self.db.pool)
+        .await?;
         Ok(rows
             .into_iter()
             .filter_map(|(id, body)| {

@@ -5,3 +5,4 @@ pub mod db; // the database: pool, migrations, one module per table group
 pub mod domain; // parsed, trusted values: tags, paths, refs, statuses
 pub mod events; // release events: stored, then fanned out live
 pub mod jobs; // queue payloads (ids only, never secrets)
+pub mod keys; // the platform SSH key pair, sealed at rest

@@ -94,7 +94,8 @@ impl TryFrom<Row> for ReleaseConfig {
             id: r.id,
             app_id: r.app_id,
             environment_id: r.environment_id,
-            spec: serde_json::from_str(&r.spec).map_err(|e| DbError::Corrupt(format!("config {}: {e}", r.id)))?,
+            spec: serde_json::from_str(&r.spec)
+                .map_err(|e| DbError::Corrupt(format!("config {}: {e}", r.id)))?,
             has_repo_secret: r.has_secret,
             created_at: r.created_at,
             updated_at: r.updated_at,
@@ -116,7 +117,11 @@ pub enum SecretChange {
 }
 
 impl Db {
-    pub async fn list_configs(&self, app_id: Option<i64>, environment_id: Option<i64>) -> DbResult<Vec<ReleaseConfig>> {
+    pub async fn list_configs(
+        &self,
+        app_id: Option<i64>,
+        environment_id: Option<i64>,
+    ) -> DbResult<Vec<ReleaseConfig>> {
         let rows: Vec<Row> = sqlx::query_as(concat!("SELECT ", cols!(), " FROM release_configs WHERE (?1 IS NULL OR app_id = ?1) AND (?2 IS NULL OR environment_id = ?2) ORDER BY id"))
         .bind(app_id)
         .bind(environment_id)
@@ -125,22 +130,34 @@ impl Db {
         rows.into_iter().map(TryInto::try_into).collect()
     }
     pub async fn get_config(&self, id: i64) -> DbResult<ReleaseConfig> {
-        let row: Row = sqlx::query_as(concat!("SELECT ", cols!(), " FROM release_configs WHERE id = ?"))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or(DbError::NotFound("release config"))?;
+        let row: Row = sqlx::query_as(concat!(
+            "SELECT ",
+            cols!(),
+            " FROM release_configs WHERE id = ?"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(DbError::NotFound("release config"))?;
         row.try_into()
     }
     /// The sealed repository credential, if any.
     pub async fn config_secret(&self, id: i64) -> DbResult<Option<Vec<u8>>> {
-        Ok(sqlx::query_scalar("SELECT repo_secret FROM release_configs WHERE id = ?")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?
-            .flatten())
+        Ok(
+            sqlx::query_scalar("SELECT repo_secret FROM release_configs WHERE id = ?")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?
+                .flatten(),
+        )
     }
-    pub async fn create_config(&self, app_id: i64, environment_id: i64, spec: &ConfigSpec, secret: Option<Vec<u8>>) -> DbResult<ReleaseConfig> {
+    pub async fn create_config(
+        &self,
+        app_id: i64,
+        environment_id: i64,
+        spec: &ConfigSpec,
+        secret: Option<Vec<u8>>,
+    ) -> DbResult<ReleaseConfig> {
         let t = now();
         let r = sqlx::query(
             "INSERT INTO release_configs (app_id, environment_id, spec, repo_secret, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
@@ -156,7 +173,12 @@ impl Db {
         .map_err(conflict("this app already has a release config for this environment"))?;
         self.get_config(r.last_insert_rowid()).await
     }
-    pub async fn update_config(&self, id: i64, spec: &ConfigSpec, secret: SecretChange) -> DbResult<ReleaseConfig> {
+    pub async fn update_config(
+        &self,
+        id: i64,
+        spec: &ConfigSpec,
+        secret: SecretChange,
+    ) -> DbResult<ReleaseConfig> {
         let spec_json = serde_json::to_string(spec).unwrap_or_default();
         let r = match secret {
             SecretChange::Keep => sqlx::query("UPDATE release_configs SET spec = ?, updated_at = ? WHERE id = ?")

@@ -71,16 +71,24 @@ macro_rules! host_cols {
 
 impl Db {
     pub async fn list_environments(&self) -> DbResult<Vec<Environment>> {
-        Ok(sqlx::query_as(concat!("SELECT ", env_cols!(), " FROM environments ORDER BY id"))
-            .fetch_all(&self.pool)
-            .await?)
+        Ok(sqlx::query_as(concat!(
+            "SELECT ",
+            env_cols!(),
+            " FROM environments ORDER BY id"
+        ))
+        .fetch_all(&self.pool)
+        .await?)
     }
     pub async fn get_environment(&self, id: i64) -> DbResult<Environment> {
-        sqlx::query_as(concat!("SELECT ", env_cols!(), " FROM environments WHERE id = ?"))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or(DbError::NotFound("environment"))
+        sqlx::query_as(concat!(
+            "SELECT ",
+            env_cols!(),
+            " FROM environments WHERE id = ?"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(DbError::NotFound("environment"))
     }
     pub async fn create_environment(&self, i: &EnvironmentInput) -> DbResult<Environment> {
         let t = now();
@@ -123,7 +131,11 @@ impl Db {
     }
 
     pub async fn list_apps(&self) -> DbResult<Vec<App>> {
-        Ok(sqlx::query_as(concat!("SELECT ", env_cols!(), " FROM apps ORDER BY id")).fetch_all(&self.pool).await?)
+        Ok(
+            sqlx::query_as(concat!("SELECT ", env_cols!(), " FROM apps ORDER BY id"))
+                .fetch_all(&self.pool)
+                .await?,
+        )
     }
     pub async fn get_app(&self, id: i64) -> DbResult<App> {
         sqlx::query_as(concat!("SELECT ", env_cols!(), " FROM apps WHERE id = ?"))
@@ -146,15 +158,17 @@ impl Db {
         self.get_app(r.last_insert_rowid()).await
     }
     pub async fn update_app(&self, id: i64, i: &AppInput) -> DbResult<App> {
-        let r = sqlx::query("UPDATE apps SET name = ?, tag = ?, description = ?, updated_at = ? WHERE id = ?")
-            .bind(i.name.as_str())
-            .bind(i.tag.as_str())
-            .bind(&i.description)
-            .bind(now())
-            .bind(id)
-            .execute(&self.pool)
-            .await
-            .map_err(conflict("an app with this tag exists"))?;
+        let r = sqlx::query(
+            "UPDATE apps SET name = ?, tag = ?, description = ?, updated_at = ? WHERE id = ?",
+        )
+        .bind(i.name.as_str())
+        .bind(i.tag.as_str())
+        .bind(&i.description)
+        .bind(now())
+        .bind(id)
+        .execute(&self.pool)
+        .await
+        .map_err(conflict("an app with this tag exists"))?;
         if r.rows_affected() == 0 {
             return Err(DbError::NotFound("app"));
         }
@@ -172,7 +186,11 @@ impl Db {
         Ok(())
     }
 
-    pub async fn list_hosts(&self, environment_id: Option<i64>, category: Option<&str>) -> DbResult<Vec<Host>> {
+    pub async fn list_hosts(
+        &self,
+        environment_id: Option<i64>,
+        category: Option<&str>,
+    ) -> DbResult<Vec<Host>> {
         Ok(sqlx::query_as(concat!("SELECT ", host_cols!(), " FROM hosts WHERE (?1 IS NULL OR environment_id = ?1) AND (?2 IS NULL OR category = ?2) ORDER BY id"))
         .bind(environment_id)
         .bind(category)
@@ -248,23 +266,27 @@ impl Db {
     }
     /// Pins a host key seen on first contact. Never overwrites a pinned key.
     pub async fn pin_host_key(&self, id: i64, key_type: &str, key: &str) -> DbResult<()> {
-        sqlx::query("UPDATE hosts SET host_key_type = ?, host_key = ? WHERE id = ? AND host_key IS NULL")
-            .bind(key_type)
-            .bind(key)
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
+        sqlx::query(
+            "UPDATE hosts SET host_key_type = ?, host_key = ? WHERE id = ? AND host_key IS NULL",
+        )
+        .bind(key_type)
+        .bind(key)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
     /// Sets or clears the pinned host key (an admin accepting a new key).
     pub async fn set_host_key(&self, id: i64, key: Option<(&str, &str)>) -> DbResult<()> {
-        sqlx::query("UPDATE hosts SET host_key_type = ?, host_key = ?, updated_at = ? WHERE id = ?")
-            .bind(key.map(|k| k.0))
-            .bind(key.map(|k| k.1))
-            .bind(now())
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
+        sqlx::query(
+            "UPDATE hosts SET host_key_type = ?, host_key = ?, updated_at = ? WHERE id = ?",
+        )
+        .bind(key.map(|k| k.0))
+        .bind(key.map(|k| k.1))
+        .bind(now())
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 }

@@ -8,7 +8,12 @@ fn now_ms() -> i64 {
 
 impl Db {
     /// Takes `name` for `holder` if it is free or expired; returns the fencing token.
-    pub async fn try_acquire_lease(&self, name: &str, holder: &str, ttl_ms: i64) -> DbResult<Option<i64>> {
+    pub async fn try_acquire_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        ttl_ms: i64,
+    ) -> DbResult<Option<i64>> {
         let now = now_ms();
         let row: Option<(i64,)> = sqlx::query_as(
             "INSERT INTO leases (name, holder, token, expires_at) VALUES (?, ?, 1, ?)
@@ -27,7 +32,13 @@ impl Db {
     }
 
     /// Extends the lease if `holder` still has it with `token`; false means it was lost.
-    pub async fn renew_lease(&self, name: &str, holder: &str, token: i64, ttl_ms: i64) -> DbResult<bool> {
+    pub async fn renew_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        token: i64,
+        ttl_ms: i64,
+    ) -> DbResult<bool> {
         let r = sqlx::query("UPDATE leases SET expires_at = ? WHERE name = ? AND holder = ? AND token = ? AND expires_at >= ?")
             .bind(now_ms() + ttl_ms)
             .bind(name)

@@ -1,7 +1,7 @@
 //! The database. One `Db` handle; one module per group of tables. Plain `sqlx::query` with
 //! binds (never string-built SQL), so the same code can later target PostgreSQL.
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::SqlitePool;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
@@ -67,10 +67,12 @@ impl Db {
     }
 
     pub async fn setting(&self, key: &str) -> DbResult<Option<Vec<u8>>> {
-        Ok(sqlx::query_scalar("SELECT value FROM settings WHERE key = ?")
-            .bind(key)
-            .fetch_optional(&self.pool)
-            .await?)
+        Ok(
+            sqlx::query_scalar("SELECT value FROM settings WHERE key = ?")
+                .bind(key)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
     }
 
     /// Stores `value` under `key` unless the key exists; returns the stored value.

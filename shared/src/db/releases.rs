@@ -52,11 +52,13 @@ struct Row {
 impl TryFrom<Row> for Release {
     type Error = DbError;
     fn try_from(r: Row) -> DbResult<Self> {
-        let corrupt = |what: &str, e: String| DbError::Corrupt(format!("release {} {what}: {e}", r.id));
+        let corrupt =
+            |what: &str, e: String| DbError::Corrupt(format!("release {} {what}: {e}", r.id));
         Ok(Self {
             kind: ReleaseKind::parse(&r.kind).map_err(|e| corrupt("kind", e.0))?,
             status: ReleaseStatus::parse(&r.status).map_err(|e| corrupt("status", e.0))?,
-            snapshot: serde_json::from_str(&r.snapshot).map_err(|e| corrupt("snapshot", e.to_string()))?,
+            snapshot: serde_json::from_str(&r.snapshot)
+                .map_err(|e| corrupt("snapshot", e.to_string()))?,
             id: r.id,
             config_id: r.config_id,
             app_id: r.app_id,
@@ -168,8 +170,12 @@ impl Db {
     }
 
     pub async fn list_releases(&self, f: &ReleaseFilter) -> DbResult<Vec<Release>> {
-        let rows: Vec<Row> = sqlx::query_as(concat!("SELECT ", cols!(), " FROM releases WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR app_id = ?2)
-               AND (?3 IS NULL OR environment_id = ?3) ORDER BY id DESC LIMIT 500"))
+        let rows: Vec<Row> = sqlx::query_as(concat!(
+            "SELECT ",
+            cols!(),
+            " FROM releases WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR app_id = ?2)
+               AND (?3 IS NULL OR environment_id = ?3) ORDER BY id DESC LIMIT 500"
+        ))
         .bind(f.status.map(|s| s.as_str()))
         .bind(f.app_id)
         .bind(f.environment_id)
@@ -180,7 +186,12 @@ impl Db {
 
     /// Moves a release to `to` if its current status allows it; false when it did not.
     /// The check and the write are one statement, so two callers cannot both win.
-    pub async fn transition_release(&self, id: i64, to: ReleaseStatus, error: Option<&str>) -> DbResult<bool> {
+    pub async fn transition_release(
+        &self,
+        id: i64,
+        to: ReleaseStatus,
+        error: Option<&str>,
+    ) -> DbResult<bool> {
         let from: Vec<&str> = ReleaseStatus::ALL
             .into_iter()
             .filter(|s| s.can_become(to))
@@ -216,9 +227,16 @@ impl Db {
     }
 
     /// (Re)starts the per-host results of a run.
-    pub async fn reset_release_hosts(&self, release_id: i64, hosts: &[(i64, String, String)]) -> DbResult<()> {
+    pub async fn reset_release_hosts(
+        &self,
+        release_id: i64,
+        hosts: &[(i64, String, String)],
+    ) -> DbResult<()> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query("DELETE FROM release_hosts WHERE release_id = ?").bind(release_id).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM release_hosts WHERE release_id = ?")
+            .bind(release_id)
+            .execute(&mut *tx)
+            .await?;
         for (id, name, addr) in hosts {
             sqlx::query("INSERT INTO release_hosts (release_id, host_id, host_name, addr, status, updated_at) VALUES (?, ?, ?, ?, 'pending', ?)")
                 .bind(release_id)
@@ -233,7 +251,14 @@ impl Db {
         Ok(())
     }
 
-    pub async fn update_release_host(&self, release_id: i64, host_id: i64, status: &str, stage: &str, message: &str) -> DbResult<()> {
+    pub async fn update_release_host(
+        &self,
+        release_id: i64,
+        host_id: i64,
+        status: &str,
+        stage: &str,
+        message: &str,
+    ) -> DbResult<()> {
         sqlx::query("UPDATE release_hosts SET status = ?, stage = ?, message = ?, updated_at = ? WHERE release_id = ? AND host_id = ?")
             .bind(status)
             .bind(stage)
@@ -246,7 +271,13 @@ impl Db {
         Ok(())
     }
 
-    pub async fn set_release_host_extra(&self, release_id: i64, host_id: i64, bytes_sent: u64, previous: Option<&str>) -> DbResult<()> {
+    pub async fn set_release_host_extra(
+        &self,
+        release_id: i64,
+        host_id: i64,
+        bytes_sent: u64,
+        previous: Option<&str>,
+    ) -> DbResult<()> {
         sqlx::query("UPDATE release_hosts SET bytes_sent = ?, previous_version = COALESCE(?, previous_version) WHERE release_id = ? AND host_id = ?")
             .bind(i64::try_from(bytes_sent).unwrap_or(i64::MAX))
             .bind(previous)
@@ -268,7 +299,14 @@ impl Db {
     }
 
     /// Records that `host` now holds `version` (prepared, not live yet).
-    pub async fn record_host_version(&self, config_id: i64, host_id: i64, version: &str, release_id: i64, commit_id: &str) -> DbResult<()> {
+    pub async fn record_host_version(
+        &self,
+        config_id: i64,
+        host_id: i64,
+        version: &str,
+        release_id: i64,
+        commit_id: &str,
+    ) -> DbResult<()> {
         sqlx::query(
             "INSERT INTO host_versions (config_id, host_id, version, release_id, commit_id, live, created_at) VALUES (?, ?, ?, ?, ?, 0, ?)
              ON CONFLICT(config_id, host_id, version) DO UPDATE SET release_id = excluded.release_id",
@@ -284,26 +322,40 @@ impl Db {
         Ok(())
     }
 
-    pub async fn mark_live_version(&self, config_id: i64, host_id: i64, version: &str) -> DbResult<()> {
+    pub async fn mark_live_version(
+        &self,
+        config_id: i64,
+        host_id: i64,
+        version: &str,
+    ) -> DbResult<()> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query("UPDATE host_versions SET live = (version = ?) WHERE config_id = ? AND host_id = ?")
-            .bind(version)
-            .bind(config_id)
-            .bind(host_id)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "UPDATE host_versions SET live = (version = ?) WHERE config_id = ? AND host_id = ?",
+        )
+        .bind(version)
+        .bind(config_id)
+        .bind(host_id)
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         Ok(())
     }
 
-    pub async fn forget_host_versions(&self, config_id: i64, host_id: i64, versions: &[String]) -> DbResult<()> {
+    pub async fn forget_host_versions(
+        &self,
+        config_id: i64,
+        host_id: i64,
+        versions: &[String],
+    ) -> DbResult<()> {
         for v in versions {
-            sqlx::query("DELETE FROM host_versions WHERE config_id = ? AND host_id = ? AND version = ?")
-                .bind(config_id)
-                .bind(host_id)
-                .bind(v)
-                .execute(&self.pool)
-                .await?;
+            sqlx::query(
+                "DELETE FROM host_versions WHERE config_id = ? AND host_id = ? AND version = ?",
+            )
+            .bind(config_id)
+            .bind(host_id)
+            .bind(v)
+            .execute(&self.pool)
+            .await?;
         }
         Ok(())
     }

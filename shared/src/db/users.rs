@@ -11,29 +11,46 @@ pub struct User {
 
 impl Db {
     pub async fn user_count(&self) -> DbResult<i64> {
-        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM users").fetch_one(&self.pool).await?)
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM users")
+            .fetch_one(&self.pool)
+            .await?)
     }
 
-    pub async fn create_user(&self, username: &str, password_hash: &str, is_admin: bool) -> DbResult<i64> {
-        let r = sqlx::query("INSERT INTO users (username, password_hash, is_admin, created_at) VALUES (?, ?, ?, ?)")
-            .bind(username)
-            .bind(password_hash)
-            .bind(is_admin)
-            .bind(now())
-            .execute(&self.pool)
-            .await
-            .map_err(super::conflict("a user with this name exists"))?;
+    pub async fn create_user(
+        &self,
+        username: &str,
+        password_hash: &str,
+        is_admin: bool,
+    ) -> DbResult<i64> {
+        let r = sqlx::query(
+            "INSERT INTO users (username, password_hash, is_admin, created_at) VALUES (?, ?, ?, ?)",
+        )
+        .bind(username)
+        .bind(password_hash)
+        .bind(is_admin)
+        .bind(now())
+        .execute(&self.pool)
+        .await
+        .map_err(super::conflict("a user with this name exists"))?;
         Ok(r.last_insert_rowid())
     }
 
     pub async fn user_by_name(&self, username: &str) -> DbResult<Option<User>> {
-        Ok(sqlx::query_as("SELECT id, username, password_hash, is_admin FROM users WHERE username = ?")
-            .bind(username)
-            .fetch_optional(&self.pool)
-            .await?)
+        Ok(sqlx::query_as(
+            "SELECT id, username, password_hash, is_admin FROM users WHERE username = ?",
+        )
+        .bind(username)
+        .fetch_optional(&self.pool)
+        .await?)
     }
 
-    pub async fn store_token(&self, user_id: i64, token_hash: &str, kind: &str, expires_at: Option<String>) -> DbResult<()> {
+    pub async fn store_token(
+        &self,
+        user_id: i64,
+        token_hash: &str,
+        kind: &str,
+        expires_at: Option<String>,
+    ) -> DbResult<()> {
         sqlx::query("INSERT INTO tokens (user_id, token_hash, kind, expires_at, created_at) VALUES (?, ?, ?, ?, ?)")
             .bind(user_id)
             .bind(token_hash)

@@ -1,0 +1,199 @@
+//! `/api/hosts`: target servers. A host's SSH host key is pinned on first contact; an admin
+//! forgets it (`DELETE /api/hosts/{id}/host-key`) to accept a new one.
+use super::{ApiResult, Created, Deleted};
+use crate::app::ApiTags;
+use crate::auth::Auth;
+use crate::problem::ApiError;
+use crate::state::State;
+use hippo_shared::db::inventory::{Host, HostInput};
+use hippo_shared::domain::{HostAddr, Name, SshUser};
+use hippo_worker::ssh::HostKey;
+use poem::web::Data;
+use poem_openapi::param::{Path, Query};
+use poem_openapi::payload::Json;
+use poem_openapi::{Object, OpenApi};
+use std::sync::Arc;
+
+#[derive(Object)]
+pub struct HostOut {
+    pub id: i64,
+    pub environment_id: i64,
+    pub name: String,
+    pub addr: String,
+    pub port: u16,
+    pub username: String,
+    pub category: String,
+    pub description: String,
+    /// The pinned host key (`type base64`), once Hippo has connected.
+    pub host_key: Option<String>,
+    /// Its SHA256 fingerprint, as `ssh-keygen -l` prints it.
+    pub host_key_fingerprint: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl From<Host> for HostOut {
+    fn from(h: Host) -> Self {
+        let key = match (h.host_key_type, h.host_key) {
+            (Some(t), Some(k)) => Some(HostKey {
+                key_type: t,
+                key_base64: k,
+            }),
+            _ => None,
+        };
+        Self {
+            id: h.id,
+            environment_id: h.environment_id,
+            name: h.name,
+            addr: h.addr,
+            port: u16::try_from(h.port).unwrap_or(22),
+            username: h.username,
+            category: h.category,
+            description: h.description,
+            host_key_fingerprint: key.as_ref().map(HostKey::fingerprint),
+            host_key: key.map(|k| k.to_openssh()),
+            created_at: h.created_at,
+            updated_at: h.updated_at,
+        }
+    }
+}
+
+fn default_port() -> u16 {
+    22
+}
+fn default_user() -> String {
+    "root".into()
+}
+
+#[derive(Object)]
+pub struct HostIn {
+    pub environment_id: i64,
+    pub name: String,
+    /// Host name or IP address.
+    pub addr: String,
+    #[oai(default = "default_port")]
+    pub port: u16,
+    /// Login user; the platform key (`GET /api/ssh-key`) must be in its authorized_keys.
+    #[oai(default = "default_user")]
+    pub username: String,
+    #[oai(default)]
+    pub category: String,
+    #[oai(default)]
+    pub description: String,
+}
+
+impl HostIn {
+    async fn parse(&self, st: &State) -> Result<HostInput, ApiError> {
+        if self.port == 0 {
+            return Err(ApiError::invalid(
+                "port",
+                "port must be between 1 and 65535",
+            ));
+        }
+        st.db
+            .get_environment(self.environment_id)
+            .await
+            .map_err(|_| {
+                ApiError::invalid("environment_id", "environment_id names no environment")
+            })?;
+        let category = self.category.trim();
+        if category.chars().count() > 64 || category.chars().any(char::is_control) {
+            return Err(ApiError::invalid(
+                "category",
+                "category must be at most 64 characters",
+            ));
+        }
+        Ok(HostInput {
+            environment_id: self.environment_id,
+            name: Name::parse(&self.name).map_err(ApiError::field("name"))?,
+            addr: HostAddr::parse(&self.addr).map_err(ApiError::field("addr"))?,
+            port: self.port,
+            username: SshUser::parse(&self.username).map_err(ApiError::field("username"))?,
+            category: category.to_owned(),
+            description: self.description.trim().to_owned(),
+        })
+    }
+}
+
+pub struct HostsApi;
+
+#[OpenApi(prefix_path = "/api/hosts", tag = "ApiTags::Hosts")]
+impl HostsApi {
+    /// List hosts, optionally of one environment and/or category.
+    #[oai(path = "/", method = "get")]
+    async fn list(
+        &self,
+        _auth: Auth,
+        st: Data<&Arc<State>>,
+        environment_id: Query<Option<i64>>,
+        category: Query<Option<String>>,
+    ) -> ApiResult<Json<Vec<HostOut>>> {
+        let hosts = st
+            .db
+            .list_hosts(environment_id.0, category.0.as_deref())
+            .await?;
+        Ok(Json(hosts.into_iter().map(Into::into).collect()))
+    }
+
+    /// Add a host.
+    #[oai(path = "/", method = "post")]
+    async fn create(
+        &self,
+        _auth: Auth,
+        st: Data<&Arc<State>>,
+        body: Json<HostIn>,
+    ) -> ApiResult<Created<HostOut>> {
+        let input = body.parse(&st).await?;
+        Ok(Created::Ok(Json(st.db.create_host(&input).await?.into())))
+    }
+
+    /// Get a host.
+    #[oai(path = "/:id", method = "get")]
+    async fn get(
+        &self,
+        _auth: Auth,
+        st: Data<&Arc<State>>,
+        id: Path<i64>,
+    ) -> ApiResult<Json<HostOut>> {
+        Ok(Json(st.db.get_host(id.0).await?.into()))
+    }
+
+    /// Replace a host. Changing its address or port forgets the pinned host key.
+    #[oai(path = "/:id", method = "put")]
+    async fn update(
+        &self,
+        _auth: Auth,
+        st: Data<&Arc<State>>,
+        id: Path<i64>,
+        body: Json<HostIn>,
+    ) -> ApiResult<Json<HostOut>> {
+        let input = body.parse(&st).await?;
+        Ok(Json(st.db.update_host(id.0, &input).await?.into()))
+    }
+
+    /// Delete a host.
+    #[oai(path = "/:id", method = "delete")]
+    async fn delete(
+        &self,
+        _auth: Auth,
+        st: Data<&Arc<State>>,
+        id: Path<i64>,
+    ) -> ApiResult<Deleted> {
+        st.db.delete_host(id.0).await?;
+        Ok(Deleted::Ok)
+    }
+
+    /// Forget the pinned host key: the next connection pins whatever key the host presents.
+    /// Use it after verifying that a host was reinstalled.
+    #[oai(path = "/:id/host-key", method = "delete")]
+    async fn forget_key(
+        &self,
+        _auth: Auth,
+        st: Data<&Arc<State>>,
+        id: Path<i64>,
+    ) -> ApiResult<Deleted> {
+        st.db.get_host(id.0).await?;
+        st.db.set_host_key(id.0, None).await?;
+        Ok(Deleted::Ok)
+    }
+}

@@ -1,0 +1,494 @@
+//! `/api/releases`: request a release (or a rollback), run it, follow its events.
+use super::configs::{git_error, synced_repo};
+use super::{ApiResult, Created};
+use crate::app::ApiTags;
+use crate::auth::Auth;
+use crate::problem::ApiError;
+use crate::state::State;
+use hippo_shared::db::releases::{NewRelease, Release, ReleaseFilter, ReleaseHost};
+use hippo_shared::domain::{GitRef, Name, ReleaseKind, ReleaseStatus, VersionName};
+use hippo_shared::events::ReleaseEvent;
+use hippo_shared::jobs::DeployJob;
+use hippo_worker::git::RefSpec;
+use poem::web::Data;
+use poem::web::sse::Event;
+use poem_openapi::param::{Header, Path, Query};
+use poem_openapi::payload::{EventStream, Json};
+use poem_openapi::types::ToJSON;
+use poem_openapi::{Enum, Object, OpenApi};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::broadcast::error::RecvError;
+
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[oai(rename_all = "snake_case")]
+pub enum KindDto {
+    Release,
+    Rollback,
+}
+
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[oai(rename_all = "snake_case")]
+pub enum StatusDto {
+    PendingReview,
+    Approved,
+    Queued,
+    Running,
+    Succeeded,
+    Failed,
+    Rejected,
+    Cancelled,
+}
+
+impl From<ReleaseStatus> for StatusDto {
+    fn from(s: ReleaseStatus) -> Self {
+        match s {
+            ReleaseStatus::PendingReview => Self::PendingReview,
+            ReleaseStatus::Approved => Self::Approved,
+            ReleaseStatus::Queued => Self::Queued,
+            ReleaseStatus::Running => Self::Running,
+            ReleaseStatus::Succeeded => Self::Succeeded,
+            ReleaseStatus::Failed => Self::Failed,
+            ReleaseStatus::Rejected => Self::Rejected,
+            ReleaseStatus::Cancelled => Self::Cancelled,
+        }
+    }
+}
+
+impl From<StatusDto> for ReleaseStatus {
+    fn from(s: StatusDto) -> Self {
+        match s {
+            StatusDto::PendingReview => Self::PendingReview,
+            StatusDto::Approved => Self::Approved,
+            StatusDto::Queued => Self::Queued,
+            StatusDto::Running => Self::Running,
+            StatusDto::Succeeded => Self::Succeeded,
+            StatusDto::Failed => Self::Failed,
+            StatusDto::Rejected => Self::Rejected,
+            StatusDto::Cancelled => Self::Cancelled,
+        }
+    }
+}
+
+fn default_kind() -> KindDto {
+    KindDto::Release
+}
+
+/// A release request. For `release`: give `branch`, `tag` or `commit` (a commit may come with
+/// the branch it was picked from). For `rollback`: give `version` (see the config's versions).
+#[derive(Object)]
+pub struct ReleaseIn {
+    pub config_id: i64,
+    pub name: String,
+    #[oai(default = "default_kind")]
+    pub kind: KindDto,
+    pub branch: Option<String>,
+    pub tag: Option<String>,
+    pub commit: Option<String>,
+    pub version: Option<String>,
+}
+
+#[derive(Object)]
+pub struct ReleaseHostOut {
+    pub host_id: i64,
+    pub host_name: String,
+    pub addr: String,
+    /// pending | prepared | skipped | switched | failed
+    pub status: String,
+    /// The stage it reached.
+    pub stage: String,
+    /// The reason when it failed.
+    pub message: String,
+    pub bytes_sent: i64,
+    /// The version live before this release.
+    pub previous_version: Option<String>,
+    pub updated_at: String,
+}
+
+impl From<ReleaseHost> for ReleaseHostOut {
+    fn from(h: ReleaseHost) -> Self {
+        Self {
+            host_id: h.host_id,
+            host_name: h.host_name,
+            addr: h.addr,
+            status: h.status,
+            stage: h.stage,
+            message: h.message,
+            bytes_sent: h.bytes_sent,
+            previous_version: h.previous_version,
+            updated_at: h.updated_at,
+        }
+    }
+}
+
+#[derive(Object)]
+pub struct ReleaseOut {
+    pub id: i64,
+    pub config_id: i64,
+    pub app_id: i64,
+    pub environment_id: i64,
+    pub name: String,
+    pub kind: KindDto,
+    /// branch | tag | commit | version
+    pub ref_kind: String,
+    pub ref_name: String,
+    /// Full SHA, resolved when the release was requested.
+    pub commit_id: String,
+    pub commit_message: String,
+    /// The version folder on the hosts (set when a release runs; the target of a rollback).
+    pub version: Option<String>,
+    pub status: StatusDto,
+    /// Why it failed.
+    pub error: Option<String>,
+    pub requested_by: i64,
+    pub created_at: String,
+    pub updated_at: String,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+    /// Per-host results (in `GET /api/releases/{id}`).
+    pub hosts: Vec<ReleaseHostOut>,
+}
+
+fn out(r: Release, hosts: Vec<ReleaseHost>) -> ReleaseOut {
+    ReleaseOut {
+        id: r.id,
+        config_id: r.config_id,
+        app_id: r.app_id,
+        environment_id: r.environment_id,
+        name: r.name,
+        kind: match r.kind {
+            ReleaseKind::Release => KindDto::Release,
+            ReleaseKind::Rollback => KindDto::Rollback,
+        },
+        ref_kind: r.ref_kind,
+        ref_name: r.ref_name,
+        commit_id: r.commit_id,
+        commit_message: r.commit_message,
+        version: r.version,
+        status: r.status.into(),
+        error: r.error,
+        requested_by: r.requested_by,
+        created_at: r.created_at,
+        updated_at: r.updated_at,
+        started_at: r.started_at,
+        finished_at: r.finished_at,
+        hosts: hosts.into_iter().map(Into::into).collect(),
+    }
+}
+
+/// One release event, as sent on the SSE stream (the SSE `id` is `id`).
+#[derive(Object, Clone)]
+pub struct EventOut {
+    pub id: i64,
+    pub release_id: i64,
+    pub at: String,
+    /// release | checkout | package | prepare | switch | cleanup | notify
+    pub stage: String,
+    pub host: Option<String>,
+    /// started | output | progress | succeeded | failed | info
+    pub status: String,
+    pub message: String,
+    pub bytes_sent: Option<u64>,
+    pub exit_code: Option<i32>,
+}
+
+impl From<ReleaseEvent> for EventOut {
+    fn from(e: ReleaseEvent) -> Self {
+        Self {
+            id: e.id,
+            release_id: e.release_id,
+            at: e.at,
+            stage: serde_name(&e.stage),
+            host: e.host,
+            status: serde_name(&e.status),
+            message: e.message,
+            bytes_sent: e.bytes_sent,
+            exit_code: e.exit_code,
+        }
+    }
+}
+
+/// The serde (snake_case) name of a unit enum variant.
+fn serde_name(v: &impl serde::Serialize) -> String {
+    serde_json::to_value(v)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+/// Resolves the request's ref to a full commit now: a missing ref is a 422 here, not a
+/// failed release later.
+async fn resolve(
+    st: &State,
+    body: &ReleaseIn,
+    config: &hippo_shared::db::configs::ReleaseConfig,
+) -> Result<(GitRef, String, String), ApiError> {
+    let given = [
+        ("branch", &body.branch),
+        ("tag", &body.tag),
+        ("commit", &body.commit),
+    ];
+    let (display, spec) = match (&body.branch, &body.tag, &body.commit) {
+        (Some(b), None, None) => (GitRef::branch(b).map_err(ApiError::field("branch"))?, None),
+        (None, Some(t), None) => (GitRef::tag(t).map_err(ApiError::field("tag"))?, None),
+        (b, None, Some(c)) => {
+            let commit = GitRef::commit(c).map_err(ApiError::field("commit"))?;
+            match b {
+                Some(b) => (
+                    GitRef::branch(b).map_err(ApiError::field("branch"))?,
+                    Some(commit),
+                ),
+                None => (commit, None),
+            }
+        }
+        _ => {
+            let n = given.iter().filter(|(_, v)| v.is_some()).count();
+            let msg = if n == 0 {
+                "give one of branch, tag or commit"
+            } else {
+                "give only one of branch or tag (a commit may come with its branch)"
+            };
+            return Err(ApiError::invalid("branch", msg));
+        }
+    };
+    let target = spec.unwrap_or_else(|| display.clone());
+    let refspec = match &target {
+        GitRef::Branch(b) => RefSpec::Branch(b.clone()),
+        GitRef::Tag(t) => RefSpec::Tag(t.clone()),
+        GitRef::Commit(c) => RefSpec::Commit(c.clone()),
+    };
+    let url = synced_repo(st, config).await?;
+    let repos = st.repos.clone();
+    let info = tokio::task::spawn_blocking(move || repos.resolve(&url, &refspec))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(git_error)?;
+    Ok((display, info.id, info.message))
+}
+
+pub struct ReleasesApi;
+
+#[OpenApi(prefix_path = "/api/releases", tag = "ApiTags::Releases")]
+impl ReleasesApi {
+    /// Request a release or a rollback. It starts as `pending_review` when the config has review
+    /// on, otherwise `approved`; run it with `POST /api/releases/{id}/run`.
+    #[oai(path = "/", method = "post")]
+    async fn create(
+        &self,
+        auth: Auth,
+        st: Data<&Arc<State>>,
+        body: Json<ReleaseIn>,
+    ) -> ApiResult<Created<ReleaseOut>> {
+        let config = st
+            .db
+            .get_config(body.config_id)
+            .await
+            .map_err(|_| ApiError::invalid("config_id", "config_id names no release config"))?;
+        let name = Name::parse(&body.name).map_err(ApiError::field("name"))?;
+        let (kind, ref_kind, ref_name, commit_id, message, version) = match body.kind {
+            KindDto::Release => {
+                if body.version.is_some() {
+                    return Err(ApiError::invalid(
+                        "version",
+                        "version is only for rollbacks",
+                    ));
+                }
+                let (r, commit, message) = resolve(&st, &body, &config).await?;
+                (
+                    ReleaseKind::Release,
+                    r.kind().to_owned(),
+                    r.name().to_owned(),
+                    commit,
+                    message,
+                    None,
+                )
+            }
+            KindDto::Rollback => {
+                let Some(v) = body.version.as_deref() else {
+                    return Err(ApiError::invalid(
+                        "version",
+                        "a rollback needs the version to go back to",
+                    ));
+                };
+                let v = VersionName::parse(v).map_err(ApiError::field("version"))?;
+                let kept = st.db.host_versions(config.id).await?;
+                let Some(found) = kept.iter().find(|k| k.version == v.as_str()) else {
+                    return Err(ApiError::invalid(
+                        "version",
+                        format!("version {v} is not kept on any host of this config"),
+                    ));
+                };
+                (
+                    ReleaseKind::Rollback,
+                    "version".to_owned(),
+                    v.to_string(),
+                    found.commit_id.clone(),
+                    String::new(),
+                    Some(v.to_string()),
+                )
+            }
+        };
+        let status = if config.spec.review_enabled {
+            ReleaseStatus::PendingReview
+        } else {
+            ReleaseStatus::Approved
+        };
+        let r = st
+            .db
+            .create_release(&NewRelease {
+                config_id: config.id,
+                app_id: config.app_id,
+                environment_id: config.environment_id,
+                name: name.to_string(),
+                kind,
+                ref_kind,
+                ref_name,
+                commit_id,
+                commit_message: message,
+                version,
+                status,
+                snapshot: config.spec,
+                requested_by: auth.0.id,
+            })
+            .await?;
+        Ok(Created::Ok(Json(out(r, Vec::new()))))
+    }
+
+    /// List releases, newest first.
+    #[oai(path = "/", method = "get")]
+    async fn list(
+        &self,
+        _auth: Auth,
+        st: Data<&Arc<State>>,
+        status: Query<Option<StatusDto>>,
+        app_id: Query<Option<i64>>,
+        environment_id: Query<Option<i64>>,
+    ) -> ApiResult<Json<Vec<ReleaseOut>>> {
+        let f = ReleaseFilter {
+            status: status.0.map(Into::into),
+            app_id: app_id.0,
+            environment_id: environment_id.0,
+        };
+        Ok(Json(
+            st.db
+                .list_releases(&f)
+                .await?
+                .into_iter()
+                .map(|r| out(r, Vec::new()))
+                .collect(),
+        ))
+    }
+
+    /// Get a release with its per-host results.
+    #[oai(path = "/:id", method = "get")]
+    async fn get(
+        &self,
+        _auth: Auth,
+        st: Data<&Arc<State>>,
+        id: Path<i64>,
+    ) -> ApiResult<Json<ReleaseOut>> {
+        let r = st.db.get_release(id.0).await?;
+        let hosts = st.db.release_hosts(id.0).await?;
+        Ok(Json(out(r, hosts)))
+    }
+
+    /// Queue an approved (or failed, to retry) release. 409 if its status does not allow it.
+    #[oai(path = "/:id/run", method = "post")]
+    async fn run(
+        &self,
+        _auth: Auth,
+        st: Data<&Arc<State>>,
+        id: Path<i64>,
+    ) -> ApiResult<Json<ReleaseOut>> {
+        let r = st.db.get_release(id.0).await?;
+        if !st
+            .db
+            .transition_release(id.0, ReleaseStatus::Queued, None)
+            .await?
+        {
+            return Err(ApiError::conflict(
+                "invalid_status",
+                format!(
+                    "release {} is {} and cannot be run (only approved or failed releases can)",
+                    r.id, r.status
+                ),
+            ));
+        }
+        if let Err(e) = st.queue.push(DeployJob { release_id: id.0 }).await {
+            let _ = st
+                .db
+                .transition_release(id.0, ReleaseStatus::Failed, Some("could not be queued"))
+                .await;
+            return Err(ApiError::internal(e));
+        }
+        let r = st.db.get_release(id.0).await?;
+        Ok(Json(out(r, Vec::new())))
+    }
+
+    /// Server-Sent Events: the stored events of a release (after `Last-Event-ID` if given),
+    /// then live ones until the release ends.
+    #[oai(path = "/:id/events", method = "get")]
+    async fn events(
+        &self,
+        _auth: Auth,
+        st: Data<&Arc<State>>,
+        id: Path<i64>,
+        #[oai(name = "Last-Event-ID")] last_event_id: Header<Option<i64>>,
+    ) -> ApiResult<EventStream<futures::stream::BoxStream<'static, EventOut>>> {
+        st.db.get_release(id.0).await?;
+        let st: Arc<State> = st.clone();
+        let release_id = id.0;
+        let mut last = last_event_id.0.unwrap_or(0);
+        // Subscribe before replaying, so nothing published in between is missed.
+        let mut live = st.hub.subscribe();
+        let stream = async_stream::stream! {
+            let mut done = false;
+            for ev in st.hub.replay(release_id, last).await.unwrap_or_default() {
+                last = ev.id;
+                done |= ev.is_final();
+                yield ev;
+            }
+            while !done {
+                let next = tokio::time::timeout(Duration::from_secs(5), live.recv()).await;
+                let batch = match next {
+                    Ok(Ok(ev)) if ev.release_id == release_id && ev.id > last => vec![ev],
+                    Ok(Ok(_)) => continue,
+                    Ok(Err(RecvError::Closed)) => break,
+                    // Fell behind, or quiet for a while (events may come from another
+                    // process): read what is stored.
+                    Ok(Err(RecvError::Lagged(_))) | Err(_) => {
+                        let stored = st.hub.replay(release_id, last).await.unwrap_or_default();
+                        if stored.is_empty() {
+                            // A release that ended without a final event (rejected, cancelled).
+                            if let Ok(r) = st.db.get_release(release_id).await {
+                                if r.status.is_final() && !matches!(r.status, ReleaseStatus::Succeeded | ReleaseStatus::Failed) {
+                                    break;
+                                }
+                            }
+                        }
+                        stored
+                    }
+                };
+                for ev in batch {
+                    last = ev.id;
+                    done |= ev.is_final();
+                    yield ev;
+                }
+            }
+        };
+        let stream: futures::stream::BoxStream<'static, EventOut> =
+            Box::pin(futures::StreamExt::map(stream, EventOut::from));
+        Ok(EventStream::new(stream)
+            .keep_alive(Duration::from_secs(15))
+            .to_event(|e: EventOut| {
+                let id = e.id.to_string();
+                let kind =
+                    if e.stage == "release" && (e.status == "succeeded" || e.status == "failed") {
+                        "end"
+                    } else {
+                        "stage"
+                    };
+                Event::message(e.to_json_string()).id(id).event_type(kind)
+            }))
+    }
+}

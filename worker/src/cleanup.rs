@@ -1,0 +1,111 @@
+//! Stage 5: keep the configured number of versions on each host; never delete the live version
+//! or the one just released. A cleanup failure is reported but does not fail the release.
+use crate::commands;
+use crate::context::Run;
+use crate::targets::{SshSetup, Target};
+use hippo_shared::db::inventory::Host;
+use hippo_shared::events::{EventStatus, Stage};
+
+/// The folders to remove: all but the `keep` newest (names sort by time), never `protect`.
+pub fn to_remove(mut versions: Vec<String>, keep: usize, protect: &[&str]) -> Vec<String> {
+    versions.sort();
+    versions.dedup();
+    let keep_from = versions.len().saturating_sub(keep.max(1));
+    versions
+        .into_iter()
+        .enumerate()
+        .filter(|(i, v)| *i < keep_from && !protect.contains(&v.as_str()))
+        .map(|(_, v)| v)
+        .collect()
+}
+
+/// Cleans every host in `hosts`; returns the removed versions per host id.
+pub async fn run(run: &Run, setup: &SshSetup, hosts: Vec<Host>) -> Vec<(i64, Vec<String>)> {
+    let mut tasks = Vec::new();
+    for host in hosts {
+        let setup = setup.clone();
+        let events = run.events.clone();
+        let versions_path = run.spec.versions_path.to_string();
+        let deploy_path = run.spec.deploy_path.to_string();
+        let keep = run.spec.keep_versions as usize;
+        let new = run.version.to_string();
+        tasks.push(tokio::task::spawn_blocking(move || {
+            let res = (|| {
+                let t = Target::connect(&setup, &host, &events, Stage::Cleanup)?;
+                let live = crate::prepare::live_version(&t, &deploy_path, &versions_path)?;
+                let listed =
+                    t.must("listing versions", &commands::list_versions(&versions_path))?;
+                let mut protect = vec![new.as_str()];
+                if let Some(l) = live.as_deref() {
+                    protect.push(l);
+                }
+                let gone = to_remove(listed, keep, &protect);
+                if !gone.is_empty() {
+                    let mut names = gone.clone();
+                    names.extend(gone.iter().map(|v| format!(".{v}.hippo.json")));
+                    t.must(
+                        "removing old versions",
+                        &commands::remove_versions(&versions_path, &names),
+                    )?;
+                }
+                Ok::<_, String>(gone)
+            })();
+            match res {
+                Ok(gone) => {
+                    let msg = if gone.is_empty() {
+                        "nothing to remove".to_owned()
+                    } else {
+                        format!("removed {}", gone.join(", "))
+                    };
+                    events.send(
+                        events
+                            .event(Stage::Cleanup, EventStatus::Succeeded)
+                            .host(&host.name)
+                            .message(msg),
+                    );
+                    (host.id, gone)
+                }
+                Err(e) => {
+                    events.send(
+                        events
+                            .event(Stage::Cleanup, EventStatus::Failed)
+                            .host(&host.name)
+                            .message(format!("{}: {e}", host.name)),
+                    );
+                    (host.id, Vec::new())
+                }
+            }
+        }));
+    }
+    let mut out = Vec::new();
+    for t in tasks {
+        if let Ok(r) = t.await {
+            out.push(r);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(names: &[&str]) -> Vec<String> {
+        names.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn keeps_the_newest_and_never_the_protected() {
+        assert_eq!(to_remove(v(&["a1", "a2", "a3"]), 2, &["a3"]), v(&["a1"]));
+        // A rollback made an old version live: it stays even though it is not among the newest.
+        assert_eq!(
+            to_remove(v(&["a1", "a2", "a3", "a4"]), 2, &["a4", "a1"]),
+            v(&["a2"])
+        );
+        assert_eq!(to_remove(v(&["a1"]), 0, &[]), Vec::<String>::new());
+        assert_eq!(
+            to_remove(v(&["a2", "a1", "a3"]), 1, &["a3"]),
+            v(&["a1", "a2"])
+        );
+    }
+}

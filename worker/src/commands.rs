@@ -1,0 +1,589 @@
+//! Every command Hippo runs on a host, built as a pure value. Nothing in this module executes
+//! anything: [`crate::ssh`] sends [`RemoteCommand::render`] to an SSH exec channel.
+//!
+//! Rules that keep user values (paths, release names, environment values) from ever being
+//! interpreted by a shell:
+//! - a builder's shell logic is a fixed `&'static str` script, run as
+//!   `sh -c '<script>' sh <arg1> <arg2> ...`, and it refers to values only as `"$1"`, `"$2"`, ...;
+//! - every value is a separate argument, quoted by [`shell_quote`];
+//! - a hook's script text arrives on stdin and never becomes part of a command line.
+//!
+//! The rendered text is parsed by the remote user's login shell (sshd runs `$SHELL -c <text>`),
+//! which must be a POSIX shell (sh, dash, bash, zsh, ksh); the scripts themselves always run
+//! under `sh`. They use GNU coreutils options (`mv -T`, `ln -n`, `timeout -k`), i.e. Linux hosts.
+//!
+//! Exit codes carry meaning; each builder documents its own and the special ones are consts.
+
+/// [`inspect_deploy_path`]: the deploy path exists but is not a symbolic link (a real
+/// directory or file that Hippo must not replace). Also returned by [`switch_link`].
+pub const DEPLOY_PATH_IS_NOT_A_LINK: i32 = 3;
+/// [`inspect_deploy_path`]: nothing exists at the deploy path (first release).
+pub const DEPLOY_PATH_ABSENT: i32 = 4;
+/// [`version_exists`]: the version directory does not exist.
+pub const VERSION_ABSENT: i32 = 1;
+/// [`remove_versions`]: a name was empty, `.`, `..` or contained `/`; nothing was removed.
+pub const REFUSED_VERSION_NAME: i32 = 2;
+/// [`run_hook`]: the working directory does not exist or cannot be entered.
+pub const HOOK_CANNOT_CD: i32 = 97;
+/// [`run_hook`]: an environment variable name is not a valid shell identifier (`[A-Za-z_][A-Za-z0-9_]*`).
+pub const HOOK_BAD_ENV_NAME: i32 = 96;
+/// [`run_hook`]: the script could not be staged in a temporary file on the host (`mktemp`/disk full).
+pub const HOOK_CANNOT_STAGE_SCRIPT: i32 = 98;
+/// [`run_hook`]: the hook ran past its time limit and was stopped with SIGTERM (GNU `timeout`).
+pub const HOOK_TIMED_OUT: i32 = 124;
+/// [`run_hook`]: the hook ignored SIGTERM and was killed with SIGKILL 5 s later (128 + 9).
+pub const HOOK_KILLED_AFTER_TIMEOUT: i32 = 137;
+
+/// One command for a remote host: `sh -c '<fixed script>' sh <arg1> <arg2> ...` (the script sees
+/// the arguments as `$1`, `$2`, ...), or a plain program with arguments.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RemoteCommand {
+    /// `Some` for `sh -c` scripts; the program is then `sh`.
+    script: Option<&'static str>,
+    program: String,
+    args: Vec<String>,
+}
+
+impl RemoteCommand {
+    /// A plain program (looked up in the remote `PATH`), followed by [`RemoteCommand::arg`]s.
+    pub fn program(p: &str) -> Self {
+        Self {
+            script: None,
+            program: p.to_owned(),
+            args: Vec::new(),
+        }
+    }
+
+    /// Appends one argument; it is always passed as exactly one word, whatever it contains.
+    pub fn arg(mut self, a: impl Into<String>) -> Self {
+        self.args.push(a.into());
+        self
+    }
+
+    /// A fixed shell script, rendered as `sh -c '<script>' sh`; arguments added with
+    /// [`RemoteCommand::arg`] are `$1`, `$2`, ... inside the script.
+    pub fn script(fixed_script: &'static str) -> Self {
+        Self {
+            script: Some(fixed_script),
+            program: "sh".to_owned(),
+            args: Vec::new(),
+        }
+    }
+
+    /// The exact text sent to the SSH exec channel.
+    pub fn render(&self) -> String {
+        let mut words: Vec<String> = Vec::with_capacity(self.args.len() + 4);
+        words.push(shell_quote(&self.program));
+        if let Some(script) = self.script {
+            words.push("-c".to_owned());
+            words.push(shell_quote(script));
+            // $0 of the script.
+            words.push("sh".to_owned());
+        }
+        words.extend(self.args.iter().map(|a| shell_quote(a)));
+        words.join(" ")
+    }
+}
+
+/// POSIX shell quoting: the result is one word whose value is exactly `s`.
+///
+/// Strings made only of `[A-Za-z0-9_./=:,+@%-]` stay bare, the empty string becomes `''`, and
+/// everything else is wrapped in single quotes with each `'` written as `'\''`.
+pub fn shell_quote(s: &str) -> String {
+    let safe = |c: char| c.is_ascii_alphanumeric() || "_./=:,+@%-".contains(c);
+    if s.is_empty() {
+        return "''".to_owned();
+    }
+    if s.chars().all(safe) {
+        return s.to_owned();
+    }
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('\'');
+    for c in s.chars() {
+        if c == '\'' {
+            out.push_str("'\\''");
+        } else {
+            out.push(c);
+        }
+    }
+    out.push('\'');
+    out
+}
+
+const INSPECT_DEPLOY_PATH: &str = "if [ -L \"$1\" ]; then exec readlink -- \"$1\"; fi; \
+if [ -e \"$1\" ]; then exit 3; fi; exit 4";
+
+/// Looks at the deploy path (the symlink the web server serves).
+///
+/// Exit 0 and prints the link target (one line) if it is a symbolic link (even a dangling one);
+/// [`DEPLOY_PATH_IS_NOT_A_LINK`] (3) if something else exists there; [`DEPLOY_PATH_ABSENT`] (4)
+/// if nothing does.
+pub fn inspect_deploy_path(deploy_path: &str) -> RemoteCommand {
+    RemoteCommand::script(INSPECT_DEPLOY_PATH).arg(deploy_path)
+}
+
+const UNPACK_INTO_PARTIAL: &str =
+    "rm -rf -- \"$1\" && mkdir -p -- \"$1\" && exec tar -xzpf - -C \"$1\"";
+
+/// Empties and recreates `partial_dir`, then unpacks the tar.gz read from stdin into it, keeping
+/// file modes. Exit 0 on success; any other code is a failure (tar's 2 = fatal error, e.g. a
+/// truncated archive).
+pub fn unpack_into_partial(partial_dir: &str) -> RemoteCommand {
+    RemoteCommand::script(UNPACK_INTO_PARTIAL).arg(partial_dir)
+}
+
+const WRITE_FILE: &str = "mkdir -p -- \"$(dirname -- \"$1\")\" && exec cat > \"$1\"";
+
+/// Writes stdin to `path` (truncating it), creating the parent directory. Exit 0 on success.
+pub fn write_file(path: &str) -> RemoteCommand {
+    RemoteCommand::script(WRITE_FILE).arg(path)
+}
+
+const FINISH_VERSION: &str = "if [ -e \"$2\" ] || [ -L \"$2\" ]; then rm -rf -- \"$2\" || exit 1; fi; \
+exec mv -T -- \"$1\" \"$2\"";
+
+/// Renames the fully unpacked `partial_dir` to `version_dir` (one `rename(2)`, `mv -T`). If
+/// `version_dir` already exists (a re-run of the same release) it is removed first, so the caller
+/// must not finish a version that the deploy link currently points to. Exit 0 on success.
+pub fn finish_version(partial_dir: &str, version_dir: &str) -> RemoteCommand {
+    RemoteCommand::script(FINISH_VERSION)
+        .arg(partial_dir)
+        .arg(version_dir)
+}
+
+/// Exit 0 if `version_dir` is a directory, [`VERSION_ABSENT`] (1) otherwise.
+pub fn version_exists(version_dir: &str) -> RemoteCommand {
+    RemoteCommand::program("test").arg("-d").arg(version_dir)
+}
+
+const SWITCH_LINK: &str = "if [ -e \"$1\" ] && [ ! -L \"$1\" ]; then \
+printf \"hippo: %s exists and is not a symbolic link\\n\" \"$1\" >&2; exit 3; fi; \
+mkdir -p -- \"$(dirname -- \"$1\")\" || exit 1; \
+ln -sfn -- \"$2\" \"$3\" || exit 1; \
+exec mv -Tf -- \"$3\" \"$1\"";
+
+/// Points `deploy_path` at `target_dir` atomically: a new link is made at `tmp_link` (same
+/// directory as the deploy path) and renamed over the old one, so the deploy path never stops
+/// existing. Creates the deploy path's parent. Refuses with [`DEPLOY_PATH_IS_NOT_A_LINK`] (3) if
+/// the deploy path exists and is not a symbolic link. Exit 0 on success, 1 on other failures.
+pub fn switch_link(deploy_path: &str, target_dir: &str, tmp_link: &str) -> RemoteCommand {
+    RemoteCommand::script(SWITCH_LINK)
+        .arg(deploy_path)
+        .arg(target_dir)
+        .arg(tmp_link)
+}
+
+const LIST_VERSIONS: &str = "[ -d \"$1\" ] || exit 0; cd -- \"$1\" || exit 1; \
+for d in *; do if [ -d \"$d\" ] && [ ! -L \"$d\" ]; then printf \"%s\\n\" \"$d\"; fi; done; exit 0";
+
+/// Prints the name of every version folder in `versions_dir`, one per line: real directories
+/// only, no dot-folders (partial unpacks are `.partial-<name>`), nothing if `versions_dir` does
+/// not exist. Exit 0 (1 only if the directory exists but cannot be entered).
+pub fn list_versions(versions_dir: &str) -> RemoteCommand {
+    RemoteCommand::script(LIST_VERSIONS).arg(versions_dir)
+}
+
+const REMOVE_VERSIONS: &str = "cd -- \"$1\" || exit 1; shift; \
+for n in \"$@\"; do case $n in \"\"|.|..|*/*) \
+printf \"hippo: refusing to remove %s\\n\" \"$n\" >&2; exit 2;; esac; done; \
+[ \"$#\" -eq 0 ] && exit 0; exec rm -rf -- \"$@\"";
+
+/// Removes the folders `names` (plain folder names, each its own argument) from `versions_dir`.
+/// Exit 0 on success; 1 if `versions_dir` cannot be entered; [`REFUSED_VERSION_NAME`] (2) if a
+/// name is empty, `.`, `..` or contains `/` (checked before anything is removed).
+pub fn remove_versions(versions_dir: &str, names: &[String]) -> RemoteCommand {
+    names.iter().fold(
+        RemoteCommand::script(REMOVE_VERSIONS).arg(versions_dir),
+        |c, n| c.arg(n.as_str()),
+    )
+}
+
+const RUN_HOOK: &str = "cd -- \"$1\" || exit 97; t=$2; shift 2; \
+for kv in \"$@\"; do case $kv in *=*) ;; *) exit 96;; esac; \
+case ${kv%%=*} in \"\"|[0-9]*|*[!A-Za-z0-9_]*) \
+printf \"hippo: bad environment variable name in %s\\n\" \"${kv%%=*}\" >&2; exit 96;; esac; \
+export \"$kv\"; done; \
+f=$(mktemp \"${TMPDIR:-/tmp}/hippo-hook.XXXXXXXXXX\") || exit 98; \
+trap \"rm -f -- \\\"\\$f\\\"\" EXIT; \
+cat > \"$f\" || exit 98; \
+timeout -k 5 \"$t\" bash -e \"$f\" < /dev/null; exit $?";
+
+/// Runs a user hook script that the caller sends on **stdin** (the script text never becomes part
+/// of a command line) in `workdir`, with the extra environment `env`, stopping at the first
+/// failing command (`bash -e`), for at most `timeout_secs` seconds (0 is treated as 1: never
+/// "no limit").
+///
+/// The script is first copied from stdin to a private temporary file on the host (removed
+/// afterwards) and run with stdin from `/dev/null`, so a command in the hook that reads stdin
+/// cannot swallow the rest of the script. The variables are exported by the outer shell (each
+/// `K=V` is its own quoted argument) rather than given to `env`, so their values do not stay
+/// visible in a long-lived process's command line (`ps`) for the duration of the hook.
+///
+/// Exit codes: the script's own status, or [`HOOK_CANNOT_CD`] (97), [`HOOK_BAD_ENV_NAME`] (96),
+/// [`HOOK_CANNOT_STAGE_SCRIPT`] (98), [`HOOK_TIMED_OUT`] (124), [`HOOK_KILLED_AFTER_TIMEOUT`]
+/// (137); 125–127 mean `timeout`/`bash` itself failed or is missing.
+pub fn run_hook(workdir: &str, env: &[(String, String)], timeout_secs: u64) -> RemoteCommand {
+    let base = RemoteCommand::script(RUN_HOOK)
+        .arg(workdir)
+        .arg(timeout_secs.max(1).to_string());
+    env.iter().fold(base, |c, (k, v)| c.arg(format!("{k}={v}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+    use std::process::{Command, Stdio};
+
+    const PWNED: &str = "$(touch /tmp/pwned)";
+    const AWKWARD: &str = "/srv/it's a dir/ü";
+
+    fn q(script: &str) -> String {
+        shell_quote(script)
+    }
+
+    #[test]
+    fn quoting() {
+        assert_eq!(shell_quote(""), "''");
+        assert_eq!(
+            shell_quote("/srv/app-1.2_x/a=b:c,d+e@f%g"),
+            "/srv/app-1.2_x/a=b:c,d+e@f%g"
+        );
+        assert_eq!(shell_quote("a b"), "'a b'");
+        assert_eq!(shell_quote("it's"), "'it'\\''s'");
+        assert_eq!(shell_quote(PWNED), "'$(touch /tmp/pwned)'");
+        assert_eq!(
+            shell_quote("`id`;|&<>*?~#!\"\\\n"),
+            "'`id`;|&<>*?~#!\"\\\n'"
+        );
+        assert_eq!(shell_quote("ü"), "'ü'");
+        assert_eq!(shell_quote("-rf"), "-rf");
+    }
+
+    #[test]
+    fn plain_program_render() {
+        let c = RemoteCommand::program("echo").arg("a b").arg("").arg(PWNED);
+        assert_eq!(c.render(), "echo 'a b' '' '$(touch /tmp/pwned)'");
+    }
+
+    #[test]
+    fn inspect_deploy_path_render() {
+        assert_eq!(
+            inspect_deploy_path("/srv/www/current").render(),
+            "sh -c 'if [ -L \"$1\" ]; then exec readlink -- \"$1\"; fi; if [ -e \"$1\" ]; then exit 3; fi; exit 4' sh /srv/www/current"
+        );
+        assert_eq!(
+            inspect_deploy_path(AWKWARD).render(),
+            format!(
+                "sh -c {} sh '/srv/it'\\''s a dir/ü'",
+                q(INSPECT_DEPLOY_PATH)
+            )
+        );
+    }
+
+    #[test]
+    fn unpack_into_partial_render() {
+        assert_eq!(
+            unpack_into_partial("/srv/app/versions/.partial-r1").render(),
+            "sh -c 'rm -rf -- \"$1\" && mkdir -p -- \"$1\" && exec tar -xzpf - -C \"$1\"' sh /srv/app/versions/.partial-r1"
+        );
+        assert_eq!(
+            unpack_into_partial(&format!("/srv/{PWNED}")).render(),
+            format!(
+                "sh -c {} sh '/srv/$(touch /tmp/pwned)'",
+                q(UNPACK_INTO_PARTIAL)
+            )
+        );
+    }
+
+    #[test]
+    fn write_file_render() {
+        assert_eq!(
+            write_file("/srv/app/shared/.env").render(),
+            "sh -c 'mkdir -p -- \"$(dirname -- \"$1\")\" && exec cat > \"$1\"' sh /srv/app/shared/.env"
+        );
+    }
+
+    #[test]
+    fn finish_version_render() {
+        assert_eq!(
+            finish_version("/srv/v/.partial-r 1", "/srv/v/r 1").render(),
+            "sh -c 'if [ -e \"$2\" ] || [ -L \"$2\" ]; then rm -rf -- \"$2\" || exit 1; fi; exec mv -T -- \"$1\" \"$2\"' sh '/srv/v/.partial-r 1' '/srv/v/r 1'"
+        );
+    }
+
+    #[test]
+    fn version_exists_render() {
+        assert_eq!(version_exists("/srv/v/r1").render(), "test -d /srv/v/r1");
+        assert_eq!(
+            version_exists(AWKWARD).render(),
+            "test -d '/srv/it'\\''s a dir/ü'"
+        );
+    }
+
+    #[test]
+    fn switch_link_render() {
+        assert_eq!(
+            switch_link("/srv/www/current", "/srv/v/r1", "/srv/www/.current.tmp").render(),
+            "sh -c 'if [ -e \"$1\" ] && [ ! -L \"$1\" ]; then printf \"hippo: %s exists and is not a symbolic link\\n\" \"$1\" >&2; exit 3; fi; mkdir -p -- \"$(dirname -- \"$1\")\" || exit 1; ln -sfn -- \"$2\" \"$3\" || exit 1; exec mv -Tf -- \"$3\" \"$1\"' sh /srv/www/current /srv/v/r1 /srv/www/.current.tmp"
+        );
+    }
+
+    #[test]
+    fn list_versions_render() {
+        assert_eq!(
+            list_versions("/srv/v").render(),
+            "sh -c '[ -d \"$1\" ] || exit 0; cd -- \"$1\" || exit 1; for d in *; do if [ -d \"$d\" ] && [ ! -L \"$d\" ]; then printf \"%s\\n\" \"$d\"; fi; done; exit 0' sh /srv/v"
+        );
+    }
+
+    #[test]
+    fn remove_versions_render() {
+        let names = vec!["r1".to_owned(), "r 2".to_owned(), PWNED.to_owned()];
+        assert_eq!(
+            remove_versions("/srv/v", &names).render(),
+            "sh -c 'cd -- \"$1\" || exit 1; shift; for n in \"$@\"; do case $n in \"\"|.|..|*/*) printf \"hippo: refusing to remove %s\\n\" \"$n\" >&2; exit 2;; esac; done; [ \"$#\" -eq 0 ] && exit 0; exec rm -rf -- \"$@\"' sh /srv/v r1 'r 2' '$(touch /tmp/pwned)'"
+        );
+    }
+
+    #[test]
+    fn run_hook_render() {
+        let env = vec![
+            ("RELEASE".to_owned(), "r1".to_owned()),
+            ("MSG".to_owned(), format!("it's {PWNED} ü")),
+        ];
+        assert_eq!(
+            run_hook("/srv/v/r1", &env, 600).render(),
+            "sh -c 'cd -- \"$1\" || exit 97; t=$2; shift 2; for kv in \"$@\"; do case $kv in *=*) ;; *) exit 96;; esac; case ${kv%%=*} in \"\"|[0-9]*|*[!A-Za-z0-9_]*) printf \"hippo: bad environment variable name in %s\\n\" \"${kv%%=*}\" >&2; exit 96;; esac; export \"$kv\"; done; f=$(mktemp \"${TMPDIR:-/tmp}/hippo-hook.XXXXXXXXXX\") || exit 98; trap \"rm -f -- \\\"\\$f\\\"\" EXIT; cat > \"$f\" || exit 98; timeout -k 5 \"$t\" bash -e \"$f\" < /dev/null; exit $?' sh /srv/v/r1 600 RELEASE=r1 'MSG=it'\\''s $(touch /tmp/pwned) ü'"
+        );
+        assert!(run_hook("/w", &[], 0).render().ends_with(" sh /w 1"));
+    }
+
+    /// Runs `rendered` the way sshd does (`sh -c <text>`), feeding `stdin`.
+    fn sh(rendered: &str, stdin: &[u8]) -> (i32, String, String) {
+        use std::io::Write;
+        let mut child = Command::new("sh")
+            .arg("-c")
+            .arg(rendered)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn sh");
+        let mut input = child.stdin.take().expect("stdin");
+        // A command that does not read stdin may exit first: ignore EPIPE.
+        let _ = input.write_all(stdin);
+        drop(input);
+        let out = child.wait_with_output().expect("wait sh");
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    fn tar_gz_of(dir: &Path) -> Vec<u8> {
+        let out = Command::new("tar")
+            .arg("-czf")
+            .arg("-")
+            .arg("-C")
+            .arg(dir)
+            .arg(".")
+            .output()
+            .expect("tar");
+        assert!(out.status.success());
+        out.stdout
+    }
+
+    #[test]
+    fn rendered_commands_run_locally() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let base = tmp.path().join("it's a \"dir\" ü $(touch pwned)");
+        let b = |p: &str| format!("{}/{p}", base.display());
+        let pwned_marker = std::env::current_dir().expect("cwd").join("pwned");
+
+        // Absent deploy path, then a real directory at it.
+        assert_eq!(
+            sh(&inspect_deploy_path(&b("www/current")).render(), b"").0,
+            DEPLOY_PATH_ABSENT
+        );
+        std::fs::create_dir_all(b("www/current")).expect("mkdir");
+        assert_eq!(
+            sh(&inspect_deploy_path(&b("www/current")).render(), b"").0,
+            DEPLOY_PATH_IS_NOT_A_LINK
+        );
+        let (code, _, err) = sh(
+            &switch_link(&b("www/current"), &b("v/r1"), &b("www/.tmp")).render(),
+            b"",
+        );
+        assert_eq!(code, DEPLOY_PATH_IS_NOT_A_LINK);
+        assert!(err.contains("not a symbolic link"), "{err}");
+        std::fs::remove_dir(b("www/current")).expect("rmdir");
+
+        // Unpack an archive from stdin into a partial dir (stale content is removed first).
+        let src = tempfile::tempdir().expect("tempdir");
+        std::fs::write(src.path().join("index.html"), "hello ü\n").expect("write");
+        std::fs::create_dir(src.path().join("bin")).expect("mkdir");
+        std::fs::write(src.path().join("bin/run.sh"), "#!/bin/sh\n").expect("write");
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(
+                src.path().join("bin/run.sh"),
+                std::fs::Permissions::from_mode(0o755),
+            )
+            .expect("chmod");
+        }
+        let archive = tar_gz_of(src.path());
+        for r in ["r1", "r2"] {
+            let partial = b(&format!("v/.partial-{r}"));
+            std::fs::create_dir_all(&partial).expect("mkdir");
+            std::fs::write(format!("{partial}/stale"), "x").expect("write");
+            let (code, _, err) = sh(&unpack_into_partial(&partial).render(), &archive);
+            assert_eq!(code, 0, "{err}");
+            assert!(!Path::new(&format!("{partial}/stale")).exists());
+            assert_eq!(
+                std::fs::read_to_string(format!("{partial}/index.html")).expect("read"),
+                "hello ü\n"
+            );
+            {
+                use std::os::unix::fs::PermissionsExt;
+                let mode = std::fs::metadata(format!("{partial}/bin/run.sh"))
+                    .expect("stat")
+                    .permissions()
+                    .mode();
+                assert_eq!(mode & 0o777, 0o755);
+            }
+            assert_eq!(
+                sh(&version_exists(&b(&format!("v/{r}"))).render(), b"").0,
+                VERSION_ABSENT
+            );
+            let (code, _, err) = sh(
+                &finish_version(&partial, &b(&format!("v/{r}"))).render(),
+                b"",
+            );
+            assert_eq!(code, 0, "{err}");
+            assert_eq!(
+                sh(&version_exists(&b(&format!("v/{r}"))).render(), b"").0,
+                0
+            );
+            assert!(!Path::new(&partial).exists());
+        }
+        // Re-finishing an existing version replaces it.
+        std::fs::create_dir_all(b("v/.partial-r1")).expect("mkdir");
+        std::fs::write(b("v/.partial-r1/new"), "n").expect("write");
+        assert_eq!(
+            sh(
+                &finish_version(&b("v/.partial-r1"), &b("v/r1")).render(),
+                b""
+            )
+            .0,
+            0
+        );
+        assert!(Path::new(&b("v/r1/new")).exists());
+        assert!(!Path::new(&b("v/r1/index.html")).exists());
+
+        // Truncated archive fails.
+        let (code, _, _) = sh(
+            &unpack_into_partial(&b("v/.partial-bad")).render(),
+            &archive[..archive.len() / 2],
+        );
+        assert_ne!(code, 0);
+
+        // Switch the link twice, then inspect it.
+        for r in ["r1", "r2"] {
+            let (code, _, err) = sh(
+                &switch_link(&b("www/current"), &b(&format!("v/{r}")), &b("www/.tmp")).render(),
+                b"",
+            );
+            assert_eq!(code, 0, "{err}");
+            let target = std::fs::read_link(b("www/current")).expect("readlink");
+            assert_eq!(target, Path::new(&b(&format!("v/{r}"))));
+            assert!(!Path::new(&b("www/.tmp")).exists());
+            let (code, out, _) = sh(&inspect_deploy_path(&b("www/current")).render(), b"");
+            assert_eq!(code, 0);
+            assert_eq!(out, format!("{}\n", b(&format!("v/{r}"))));
+        }
+
+        // List: only real directories, no dot-folders or files.
+        std::fs::write(b("v/file"), "").expect("write");
+        std::fs::create_dir_all(b("v/.partial-x")).expect("mkdir");
+        std::fs::create_dir_all(b("v/r 3 ü")).expect("mkdir");
+        let (code, out, _) = sh(&list_versions(&b("v")).render(), b"");
+        assert_eq!(code, 0);
+        let mut listed: Vec<&str> = out.lines().collect();
+        listed.sort();
+        assert_eq!(listed, vec!["r 3 ü", "r1", "r2"]);
+        assert_eq!(
+            sh(&list_versions(&b("nope")).render(), b""),
+            (0, String::new(), String::new())
+        );
+
+        // Remove: bad names refused before anything is removed; then real removal.
+        let (code, _, _) = sh(
+            &remove_versions(&b("v"), &["r1".into(), "..".into()]).render(),
+            b"",
+        );
+        assert_eq!(code, REFUSED_VERSION_NAME);
+        assert!(Path::new(&b("v/r1")).exists());
+        let (code, _, err) = sh(
+            &remove_versions(
+                &b("v"),
+                &["r1".into(), "r 3 ü".into(), "$(touch pwned)".into()],
+            )
+            .render(),
+            b"",
+        );
+        assert_eq!(code, 0, "{err}");
+        let (_, out, _) = sh(&list_versions(&b("v")).render(), b"");
+        assert_eq!(out, "r2\n");
+        assert_eq!(sh(&remove_versions(&b("v"), &[]).render(), b"").0, 0);
+
+        // write_file creates the parent.
+        assert_eq!(
+            sh(&write_file(&b("shared/conf/.env")).render(), b"A=1\n").0,
+            0
+        );
+        assert_eq!(
+            std::fs::read_to_string(b("shared/conf/.env")).expect("read"),
+            "A=1\n"
+        );
+
+        // Hooks: env values are literal, the script comes from stdin, exit codes.
+        let env = vec![("VAL".to_owned(), format!("it's {PWNED} \"ü\""))];
+        let script = b"printf '%s\\n' \"$VAL\" > hook-out\ncat\necho after-cat >> hook-out\n";
+        let (code, _, err) = sh(&run_hook(&b("v/r2"), &env, 10).render(), script);
+        assert_eq!(code, 0, "{err}");
+        assert_eq!(
+            std::fs::read_to_string(b("v/r2/hook-out")).expect("read"),
+            format!("it's {PWNED} \"ü\"\nafter-cat\n")
+        );
+        assert_eq!(
+            sh(
+                &run_hook(&b("v/r2"), &[], 10).render(),
+                b"false\necho not-reached\n"
+            )
+            .0,
+            1
+        );
+        assert_eq!(
+            sh(&run_hook(&b("v/r2"), &[], 10).render(), b"exit 3\n").0,
+            3
+        );
+        assert_eq!(
+            sh(&run_hook(&b("missing"), &[], 10).render(), b"true\n").0,
+            HOOK_CANNOT_CD
+        );
+        let bad = vec![("A-B".to_owned(), "x".to_owned())];
+        assert_eq!(
+            sh(&run_hook(&b("v/r2"), &bad, 10).render(), b"true\n").0,
+            HOOK_BAD_ENV_NAME
+        );
+        assert_eq!(
+            sh(&run_hook(&b("v/r2"), &[], 1).render(), b"sleep 5\n").0,
+            HOOK_TIMED_OUT
+        );
+
+        assert!(!Path::new(&b("pwned")).exists());
+        assert!(!pwned_marker.exists());
+    }
+}

@@ -1,0 +1,147 @@
+//! What a release run needs: the worker's long-lived dependencies (`Deps`) and the facts of the
+//! one release being run (`Run`), including its event sink.
+use crate::git::{RepoAuth, RepoCache};
+use hippo_shared::config::Settings;
+use hippo_shared::crypto::MasterKey;
+use hippo_shared::db::Db;
+use hippo_shared::db::configs::{ConfigSpec, RepoAuthSpec};
+use hippo_shared::db::inventory::{App, Environment, Host};
+use hippo_shared::db::releases::Release;
+use hippo_shared::domain::VersionName;
+use hippo_shared::events::{EventHub, EventStatus, ReleaseEvent, Stage};
+use hippo_shared::keys::PlatformKey;
+use std::path::PathBuf;
+use std::sync::Arc;
+use tokio::sync::mpsc;
+
+/// Dependencies shared by every job a worker runs.
+pub struct Deps {
+    pub db: Db,
+    pub hub: EventHub,
+    pub master: MasterKey,
+    pub key: PlatformKey,
+    pub repos: Arc<RepoCache>,
+    pub settings: Settings,
+    /// Unique per worker process (lease holder name).
+    pub worker_name: String,
+}
+
+impl Deps {
+    /// Scratch space for running releases (source trees, archives).
+    pub fn work_dir(&self) -> PathBuf {
+        self.settings.data_dir.join("work")
+    }
+    /// Archives of released versions, kept so a rollback can re-send a version a host lost.
+    pub fn artifact_path(&self, config_id: i64, version: &VersionName) -> PathBuf {
+        self.settings
+            .data_dir
+            .join("artifacts")
+            .join(format!("config-{config_id}"))
+            .join(format!("{version}.tar.gz"))
+    }
+
+    /// The credential for a config's repository. Secrets are read here, at use, never queued.
+    pub async fn repo_auth(&self, config_id: i64, spec: &ConfigSpec) -> Result<RepoAuth, String> {
+        Ok(match &spec.repo_auth {
+            RepoAuthSpec::None => RepoAuth::None,
+            RepoAuthSpec::PlatformKey => RepoAuth::SshKey {
+                username: "git".into(),
+                private_key_openssh: self.key.private_openssh.expose().to_owned(),
+            },
+            RepoAuthSpec::Token { username } => {
+                let sealed = self
+                    .db
+                    .config_secret(config_id)
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .ok_or("the repository token is not set")?;
+                let token = self.master.open(&sealed).map_err(|e| e.to_string())?;
+                RepoAuth::Token {
+                    username: username.clone(),
+                    token: String::from_utf8_lossy(&token).into_owned(),
+                }
+            }
+        })
+    }
+}
+
+/// Sends events from any thread (blocking SSH work included); a forwarder stores them in order.
+#[derive(Clone)]
+pub struct Events {
+    tx: mpsc::UnboundedSender<ReleaseEvent>,
+    release_id: i64,
+}
+
+impl Events {
+    /// The sink and the task that drains it into the hub (ends when every sink is dropped).
+    pub fn start(hub: EventHub, release_id: i64) -> (Self, tokio::task::JoinHandle<()>) {
+        let (tx, mut rx) = mpsc::unbounded_channel::<ReleaseEvent>();
+        let task = tokio::spawn(async move {
+            while let Some(ev) = rx.recv().await {
+                if let Err(e) = hub.publish(ev).await {
+                    tracing::error!(error = %e, release_id, "could not store a release event");
+                }
+            }
+        });
+        (Self { tx, release_id }, task)
+    }
+    pub fn event(&self, stage: Stage, status: EventStatus) -> ReleaseEvent {
+        ReleaseEvent::new(self.release_id, stage, status)
+    }
+    pub fn send(&self, ev: ReleaseEvent) {
+        let _ = self.tx.send(ev);
+    }
+    pub fn info(&self, stage: Stage, msg: impl Into<String>) {
+        self.send(self.event(stage, EventStatus::Info).message(msg));
+    }
+}
+
+/// One release being run.
+pub struct Run {
+    pub release: Release,
+    pub spec: ConfigSpec,
+    pub app: App,
+    pub env: Environment,
+    pub hosts: Vec<Host>,
+    pub version: VersionName,
+    pub events: Events,
+    /// Scratch folder of this run on the release server.
+    pub work: PathBuf,
+}
+
+impl Run {
+    /// Variables every hook gets (see PRODUCT.md), then the config's custom variables.
+    pub fn hook_env(&self, host: Option<&Host>) -> Vec<(String, String)> {
+        let r = &self.release;
+        let mut v: Vec<(String, String)> = [
+            ("HIPPO_APP_NAME", self.app.name.clone()),
+            ("HIPPO_APP_TAG", self.app.tag.clone()),
+            ("HIPPO_ENV_TAG", self.env.tag.clone()),
+            ("HIPPO_RELEASE_ID", r.id.to_string()),
+            ("HIPPO_RELEASE_NAME", r.name.clone()),
+            ("HIPPO_GIT_REF", r.ref_name.clone()),
+            ("HIPPO_COMMIT", r.commit_id.clone()),
+            ("HIPPO_VERSION", self.version.to_string()),
+            ("HIPPO_DEPLOY_PATH", self.spec.deploy_path.to_string()),
+            ("HIPPO_VERSIONS_PATH", self.spec.versions_path.to_string()),
+            ("HIPPO_RELEASE_KIND", r.kind.as_str().to_owned()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        if let Some(h) = host {
+            v.push(("HIPPO_HOST_NAME".into(), h.name.clone()));
+            v.push(("HIPPO_HOST_ADDR".into(), h.addr.clone()));
+        }
+        v.extend(
+            self.spec
+                .variables
+                .iter()
+                .map(|x| (x.name.clone(), x.value.clone())),
+        );
+        v
+    }
+    pub fn version_dir(&self) -> String {
+        self.spec.versions_path.join(&self.version)
+    }
+}

@@ -1,0 +1,421 @@
+//! The deploy job: one release from `queued` to `succeeded` or `failed`. It reads like the
+//! list of stages: checkout → package → prepare → switch → cleanup → notify.
+use crate::context::{Deps, Events, Run};
+use crate::package::{FileFilter, FilterMode as PackFilterMode};
+use crate::prepare::{Payload, Prepared};
+use crate::ssh::Timeouts;
+use crate::targets::SshSetup;
+use crate::{checkout, cleanup, notify, prepare, switch};
+use hippo_shared::db::DbError;
+use hippo_shared::db::releases::Release;
+use hippo_shared::domain::{
+    CommitId, FailurePolicy, FilterMode, ReleaseKind, ReleaseStatus, VersionName,
+};
+use hippo_shared::events::{EventStatus, ReleaseEvent, Stage};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+/// How long a release lease lives without renewal; renewed every third of it.
+const LEASE_TTL_MS: i64 = 30_000;
+
+/// Runs a queued release to its end. Errors are only infrastructure failures (the database);
+/// everything that goes wrong with the release itself ends it as `failed` with the reason.
+pub async fn execute(deps: &Arc<Deps>, release_id: i64) -> Result<(), DbError> {
+    let release = deps.db.get_release(release_id).await?;
+    if release.status != ReleaseStatus::Queued {
+        tracing::warn!(release_id, status = %release.status, "job for a release that is not queued; skipped");
+        return Ok(());
+    }
+    let lease = format!("app:{}:env:{}", release.app_id, release.environment_id);
+    let holder = format!("{}:{}", deps.worker_name, release_id);
+    let mut announced = false;
+    let token = loop {
+        if let Some(t) = deps
+            .db
+            .try_acquire_lease(&lease, &holder, LEASE_TTL_MS)
+            .await?
+        {
+            break t;
+        }
+        if !announced {
+            announced = true;
+            deps.hub
+                .publish(
+                    ReleaseEvent::new(release_id, Stage::Release, EventStatus::Info).message(
+                        "waiting: another release of this app to this environment is running",
+                    ),
+                )
+                .await?;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    let lost = Arc::new(AtomicBool::new(false));
+    let heartbeat = {
+        let db = deps.db.clone();
+        let (lease, holder, lost) = (lease.clone(), holder.clone(), lost.clone());
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis((LEASE_TTL_MS / 3) as u64)).await;
+                if !matches!(
+                    db.renew_lease(&lease, &holder, token, LEASE_TTL_MS).await,
+                    Ok(true)
+                ) {
+                    lost.store(true, Ordering::SeqCst);
+                }
+            }
+        })
+    };
+    let outcome = if deps
+        .db
+        .transition_release(release_id, ReleaseStatus::Running, None)
+        .await?
+    {
+        Some(run_stages(deps, &release, &lease, &holder, token, &lost).await)
+    } else {
+        None
+    };
+    heartbeat.abort();
+    deps.db.release_lease(&lease, &holder, token).await?;
+    let Some(outcome) = outcome else {
+        return Ok(());
+    };
+    let (status, final_status, message) = match &outcome {
+        Ok(()) => (
+            ReleaseStatus::Succeeded,
+            EventStatus::Succeeded,
+            "release succeeded".to_owned(),
+        ),
+        Err(e) => (ReleaseStatus::Failed, EventStatus::Failed, e.clone()),
+    };
+    deps.db
+        .transition_release(
+            release_id,
+            status,
+            outcome.as_ref().err().map(String::as_str),
+        )
+        .await?;
+    deps.hub
+        .publish(ReleaseEvent::new(release_id, Stage::Release, final_status).message(message))
+        .await?;
+    Ok(())
+}
+
+async fn run_stages(
+    deps: &Arc<Deps>,
+    release: &Release,
+    lease: &str,
+    holder: &str,
+    token: i64,
+    lost: &AtomicBool,
+) -> Result<(), String> {
+    let (events, forwarder) = Events::start(deps.hub.clone(), release.id);
+    events.send(
+        events
+            .event(Stage::Release, EventStatus::Started)
+            .message(format!(
+                "{} #{} '{}' by worker {}",
+                release.kind.as_str(),
+                release.id,
+                release.name,
+                deps.worker_name
+            )),
+    );
+    let result = match prepare_run(deps, release, events.clone()).await {
+        Ok(run) => {
+            let r = stages(deps, &run, lease, holder, token, lost).await;
+            notify::run(&run, if r.is_ok() { "succeeded" } else { "failed" }).await;
+            let _ = std::fs::remove_dir_all(&run.work);
+            r
+        }
+        Err(e) => Err(e),
+    };
+    drop(events);
+    let _ = forwarder.await;
+    result
+}
+
+/// Loads what the run needs; the config is the snapshot taken when the release was requested.
+async fn prepare_run(deps: &Deps, release: &Release, events: Events) -> Result<Run, String> {
+    let db = &deps.db;
+    let spec = release.snapshot.clone();
+    let app = db
+        .get_app(release.app_id)
+        .await
+        .map_err(|e| e.to_string())?;
+    let env = db
+        .get_environment(release.environment_id)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut hosts = Vec::new();
+    for id in &spec.host_ids {
+        hosts.push(
+            db.get_host(*id)
+                .await
+                .map_err(|_| format!("host {id} of this config no longer exists"))?,
+        );
+    }
+    if hosts.is_empty() {
+        return Err("the config has no target hosts".into());
+    }
+    let version = match (release.kind, &release.version) {
+        (ReleaseKind::Rollback, Some(v)) => VersionName::parse(v).map_err(|e| e.0)?,
+        (ReleaseKind::Rollback, None) => return Err("the rollback has no target version".into()),
+        (ReleaseKind::Release, _) => {
+            let commit = CommitId::parse(&release.commit_id).map_err(|e| e.0)?;
+            // A new folder per run: a re-run never touches a folder a host may be serving.
+            let v = VersionName::for_release(chrono::Utc::now(), release.id, &commit);
+            db.set_release_version(release.id, v.as_str())
+                .await
+                .map_err(|e| e.to_string())?;
+            v
+        }
+    };
+    let rows: Vec<_> = hosts
+        .iter()
+        .map(|h| (h.id, h.name.clone(), h.addr.clone()))
+        .collect();
+    db.reset_release_hosts(release.id, &rows)
+        .await
+        .map_err(|e| e.to_string())?;
+    let work = deps.work_dir().join(format!("release-{}", release.id));
+    let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(&work).map_err(|e| format!("cannot create the work folder: {e}"))?;
+    Ok(Run {
+        release: release.clone(),
+        spec,
+        app,
+        env,
+        hosts,
+        version,
+        events,
+        work,
+    })
+}
+
+async fn stages(
+    deps: &Arc<Deps>,
+    run: &Run,
+    lease: &str,
+    holder: &str,
+    token: i64,
+    lost: &AtomicBool,
+) -> Result<(), String> {
+    let db = &deps.db;
+    let rid = run.release.id;
+    let setup = SshSetup {
+        private_key: deps.key.private_openssh.expose().to_owned(),
+        timeouts: Timeouts {
+            connect: deps.settings.ssh_connect_timeout(),
+            io: deps.settings.ssh_io_timeout(),
+        },
+        db: db.clone(),
+        rt: tokio::runtime::Handle::current(),
+    };
+    let artifact = deps.artifact_path(run.release.config_id, &run.version);
+
+    // checkout → package (new releases only), then prepare.
+    let (payload, with_hook) = match run.release.kind {
+        ReleaseKind::Release => {
+            let src = checkout::run(deps, run).await?;
+            let manifest = package(run, &src, &artifact).await?;
+            (
+                Payload::Archive {
+                    path: artifact.clone(),
+                    manifest: Arc::new(manifest),
+                },
+                true,
+            )
+        }
+        ReleaseKind::Rollback => (
+            Payload::Existing {
+                fallback: Some(artifact.clone()),
+            },
+            false,
+        ),
+    };
+    run.events.send(
+        run.events
+            .event(Stage::Prepare, EventStatus::Started)
+            .message(format!("preparing {} hosts", run.hosts.len())),
+    );
+    let prepared = prepare::run(run, &setup, payload, with_hook).await;
+    let mut ready = Vec::new();
+    let mut failures = Vec::new();
+    for (host, res) in &prepared {
+        match res {
+            Ok(Prepared {
+                previous,
+                bytes_sent,
+                ..
+            }) => {
+                let _ = db
+                    .update_release_host(rid, host.id, "prepared", "prepare", "")
+                    .await;
+                let _ = db
+                    .set_release_host_extra(rid, host.id, *bytes_sent, previous.as_deref())
+                    .await;
+                if run.release.kind == ReleaseKind::Release {
+                    let _ = db
+                        .record_host_version(
+                            run.release.config_id,
+                            host.id,
+                            run.version.as_str(),
+                            rid,
+                            &run.release.commit_id,
+                        )
+                        .await;
+                }
+                ready.push(host.clone());
+            }
+            Err(e) => {
+                let _ = db
+                    .update_release_host(rid, host.id, "failed", "prepare", e)
+                    .await;
+                failures.push(format!("{}: {e}", host.name));
+            }
+        }
+    }
+    if !failures.is_empty() && run.spec.failure_policy == FailurePolicy::AllOrNothing {
+        for h in &ready {
+            let _ = db
+                .update_release_host(
+                    rid,
+                    h.id,
+                    "skipped",
+                    "prepare",
+                    "not switched: another host failed to prepare",
+                )
+                .await;
+        }
+        return Err(format!(
+            "{} of {} hosts failed to prepare; no host was switched. {}",
+            failures.len(),
+            run.hosts.len(),
+            failures.join("; ")
+        ));
+    }
+
+    // Fencing: a worker that lost its lease must not touch the live links.
+    if lost.load(Ordering::SeqCst)
+        || !db
+            .holds_lease(lease, holder, token)
+            .await
+            .map_err(|e| e.to_string())?
+    {
+        return Err(
+            "this worker lost the release lease before switching; no host was switched".into(),
+        );
+    }
+    run.events.send(
+        run.events
+            .event(Stage::Switch, EventStatus::Started)
+            .message(format!("switching {} hosts", ready.len())),
+    );
+    let switched = switch::run(run, &setup, ready).await;
+    let mut live = Vec::new();
+    for (host, res) in &switched {
+        match res {
+            Ok(()) => {
+                let _ = db
+                    .update_release_host(rid, host.id, "switched", "switch", "")
+                    .await;
+            }
+            Err((_, e)) => {
+                let _ = db
+                    .update_release_host(rid, host.id, "failed", "switch", e)
+                    .await;
+                failures.push(format!("{}: {e}", host.name));
+            }
+        }
+        if matches!(res, Ok(()) | Err((true, _))) {
+            let _ = db
+                .mark_live_version(run.release.config_id, host.id, run.version.as_str())
+                .await;
+            live.push(host.clone());
+        }
+    }
+
+    run.events
+        .send(run.events.event(Stage::Cleanup, EventStatus::Started));
+    for (host_id, gone) in cleanup::run(run, &setup, live).await {
+        let _ = db
+            .forget_host_versions(run.release.config_id, host_id, &gone)
+            .await;
+    }
+    prune_artifacts(&artifact, run.spec.keep_versions as usize);
+
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{} of {} hosts failed: {}",
+            failures.len(),
+            run.hosts.len(),
+            failures.join("; ")
+        ))
+    }
+}
+
+/// Stage 2: filter and pack the exported tree; returns the manifest JSON recorded beside the
+/// version on every host.
+async fn package(
+    run: &Run,
+    src: &std::path::Path,
+    out: &std::path::Path,
+) -> Result<String, String> {
+    let ev = &run.events;
+    ev.send(ev.event(Stage::Package, EventStatus::Started));
+    let mode = match run.spec.filter_mode {
+        FilterMode::Include => PackFilterMode::Include,
+        FilterMode::Exclude => PackFilterMode::Exclude,
+    };
+    let filter = FileFilter::parse(mode, &run.spec.filter).map_err(|e| e.to_string())?;
+    if let Some(dir) = out.parent() {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create the artifact folder: {e}"))?;
+    }
+    let (src, out) = (src.to_owned(), out.to_owned());
+    let (info, entries) = tokio::task::spawn_blocking(move || {
+        let entries = crate::package::manifest(&src, &filter)?;
+        let info = crate::package::build_archive(&src, &filter, &out)?;
+        Ok::<_, crate::package::PackageError>((info, entries))
+    })
+    .await
+    .map_err(|e| format!("package task failed: {e}"))?
+    .map_err(|e| e.to_string())?;
+    ev.send(
+        ev.event(Stage::Package, EventStatus::Succeeded)
+            .bytes(info.archive_bytes)
+            .message(format!(
+                "{} files, {} bytes, archive {} bytes (sha256 {})",
+                info.files, info.bytes_uncompressed, info.archive_bytes, info.sha256
+            )),
+    );
+    let manifest = serde_json::json!({
+        "release_id": run.release.id,
+        "commit": run.release.commit_id,
+        "version": run.version,
+        "archive_sha256": info.sha256,
+        "files": entries,
+    });
+    Ok(manifest.to_string())
+}
+
+/// Keeps the newest `keep` archives of a config (the newest is the one just made).
+fn prune_artifacts(artifact: &std::path::Path, keep: usize) {
+    let Some(dir) = artifact.parent() else { return };
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let names: Vec<String> = rd
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .collect();
+    let own = artifact
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default();
+    for name in cleanup::to_remove(names, keep + 1, &[own]) {
+        let _ = std::fs::remove_file(dir.join(name));
+    }
+}

@@ -1,0 +1,103 @@
+//! Stage 4: point every prepared host's deploy path at the new version (a new link renamed
+//! over the old one: atomic, never remove-then-create), then run after-release in the deploy
+//! path. Runs only once every host is prepared (or under the "continue" policy).
+use crate::commands;
+use crate::context::{Events, Run};
+use crate::targets::{SshSetup, Target};
+use hippo_shared::db::inventory::Host;
+use hippo_shared::events::{EventStatus, Stage};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A host's switch outcome: `Ok` when linked and after-release passed; `Err((linked, reason))`.
+pub type SwitchResult = Result<(), (bool, String)>;
+
+pub async fn run(run: &Run, setup: &SshSetup, hosts: Vec<Host>) -> Vec<(Host, SwitchResult)> {
+    let limit = run
+        .spec
+        .parallelism
+        .map_or(hosts.len(), |p| p as usize)
+        .max(1);
+    let sem = Arc::new(tokio::sync::Semaphore::new(limit));
+    let mut tasks = Vec::new();
+    for host in hosts {
+        let sem = sem.clone();
+        let setup = setup.clone();
+        let job = HostSwitch {
+            events: run.events.clone(),
+            deploy_path: run.spec.deploy_path.to_string(),
+            target: run.version_dir(),
+            tmp_link: format!("{}.hippo-{}.tmp", run.spec.deploy_path, run.release.id),
+            env: run.hook_env(Some(&host)),
+            after_release: run.spec.hooks.after_release.clone(),
+            hook_timeout: Duration::from_secs(run.spec.hook_timeout_secs),
+        };
+        tasks.push(tokio::spawn(async move {
+            let _permit = sem.acquire_owned().await;
+            let h = host.clone();
+            let res = tokio::task::spawn_blocking(move || job.on(&setup, &h))
+                .await
+                .unwrap_or_else(|e| Err((false, format!("switch task failed: {e}"))));
+            (host, res)
+        }));
+    }
+    let mut out = Vec::new();
+    for t in tasks {
+        if let Ok(r) = t.await {
+            out.push(r);
+        }
+    }
+    out
+}
+
+struct HostSwitch {
+    events: Events,
+    deploy_path: String,
+    target: String,
+    tmp_link: String,
+    env: Vec<(String, String)>,
+    after_release: String,
+    hook_timeout: Duration,
+}
+
+impl HostSwitch {
+    fn on(&self, setup: &SshSetup, host: &Host) -> SwitchResult {
+        let ev = &self.events;
+        ev.send(
+            ev.event(Stage::Switch, EventStatus::Started)
+                .host(&host.name),
+        );
+        let t = Target::connect(setup, host, ev, Stage::Switch).map_err(|e| (false, e))?;
+        let linked = t
+            .must(
+                "switching the deploy path",
+                &commands::switch_link(&self.deploy_path, &self.target, &self.tmp_link),
+            )
+            .map(|_| ());
+        let result = match linked {
+            Err(e) => Err((false, e)),
+            Ok(()) if self.after_release.trim().is_empty() => Ok(()),
+            Ok(()) => t
+                .hook(
+                    "after_release",
+                    &commands::run_hook(&self.deploy_path, &self.env, self.hook_timeout.as_secs()),
+                    &self.after_release,
+                    self.hook_timeout,
+                )
+                .map_err(|e| (true, e)),
+        };
+        match &result {
+            Ok(()) => ev.send(
+                ev.event(Stage::Switch, EventStatus::Succeeded)
+                    .host(&host.name)
+                    .message(format!("{} -> {}", self.deploy_path, self.target)),
+            ),
+            Err((_, msg)) => ev.send(
+                ev.event(Stage::Switch, EventStatus::Failed)
+                    .host(&host.name)
+                    .message(format!("{}: {msg}", host.name)),
+            ),
+        }
+        result
+    }
+}

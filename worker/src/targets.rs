@@ -1,0 +1,194 @@
+//! One target host during a release: connect (host key pinned on first contact, refused on
+//! mismatch), run `commands` over the one SSH transport, report output as events. Everything
+//! here is blocking and runs on `spawn_blocking` threads; every call has a timeout.
+use crate::commands::RemoteCommand;
+use crate::context::Events;
+use crate::ssh::{self, Credentials, HostKey, HostKeyCheck, OutputStream, SshSession, Timeouts};
+use hippo_shared::db::Db;
+use hippo_shared::db::inventory::Host;
+use hippo_shared::events::{EventStatus, Stage};
+use std::io::Read;
+use std::time::Duration;
+
+/// What every host connection of one run shares.
+#[derive(Clone)]
+pub struct SshSetup {
+    pub private_key: String,
+    pub timeouts: Timeouts,
+    pub db: Db,
+    pub rt: tokio::runtime::Handle,
+}
+
+pub struct Target {
+    pub host: Host,
+    sess: SshSession,
+    events: Events,
+    stage: Stage,
+    short: Duration,
+}
+
+impl Target {
+    pub fn connect(
+        setup: &SshSetup,
+        host: &Host,
+        events: &Events,
+        stage: Stage,
+    ) -> Result<Target, String> {
+        let check = match (&host.host_key_type, &host.host_key) {
+            (Some(t), Some(k)) => HostKeyCheck::Expect(HostKey {
+                key_type: t.clone(),
+                key_base64: k.clone(),
+            }),
+            _ => HostKeyCheck::TrustOnFirstUse,
+        };
+        let creds = Credentials {
+            user: host.username.clone(),
+            private_key_openssh: setup.private_key.clone(),
+        };
+        let port = u16::try_from(host.port).unwrap_or(22);
+        let (sess, seen) = ssh::connect(&host.addr, port, &creds, &check, &setup.timeouts)
+            .map_err(|e| e.to_string())?;
+        if check == HostKeyCheck::TrustOnFirstUse {
+            events.info(
+                stage,
+                format!("{}: pinned host key {}", host.name, seen.fingerprint()),
+            );
+            let db = setup.db.clone();
+            let id = host.id;
+            setup
+                .rt
+                .block_on(
+                    async move { db.pin_host_key(id, &seen.key_type, &seen.key_base64).await },
+                )
+                .map_err(|e| format!("cannot pin the host key: {e}"))?;
+        }
+        Ok(Target {
+            host: host.clone(),
+            sess,
+            events: events.clone(),
+            stage,
+            short: setup.timeouts.io + setup.timeouts.connect,
+        })
+    }
+
+    /// Runs a short command; returns its exit code and stdout lines (stderr lines become events).
+    pub fn query(&self, cmd: &RemoteCommand) -> Result<(i32, Vec<String>), String> {
+        let mut out = Vec::new();
+        let name = self.host.name.clone();
+        let code = self
+            .sess
+            .run(
+                cmd,
+                None,
+                self.short,
+                &mut |s, line| match s {
+                    OutputStream::Stdout => out.push(line.to_owned()),
+                    OutputStream::Stderr => self.events.send(
+                        self.events
+                            .event(self.stage, EventStatus::Output)
+                            .host(name.clone())
+                            .message(line),
+                    ),
+                },
+                &mut |_| {},
+            )
+            .map_err(|e| e.to_string())?;
+        Ok((code, out))
+    }
+
+    /// Runs a short command that must succeed; `what` names it in the error.
+    pub fn must(&self, what: &str, cmd: &RemoteCommand) -> Result<Vec<String>, String> {
+        match self.query(cmd)? {
+            (0, out) => Ok(out),
+            (code, _) => Err(format!("{what} failed with exit code {code}")),
+        }
+    }
+
+    /// Sends `data` to a command's stdin, reporting bytes sent (at most every 256 KiB).
+    pub fn send(
+        &self,
+        cmd: &RemoteCommand,
+        data: &mut dyn Read,
+        deadline: Duration,
+    ) -> Result<(i32, u64), String> {
+        let mut sent = 0u64;
+        let mut reported = 0u64;
+        let name = self.host.name.clone();
+        let code = self
+            .sess
+            .run(
+                cmd,
+                Some(data),
+                deadline,
+                &mut |_, line| {
+                    self.events.send(
+                        self.events
+                            .event(self.stage, EventStatus::Output)
+                            .host(name.clone())
+                            .message(line),
+                    )
+                },
+                &mut |n| {
+                    sent = n;
+                    if n - reported >= 256 * 1024 {
+                        reported = n;
+                        self.events.send(
+                            self.events
+                                .event(self.stage, EventStatus::Progress)
+                                .host(name.clone())
+                                .bytes(n),
+                        );
+                    }
+                },
+            )
+            .map_err(|e| e.to_string())?;
+        self.events.send(
+            self.events
+                .event(self.stage, EventStatus::Progress)
+                .host(name)
+                .bytes(sent),
+        );
+        Ok((code, sent))
+    }
+
+    /// Runs a hook script (sent on stdin) with the given command; output lines become events.
+    pub fn hook(
+        &self,
+        hook: &str,
+        cmd: &RemoteCommand,
+        script: &str,
+        timeout: Duration,
+    ) -> Result<(), String> {
+        let name = self.host.name.clone();
+        self.events
+            .info(self.stage, format!("{name}: running {hook} hook"));
+        let mut body = script.as_bytes();
+        let code = self
+            .sess
+            .run(
+                cmd,
+                Some(&mut body),
+                timeout + self.short,
+                &mut |_, line| {
+                    self.events.send(
+                        self.events
+                            .event(self.stage, EventStatus::Output)
+                            .host(name.clone())
+                            .message(line),
+                    )
+                },
+                &mut |_| {},
+            )
+            .map_err(|e| format!("{hook} hook: {e}"))?;
+        match code {
+            0 => Ok(()),
+            crate::commands::HOOK_TIMED_OUT | crate::commands::HOOK_KILLED_AFTER_TIMEOUT => Err(
+                format!("{hook} hook timed out after {} s", timeout.as_secs()),
+            ),
+            crate::commands::HOOK_CANNOT_CD => {
+                Err(format!("{hook} hook: cannot enter its working directory"))
+            }
+            code => Err(format!("{hook} hook exited with code {code}")),
+        }
+    }
+}
