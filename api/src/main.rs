@@ -5,12 +5,26 @@ use hippo_api::{app, startup};
 use hippo_shared::config::Settings;
 use std::time::Duration;
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
     if std::env::args().nth(1).as_deref() == Some("openapi") {
         println!("{}", app::spec_json());
         return Ok(());
     }
+    let settings = Settings::load().context("loading settings")?;
+    // Before any thread exists (libgit2 keeps these in unsynchronised globals).
+    hippo_worker::git::set_network_timeouts(
+        settings.ssh_connect_timeout(),
+        settings.ssh_io_timeout(),
+    )
+    .context("setting Git network timeouts")?;
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?
+        .block_on(serve(settings))
+}
+
+async fn serve(settings: Settings) -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("HIPPO_LOG").unwrap_or_else(|_| {
@@ -18,7 +32,6 @@ async fn main() -> anyhow::Result<()> {
             }),
         )
         .init();
-    let settings = Settings::load().context("loading settings")?;
     let listen = settings.listen.clone();
     let concurrency = settings.worker_concurrency;
     let started = startup::standalone(settings)

@@ -1,3 +1,6 @@
 //! Test harness for Hippo's black-box tests: real sshd hosts, real Git repositories, the real
-//! `hippo-api` binary.
+//! `hippo-api` binary spoken to over HTTP only.
+pub mod git_fixture;
+pub mod hippo;
 pub mod sshd;
+pub mod tree;

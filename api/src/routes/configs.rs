@@ -460,10 +460,16 @@ pub fn git_error(e: GitError) -> ApiError {
     }
 }
 
-/// Fetches the config's repository unless it was fetched in the last few seconds.
-pub async fn synced_repo(st: &State, config: &ReleaseConfig) -> Result<String, ApiError> {
+/// Fetches the config's repository. Listings (`always` false) reuse a fetch of the last few
+/// seconds, so the console's branch → commit pickers do not fetch three times; resolving the
+/// ref of a new release always fetches.
+pub async fn synced_repo(
+    st: &State,
+    config: &ReleaseConfig,
+    always: bool,
+) -> Result<String, ApiError> {
     let url = config.spec.repo_url.to_string();
-    if st.fresh(&url, Duration::from_secs(5)) && st.repos.mirror_dir(&url).exists() {
+    if !always && st.fresh(&url, Duration::from_secs(5)) && st.repos.mirror_dir(&url).exists() {
         return Ok(url);
     }
     let auth = st
@@ -488,7 +494,7 @@ async fn with_repo<T: Send + 'static>(
     f: impl FnOnce(&hippo_worker::git::RepoCache, &str) -> Result<T, GitError> + Send + 'static,
 ) -> Result<T, ApiError> {
     let config = st.db.get_config(id).await?;
-    let url = synced_repo(st, &config).await?;
+    let url = synced_repo(st, &config, false).await?;
     let repos = st.repos.clone();
     tokio::task::spawn_blocking(move || f(&repos, &url))
         .await

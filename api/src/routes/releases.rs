@@ -257,13 +257,28 @@ async fn resolve(
         GitRef::Tag(t) => RefSpec::Tag(t.clone()),
         GitRef::Commit(c) => RefSpec::Commit(c.clone()),
     };
-    let url = synced_repo(st, config).await?;
+    let url = synced_repo(st, config, true).await?;
     let repos = st.repos.clone();
     let info = tokio::task::spawn_blocking(move || repos.resolve(&url, &refspec))
         .await
         .map_err(ApiError::internal)?
         .map_err(git_error)?;
     Ok((display, info.id, info.message))
+}
+
+async fn release_is_final(st: &State, id: i64) -> bool {
+    st.db
+        .get_release(id)
+        .await
+        .is_ok_and(|r| r.status.is_final())
+}
+
+/// Rejected and cancelled releases end without a final event.
+async fn ended_without_events(st: &State, id: i64) -> bool {
+    st.db
+        .get_release(id)
+        .await
+        .is_ok_and(|r| matches!(r.status, ReleaseStatus::Rejected | ReleaseStatus::Cancelled))
 }
 
 pub struct ReleasesApi;
@@ -442,10 +457,12 @@ impl ReleasesApi {
         // Subscribe before replaying, so nothing published in between is missed.
         let mut live = st.hub.subscribe();
         let stream = async_stream::stream! {
-            let mut done = false;
-            for ev in st.hub.replay(release_id, last).await.unwrap_or_default() {
+            // A release that was re-run has the final event of each run; the stream ends at a
+            // final event only when it is the newest one and the release is finished.
+            let stored = st.hub.replay(release_id, last).await.unwrap_or_default();
+            let mut done = stored.last().is_some_and(ReleaseEvent::is_final) && release_is_final(&st, release_id).await;
+            for ev in stored {
                 last = ev.id;
-                done |= ev.is_final();
                 yield ev;
             }
             while !done {
@@ -458,20 +475,15 @@ impl ReleasesApi {
                     // process): read what is stored.
                     Ok(Err(RecvError::Lagged(_))) | Err(_) => {
                         let stored = st.hub.replay(release_id, last).await.unwrap_or_default();
-                        if stored.is_empty() {
-                            // A release that ended without a final event (rejected, cancelled).
-                            if let Ok(r) = st.db.get_release(release_id).await {
-                                if r.status.is_final() && !matches!(r.status, ReleaseStatus::Succeeded | ReleaseStatus::Failed) {
-                                    break;
-                                }
-                            }
+                        if stored.is_empty() && ended_without_events(&st, release_id).await {
+                            break;
                         }
                         stored
                     }
                 };
                 for ev in batch {
                     last = ev.id;
-                    done |= ev.is_final();
+                    done = ev.is_final();
                     yield ev;
                 }
             }

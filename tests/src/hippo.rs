@@ -1,0 +1,214 @@
+//! The real `hippo-api` binary, started on a free loopback port with its own data folder, and
+//! a small HTTP client for it (JSON and Server-Sent Events).
+use anyhow::{Context, bail};
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub struct Hippo {
+    pub base: String,
+    pub token: String,
+    pub data: tempfile::TempDir,
+    child: Child,
+    http: reqwest::blocking::Client,
+}
+
+/// The binary next to the test executable (`target/<profile>/hippo-api`), or `HIPPO_BIN`.
+pub fn binary() -> anyhow::Result<PathBuf> {
+    if let Ok(p) = std::env::var("HIPPO_BIN") {
+        return Ok(PathBuf::from(p));
+    }
+    let exe = std::env::current_exe()?;
+    let dir = exe
+        .parent()
+        .and_then(|d| d.parent())
+        .context("no target dir")?;
+    let bin = dir.join("hippo-api");
+    if !bin.exists() {
+        bail!(
+            "{} not found: run `cargo build --workspace` first",
+            bin.display()
+        );
+    }
+    Ok(bin)
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+pub const ADMIN_PASSWORD: &str = "test-admin-password";
+
+impl Hippo {
+    /// Starts Hippo with extra `HIPPO_*` settings and logs in as admin.
+    pub fn start(env: &[(&str, &str)]) -> anyhow::Result<Hippo> {
+        let data = tempfile::Builder::new().prefix("hippo-data-").tempdir()?;
+        let port = free_port()?;
+        let log = std::fs::File::create(data.path().join("hippo.log"))?;
+        let child = Command::new(binary()?)
+            .current_dir(data.path())
+            .env("HIPPO_LISTEN", format!("127.0.0.1:{port}"))
+            .env("HIPPO_DATA_DIR", data.path().join("data"))
+            .env("HIPPO_ADMIN_PASSWORD", ADMIN_PASSWORD)
+            .env("HIPPO_LOG", "info,hippo_worker=debug,sqlx=warn")
+            .envs(env.iter().copied())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .stdin(Stdio::null())
+            .spawn()
+            .context("starting hippo-api")?;
+        let http = reqwest::blocking::Client::builder()
+            .timeout(Duration::from_secs(120))
+            .build()?;
+        let mut h = Hippo {
+            base: format!("http://127.0.0.1:{port}"),
+            token: String::new(),
+            data,
+            child,
+            http,
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(r) = h.http.get(format!("{}/readyz", h.base)).send() {
+                if r.status().is_success() {
+                    break;
+                }
+            }
+            if Instant::now() > deadline {
+                bail!("hippo-api did not become ready:\n{}", h.log());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let (status, body) = h.post(
+            "/api/auth/login",
+            &serde_json::json!({"username": "admin", "password": ADMIN_PASSWORD}),
+        );
+        if status != 200 {
+            bail!("login failed: {status} {body}");
+        }
+        h.token = body["token"].as_str().context("token")?.to_owned();
+        Ok(h)
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.data.path().join("hippo.log")).unwrap_or_default()
+    }
+
+    fn send(&self, req: reqwest::blocking::RequestBuilder) -> (u16, Value) {
+        let req = if self.token.is_empty() {
+            req
+        } else {
+            req.bearer_auth(&self.token)
+        };
+        match req.send() {
+            Ok(r) => {
+                let status = r.status().as_u16();
+                let text = r.text().unwrap_or_default();
+                (
+                    status,
+                    serde_json::from_str(&text).unwrap_or(Value::String(text)),
+                )
+            }
+            Err(e) => (0, Value::String(e.to_string())),
+        }
+    }
+
+    pub fn get(&self, path: &str) -> (u16, Value) {
+        self.send(self.http.get(format!("{}{path}", self.base)))
+    }
+    pub fn post(&self, path: &str, body: &Value) -> (u16, Value) {
+        self.send(self.http.post(format!("{}{path}", self.base)).json(body))
+    }
+    pub fn put(&self, path: &str, body: &Value) -> (u16, Value) {
+        self.send(self.http.put(format!("{}{path}", self.base)).json(body))
+    }
+    pub fn delete(&self, path: &str) -> (u16, Value) {
+        self.send(self.http.delete(format!("{}{path}", self.base)))
+    }
+    /// POST with a raw body (for malformed JSON).
+    pub fn post_raw(&self, path: &str, body: &str) -> (u16, Value) {
+        self.send(
+            self.http
+                .post(format!("{}{path}", self.base))
+                .header("content-type", "application/json")
+                .body(body.to_owned()),
+        )
+    }
+
+    /// POST that must answer `want`; returns the body.
+    pub fn ok(&self, path: &str, body: &Value, want: u16) -> Value {
+        let (status, out) = self.post(path, body);
+        assert_eq!(
+            status,
+            want,
+            "POST {path} {body} -> {status} {out}\n--- hippo log ---\n{}",
+            self.log()
+        );
+        out
+    }
+
+    /// Reads `GET /api/releases/{id}/events` (SSE) until the server closes it or `timeout`; returns
+    /// the events' JSON. `last_event_id` resumes after that id.
+    pub fn events(
+        &self,
+        release_id: i64,
+        last_event_id: Option<i64>,
+        timeout: Duration,
+    ) -> anyhow::Result<Vec<Value>> {
+        let client = reqwest::blocking::Client::builder()
+            .timeout(timeout)
+            .build()?;
+        let mut req = client
+            .get(format!("{}/api/releases/{release_id}/events", self.base))
+            .bearer_auth(&self.token);
+        if let Some(id) = last_event_id {
+            req = req.header("Last-Event-ID", id.to_string());
+        }
+        let resp = req.send()?;
+        if !resp.status().is_success() {
+            bail!("events: {}", resp.status());
+        }
+        let mut out = Vec::new();
+        let mut data = String::new();
+        for line in BufReader::new(resp).lines() {
+            // A read that times out ends the stream: the caller gets what arrived so far.
+            let Ok(line) = line else { break };
+            if line.is_empty() {
+                // The server closes the stream after the release's last `end` event (a re-run
+                // release has one per run), so read to the end of the stream.
+                if !data.is_empty() {
+                    out.push(serde_json::from_str::<Value>(&data)?);
+                }
+                data.clear();
+            } else if let Some(v) = line.strip_prefix("data:") {
+                data.push_str(v.trim_start());
+            }
+        }
+        Ok(out)
+    }
+
+    /// Queues a release and follows its events to the end; returns (final release JSON, events).
+    pub fn run_release(&self, release_id: i64) -> (Value, Vec<Value>) {
+        let queued = self.ok(
+            &format!("/api/releases/{release_id}/run"),
+            &Value::Null,
+            200,
+        );
+        assert_eq!(queued["status"], "queued", "{queued}");
+        let events = self
+            .events(release_id, None, Duration::from_secs(180))
+            .unwrap_or_else(|e| panic!("events of release {release_id}: {e}\n{}", self.log()));
+        let (_, release) = self.get(&format!("/api/releases/{release_id}"));
+        (release, events)
+    }
+}
+
+impl Drop for Hippo {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

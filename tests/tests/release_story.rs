@@ -1,0 +1,706 @@
+//! The user's story, told over HTTP only against the real `hippo-api` binary, real OpenSSH
+//! hosts (each with its own /srv) and a real Git repository.
+use hippo_e2e::git_fixture::GitFixture;
+use hippo_e2e::hippo::Hippo;
+use hippo_e2e::sshd::TestHost;
+use hippo_e2e::tree::{self, Node};
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+const DEPLOY: &str = "/srv/www/app";
+const VERSIONS: &str = "/srv/hippo/versions";
+
+/// Hippo, `n` hosts in environment `prod`, app `cart`, and a repository.
+struct Lab {
+    hippo: Hippo,
+    hosts: Vec<TestHost>,
+    repo: GitFixture,
+    env_id: i64,
+    app_id: i64,
+    host_ids: Vec<i64>,
+    marks: tempfile::TempDir,
+}
+
+impl Lab {
+    fn new(n: u8, settings: &[(&str, &str)]) -> Lab {
+        let hippo = Hippo::start(settings).expect("hippo starts");
+        let (_, key) = hippo.get("/api/ssh-key");
+        let public = key["public_key"].as_str().expect("public key").to_owned();
+        let hosts: Vec<TestHost> = (1..=n)
+            .map(|i| TestHost::start(i, &public).expect("sshd starts"))
+            .collect();
+        let env = hippo.ok(
+            "/api/environments",
+            &json!({"name": "Production", "tag": "prod"}),
+            201,
+        );
+        let app = hippo.ok(
+            "/api/apps",
+            &json!({"name": "Cart", "tag": "cart", "description": "the shop"}),
+            201,
+        );
+        let env_id = env["id"].as_i64().expect("id");
+        let host_ids = hosts
+            .iter()
+            .enumerate()
+            .map(|(i, h)| {
+                let body = json!({"environment_id": env_id, "name": format!("web-{}", i + 1), "addr": h.addr,
+                                  "port": h.port, "username": "root", "category": "web"});
+                hippo.ok("/api/hosts", &body, 201)["id"].as_i64().expect("id")
+            })
+            .collect();
+        Lab {
+            hippo,
+            hosts,
+            repo: GitFixture::new().expect("git fixture"),
+            env_id,
+            app_id: app["id"].as_i64().expect("id"),
+            host_ids,
+            marks: tempfile::tempdir().expect("tempdir"),
+        }
+    }
+
+    fn config_body(&self, extra: Value) -> Value {
+        let mut body = json!({
+            "app_id": self.app_id,
+            "environment_id": self.env_id,
+            "repo_url": self.repo.bare.to_str().expect("utf-8"),
+            "host_ids": self.host_ids,
+            "deploy_path": DEPLOY,
+            "versions_path": VERSIONS,
+            "keep_versions": 2,
+            "filter_mode": "exclude",
+            "filter": "# keep docs and logs off the servers\ndocs/\n*.log\n",
+            "hook_timeout_secs": 60,
+        });
+        if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
+            for (k, v) in e {
+                b.insert(k.clone(), v.clone());
+            }
+        }
+        body
+    }
+
+    fn config(&self, extra: Value) -> i64 {
+        self.hippo
+            .ok("/api/release-configs", &self.config_body(extra), 201)["id"]
+            .as_i64()
+            .expect("id")
+    }
+
+    fn request(&self, config_id: i64, name: &str, git_ref: Value) -> i64 {
+        let mut body = json!({"config_id": config_id, "name": name});
+        for (k, v) in git_ref.as_object().expect("object") {
+            body[k] = v.clone();
+        }
+        let r = self.hippo.ok("/api/releases", &body, 201);
+        assert_eq!(r["status"], "approved", "{r}");
+        r["id"].as_i64().expect("id")
+    }
+
+    /// Where `host`'s deploy link points, as a host-side path (None if absent).
+    fn live(&self, host: &TestHost) -> Option<PathBuf> {
+        let link = host_path(host, DEPLOY);
+        let target = std::fs::read_link(link).ok()?;
+        Some(host_path(host, target.to_str()?))
+    }
+
+    fn versions(&self, host: &TestHost) -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(host_path(host, VERSIONS))
+            .map(|rd| {
+                rd.filter_map(|e| e.ok()?.file_name().into_string().ok())
+                    .filter(|n| !n.starts_with('.'))
+                    .collect()
+            })
+            .unwrap_or_default();
+        v.sort();
+        v
+    }
+}
+
+/// The host-side path of `path` as the host sees it under /srv.
+fn host_path(host: &TestHost, path: &str) -> PathBuf {
+    host.root
+        .join(path.strip_prefix("/srv/").expect("under /srv"))
+}
+
+fn expected_tree(repo: &GitFixture, commit: &str) -> std::collections::BTreeMap<String, Node> {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let dest = dir.path().join("tree");
+    repo.checkout(commit, &dest).expect("checkout");
+    std::fs::remove_dir_all(dest.join("docs")).expect("docs");
+    std::fs::remove_file(dest.join("debug.log")).expect("log");
+    std::fs::write(dest.join("BUILD"), format!("built {commit}\n")).expect("build file");
+    tree::snapshot(&dest).expect("snapshot")
+}
+
+fn stage_events<'a>(events: &'a [Value], stage: &str, status: &str) -> Vec<&'a Value> {
+    events
+        .iter()
+        .filter(|e| e["stage"] == stage && e["status"] == status)
+        .collect()
+}
+
+fn read(p: &Path) -> String {
+    std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+#[test]
+fn a_branch_is_released_to_every_host_then_kept_versions_rotate_and_a_rollback_sends_nothing() {
+    let lab = Lab::new(3, &[]);
+    let marks = lab.marks.path().to_str().expect("utf-8").to_owned();
+    let pwned = format!("/tmp/hippo-pwned-{}", std::process::id());
+    let config_id = lab.config(json!({
+        "variables": format!("MARKS={marks}\nGREETING=hello $(touch {pwned}) world\n"),
+        "hooks": {
+            "before_checkout": "pwd > \"$MARKS/before_checkout.pwd\"\nenv | grep -E '^(HIPPO_|GREETING)' | sort > \"$MARKS/before_checkout.env\"\n",
+            "after_checkout": "pwd > \"$MARKS/after_checkout.pwd\"\necho \"built $HIPPO_COMMIT\" > BUILD\n",
+            "before_release": "mkdir -p /srv/marks\npwd > /srv/marks/before_release.pwd\nenv | grep -E '^(HIPPO_|GREETING)' | sort > /srv/marks/before_release.env\nreadlink /srv/www/app > /srv/marks/live_during_before_release || true\n",
+            "after_release": "pwd > /srv/marks/after_release.pwd\necho \"$HIPPO_VERSION\" > /srv/marks/after_release.version\n",
+        },
+    }));
+
+    // The Git routes list what the repository has.
+    let (s, branches) = lab
+        .hippo
+        .get(&format!("/api/release-configs/{config_id}/git/branches"));
+    assert_eq!(s, 200, "{branches}");
+    let names: Vec<&str> = branches
+        .as_array()
+        .expect("array")
+        .iter()
+        .filter_map(|b| b["name"].as_str())
+        .collect();
+    assert_eq!(names, ["feature", "main"]);
+    let (_, tags) = lab
+        .hippo
+        .get(&format!("/api/release-configs/{config_id}/git/tags"));
+    assert_eq!(tags[0]["name"], "v1.0", "{tags}");
+    let (_, commits) = lab.hippo.get(&format!(
+        "/api/release-configs/{config_id}/git/commits?branch=main"
+    ));
+    assert_eq!(commits[0]["message"], "add submodule", "{commits}");
+    assert_eq!(commits[0]["author"], "Test Author");
+    assert_eq!(commits[0]["id"].as_str().map(str::len), Some(40));
+
+    // Release 1: the branch.
+    let c1 = lab.repo.head("main").expect("head");
+    let r1 = lab.request(
+        config_id,
+        "first $(touch /tmp/x) release",
+        json!({"branch": "main"}),
+    );
+    let (release, events) = lab.hippo.run_release(r1);
+    assert_eq!(
+        release["status"],
+        "succeeded",
+        "{release}\n{events:#?}\n{}",
+        lab.hippo.log()
+    );
+    assert_eq!(release["commit_id"], c1.as_str());
+    let v1 = release["version"].as_str().expect("version").to_owned();
+    for stage in ["checkout", "package"] {
+        assert_eq!(
+            stage_events(&events, stage, "succeeded").len(),
+            1,
+            "{stage}: {events:#?}"
+        );
+    }
+    for stage in ["prepare", "switch", "cleanup"] {
+        assert_eq!(
+            stage_events(&events, stage, "succeeded").len(),
+            3,
+            "{stage}: {events:#?}"
+        );
+    }
+    let sent: Vec<u64> = stage_events(&events, "prepare", "succeeded")
+        .iter()
+        .filter_map(|e| e["bytes_sent"].as_u64())
+        .collect();
+    assert!(
+        sent.len() == 3 && sent.iter().all(|b| *b > 0),
+        "bytes sent per host: {sent:?}"
+    );
+    assert_eq!(events.last().expect("events")["stage"], "release");
+    assert_eq!(release["hosts"].as_array().expect("hosts").len(), 3);
+    assert!(
+        release["hosts"]
+            .as_array()
+            .expect("hosts")
+            .iter()
+            .all(|h| h["status"] == "switched"),
+        "{release}"
+    );
+
+    // Every host holds exactly the tree of that commit (filtered, built, with the submodule).
+    let want = expected_tree(&lab.repo, &c1);
+    assert!(want.contains_key("vendor/lib/lib.txt") && want.contains_key("my file é.txt"));
+    assert!(matches!(
+        want.get("bin/run.sh"),
+        Some(Node::File { mode: 0o755, .. })
+    ));
+    assert_eq!(
+        want.get("current.html"),
+        Some(&Node::Link("index.html".into()))
+    );
+    for host in &lab.hosts {
+        let live = lab.live(host).expect("deploy path is a link");
+        assert_eq!(live, host_path(host, &format!("{VERSIONS}/{v1}")));
+        assert_eq!(
+            tree::snapshot(&live).expect("snapshot"),
+            want,
+            "tree on {}",
+            host.name
+        );
+        // Hooks ran on the target, in the right folders, with the variables.
+        let marks_dir = host.root.join("marks");
+        assert_eq!(
+            read(&marks_dir.join("before_release.pwd")).trim(),
+            format!("{VERSIONS}/{v1}")
+        );
+        assert_eq!(read(&marks_dir.join("after_release.pwd")).trim(), DEPLOY);
+        assert_eq!(read(&marks_dir.join("after_release.version")).trim(), v1);
+        let env = read(&marks_dir.join("before_release.env"));
+        for want_line in [
+            format!("HIPPO_COMMIT={c1}"),
+            "HIPPO_APP_TAG=cart".into(),
+            "HIPPO_ENV_TAG=prod".into(),
+            "HIPPO_GIT_REF=main".into(),
+            format!("HIPPO_RELEASE_ID={r1}"),
+            "HIPPO_RELEASE_NAME=first $(touch /tmp/x) release".into(),
+            "HIPPO_RELEASE_KIND=release".into(),
+            format!("HIPPO_HOST_ADDR={}", host.addr),
+            format!("HIPPO_DEPLOY_PATH={DEPLOY}"),
+            format!("HIPPO_VERSIONS_PATH={VERSIONS}"),
+            format!("GREETING=hello $(touch {pwned}) world"),
+        ] {
+            assert!(
+                env.lines().any(|l| l == want_line),
+                "{} lacks {want_line:?}:\n{env}",
+                host.name
+            );
+        }
+        assert!(
+            !marks_dir.join("live_during_before_release").exists()
+                || read(&marks_dir.join("live_during_before_release")).is_empty()
+        );
+    }
+    // Hooks on the release server: before checkout in the repository cache, after in the tree.
+    let env = read(&lab.marks.path().join("before_checkout.env"));
+    assert!(
+        env.lines().any(|l| l == format!("HIPPO_COMMIT={c1}")),
+        "{env}"
+    );
+    assert!(
+        !env.contains("HIPPO_HOST_NAME"),
+        "no host variables on the release server: {env}"
+    );
+    assert!(read(&lab.marks.path().join("before_checkout.pwd")).contains("/repos/"));
+    assert!(
+        read(&lab.marks.path().join("after_checkout.pwd"))
+            .trim()
+            .ends_with("/src")
+    );
+    assert!(
+        !Path::new(&pwned).exists(),
+        "a variable value was run as a command"
+    );
+    assert!(
+        !Path::new("/tmp/x").exists(),
+        "a release name was run as a command"
+    );
+
+    // Release 2 and 3 (keep = 2): the oldest version goes, the live one stays.
+    let c2 = lab
+        .repo
+        .commit_index("<h1>v2</h1>\n", "second")
+        .expect("commit");
+    let r2 = lab.request(
+        config_id,
+        "second",
+        json!({"branch": "main", "commit": &c2[..10]}),
+    );
+    let (release2, events2) = lab.hippo.run_release(r2);
+    assert_eq!(release2["status"], "succeeded", "{release2}\n{events2:#?}");
+    assert_eq!(release2["commit_id"], c2.as_str());
+    let v2 = release2["version"].as_str().expect("version").to_owned();
+    for host in &lab.hosts {
+        // While before_release ran, the old version was still live.
+        let during = read(&host.root.join("marks/live_during_before_release"));
+        assert_eq!(during.trim(), format!("{VERSIONS}/{v1}"));
+    }
+    let _c3 = lab
+        .repo
+        .commit_index("<h1>v3</h1>\n", "third")
+        .expect("commit");
+    let r3 = lab.request(config_id, "third", json!({"branch": "main"}));
+    let (release3, events3) = lab.hippo.run_release(r3);
+    assert_eq!(release3["status"], "succeeded", "{release3}\n{events3:#?}");
+    let v3 = release3["version"].as_str().expect("version").to_owned();
+    for host in &lab.hosts {
+        assert_eq!(
+            lab.versions(host),
+            vec![v2.clone(), v3.clone()],
+            "kept on {}",
+            host.name
+        );
+        assert_eq!(
+            lab.live(host).expect("link"),
+            host_path(host, &format!("{VERSIONS}/{v3}"))
+        );
+        assert_eq!(
+            read(&lab.live(host).expect("link").join("index.html")),
+            "<h1>v3</h1>\n"
+        );
+    }
+    let (_, kept) = lab
+        .hippo
+        .get(&format!("/api/release-configs/{config_id}/versions"));
+    for h in kept.as_array().expect("array") {
+        let versions: Vec<(&str, bool)> = h["versions"]
+            .as_array()
+            .expect("versions")
+            .iter()
+            .map(|v| (v["version"].as_str().unwrap_or(""), v["live"] == true))
+            .collect();
+        assert_eq!(
+            versions,
+            vec![(v3.as_str(), true), (v2.as_str(), false)],
+            "{kept}"
+        );
+    }
+
+    // Roll back to the previous version: nothing is sent, the link moves.
+    let rb = lab.hippo.ok(
+        "/api/releases",
+        &json!({"config_id": config_id, "name": "back to v2", "kind": "rollback", "version": v2}),
+        201,
+    );
+    assert_eq!(rb["kind"], "rollback");
+    assert_eq!(rb["commit_id"], c2.as_str());
+    let (rolled, rb_events) = lab.hippo.run_release(rb["id"].as_i64().expect("id"));
+    assert_eq!(rolled["status"], "succeeded", "{rolled}\n{rb_events:#?}");
+    assert!(
+        stage_events(&rb_events, "prepare", "succeeded")
+            .iter()
+            .all(|e| e["bytes_sent"] == 0),
+        "{rb_events:#?}"
+    );
+    assert!(
+        stage_events(&rb_events, "checkout", "started").is_empty(),
+        "a rollback does not check out"
+    );
+    for host in &lab.hosts {
+        assert_eq!(
+            lab.live(host).expect("link"),
+            host_path(host, &format!("{VERSIONS}/{v2}"))
+        );
+        assert_eq!(
+            read(&host.root.join("marks/after_release.version")).trim(),
+            v2
+        );
+        assert_eq!(lab.versions(host), vec![v2.clone(), v3.clone()]);
+    }
+
+    // A client that reconnects with Last-Event-ID gets only what came after.
+    let all = lab
+        .hippo
+        .events(r1, None, Duration::from_secs(10))
+        .expect("replay");
+    let cut = all[all.len() / 2]["id"].as_i64().expect("id");
+    let rest = lab
+        .hippo
+        .events(r1, Some(cut), Duration::from_secs(10))
+        .expect("resume");
+    assert_eq!(
+        rest.len(),
+        all.iter().filter(|e| e["id"].as_i64() > Some(cut)).count()
+    );
+    assert_eq!(rest.last(), all.last());
+}
+
+#[test]
+fn a_failing_before_release_hook_on_one_host_fails_the_release_and_no_host_switches() {
+    let lab = Lab::new(3, &[]);
+    let config_id = lab.config(json!({}));
+    let first = lab.request(config_id, "good", json!({"tag": "v1.0"}));
+    let (ok, _) = lab.hippo.run_release(first);
+    assert_eq!(ok["status"], "succeeded", "{ok}\n{}", lab.hippo.log());
+    let old: Vec<PathBuf> = lab
+        .hosts
+        .iter()
+        .map(|h| lab.live(h).expect("link"))
+        .collect();
+
+    let mut body = lab.config_body(json!({"hooks": {"before_release": "if [ \"$HIPPO_HOST_NAME\" = web-2 ]; then echo failing on purpose >&2; exit 3; fi\n"}}));
+    body["keep_versions"] = json!(5);
+    let (s, _) = lab
+        .hippo
+        .put(&format!("/api/release-configs/{config_id}"), &body);
+    assert_eq!(s, 200);
+    lab.repo
+        .commit_index("<h1>broken</h1>\n", "broken")
+        .expect("commit");
+    let bad = lab.request(config_id, "bad", json!({"branch": "main"}));
+    let (failed, events) = lab.hippo.run_release(bad);
+    assert_eq!(failed["status"], "failed", "{failed}");
+    let error = failed["error"].as_str().expect("error");
+    assert!(
+        error.contains("web-2")
+            && error.contains("code 3")
+            && error.contains("no host was switched"),
+        "{error}"
+    );
+    assert!(
+        events.iter().any(|e| e["message"] == "failing on purpose"),
+        "hook output is streamed"
+    );
+    assert!(
+        stage_events(&events, "switch", "started").is_empty(),
+        "{events:#?}"
+    );
+    for (host, before) in lab.hosts.iter().zip(&old) {
+        assert_eq!(
+            &lab.live(host).expect("link"),
+            before,
+            "{} must stay on its old version",
+            host.name
+        );
+    }
+    let hosts = failed["hosts"].as_array().expect("hosts");
+    assert!(
+        hosts
+            .iter()
+            .any(|h| h["host_name"] == "web-2" && h["status"] == "failed"),
+        "{failed}"
+    );
+}
+
+#[test]
+fn a_host_that_stops_answering_during_prepare_fails_the_release_in_time_and_the_others_keep_their_version()
+ {
+    let lab = Lab::new(
+        3,
+        &[
+            ("HIPPO_SSH_IO_TIMEOUT_SECS", "3"),
+            ("HIPPO_SSH_CONNECT_TIMEOUT_SECS", "3"),
+        ],
+    );
+    let config_id = lab.config(json!({"hooks": {"before_release": "sleep 4\n"}}));
+    let first = lab.request(config_id, "good", json!({"branch": "main"}));
+    let (ok, _) = lab.hippo.run_release(first);
+    assert_eq!(ok["status"], "succeeded", "{ok}\n{}", lab.hippo.log());
+    let old: Vec<PathBuf> = lab
+        .hosts
+        .iter()
+        .map(|h| lab.live(h).expect("link"))
+        .collect();
+
+    lab.repo
+        .commit_index("<h1>next</h1>\n", "next")
+        .expect("commit");
+    let next = lab.request(config_id, "next", json!({"branch": "main"}));
+    let started = Instant::now();
+    lab.hippo
+        .ok(&format!("/api/releases/{next}/run"), &Value::Null, 200);
+    // Freeze web-3 once its before-release hook is running (mid-prepare).
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let evs = lab
+            .hippo
+            .events(next, None, Duration::from_millis(700))
+            .unwrap_or_default();
+        if evs.iter().any(|e| {
+            e["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("web-3: running before_release"))
+        }) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "web-3 never reached its hook: {evs:#?}"
+        );
+    }
+    lab.hosts[2].pause();
+    let events = lab
+        .hippo
+        .events(next, None, Duration::from_secs(120))
+        .expect("events");
+    let elapsed = started.elapsed();
+    lab.hosts[2].resume();
+    let (_, failed) = lab.hippo.get(&format!("/api/releases/{next}"));
+    assert_eq!(failed["status"], "failed", "{failed}\n{events:#?}");
+    assert!(
+        failed["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("web-3")),
+        "{failed}"
+    );
+    assert!(elapsed < Duration::from_secs(40), "took {elapsed:?}");
+    for (host, before) in lab.hosts.iter().zip(&old) {
+        assert_eq!(
+            &lab.live(host).expect("link"),
+            before,
+            "{} must stay on its old version",
+            host.name
+        );
+    }
+}
+
+#[test]
+fn bad_input_gets_a_clear_error_and_changes_nothing() {
+    let lab = Lab::new(1, &[]);
+    let config_id = lab.config(json!({}));
+    let h = &lab.hippo;
+
+    // No token.
+    let anon = reqwest::blocking::get(format!("{}/api/environments", h.base)).expect("get");
+    assert_eq!(anon.status().as_u16(), 401);
+
+    // Bad JSON.
+    let (s, body) = h.post_raw("/api/environments", "{\"name\": ");
+    assert_eq!(s, 400, "{body}");
+    assert_eq!(body["error"], "bad_request");
+
+    // Field errors name the field.
+    let (s, body) = h.post(
+        "/api/environments",
+        &json!({"name": "x", "tag": "$(touch /tmp/pwned)"}),
+    );
+    assert_eq!((s, body["field"].as_str()), (422, Some("tag")), "{body}");
+    let (s, body) = h.post(
+        "/api/release-configs",
+        &lab.config_body(json!({"environment_id": lab.env_id, "deploy_path": "relative/path"})),
+    );
+    assert_eq!(
+        (s, body["field"].as_str()),
+        (422, Some("deploy_path")),
+        "{body}"
+    );
+    let (s, body) = h.post(
+        "/api/release-configs",
+        &lab.config_body(json!({"variables": "HIPPO_X=1"})),
+    );
+    assert_eq!(
+        (s, body["field"].as_str()),
+        (422, Some("variables")),
+        "{body}"
+    );
+
+    // A missing branch is refused at request time; nothing is recorded.
+    let (_, before) = h.get("/api/releases");
+    let (s, body) = h.post(
+        "/api/releases",
+        &json!({"config_id": config_id, "name": "x", "branch": "no-such-branch"}),
+    );
+    assert_eq!((s, body["field"].as_str()), (422, Some("branch")), "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("no-such-branch")),
+        "{body}"
+    );
+    let (s, body) = h.post(
+        "/api/releases",
+        &json!({"config_id": config_id, "name": "x", "branch": "$(touch /tmp/pwned)"}),
+    );
+    assert_eq!((s, body["field"].as_str()), (422, Some("branch")), "{body}");
+    let (_, after) = h.get("/api/releases");
+    assert_eq!(before, after);
+    assert!(!Path::new("/tmp/pwned").exists());
+
+    // Running a release twice: the second is a conflict.
+    let r = lab.request(config_id, "once", json!({"branch": "main"}));
+    let (release, _) = h.run_release(r);
+    assert_eq!(release["status"], "succeeded", "{release}\n{}", h.log());
+    let (s, body) = h.post(&format!("/api/releases/{r}/run"), &Value::Null);
+    assert_eq!(
+        (s, body["error"].as_str()),
+        (409, Some("invalid_status")),
+        "{body}"
+    );
+}
+
+#[test]
+fn a_deploy_path_that_is_a_real_directory_is_refused_and_left_alone() {
+    let lab = Lab::new(2, &[]);
+    let config_id = lab.config(json!({}));
+    let real = host_path(&lab.hosts[1], DEPLOY);
+    std::fs::create_dir_all(&real).expect("mkdir");
+    std::fs::write(real.join("index.html"), "hand-made site\n").expect("write");
+    let r = lab.request(config_id, "first", json!({"branch": "main"}));
+    let (release, _) = lab.hippo.run_release(r);
+    assert_eq!(release["status"], "failed", "{release}");
+    let error = release["error"].as_str().expect("error");
+    assert!(
+        error.contains("web-2") && error.contains("not a symbolic link"),
+        "{error}"
+    );
+    assert_eq!(read(&real.join("index.html")), "hand-made site\n");
+    assert!(
+        lab.live(&lab.hosts[0]).is_none(),
+        "web-1 must not switch when web-2 failed"
+    );
+}
+
+#[test]
+fn a_changed_host_key_stops_the_release_until_an_admin_forgets_the_old_one() {
+    let lab = Lab::new(1, &[]);
+    let config_id = lab.config(json!({}));
+    let r = lab.request(config_id, "first", json!({"branch": "main"}));
+    let (release, _) = lab.hippo.run_release(r);
+    assert_eq!(
+        release["status"],
+        "succeeded",
+        "{release}\n{}",
+        lab.hippo.log()
+    );
+    let (_, host) = lab.hippo.get(&format!("/api/hosts/{}", lab.host_ids[0]));
+    assert_eq!(
+        host["host_key"].as_str(),
+        Some(lab.hosts[0].host_key_line().as_str()),
+        "{host}"
+    );
+    let live_before = lab.live(&lab.hosts[0]);
+
+    // The host is "reinstalled": new host key (sshd reads it again on every connection).
+    let key = lab.hosts[0].dir().join("ssh_host_ed25519_key");
+    std::fs::remove_file(&key).expect("rm key");
+    std::fs::remove_file(key.with_extension("pub")).expect("rm pub");
+    let st = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(&key)
+        .status()
+        .expect("keygen");
+    assert!(st.success());
+
+    lab.repo
+        .commit_index("<h1>v2</h1>\n", "v2")
+        .expect("commit");
+    let r2 = lab.request(config_id, "second", json!({"branch": "main"}));
+    let (release2, _) = lab.hippo.run_release(r2);
+    assert_eq!(release2["status"], "failed", "{release2}");
+    assert!(
+        release2["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("host key mismatch")),
+        "{release2}"
+    );
+    assert_eq!(lab.live(&lab.hosts[0]), live_before);
+
+    // An admin accepts the new key; the same release can be run again.
+    let (s, _) = lab
+        .hippo
+        .delete(&format!("/api/hosts/{}/host-key", lab.host_ids[0]));
+    assert_eq!(s, 204);
+    let (retried, _) = lab.hippo.run_release(r2);
+    assert_eq!(retried["status"], "succeeded", "{retried}");
+    let new_key = std::fs::read_to_string(key.with_extension("pub")).expect("pub");
+    let (_, host) = lab.hippo.get(&format!("/api/hosts/{}", lab.host_ids[0]));
+    assert!(
+        new_key.starts_with(host["host_key"].as_str().expect("key")),
+        "{host}"
+    );
+}
