@@ -72,10 +72,10 @@ impl Hippo {
         };
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            if let Ok(r) = h.http.get(format!("{}/readyz", h.base)).send() {
-                if r.status().is_success() {
-                    break;
-                }
+            if let Ok(r) = h.http.get(format!("{}/readyz", h.base)).send()
+                && r.status().is_success()
+            {
+                break;
             }
             if Instant::now() > deadline {
                 bail!("hippo-api did not become ready:\n{}", h.log());

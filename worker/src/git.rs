@@ -985,6 +985,23 @@ fn commit_info(commit: &git2::Commit<'_>) -> CommitInfo {
     }
 }
 
+/// Sets libgit2's connect and read/write timeouts for every remote operation (its default is
+/// none: a Git server that stops answering would hang a fetch forever).
+///
+/// Call it once at process start, before any thread exists: libgit2 keeps these in
+/// unsynchronised C globals.
+#[allow(unsafe_code)]
+pub fn set_network_timeouts(connect: Duration, io: Duration) -> Result<(), GitError> {
+    let ms = |d: Duration| i32::try_from(d.as_millis()).unwrap_or(i32::MAX).max(1);
+    // SAFETY: called from `main` before the runtime (or any other thread) starts, which is the
+    // documented requirement of both functions; the values are plain integers.
+    unsafe {
+        git2::opts::set_server_connect_timeout_in_milliseconds(ms(connect))?;
+        git2::opts::set_server_timeout_in_milliseconds(ms(io))?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1087,21 +1104,4 @@ mod tests {
         assert_eq!(m["lib/sub"], "../sub.git");
         assert_eq!(m["vendor/x y"], "git@h:o/x.git");
     }
-}
-
-/// Sets libgit2's connect and read/write timeouts for every remote operation (its default is
-/// none: a Git server that stops answering would hang a fetch forever).
-///
-/// Call it once at process start, before any thread exists: libgit2 keeps these in
-/// unsynchronised C globals.
-#[allow(unsafe_code)]
-pub fn set_network_timeouts(connect: Duration, io: Duration) -> Result<(), GitError> {
-    let ms = |d: Duration| i32::try_from(d.as_millis()).unwrap_or(i32::MAX).max(1);
-    // SAFETY: called from `main` before the runtime (or any other thread) starts, which is the
-    // documented requirement of both functions; the values are plain integers.
-    unsafe {
-        git2::opts::set_server_connect_timeout_in_milliseconds(ms(connect))?;
-        git2::opts::set_server_timeout_in_milliseconds(ms(io))?;
-    }
-    Ok(())
 }
