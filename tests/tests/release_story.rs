@@ -704,3 +704,29 @@ fn a_changed_host_key_stops_the_release_until_an_admin_forgets_the_old_one() {
         "{host}"
     );
 }
+
+#[test]
+fn a_second_release_of_the_same_app_and_environment_waits_for_the_first() {
+    let lab = Lab::new(1, &[]);
+    let config_id = lab.config(json!({"hooks": {"before_release": "sleep 2\n"}}));
+    let a = lab.request(config_id, "a", json!({"branch": "main"}));
+    let b = lab.request(config_id, "b", json!({"tag": "v1.0"}));
+    lab.hippo.ok(&format!("/api/releases/{a}/run"), &Value::Null, 200);
+    lab.hippo.ok(&format!("/api/releases/{b}/run"), &Value::Null, 200);
+    let ea = lab.hippo.events(a, None, Duration::from_secs(120)).expect("events a");
+    let eb = lab.hippo.events(b, None, Duration::from_secs(120)).expect("events b");
+    for id in [a, b] {
+        let (_, r) = lab.hippo.get(&format!("/api/releases/{id}"));
+        assert_eq!(r["status"], "succeeded", "{r}");
+    }
+    let span = |evs: &[Value]| {
+        let start = evs.iter().find(|e| e["stage"] == "release" && e["status"] == "started").expect("started")["at"].as_str().expect("at").to_owned();
+        let end = evs.last().expect("end")["at"].as_str().expect("at").to_owned();
+        (start, end)
+    };
+    let ((a0, a1), (b0, b1)) = (span(&ea), span(&eb));
+    // RFC 3339 UTC with milliseconds: text order is time order.
+    assert!(a1 <= b0 || b1 <= a0, "the two releases overlapped: a {a0}..{a1}, b {b0}..{b1}");
+    let waited = if a1 <= b0 { &eb } else { &ea };
+    assert!(waited.iter().any(|e| e["message"].as_str().is_some_and(|m| m.starts_with("waiting"))), "{waited:#?}");
+}
