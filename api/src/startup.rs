@@ -68,6 +68,7 @@ pub async fn standalone(settings: Settings) -> Result<Started, StartupError> {
         worker_name: format!("standalone-{}", std::process::id()),
         settings,
     });
+    hippo_worker::runner::recover_after_restart(&deps, &queue).await?;
     Ok(Started {
         state: Arc::new(State::new(deps, queue)),
         source,

@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 
 pub struct Hippo {
     pub base: String,
+    port: u16,
+    env: Vec<(String, String)>,
     pub token: String,
     pub data: tempfile::TempDir,
     child: Child,
@@ -40,6 +42,25 @@ fn free_port() -> anyhow::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
+fn spawn(data: &std::path::Path, port: u16, env: &[(String, String)]) -> anyhow::Result<Child> {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(data.join("hippo.log"))?;
+    Command::new(binary()?)
+        .current_dir(data)
+        .env("HIPPO_LISTEN", format!("127.0.0.1:{port}"))
+        .env("HIPPO_DATA_DIR", data.join("data"))
+        .env("HIPPO_ADMIN_PASSWORD", ADMIN_PASSWORD)
+        .env("HIPPO_LOG", "info,hippo_worker=debug,sqlx=warn")
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .stdin(Stdio::null())
+        .spawn()
+        .context("starting hippo-api")
+}
+
 pub const ADMIN_PASSWORD: &str = "test-admin-password";
 
 impl Hippo {
@@ -47,41 +68,24 @@ impl Hippo {
     pub fn start(env: &[(&str, &str)]) -> anyhow::Result<Hippo> {
         let data = tempfile::Builder::new().prefix("hippo-data-").tempdir()?;
         let port = free_port()?;
-        let log = std::fs::File::create(data.path().join("hippo.log"))?;
-        let child = Command::new(binary()?)
-            .current_dir(data.path())
-            .env("HIPPO_LISTEN", format!("127.0.0.1:{port}"))
-            .env("HIPPO_DATA_DIR", data.path().join("data"))
-            .env("HIPPO_ADMIN_PASSWORD", ADMIN_PASSWORD)
-            .env("HIPPO_LOG", "info,hippo_worker=debug,sqlx=warn")
-            .envs(env.iter().copied())
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            .stdin(Stdio::null())
-            .spawn()
-            .context("starting hippo-api")?;
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        let child = spawn(data.path(), port, &env)?;
         let http = reqwest::blocking::Client::builder()
             .timeout(Duration::from_secs(120))
             .build()?;
         let mut h = Hippo {
             base: format!("http://127.0.0.1:{port}"),
+            port,
+            env,
             token: String::new(),
             data,
             child,
             http,
         };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Ok(r) = h.http.get(format!("{}/readyz", h.base)).send()
-                && r.status().is_success()
-            {
-                break;
-            }
-            if Instant::now() > deadline {
-                bail!("hippo-api did not become ready:\n{}", h.log());
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        h.wait_ready()?;
         let (status, body) = h.post(
             "/api/auth/login",
             &serde_json::json!({"username": "admin", "password": ADMIN_PASSWORD}),
@@ -91,6 +95,30 @@ impl Hippo {
         }
         h.token = body["token"].as_str().context("token")?.to_owned();
         Ok(h)
+    }
+
+    /// Kills the process (SIGKILL: no chance to clean up) and starts it again on the same data
+    /// folder and port. Tokens stay valid.
+    pub fn crash_and_restart(&mut self) -> anyhow::Result<()> {
+        self.child.kill()?;
+        self.child.wait()?;
+        self.child = spawn(self.data.path(), self.port, &self.env)?;
+        self.wait_ready()
+    }
+
+    fn wait_ready(&self) -> anyhow::Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(r) = self.http.get(format!("{}/readyz", self.base)).send()
+                && r.status().is_success()
+            {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                bail!("hippo-api did not become ready:\n{}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     pub fn log(&self) -> String {

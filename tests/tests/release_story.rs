@@ -711,22 +711,110 @@ fn a_second_release_of_the_same_app_and_environment_waits_for_the_first() {
     let config_id = lab.config(json!({"hooks": {"before_release": "sleep 2\n"}}));
     let a = lab.request(config_id, "a", json!({"branch": "main"}));
     let b = lab.request(config_id, "b", json!({"tag": "v1.0"}));
-    lab.hippo.ok(&format!("/api/releases/{a}/run"), &Value::Null, 200);
-    lab.hippo.ok(&format!("/api/releases/{b}/run"), &Value::Null, 200);
-    let ea = lab.hippo.events(a, None, Duration::from_secs(120)).expect("events a");
-    let eb = lab.hippo.events(b, None, Duration::from_secs(120)).expect("events b");
+    lab.hippo
+        .ok(&format!("/api/releases/{a}/run"), &Value::Null, 200);
+    lab.hippo
+        .ok(&format!("/api/releases/{b}/run"), &Value::Null, 200);
+    let ea = lab
+        .hippo
+        .events(a, None, Duration::from_secs(120))
+        .expect("events a");
+    let eb = lab
+        .hippo
+        .events(b, None, Duration::from_secs(120))
+        .expect("events b");
     for id in [a, b] {
         let (_, r) = lab.hippo.get(&format!("/api/releases/{id}"));
         assert_eq!(r["status"], "succeeded", "{r}");
     }
     let span = |evs: &[Value]| {
-        let start = evs.iter().find(|e| e["stage"] == "release" && e["status"] == "started").expect("started")["at"].as_str().expect("at").to_owned();
-        let end = evs.last().expect("end")["at"].as_str().expect("at").to_owned();
+        let start = evs
+            .iter()
+            .find(|e| e["stage"] == "release" && e["status"] == "started")
+            .expect("started")["at"]
+            .as_str()
+            .expect("at")
+            .to_owned();
+        let end = evs.last().expect("end")["at"]
+            .as_str()
+            .expect("at")
+            .to_owned();
         (start, end)
     };
     let ((a0, a1), (b0, b1)) = (span(&ea), span(&eb));
     // RFC 3339 UTC with milliseconds: text order is time order.
-    assert!(a1 <= b0 || b1 <= a0, "the two releases overlapped: a {a0}..{a1}, b {b0}..{b1}");
+    assert!(
+        a1 <= b0 || b1 <= a0,
+        "the two releases overlapped: a {a0}..{a1}, b {b0}..{b1}"
+    );
     let waited = if a1 <= b0 { &eb } else { &ea };
-    assert!(waited.iter().any(|e| e["message"].as_str().is_some_and(|m| m.starts_with("waiting"))), "{waited:#?}");
+    assert!(
+        waited.iter().any(|e| e["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("waiting"))),
+        "{waited:#?}"
+    );
+}
+
+#[test]
+fn a_release_cut_off_by_a_crash_ends_failed_after_restart_and_can_run_again() {
+    let mut lab = Lab::new(2, &[]);
+    let config_id = lab.config(json!({"hooks": {"before_release": "sleep 30\n"}}));
+    let r = lab.request(config_id, "slow", json!({"branch": "main"}));
+    lab.hippo
+        .ok(&format!("/api/releases/{r}/run"), &Value::Null, 200);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !lab
+        .hippo
+        .events(r, None, Duration::from_millis(500))
+        .unwrap_or_default()
+        .iter()
+        .any(|e| {
+            e["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("running before_release"))
+        })
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the release never reached its hook"
+        );
+    }
+    lab.hippo.crash_and_restart().expect("restart");
+    let (_, release) = lab.hippo.get(&format!("/api/releases/{r}"));
+    assert_eq!(
+        release["status"],
+        "failed",
+        "{release}\n{}",
+        lab.hippo.log()
+    );
+    assert!(
+        release["error"]
+            .as_str()
+            .is_some_and(|e| e.starts_with("interrupted")),
+        "{release}"
+    );
+    let events = lab
+        .hippo
+        .events(r, None, Duration::from_secs(10))
+        .expect("events");
+    assert_eq!(events.last().expect("end")["status"], "failed");
+    for host in &lab.hosts {
+        assert!(
+            lab.live(host).is_none(),
+            "{} switched although the release never finished",
+            host.name
+        );
+    }
+
+    // Run it again with a quick hook: it completes.
+    let mut body = lab.config_body(json!({}));
+    body["hooks"] = json!({});
+    let (s, _) = lab
+        .hippo
+        .put(&format!("/api/release-configs/{config_id}"), &body);
+    assert_eq!(s, 200);
+    let again = lab.request(config_id, "again", json!({"branch": "main"}));
+    let (done, _) = lab.hippo.run_release(again);
+    assert_eq!(done["status"], "succeeded", "{done}\n{}", lab.hippo.log());
 }

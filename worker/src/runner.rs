@@ -419,3 +419,56 @@ fn prune_artifacts(artifact: &std::path::Path, keep: usize) {
         let _ = std::fs::remove_file(dir.join(name));
     }
 }
+
+/// Standalone start-up: this process is the only worker, so a release still `running` was cut
+/// off when Hippo stopped. It ends as failed with that reason (hosts keep whatever complete
+/// version they link to: a switch is one rename). Queued releases are queued again; a job
+/// delivered twice is harmless because only one run can move a release out of `queued`.
+pub async fn recover_after_restart(
+    deps: &Deps,
+    queue: &crate::queue::Queue,
+) -> Result<(), DbError> {
+    use hippo_shared::db::releases::ReleaseFilter;
+    deps.db.expire_all_leases().await?;
+    let running = deps
+        .db
+        .list_releases(&ReleaseFilter {
+            status: Some(ReleaseStatus::Running),
+            ..Default::default()
+        })
+        .await?;
+    for r in running {
+        let reason = "interrupted: Hippo stopped while this release was running; each host still links to a complete version (see its per-host result); run it again";
+        if deps
+            .db
+            .transition_release(r.id, ReleaseStatus::Failed, Some(reason))
+            .await?
+        {
+            tracing::warn!(
+                release_id = r.id,
+                "release interrupted by a restart marked failed"
+            );
+            deps.hub
+                .publish(
+                    ReleaseEvent::new(r.id, Stage::Release, EventStatus::Failed).message(reason),
+                )
+                .await?;
+        }
+    }
+    let queued = deps
+        .db
+        .list_releases(&ReleaseFilter {
+            status: Some(ReleaseStatus::Queued),
+            ..Default::default()
+        })
+        .await?;
+    for r in queued {
+        if let Err(e) = queue
+            .push(hippo_shared::jobs::DeployJob { release_id: r.id })
+            .await
+        {
+            tracing::error!(release_id = r.id, error = %e, "could not re-queue a release");
+        }
+    }
+    Ok(())
+}

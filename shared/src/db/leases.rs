@@ -74,3 +74,14 @@ impl Db {
         Ok(())
     }
 }
+
+impl Db {
+    /// Expires every lease. Only for a process that knows it is the sole worker (standalone
+    /// start-up): whatever held a lease before is gone.
+    pub async fn expire_all_leases(&self) -> DbResult<()> {
+        sqlx::query("UPDATE leases SET expires_at = 0")
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+}
