@@ -35,19 +35,8 @@ pub type Api = (
 );
 
 pub fn api_service() -> OpenApiService<Api, ()> {
-    OpenApiService::new(
-        (
-            system::SystemApi,
-            environments::EnvironmentsApi,
-            hosts::HostsApi,
-            apps::AppsApi,
-            configs::ConfigsApi,
-            releases::ReleasesApi,
-        ),
-        "Hippo",
-        env!("CARGO_PKG_VERSION"),
-    )
-    .description("Self-hosted code release platform: ship code from Git to servers over SSH.")
+    OpenApiService::new(Api::default(), "Hippo", env!("CARGO_PKG_VERSION"))
+        .description("Self-hosted code release platform: ship code from Git to servers over SSH.")
 }
 
 /// The spec as committed in `openapi/openapi.json` (`cargo run -p hippo-api -- openapi`).

@@ -1,8 +1,8 @@
 //! Stage 5: keep the configured number of versions on each host; never delete the live version
 //! or the one just released. A cleanup failure is reported but does not fail the release.
 use crate::commands;
-use crate::context::Run;
-use crate::targets::{SshSetup, Target};
+use crate::context::{Events, Run};
+use crate::targets::{SshSetup, Target, fan_out};
 use hippo_shared::db::inventory::Host;
 use hippo_shared::events::{EventStatus, Stage};
 
@@ -19,71 +19,84 @@ pub fn to_remove(mut versions: Vec<String>, keep: usize, protect: &[&str]) -> Ve
         .collect()
 }
 
-/// Cleans every host in `hosts`; returns the removed versions per host id.
+/// Cleans every host in `hosts`; returns the removed versions per host id. A host that fails
+/// to clean is reported and keeps its folders: it does not fail the release.
 pub async fn run(run: &Run, setup: &SshSetup, hosts: Vec<Host>) -> Vec<(i64, Vec<String>)> {
-    let mut tasks = Vec::new();
-    for host in hosts {
-        let setup = setup.clone();
-        let events = run.events.clone();
-        let versions_path = run.spec.versions_path.to_string();
-        let deploy_path = run.spec.deploy_path.to_string();
-        let keep = run.spec.keep_versions as usize;
-        let new = run.version.to_string();
-        tasks.push(tokio::task::spawn_blocking(move || {
-            let res = (|| {
-                let t = Target::connect(&setup, &host, &events, Stage::Cleanup)?;
-                let live = crate::prepare::live_version(&t, &deploy_path, &versions_path)?;
-                let listed =
-                    t.must("listing versions", &commands::list_versions(&versions_path))?;
-                let mut protect = vec![new.as_str()];
-                if let Some(l) = live.as_deref() {
-                    protect.push(l);
-                }
-                let gone = to_remove(listed, keep, &protect);
-                if !gone.is_empty() {
-                    let mut names = gone.clone();
-                    names.extend(gone.iter().map(|v| format!(".{v}.hippo.json")));
-                    t.must(
-                        "removing old versions",
-                        &commands::remove_versions(&versions_path, &names),
-                    )?;
-                }
-                Ok::<_, String>(gone)
-            })();
-            match res {
-                Ok(gone) => {
-                    let msg = if gone.is_empty() {
-                        "nothing to remove".to_owned()
-                    } else {
-                        format!("removed {}", gone.join(", "))
-                    };
-                    events.send(
-                        events
-                            .event(Stage::Cleanup, EventStatus::Succeeded)
-                            .host(&host.name)
-                            .message(msg),
-                    );
-                    (host.id, gone)
-                }
-                Err(e) => {
-                    events.send(
-                        events
-                            .event(Stage::Cleanup, EventStatus::Failed)
-                            .host(&host.name)
-                            .message(format!("{}: {e}", host.name)),
-                    );
-                    (host.id, Vec::new())
-                }
+    let limit = hosts.len();
+    let job = HostCleanup {
+        setup: setup.clone(),
+        events: run.events.clone(),
+        versions_path: run.spec.versions_path.to_string(),
+        deploy_path: run.spec.deploy_path.to_string(),
+        keep: run.spec.keep_versions as usize,
+        new: run.version.to_string(),
+    };
+    let jobs = hosts.into_iter().map(|h| (h, ())).collect();
+    fan_out(jobs, limit, move |host, ()| job.on(host), |_| Vec::new())
+        .await
+        .into_iter()
+        .map(|(host, gone)| (host.id, gone))
+        .collect()
+}
+
+struct HostCleanup {
+    setup: SshSetup,
+    events: Events,
+    versions_path: String,
+    deploy_path: String,
+    keep: usize,
+    new: String,
+}
+
+impl HostCleanup {
+    fn on(&self, host: &Host) -> Vec<String> {
+        let ev = &self.events;
+        let res = (|| {
+            let t = Target::connect(&self.setup, host, ev, Stage::Cleanup)?;
+            let live = crate::prepare::live_version(&t, &self.deploy_path, &self.versions_path)?;
+            let listed = t.must(
+                "listing versions",
+                &commands::list_versions(&self.versions_path),
+            )?;
+            let mut protect = vec![self.new.as_str()];
+            if let Some(l) = live.as_deref() {
+                protect.push(l);
             }
-        }));
-    }
-    let mut out = Vec::new();
-    for t in tasks {
-        if let Ok(r) = t.await {
-            out.push(r);
+            let gone = to_remove(listed, self.keep, &protect);
+            if !gone.is_empty() {
+                let mut names = gone.clone();
+                names.extend(gone.iter().map(|v| format!(".{v}.hippo.json")));
+                t.must(
+                    "removing old versions",
+                    &commands::remove_versions(&self.versions_path, &names),
+                )?;
+            }
+            Ok::<_, String>(gone)
+        })();
+        match res {
+            Ok(gone) => {
+                let msg = if gone.is_empty() {
+                    "nothing to remove".to_owned()
+                } else {
+                    format!("removed {}", gone.join(", "))
+                };
+                ev.send(
+                    ev.event(Stage::Cleanup, EventStatus::Succeeded)
+                        .host(&host.name)
+                        .message(msg),
+                );
+                gone
+            }
+            Err(e) => {
+                ev.send(
+                    ev.event(Stage::Cleanup, EventStatus::Failed)
+                        .host(&host.name)
+                        .message(format!("{}: {e}", host.name)),
+                );
+                Vec::new()
+            }
         }
     }
-    out
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 //! into place, run before-release. The live version is untouched throughout.
 use crate::commands;
 use crate::context::Run;
-use crate::targets::{SshSetup, Target};
+use crate::targets::{SshSetup, Target, fan_out};
 use hippo_shared::db::inventory::Host;
 use hippo_shared::events::{EventStatus, Stage};
 use std::path::{Path, PathBuf};
@@ -38,34 +38,20 @@ pub async fn run(
     payload: Payload,
     hook: bool,
 ) -> Vec<(Host, Result<Prepared, String>)> {
-    let limit = run
-        .spec
-        .parallelism
-        .map_or(run.hosts.len(), |p| p as usize)
-        .max(1);
-    let sem = Arc::new(tokio::sync::Semaphore::new(limit));
-    let mut tasks = Vec::new();
-    for host in run.hosts.clone() {
-        let sem = sem.clone();
-        let setup = setup.clone();
-        let payload = payload.clone();
-        let ctx = HostCtx::new(run, &host, hook);
-        tasks.push(tokio::spawn(async move {
-            let _permit = sem.acquire_owned().await;
-            let h = host.clone();
-            let res = tokio::task::spawn_blocking(move || prepare_host(&ctx, &setup, &h, &payload))
-                .await
-                .unwrap_or_else(|e| Err(format!("prepare task failed: {e}")));
-            (host, res)
-        }));
-    }
-    let mut out = Vec::new();
-    for t in tasks {
-        if let Ok(r) = t.await {
-            out.push(r);
-        }
-    }
-    out
+    let limit = run.spec.parallelism.map_or(run.hosts.len(), |p| p as usize);
+    let jobs = run
+        .hosts
+        .iter()
+        .map(|h| (h.clone(), HostCtx::new(run, h, hook)))
+        .collect();
+    let (setup, payload) = (setup.clone(), payload);
+    fan_out(
+        jobs,
+        limit,
+        move |host, ctx| prepare_host(&ctx, &setup, host, &payload),
+        Err,
+    )
+    .await
 }
 
 /// Plain data a blocking host task needs (no borrows of `Run`).

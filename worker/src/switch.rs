@@ -3,51 +3,39 @@
 //! path. Runs only once every host is prepared (or under the "continue" policy).
 use crate::commands;
 use crate::context::{Events, Run};
-use crate::targets::{SshSetup, Target};
+use crate::targets::{SshSetup, Target, fan_out};
 use hippo_shared::db::inventory::Host;
 use hippo_shared::events::{EventStatus, Stage};
-use std::sync::Arc;
 use std::time::Duration;
 
 /// A host's switch outcome: `Ok` when linked and after-release passed; `Err((linked, reason))`.
 pub type SwitchResult = Result<(), (bool, String)>;
 
 pub async fn run(run: &Run, setup: &SshSetup, hosts: Vec<Host>) -> Vec<(Host, SwitchResult)> {
-    let limit = run
-        .spec
-        .parallelism
-        .map_or(hosts.len(), |p| p as usize)
-        .max(1);
-    let sem = Arc::new(tokio::sync::Semaphore::new(limit));
-    let mut tasks = Vec::new();
-    for host in hosts {
-        let sem = sem.clone();
-        let setup = setup.clone();
-        let job = HostSwitch {
-            events: run.events.clone(),
-            deploy_path: run.spec.deploy_path.to_string(),
-            target: run.version_dir(),
-            tmp_link: format!("{}.hippo-{}.tmp", run.spec.deploy_path, run.release.id),
-            env: run.hook_env(Some(&host)),
-            after_release: run.spec.hooks.after_release.clone(),
-            hook_timeout: Duration::from_secs(run.spec.hook_timeout_secs),
-        };
-        tasks.push(tokio::spawn(async move {
-            let _permit = sem.acquire_owned().await;
-            let h = host.clone();
-            let res = tokio::task::spawn_blocking(move || job.on(&setup, &h))
-                .await
-                .unwrap_or_else(|e| Err((false, format!("switch task failed: {e}"))));
-            (host, res)
-        }));
-    }
-    let mut out = Vec::new();
-    for t in tasks {
-        if let Ok(r) = t.await {
-            out.push(r);
-        }
-    }
-    out
+    let limit = run.spec.parallelism.map_or(hosts.len(), |p| p as usize);
+    let jobs = hosts
+        .into_iter()
+        .map(|host| {
+            let job = HostSwitch {
+                events: run.events.clone(),
+                deploy_path: run.spec.deploy_path.to_string(),
+                target: run.version_dir(),
+                tmp_link: format!("{}.hippo-{}.tmp", run.spec.deploy_path, run.release.id),
+                env: run.hook_env(Some(&host)),
+                after_release: run.spec.hooks.after_release.clone(),
+                hook_timeout: Duration::from_secs(run.spec.hook_timeout_secs),
+            };
+            (host, job)
+        })
+        .collect();
+    let setup = setup.clone();
+    fan_out(
+        jobs,
+        limit,
+        move |host, job| job.on(&setup, host),
+        |e| Err((false, e)),
+    )
+    .await
 }
 
 struct HostSwitch {

@@ -192,3 +192,41 @@ impl Target {
         }
     }
 }
+
+/// Runs `work` once per host on blocking threads, at most `limit` hosts at once, and returns
+/// the results in host order. `lost` turns a task that died (a panic) into a result.
+pub async fn fan_out<J, T>(
+    items: Vec<(Host, J)>,
+    limit: usize,
+    work: impl Fn(&Host, J) -> T + Send + Sync + 'static,
+    lost: impl Fn(String) -> T,
+) -> Vec<(Host, T)>
+where
+    J: Send + 'static,
+    T: Send + 'static,
+{
+    let sem = std::sync::Arc::new(tokio::sync::Semaphore::new(limit.max(1)));
+    let work = std::sync::Arc::new(work);
+    let tasks: Vec<_> = items
+        .into_iter()
+        .map(|(host, job)| {
+            let (sem, work) = (sem.clone(), work.clone());
+            let h = host.clone();
+            let task = tokio::spawn(async move {
+                let _permit = sem.acquire_owned().await;
+                tokio::task::spawn_blocking(move || work(&h, job)).await
+            });
+            (host, task)
+        })
+        .collect();
+    let mut out = Vec::with_capacity(tasks.len());
+    for (host, task) in tasks {
+        let res = match task.await {
+            Ok(Ok(v)) => v,
+            Ok(Err(e)) => lost(format!("{}: task failed: {e}", host.name)),
+            Err(e) => lost(format!("{}: task failed: {e}", host.name)),
+        };
+        out.push((host, res));
+    }
+    out
+}

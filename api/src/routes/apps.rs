@@ -25,6 +25,7 @@ fn out(a: App) -> AppOut {
     }
 }
 
+#[derive(Default)]
 pub struct AppsApi;
 
 #[OpenApi(prefix_path = "/api/apps", tag = "ApiTags::Apps")]

@@ -502,6 +502,7 @@ async fn with_repo<T: Send + 'static>(
         .map_err(git_error)
 }
 
+#[derive(Default)]
 pub struct ConfigsApi;
 
 #[OpenApi(prefix_path = "/api/release-configs", tag = "ApiTags::ReleaseConfigs")]

@@ -57,6 +57,7 @@ impl NamedInput {
     }
 }
 
+#[derive(Default)]
 pub struct EnvironmentsApi;
 
 #[OpenApi(prefix_path = "/api/environments", tag = "ApiTags::Environments")]

@@ -115,6 +115,7 @@ impl HostIn {
     }
 }
 
+#[derive(Default)]
 pub struct HostsApi;
 
 #[OpenApi(prefix_path = "/api/hosts", tag = "ApiTags::Hosts")]

@@ -281,6 +281,7 @@ async fn ended_without_events(st: &State, id: i64) -> bool {
         .is_ok_and(|r| matches!(r.status, ReleaseStatus::Rejected | ReleaseStatus::Cancelled))
 }
 
+#[derive(Default)]
 pub struct ReleasesApi;
 
 #[OpenApi(prefix_path = "/api/releases", tag = "ApiTags::Releases")]

@@ -33,6 +33,7 @@ pub struct SshKeyOut {
     pub fingerprint: String,
 }
 
+#[derive(Default)]
 pub struct SystemApi;
 
 #[OpenApi(prefix_path = "/api", tag = "ApiTags::System")]
