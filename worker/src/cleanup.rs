@@ -19,50 +19,59 @@ pub fn to_remove(mut versions: Vec<String>, keep: usize, protect: &[&str]) -> Ve
         .collect()
 }
 
-/// Cleans every host in `hosts`; returns the removed versions per host id. A host that fails
-/// to clean is reported and keeps its folders: it does not fail the release.
-pub async fn run(run: &Run, setup: &SshSetup, hosts: Vec<Host>) -> Vec<(i64, Vec<String>)> {
+/// Cleans every host in `hosts` (reusing its connection when there is one); returns the
+/// removed versions per host id. These hosts link to the new version now, so it is the one
+/// to protect. A host that fails to clean is reported and keeps its folders: it does not fail
+/// the release.
+pub async fn run(
+    run: &Run,
+    setup: &SshSetup,
+    hosts: Vec<(Host, Option<Target>)>,
+) -> Vec<(i64, Vec<String>)> {
     let limit = hosts.len();
     let job = HostCleanup {
         setup: setup.clone(),
         events: run.events.clone(),
         versions_path: run.spec.versions_path.to_string(),
-        deploy_path: run.spec.deploy_path.to_string(),
         keep: run.spec.keep_versions as usize,
-        new: run.version.to_string(),
+        live: run.version.to_string(),
     };
-    let jobs = hosts.into_iter().map(|h| (h, ())).collect();
-    fan_out(jobs, limit, move |host, ()| job.on(host), |_| Vec::new())
-        .await
-        .into_iter()
-        .map(|(host, gone)| (host.id, gone))
-        .collect()
+    fan_out(
+        hosts,
+        limit,
+        move |host, conn| job.on(host, conn),
+        |_| Vec::new(),
+    )
+    .await
+    .into_iter()
+    .map(|(host, gone)| (host.id, gone))
+    .collect()
 }
 
 struct HostCleanup {
     setup: SshSetup,
     events: Events,
     versions_path: String,
-    deploy_path: String,
     keep: usize,
-    new: String,
+    live: String,
 }
 
 impl HostCleanup {
-    fn on(&self, host: &Host) -> Vec<String> {
+    fn on(&self, host: &Host, conn: Option<Target>) -> Vec<String> {
         let ev = &self.events;
         let res = (|| {
-            let t = Target::connect(&self.setup, host, ev, Stage::Cleanup)?;
-            let live = crate::prepare::live_version(&t, &self.deploy_path, &self.versions_path)?;
+            let t = match conn {
+                Some(mut t) => {
+                    t.set_stage(Stage::Cleanup);
+                    t
+                }
+                None => Target::connect(&self.setup, host, ev, Stage::Cleanup)?,
+            };
             let listed = t.must(
                 "listing versions",
                 &commands::list_versions(&self.versions_path),
             )?;
-            let mut protect = vec![self.new.as_str()];
-            if let Some(l) = live.as_deref() {
-                protect.push(l);
-            }
-            let gone = to_remove(listed, self.keep, &protect);
+            let gone = to_remove(listed, self.keep, &[self.live.as_str()]);
             if !gone.is_empty() {
                 let mut names = gone.clone();
                 names.extend(gone.iter().map(|v| format!(".{v}.hippo.json")));

@@ -10,10 +10,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// A host that is ready to switch.
-#[derive(Debug, Clone)]
+/// A host that is ready to switch, with its open connection.
 pub struct Prepared {
-    pub host_id: i64,
+    pub conn: Target,
     /// The version the deploy path pointed to before (None on a first release).
     pub previous: Option<String>,
     pub bytes_sent: u64,
@@ -145,7 +144,7 @@ fn prepare_host(
             )?;
         }
         Ok(Prepared {
-            host_id: host.id,
+            conn: t,
             previous,
             bytes_sent,
         })

@@ -242,18 +242,18 @@ async fn stages(
     let prepared = prepare::run(run, &setup, payload, with_hook).await;
     let mut ready = Vec::new();
     let mut failures = Vec::new();
-    for (host, res) in &prepared {
+    for (host, res) in prepared {
         match res {
             Ok(Prepared {
                 previous,
                 bytes_sent,
-                ..
+                conn,
             }) => {
                 let _ = db
                     .update_release_host(rid, host.id, "prepared", "prepare", "")
                     .await;
                 let _ = db
-                    .set_release_host_extra(rid, host.id, *bytes_sent, previous.as_deref())
+                    .set_release_host_extra(rid, host.id, bytes_sent, previous.as_deref())
                     .await;
                 if run.release.kind == ReleaseKind::Release {
                     let _ = db
@@ -266,18 +266,18 @@ async fn stages(
                         )
                         .await;
                 }
-                ready.push(host.clone());
+                ready.push((host, conn));
             }
             Err(e) => {
                 let _ = db
-                    .update_release_host(rid, host.id, "failed", "prepare", e)
+                    .update_release_host(rid, host.id, "failed", "prepare", &e)
                     .await;
                 failures.push(format!("{}: {e}", host.name));
             }
         }
     }
     if !failures.is_empty() && run.spec.failure_policy == FailurePolicy::AllOrNothing {
-        for h in &ready {
+        for (h, _) in &ready {
             let _ = db
                 .update_release_host(
                     rid,
@@ -312,10 +312,10 @@ async fn stages(
             .event(Stage::Switch, EventStatus::Started)
             .message(format!("switching {} hosts", ready.len())),
     );
-    let switched = switch::run(run, &setup, ready).await;
+    let switched = switch::run(run, ready).await;
     let mut live = Vec::new();
-    for (host, res) in &switched {
-        match res {
+    for (host, res, conn) in switched {
+        match &res {
             Ok(()) => {
                 let _ = db
                     .update_release_host(rid, host.id, "switched", "switch", "")
@@ -332,7 +332,7 @@ async fn stages(
             let _ = db
                 .mark_live_version(run.release.config_id, host.id, run.version.as_str())
                 .await;
-            live.push(host.clone());
+            live.push((host, conn));
         }
     }
 

@@ -1,9 +1,10 @@
 //! Stage 4: point every prepared host's deploy path at the new version (a new link renamed
 //! over the old one: atomic, never remove-then-create), then run after-release in the deploy
-//! path. Runs only once every host is prepared (or under the "continue" policy).
+//! path. Runs only once every host is prepared (or under the "continue" policy), on the
+//! connections opened by prepare.
 use crate::commands;
 use crate::context::{Events, Run};
-use crate::targets::{SshSetup, Target, fan_out};
+use crate::targets::{Target, fan_out};
 use hippo_shared::db::inventory::Host;
 use hippo_shared::events::{EventStatus, Stage};
 use std::time::Duration;
@@ -11,11 +12,15 @@ use std::time::Duration;
 /// A host's switch outcome: `Ok` when linked and after-release passed; `Err((linked, reason))`.
 pub type SwitchResult = Result<(), (bool, String)>;
 
-pub async fn run(run: &Run, setup: &SshSetup, hosts: Vec<Host>) -> Vec<(Host, SwitchResult)> {
+/// Switches every host; hands each connection back for cleanup.
+pub async fn run(
+    run: &Run,
+    hosts: Vec<(Host, Target)>,
+) -> Vec<(Host, SwitchResult, Option<Target>)> {
     let limit = run.spec.parallelism.map_or(hosts.len(), |p| p as usize);
     let jobs = hosts
         .into_iter()
-        .map(|host| {
+        .map(|(host, conn)| {
             let job = HostSwitch {
                 events: run.events.clone(),
                 deploy_path: run.spec.deploy_path.to_string(),
@@ -25,17 +30,19 @@ pub async fn run(run: &Run, setup: &SshSetup, hosts: Vec<Host>) -> Vec<(Host, Sw
                 after_release: run.spec.hooks.after_release.clone(),
                 hook_timeout: Duration::from_secs(run.spec.hook_timeout_secs),
             };
-            (host, job)
+            (host, (job, conn))
         })
         .collect();
-    let setup = setup.clone();
     fan_out(
         jobs,
         limit,
-        move |host, job| job.on(&setup, host),
-        |e| Err((false, e)),
+        |host, (job, conn)| job.on(host, conn),
+        |e| (Err((false, e)), None),
     )
     .await
+    .into_iter()
+    .map(|(host, (res, conn))| (host, res, conn))
+    .collect()
 }
 
 struct HostSwitch {
@@ -49,13 +56,13 @@ struct HostSwitch {
 }
 
 impl HostSwitch {
-    fn on(&self, setup: &SshSetup, host: &Host) -> SwitchResult {
+    fn on(&self, host: &Host, mut t: Target) -> (SwitchResult, Option<Target>) {
         let ev = &self.events;
         ev.send(
             ev.event(Stage::Switch, EventStatus::Started)
                 .host(&host.name),
         );
-        let t = Target::connect(setup, host, ev, Stage::Switch).map_err(|e| (false, e))?;
+        t.set_stage(Stage::Switch);
         let linked = t
             .must(
                 "switching the deploy path",
@@ -86,6 +93,6 @@ impl HostSwitch {
                     .message(format!("{}: {msg}", host.name)),
             ),
         }
-        result
+        (result, Some(t))
     }
 }

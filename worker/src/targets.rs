@@ -71,6 +71,12 @@ impl Target {
         })
     }
 
+    /// The stage this connection reports under from now on (one connection serves a host from
+    /// prepare through switch and cleanup).
+    pub fn set_stage(&mut self, stage: Stage) {
+        self.stage = stage;
+    }
+
     /// Runs a short command; returns its exit code and stdout lines (stderr lines become events).
     pub fn query(&self, cmd: &RemoteCommand) -> Result<(i32, Vec<String>), String> {
         let mut out = Vec::new();
