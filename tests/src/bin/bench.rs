@@ -360,7 +360,9 @@ impl Ssh {
 
     fn scp(&self, host: &TestHost, file: &Path, remote: &str) -> Command {
         let mut c = Command::new("scp");
-        c.args(self.opts())
+        // `-O`: the classic scp protocol; the test hosts run no SFTP subsystem.
+        c.arg("-O")
+            .args(self.opts())
             .arg("-P")
             .arg(host.port.to_string())
             .arg(file)
@@ -377,6 +379,13 @@ impl Ssh {
             .arg(script);
         c
     }
+}
+
+/// Flushes dirty pages (not timed), so that one measurement's writeback does not slow the next.
+fn settle() -> anyhow::Result<()> {
+    let st = Command::new("sync").status().context("running sync")?;
+    ensure!(st.success(), "sync failed: {st}");
+    Ok(())
 }
 
 fn run_cmd(mut c: Command, what: &str) -> anyhow::Result<()> {
@@ -552,6 +561,7 @@ impl Bench {
         // Hippo: release of a new commit (timed).
         let content_a = format!("run {run} release\n");
         let commit_a = self.repo.commit_version(&content_a)?;
+        settle()?;
         let release = hippo_release(
             h,
             &json!({"config_id": self.config_id, "name": format!("bench {run}"),
@@ -581,6 +591,7 @@ impl Bench {
                     "branch": "main", "commit": commit_b}),
         )?;
         check_tree(self.first_host()?, DEPLOY, FILES, &content_b)?;
+        settle()?;
         let rollback = hippo_release(
             h,
             &json!({"config_id": self.config_id, "name": "rb", "kind": "rollback",
@@ -597,6 +608,7 @@ impl Bench {
         let script = format!(
             "mkdir -p {dir} && tar -xzf /srv/bench.tgz -C {dir} && ln -sfn {dir} /srv/base/current"
         );
+        settle()?;
         let ssh_release = on_all_hosts(&self.hosts, |host| {
             vec![
                 self.ssh.scp(host, &self.tarball, "/srv/bench.tgz"),
@@ -606,6 +618,7 @@ impl Bench {
         // The tarball is of the initial commit's tree.
         check_tree(self.first_host()?, "/srv/base/current", FILES, "initial\n")?;
         step!("run {run}: OpenSSH release to {n} hosts: {ssh_release:.2} s");
+        settle()?;
         let ssh_rollback = on_all_hosts(&self.hosts, |host| {
             vec![self.ssh.ssh(
                 host,
@@ -771,10 +784,10 @@ fn print_breakdown(title: &str, t: &Timed) -> anyhow::Result<()> {
     }
     let total_ms = (t.secs * 1000.0).max(1.0);
     println!("{title} ({:.2} s, release {}):", t.secs, t.release["id"]);
-    println!("| {:<28} | {:>8} | {:>6} |", "segment", "time", "share");
+    println!("| {:<30} | {:>8} | {:>6} |", "segment", "time", "share");
     let row = |name: &str, ms: i64| {
         println!(
-            "| {:<28} | {:>8} | {:>5.1}% |",
+            "| {:<30} | {:>8} | {:>5.1}% |",
             name,
             format!("{:.3} s", ms as f64 / 1000.0),
             ms as f64 * 100.0 / total_ms
