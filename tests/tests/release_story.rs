@@ -818,3 +818,44 @@ fn a_release_cut_off_by_a_crash_ends_failed_after_restart_and_can_run_again() {
     let (done, _) = lab.hippo.run_release(again);
     assert_eq!(done["status"], "succeeded", "{done}\n{}", lab.hippo.log());
 }
+
+#[test]
+fn a_repository_over_ssh_is_fetched_with_the_platform_key() {
+    let lab = Lab::new(1, &[]);
+    // The Git server is a test host too: the bare repositories live in its /srv.
+    let (_, key) = lab.hippo.get("/api/ssh-key");
+    let git_host = TestHost::start(9, key["public_key"].as_str().expect("key")).expect("git host");
+    for name in ["app.git", "lib.git"] {
+        let src = lab.repo.bare.parent().expect("parent").join(name);
+        let st = std::process::Command::new("cp")
+            .arg("-a")
+            .arg(&src)
+            .arg(git_host.root.join(name))
+            .status()
+            .expect("cp");
+        assert!(st.success());
+    }
+    let url = format!("ssh://root@{}:{}/srv/app.git", git_host.addr, git_host.port);
+    let config_id = lab.config(json!({"repo_url": url, "repo_auth": "platform_key"}));
+    let (s, branches) = lab
+        .hippo
+        .get(&format!("/api/release-configs/{config_id}/git/branches"));
+    assert_eq!(s, 200, "{branches}\n{}", lab.hippo.log());
+    let r = lab.request(config_id, "over ssh", json!({"branch": "main"}));
+    let (release, events) = lab.hippo.run_release(r);
+    assert_eq!(release["status"], "succeeded", "{release}\n{events:#?}");
+    let live = lab.live(&lab.hosts[0]).expect("link");
+    // The submodule's relative URL (../lib.git) resolved against the SSH URL.
+    assert_eq!(read(&live.join("vendor/lib/lib.txt")), "library v1\n");
+
+    // A platform_key config needs an SSH URL.
+    let (s, body) = lab.hippo.post(
+        "/api/release-configs",
+        &lab.config_body(json!({"repo_auth": "platform_key"})),
+    );
+    assert_eq!(
+        (s, body["field"].as_str()),
+        (422, Some("repo_auth")),
+        "{body}"
+    );
+}
