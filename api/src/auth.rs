@@ -26,7 +26,7 @@ async fn check_token(req: &Request, bearer: Bearer) -> Option<CurrentUser> {
         Ok(Some(u)) => Some(CurrentUser {
             id: u.id,
             username: u.username,
-            is_admin: u.is_admin,
+            is_admin: u.is_admin.0,
         }),
         Ok(None) => None,
         Err(e) => {

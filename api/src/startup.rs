@@ -43,7 +43,10 @@ pub async fn standalone(settings: Settings) -> Result<Started, StartupError> {
         source,
     })?;
     let master = MasterKey::load_or_create(&dir.join("master.key"))?;
-    let db = Db::open_sqlite(&dir.join("hippo.db")).await?;
+    let db = match &settings.database_url {
+        Some(url) => Db::connect(url.expose()).await?,
+        None => Db::open_sqlite(&dir.join("hippo.db")).await?,
+    };
     let key = PlatformKey::load_or_create(&db, &master).await?;
     let mut generated_admin_password = None;
     if db.user_count().await? == 0 {

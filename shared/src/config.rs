@@ -31,6 +31,9 @@ pub struct Settings {
     pub listen: String,
     /// Where the SQLite database, the queue, the repository cache and the master key live.
     pub data_dir: PathBuf,
+    /// `postgres://…` to keep Hippo's data in PostgreSQL (cluster mode); unset: SQLite in
+    /// `data_dir`.
+    pub database_url: Option<Secret>,
     /// Password for the `admin` user created on first start (generated and printed if unset).
     pub admin_password: Option<Secret>,
     /// Releases run at once by the in-process workers.
@@ -49,6 +52,7 @@ impl Default for Settings {
             listen: "127.0.0.1:8080".into(),
             data_dir: PathBuf::from("./data"),
             admin_password: None,
+            database_url: None,
             worker_concurrency: 4,
             ssh_connect_timeout_secs: 10,
             ssh_io_timeout_secs: 30,
@@ -106,6 +110,9 @@ impl Settings {
         }
         if let Some(v) = env("HIPPO_DATA_DIR") {
             s.data_dir = PathBuf::from(v);
+        }
+        if let Some(v) = env("HIPPO_DATABASE_URL").filter(|v| !v.is_empty()) {
+            s.database_url = Some(Secret::new(v));
         }
         if let Some(v) = env("HIPPO_ADMIN_PASSWORD") {
             s.admin_password = Some(Secret::new(v));

@@ -101,13 +101,15 @@ impl EventHub {
     pub async fn publish(&self, mut ev: ReleaseEvent) -> DbResult<ReleaseEvent> {
         ev.at = now();
         let body = serde_json::to_string(&ev).unwrap_or_default();
-        let r = sqlx::query("INSERT INTO release_events (release_id, at, body) VALUES (?, ?, ?)")
-            .bind(ev.release_id)
-            .bind(&ev.at)
-            .bind(body)
-            .execute(&self.db.pool)
-            .await?;
-        ev.id = r.last_insert_rowid();
+        let r: i64 = sqlx::query_scalar(
+            "INSERT INTO release_events (release_id, at, body) VALUES ($1, $2, $3) RETURNING id",
+        )
+        .bind(ev.release_id)
+        .bind(&ev.at)
+        .bind(body)
+        .fetch_one(&self.db.pool)
+        .await?;
+        ev.id = r;
         // No subscriber is fine: the event is stored.
         let _ = self.live.send(ev.clone());
         Ok(ev)
@@ -120,7 +122,7 @@ impl EventHub {
     /// Stored events of a release with an id above `after`, oldest first.
     pub async fn replay(&self, release_id: i64, after: i64) -> DbResult<Vec<ReleaseEvent>> {
         let rows: Vec<(i64, String)> = sqlx::query_as(
-            "SELECT id, body FROM release_events WHERE release_id = ? AND id > ? ORDER BY id",
+            "SELECT id, body FROM release_events WHERE release_id = $1 AND id > $2 ORDER BY id",
         )
         .bind(release_id)
         .bind(after)

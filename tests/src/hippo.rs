@@ -9,6 +9,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 pub struct Hippo {
+    /// The PostgreSQL database made for this instance (dropped with it), if any.
+    pg_database: Option<String>,
     pub base: String,
     port: u16,
     env: Vec<(String, String)>,
@@ -68,15 +70,24 @@ impl Hippo {
     pub fn start(env: &[(&str, &str)]) -> anyhow::Result<Hippo> {
         let data = tempfile::Builder::new().prefix("hippo-data-").tempdir()?;
         let port = free_port()?;
-        let env: Vec<(String, String)> = env
+        let mut env: Vec<(String, String)> = env
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect();
+        let pg_database = match postgres_base() {
+            Some(base) => {
+                let (name, url) = create_database(&base)?;
+                env.push(("HIPPO_DATABASE_URL".into(), url));
+                Some(name)
+            }
+            None => None,
+        };
         let child = spawn(data.path(), port, &env)?;
         let http = reqwest::blocking::Client::builder()
             .timeout(Duration::from_secs(120))
             .build()?;
         let mut h = Hippo {
+            pg_database,
             base: format!("http://127.0.0.1:{port}"),
             port,
             env,
@@ -238,5 +249,42 @@ impl Drop for Hippo {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if let (Some(base), Some(name)) = (postgres_base(), &self.pg_database) {
+            let _ = psql(
+                &base,
+                &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+            );
+        }
     }
+}
+
+/// `HIPPO_E2E_POSTGRES=postgres://user@host:port` runs every story on PostgreSQL: each Hippo
+/// gets a database of its own.
+fn postgres_base() -> Option<String> {
+    std::env::var("HIPPO_E2E_POSTGRES")
+        .ok()
+        .filter(|v| !v.is_empty())
+}
+
+fn psql(base: &str, sql: &str) -> anyhow::Result<()> {
+    let out = Command::new("psql")
+        .arg(format!("{base}/postgres"))
+        .args(["-v", "ON_ERROR_STOP=1", "-qc", sql])
+        .output()?;
+    if !out.status.success() {
+        bail!("psql {sql}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(())
+}
+
+fn create_database(base: &str) -> anyhow::Result<(String, String)> {
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let name = format!("hippo_e2e_{}_{n}", std::process::id());
+    psql(
+        base,
+        &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+    )?;
+    psql(base, &format!("CREATE DATABASE {name}"))?;
+    Ok((name.clone(), format!("{base}/{name}")))
 }

@@ -658,7 +658,7 @@ impl ConfigsApi {
                 version: v.version,
                 release_id: v.release_id,
                 commit_id: v.commit_id,
-                live: v.live,
+                live: v.live.0,
                 created_at: v.created_at,
             });
         }

@@ -82,7 +82,8 @@ struct Row {
     app_id: i64,
     environment_id: i64,
     spec: String,
-    has_secret: bool,
+    #[sqlx(try_from = "i64")]
+    has_secret: super::Flag,
     created_at: String,
     updated_at: String,
 }
@@ -96,7 +97,7 @@ impl TryFrom<Row> for ReleaseConfig {
             environment_id: r.environment_id,
             spec: serde_json::from_str(&r.spec)
                 .map_err(|e| DbError::Corrupt(format!("config {}: {e}", r.id)))?,
-            has_repo_secret: r.has_secret,
+            has_repo_secret: r.has_secret.0,
             created_at: r.created_at,
             updated_at: r.updated_at,
         })
@@ -105,7 +106,7 @@ impl TryFrom<Row> for ReleaseConfig {
 
 macro_rules! cols {
     () => {
-        "id, app_id, environment_id, spec, repo_secret IS NOT NULL AS has_secret, created_at, updated_at"
+        "id, app_id, environment_id, spec, CAST(CASE WHEN repo_secret IS NULL THEN 0 ELSE 1 END AS BIGINT) AS has_secret, created_at, updated_at"
     };
 }
 
@@ -122,7 +123,7 @@ impl Db {
         app_id: Option<i64>,
         environment_id: Option<i64>,
     ) -> DbResult<Vec<ReleaseConfig>> {
-        let rows: Vec<Row> = sqlx::query_as(concat!("SELECT ", cols!(), " FROM release_configs WHERE (?1 IS NULL OR app_id = ?1) AND (?2 IS NULL OR environment_id = ?2) ORDER BY id"))
+        let rows: Vec<Row> = sqlx::query_as(concat!("SELECT ", cols!(), " FROM release_configs WHERE (CAST($1 AS BIGINT) IS NULL OR app_id = $1) AND (CAST($2 AS BIGINT) IS NULL OR environment_id = $2) ORDER BY id"))
         .bind(app_id)
         .bind(environment_id)
         .fetch_all(&self.pool)
@@ -133,7 +134,7 @@ impl Db {
         let row: Row = sqlx::query_as(concat!(
             "SELECT ",
             cols!(),
-            " FROM release_configs WHERE id = ?"
+            " FROM release_configs WHERE id = $1"
         ))
         .bind(id)
         .fetch_optional(&self.pool)
@@ -144,7 +145,7 @@ impl Db {
     /// The sealed repository credential, if any.
     pub async fn config_secret(&self, id: i64) -> DbResult<Option<Vec<u8>>> {
         Ok(
-            sqlx::query_scalar("SELECT repo_secret FROM release_configs WHERE id = ?")
+            sqlx::query_scalar("SELECT repo_secret FROM release_configs WHERE id = $1")
                 .bind(id)
                 .fetch_optional(&self.pool)
                 .await?
@@ -159,8 +160,8 @@ impl Db {
         secret: Option<Vec<u8>>,
     ) -> DbResult<ReleaseConfig> {
         let t = now();
-        let r = sqlx::query(
-            "INSERT INTO release_configs (app_id, environment_id, spec, repo_secret, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
+        let r: i64 = sqlx::query_scalar(
+            "INSERT INTO release_configs (app_id, environment_id, spec, repo_secret, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
         )
         .bind(app_id)
         .bind(environment_id)
@@ -168,10 +169,10 @@ impl Db {
         .bind(secret)
         .bind(&t)
         .bind(&t)
-        .execute(&self.pool)
+        .fetch_one(&self.pool)
         .await
         .map_err(conflict("this app already has a release config for this environment"))?;
-        self.get_config(r.last_insert_rowid()).await
+        self.get_config(r).await
     }
     pub async fn update_config(
         &self,
@@ -181,16 +182,16 @@ impl Db {
     ) -> DbResult<ReleaseConfig> {
         let spec_json = serde_json::to_string(spec).unwrap_or_default();
         let r = match secret {
-            SecretChange::Keep => sqlx::query("UPDATE release_configs SET spec = ?, updated_at = ? WHERE id = ?")
+            SecretChange::Keep => sqlx::query("UPDATE release_configs SET spec = $1, updated_at = $2 WHERE id = $3")
                 .bind(spec_json)
                 .bind(now())
                 .bind(id),
-            SecretChange::Set(s) => sqlx::query("UPDATE release_configs SET spec = ?, repo_secret = ?, updated_at = ? WHERE id = ?")
+            SecretChange::Set(s) => sqlx::query("UPDATE release_configs SET spec = $1, repo_secret = $2, updated_at = $3 WHERE id = $4")
                 .bind(spec_json)
                 .bind(s)
                 .bind(now())
                 .bind(id),
-            SecretChange::Clear => sqlx::query("UPDATE release_configs SET spec = ?, repo_secret = NULL, updated_at = ? WHERE id = ?")
+            SecretChange::Clear => sqlx::query("UPDATE release_configs SET spec = $1, repo_secret = NULL, updated_at = $2 WHERE id = $3")
                 .bind(spec_json)
                 .bind(now())
                 .bind(id),
@@ -203,7 +204,7 @@ impl Db {
         self.get_config(id).await
     }
     pub async fn delete_config(&self, id: i64) -> DbResult<()> {
-        let r = sqlx::query("DELETE FROM release_configs WHERE id = ?")
+        let r = sqlx::query("DELETE FROM release_configs WHERE id = $1")
             .bind(id)
             .execute(&self.pool)
             .await

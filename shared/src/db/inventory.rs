@@ -83,7 +83,7 @@ impl Db {
         sqlx::query_as(concat!(
             "SELECT ",
             env_cols!(),
-            " FROM environments WHERE id = ?"
+            " FROM environments WHERE id = $1"
         ))
         .bind(id)
         .fetch_optional(&self.pool)
@@ -92,19 +92,19 @@ impl Db {
     }
     pub async fn create_environment(&self, i: &EnvironmentInput) -> DbResult<Environment> {
         let t = now();
-        let r = sqlx::query("INSERT INTO environments (name, tag, description, created_at, updated_at) VALUES (?, ?, ?, ?, ?)")
+        let r: i64 = sqlx::query_scalar("INSERT INTO environments (name, tag, description, created_at, updated_at) VALUES ($1, $2, $3, $4, $5) RETURNING id")
             .bind(i.name.as_str())
             .bind(i.tag.as_str())
             .bind(&i.description)
             .bind(&t)
             .bind(&t)
-            .execute(&self.pool)
+            .fetch_one(&self.pool)
             .await
             .map_err(conflict("an environment with this tag exists"))?;
-        self.get_environment(r.last_insert_rowid()).await
+        self.get_environment(r).await
     }
     pub async fn update_environment(&self, id: i64, i: &EnvironmentInput) -> DbResult<Environment> {
-        let r = sqlx::query("UPDATE environments SET name = ?, tag = ?, description = ?, updated_at = ? WHERE id = ?")
+        let r = sqlx::query("UPDATE environments SET name = $1, tag = $2, description = $3, updated_at = $4 WHERE id = $5")
             .bind(i.name.as_str())
             .bind(i.tag.as_str())
             .bind(&i.description)
@@ -119,7 +119,7 @@ impl Db {
         self.get_environment(id).await
     }
     pub async fn delete_environment(&self, id: i64) -> DbResult<()> {
-        let r = sqlx::query("DELETE FROM environments WHERE id = ?")
+        let r = sqlx::query("DELETE FROM environments WHERE id = $1")
             .bind(id)
             .execute(&self.pool)
             .await
@@ -138,7 +138,7 @@ impl Db {
         )
     }
     pub async fn get_app(&self, id: i64) -> DbResult<App> {
-        sqlx::query_as(concat!("SELECT ", env_cols!(), " FROM apps WHERE id = ?"))
+        sqlx::query_as(concat!("SELECT ", env_cols!(), " FROM apps WHERE id = $1"))
             .bind(id)
             .fetch_optional(&self.pool)
             .await?
@@ -146,20 +146,20 @@ impl Db {
     }
     pub async fn create_app(&self, i: &AppInput) -> DbResult<App> {
         let t = now();
-        let r = sqlx::query("INSERT INTO apps (name, tag, description, created_at, updated_at) VALUES (?, ?, ?, ?, ?)")
+        let r: i64 = sqlx::query_scalar("INSERT INTO apps (name, tag, description, created_at, updated_at) VALUES ($1, $2, $3, $4, $5) RETURNING id")
             .bind(i.name.as_str())
             .bind(i.tag.as_str())
             .bind(&i.description)
             .bind(&t)
             .bind(&t)
-            .execute(&self.pool)
+            .fetch_one(&self.pool)
             .await
             .map_err(conflict("an app with this tag exists"))?;
-        self.get_app(r.last_insert_rowid()).await
+        self.get_app(r).await
     }
     pub async fn update_app(&self, id: i64, i: &AppInput) -> DbResult<App> {
         let r = sqlx::query(
-            "UPDATE apps SET name = ?, tag = ?, description = ?, updated_at = ? WHERE id = ?",
+            "UPDATE apps SET name = $1, tag = $2, description = $3, updated_at = $4 WHERE id = $5",
         )
         .bind(i.name.as_str())
         .bind(i.tag.as_str())
@@ -175,7 +175,7 @@ impl Db {
         self.get_app(id).await
     }
     pub async fn delete_app(&self, id: i64) -> DbResult<()> {
-        let r = sqlx::query("DELETE FROM apps WHERE id = ?")
+        let r = sqlx::query("DELETE FROM apps WHERE id = $1")
             .bind(id)
             .execute(&self.pool)
             .await
@@ -191,24 +191,28 @@ impl Db {
         environment_id: Option<i64>,
         category: Option<&str>,
     ) -> DbResult<Vec<Host>> {
-        Ok(sqlx::query_as(concat!("SELECT ", host_cols!(), " FROM hosts WHERE (?1 IS NULL OR environment_id = ?1) AND (?2 IS NULL OR category = ?2) ORDER BY id"))
+        Ok(sqlx::query_as(concat!("SELECT ", host_cols!(), " FROM hosts WHERE (CAST($1 AS BIGINT) IS NULL OR environment_id = $1) AND (CAST($2 AS TEXT) IS NULL OR category = $2) ORDER BY id"))
         .bind(environment_id)
         .bind(category)
         .fetch_all(&self.pool)
         .await?)
     }
     pub async fn get_host(&self, id: i64) -> DbResult<Host> {
-        sqlx::query_as(concat!("SELECT ", host_cols!(), " FROM hosts WHERE id = ?"))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or(DbError::NotFound("host"))
+        sqlx::query_as(concat!(
+            "SELECT ",
+            host_cols!(),
+            " FROM hosts WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(DbError::NotFound("host"))
     }
     pub async fn create_host(&self, i: &HostInput) -> DbResult<Host> {
         let t = now();
-        let r = sqlx::query(
+        let r: i64 = sqlx::query_scalar(
             "INSERT INTO hosts (environment_id, name, addr, port, username, category, description, created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
         )
         .bind(i.environment_id)
         .bind(i.name.as_str())
@@ -219,18 +223,18 @@ impl Db {
         .bind(&i.description)
         .bind(&t)
         .bind(&t)
-        .execute(&self.pool)
+        .fetch_one(&self.pool)
         .await
         .map_err(conflict("a host with this name exists in the environment"))?;
-        self.get_host(r.last_insert_rowid()).await
+        self.get_host(r).await
     }
     /// Updates a host. A changed address or port forgets the pinned host key.
     pub async fn update_host(&self, id: i64, i: &HostInput) -> DbResult<Host> {
         let r = sqlx::query(
-            "UPDATE hosts SET environment_id = ?, name = ?,
-                host_key_type = CASE WHEN addr = ? AND port = ? THEN host_key_type END,
-                host_key = CASE WHEN addr = ? AND port = ? THEN host_key END,
-                addr = ?, port = ?, username = ?, category = ?, description = ?, updated_at = ? WHERE id = ?",
+            "UPDATE hosts SET environment_id = $1, name = $2,
+                host_key_type = CASE WHEN addr = $3 AND port = $4 THEN host_key_type END,
+                host_key = CASE WHEN addr = $5 AND port = $6 THEN host_key END,
+                addr = $7, port = $8, username = $9, category = $10, description = $11, updated_at = $12 WHERE id = $13",
         )
         .bind(i.environment_id)
         .bind(i.name.as_str())
@@ -254,7 +258,7 @@ impl Db {
         self.get_host(id).await
     }
     pub async fn delete_host(&self, id: i64) -> DbResult<()> {
-        let r = sqlx::query("DELETE FROM hosts WHERE id = ?")
+        let r = sqlx::query("DELETE FROM hosts WHERE id = $1")
             .bind(id)
             .execute(&self.pool)
             .await
@@ -267,7 +271,7 @@ impl Db {
     /// Pins a host key seen on first contact. Never overwrites a pinned key.
     pub async fn pin_host_key(&self, id: i64, key_type: &str, key: &str) -> DbResult<()> {
         sqlx::query(
-            "UPDATE hosts SET host_key_type = ?, host_key = ? WHERE id = ? AND host_key IS NULL",
+            "UPDATE hosts SET host_key_type = $1, host_key = $2 WHERE id = $3 AND host_key IS NULL",
         )
         .bind(key_type)
         .bind(key)
@@ -279,7 +283,7 @@ impl Db {
     /// Sets or clears the pinned host key (an admin accepting a new key).
     pub async fn set_host_key(&self, id: i64, key: Option<(&str, &str)>) -> DbResult<()> {
         sqlx::query(
-            "UPDATE hosts SET host_key_type = ?, host_key = ?, updated_at = ? WHERE id = ?",
+            "UPDATE hosts SET host_key_type = $1, host_key = $2, updated_at = $3 WHERE id = $4",
         )
         .bind(key.map(|k| k.0))
         .bind(key.map(|k| k.1))

@@ -16,10 +16,10 @@ impl Db {
     ) -> DbResult<Option<i64>> {
         let now = now_ms();
         let row: Option<(i64,)> = sqlx::query_as(
-            "INSERT INTO leases (name, holder, token, expires_at) VALUES (?, ?, 1, ?)
+            "INSERT INTO leases (name, holder, token, expires_at) VALUES ($1, $2, 1, $3)
              ON CONFLICT(name) DO UPDATE SET holder = excluded.holder, token = leases.token + 1,
                  expires_at = excluded.expires_at
-             WHERE leases.expires_at < ? OR leases.holder = excluded.holder
+             WHERE leases.expires_at < $4 OR leases.holder = excluded.holder
              RETURNING token",
         )
         .bind(name)
@@ -39,7 +39,7 @@ impl Db {
         token: i64,
         ttl_ms: i64,
     ) -> DbResult<bool> {
-        let r = sqlx::query("UPDATE leases SET expires_at = ? WHERE name = ? AND holder = ? AND token = ? AND expires_at >= ?")
+        let r = sqlx::query("UPDATE leases SET expires_at = $1 WHERE name = $2 AND holder = $3 AND token = $4 AND expires_at >= $5")
             .bind(now_ms() + ttl_ms)
             .bind(name)
             .bind(holder)
@@ -53,7 +53,7 @@ impl Db {
     /// True while `holder` still owns the lease with `token` (the fencing check before a switch).
     pub async fn holds_lease(&self, name: &str, holder: &str, token: i64) -> DbResult<bool> {
         let n: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM leases WHERE name = ? AND holder = ? AND token = ? AND expires_at >= ?",
+            "SELECT COUNT(*) FROM leases WHERE name = $1 AND holder = $2 AND token = $3 AND expires_at >= $4",
         )
         .bind(name)
         .bind(holder)
@@ -65,12 +65,14 @@ impl Db {
     }
 
     pub async fn release_lease(&self, name: &str, holder: &str, token: i64) -> DbResult<()> {
-        sqlx::query("UPDATE leases SET expires_at = 0 WHERE name = ? AND holder = ? AND token = ?")
-            .bind(name)
-            .bind(holder)
-            .bind(token)
-            .execute(&self.pool)
-            .await?;
+        sqlx::query(
+            "UPDATE leases SET expires_at = 0 WHERE name = $1 AND holder = $2 AND token = $3",
+        )
+        .bind(name)
+        .bind(holder)
+        .bind(token)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 }

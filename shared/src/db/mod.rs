@@ -1,9 +1,11 @@
-//! The database. One `Db` handle; one module per group of tables. Plain `sqlx::query` with
-//! binds (never string-built SQL), so the same code can later target PostgreSQL.
-use sqlx::SqlitePool;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+//! The database: SQLite (standalone) or PostgreSQL (cluster), one code path through sqlx's
+//! `Any` driver. One module per group of tables. The SQL is the common subset: `$N`
+//! placeholders (first used in order: SQLite numbers named parameters by first appearance),
+//! `CAST(.. AS ..)` rather than `::`, `RETURNING id` rather than `last_insert_rowid()`,
+//! booleans stored as 0/1 integers, timestamps as RFC 3339 text. Every query is tested on both.
+use sqlx::AnyPool;
+use sqlx::any::AnyPoolOptions;
 use std::path::Path;
-use std::str::FromStr;
 use std::time::Duration;
 
 pub mod configs;
@@ -28,6 +30,17 @@ pub enum DbError {
 
 pub type DbResult<T> = Result<T, DbError>;
 
+/// A boolean column. Both backends store booleans as 0/1 integers (the `Any` driver will not
+/// read an SQLite integer as a bool); rows read them through `#[sqlx(try_from = "i64")]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Flag(pub bool);
+
+impl From<i64> for Flag {
+    fn from(v: i64) -> Self {
+        Self(v != 0)
+    }
+}
+
 /// Maps a unique-constraint violation to `Conflict(msg)`.
 pub(crate) fn conflict(msg: &str) -> impl FnOnce(sqlx::Error) -> DbError + '_ {
     move |e| match &e {
@@ -43,32 +56,60 @@ pub fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
+/// Which database a `Db` talks to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
 #[derive(Clone, Debug)]
 pub struct Db {
-    pub pool: SqlitePool,
+    pub pool: AnyPool,
+    pub backend: Backend,
 }
 
 impl Db {
     /// Opens (creating if needed) the SQLite file and applies the migrations.
     pub async fn open_sqlite(path: &Path) -> DbResult<Self> {
-        let opts = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10));
-        let pool = SqlitePoolOptions::new()
-            .max_connections(8)
-            .acquire_timeout(Duration::from_secs(15))
-            .connect_with(opts)
-            .await?;
-        sqlx::migrate!("../migrations/sqlite").run(&pool).await?;
-        Ok(Self { pool })
+        Self::connect(&format!("sqlite://{}?mode=rwc", path.display())).await
+    }
+
+    /// Connects to `sqlite://…` or `postgres://…` and applies that backend's migrations.
+    pub async fn connect(url: &str) -> DbResult<Self> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Backend::Postgres
+        } else {
+            Backend::Sqlite
+        };
+        let opts = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(15));
+        let pool = match backend {
+            Backend::Postgres => opts.max_connections(16).connect(url).await?,
+            Backend::Sqlite => {
+                opts.max_connections(8)
+                    .after_connect(|conn, _| {
+                        Box::pin(async move {
+                            use sqlx::Executor;
+                            conn.execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;")
+                                .await?;
+                            Ok(())
+                        })
+                    })
+                    .connect(url)
+                    .await?
+            }
+        };
+        match backend {
+            Backend::Sqlite => sqlx::migrate!("../migrations/sqlite").run(&pool).await?,
+            Backend::Postgres => sqlx::migrate!("../migrations/postgres").run(&pool).await?,
+        }
+        Ok(Self { pool, backend })
     }
 
     pub async fn setting(&self, key: &str) -> DbResult<Option<Vec<u8>>> {
         Ok(
-            sqlx::query_scalar("SELECT value FROM settings WHERE key = ?")
+            sqlx::query_scalar("SELECT value FROM settings WHERE key = $1")
                 .bind(key)
                 .fetch_optional(&self.pool)
                 .await?,
@@ -77,11 +118,13 @@ impl Db {
 
     /// Stores `value` under `key` unless the key exists; returns the stored value.
     pub async fn setting_init(&self, key: &str, value: &[u8]) -> DbResult<Vec<u8>> {
-        sqlx::query("INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT(key) DO NOTHING")
-            .bind(key)
-            .bind(value)
-            .execute(&self.pool)
-            .await?;
+        sqlx::query(
+            "INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
+        )
+        .bind(key)
+        .bind(value)
+        .execute(&self.pool)
+        .await?;
         self.setting(key).await?.ok_or(DbError::NotFound("setting"))
     }
 

@@ -128,17 +128,18 @@ pub struct HostVersion {
     pub version: String,
     pub release_id: i64,
     pub commit_id: String,
-    pub live: bool,
+    #[sqlx(try_from = "i64")]
+    pub live: super::Flag,
     pub created_at: String,
 }
 
 impl Db {
     pub async fn create_release(&self, n: &NewRelease) -> DbResult<Release> {
         let t = now();
-        let r = sqlx::query(
+        let r: i64 = sqlx::query_scalar(
             "INSERT INTO releases (config_id, app_id, environment_id, name, kind, ref_kind, ref_name, commit_id, commit_message,
                 version, status, snapshot, requested_by, created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING id",
         )
         .bind(n.config_id)
         .bind(n.app_id)
@@ -155,13 +156,13 @@ impl Db {
         .bind(n.requested_by)
         .bind(&t)
         .bind(&t)
-        .execute(&self.pool)
+        .fetch_one(&self.pool)
         .await?;
-        self.get_release(r.last_insert_rowid()).await
+        self.get_release(r).await
     }
 
     pub async fn get_release(&self, id: i64) -> DbResult<Release> {
-        let row: Row = sqlx::query_as(concat!("SELECT ", cols!(), " FROM releases WHERE id = ?"))
+        let row: Row = sqlx::query_as(concat!("SELECT ", cols!(), " FROM releases WHERE id = $1"))
             .bind(id)
             .fetch_optional(&self.pool)
             .await?
@@ -173,8 +174,8 @@ impl Db {
         let rows: Vec<Row> = sqlx::query_as(concat!(
             "SELECT ",
             cols!(),
-            " FROM releases WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR app_id = ?2)
-               AND (?3 IS NULL OR environment_id = ?3) ORDER BY id DESC LIMIT 500"
+            " FROM releases WHERE (CAST($1 AS TEXT) IS NULL OR status = $1) AND (CAST($2 AS BIGINT) IS NULL OR app_id = $2)
+               AND (CAST($3 AS BIGINT) IS NULL OR environment_id = $3) ORDER BY id DESC LIMIT 500"
         ))
         .bind(f.status.map(|s| s.as_str()))
         .bind(f.app_id)
@@ -192,32 +193,43 @@ impl Db {
         to: ReleaseStatus,
         error: Option<&str>,
     ) -> DbResult<bool> {
-        let from: Vec<&str> = ReleaseStatus::ALL
-            .into_iter()
-            .filter(|s| s.can_become(to))
-            .map(|s| s.as_str())
-            .collect();
-        let from_json = serde_json::to_string(&from).unwrap_or_default();
-        let t = now();
-        let r = sqlx::query(
-            "UPDATE releases SET status = ?1, error = ?2, updated_at = ?3,
-                started_at = CASE WHEN ?1 = 'running' THEN ?3 ELSE started_at END,
-                finished_at = CASE WHEN ?1 IN ('succeeded','failed','rejected','cancelled') THEN ?3
-                                   WHEN ?1 = 'queued' THEN NULL ELSE finished_at END
-             WHERE id = ?4 AND status IN (SELECT value FROM json_each(?5))",
-        )
-        .bind(to.as_str())
-        .bind(error)
-        .bind(&t)
-        .bind(id)
-        .bind(from_json)
-        .execute(&self.pool)
-        .await?;
-        Ok(r.rows_affected() == 1)
+        // Compare-and-set on the status read: two callers cannot both make the same move.
+        loop {
+            let current: Option<String> =
+                sqlx::query_scalar("SELECT status FROM releases WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await?;
+            let Some(current) = current else {
+                return Ok(false);
+            };
+            let current = ReleaseStatus::parse(&current).map_err(|e| DbError::Corrupt(e.0))?;
+            if !current.can_become(to) {
+                return Ok(false);
+            }
+            let t = now();
+            let r = sqlx::query(
+                "UPDATE releases SET status = $1, error = $2, updated_at = $3,
+                    started_at = CASE WHEN $1 = 'running' THEN $3 ELSE started_at END,
+                    finished_at = CASE WHEN $1 IN ('succeeded','failed','rejected','cancelled') THEN $3
+                                       WHEN $1 = 'queued' THEN NULL ELSE finished_at END
+                 WHERE id = $4 AND status = $5",
+            )
+            .bind(to.as_str())
+            .bind(error)
+            .bind(&t)
+            .bind(id)
+            .bind(current.as_str())
+            .execute(&self.pool)
+            .await?;
+            if r.rows_affected() == 1 {
+                return Ok(true);
+            }
+        }
     }
 
     pub async fn set_release_version(&self, id: i64, version: &str) -> DbResult<()> {
-        sqlx::query("UPDATE releases SET version = ?, updated_at = ? WHERE id = ?")
+        sqlx::query("UPDATE releases SET version = $1, updated_at = $2 WHERE id = $3")
             .bind(version)
             .bind(now())
             .bind(id)
@@ -233,12 +245,12 @@ impl Db {
         hosts: &[(i64, String, String)],
     ) -> DbResult<()> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query("DELETE FROM release_hosts WHERE release_id = ?")
+        sqlx::query("DELETE FROM release_hosts WHERE release_id = $1")
             .bind(release_id)
             .execute(&mut *tx)
             .await?;
         for (id, name, addr) in hosts {
-            sqlx::query("INSERT INTO release_hosts (release_id, host_id, host_name, addr, status, updated_at) VALUES (?, ?, ?, ?, 'pending', ?)")
+            sqlx::query("INSERT INTO release_hosts (release_id, host_id, host_name, addr, status, updated_at) VALUES ($1, $2, $3, $4, 'pending', $5)")
                 .bind(release_id)
                 .bind(id)
                 .bind(name)
@@ -259,7 +271,7 @@ impl Db {
         stage: &str,
         message: &str,
     ) -> DbResult<()> {
-        sqlx::query("UPDATE release_hosts SET status = ?, stage = ?, message = ?, updated_at = ? WHERE release_id = ? AND host_id = ?")
+        sqlx::query("UPDATE release_hosts SET status = $1, stage = $2, message = $3, updated_at = $4 WHERE release_id = $5 AND host_id = $6")
             .bind(status)
             .bind(stage)
             .bind(message)
@@ -278,7 +290,7 @@ impl Db {
         bytes_sent: u64,
         previous: Option<&str>,
     ) -> DbResult<()> {
-        sqlx::query("UPDATE release_hosts SET bytes_sent = ?, previous_version = COALESCE(?, previous_version) WHERE release_id = ? AND host_id = ?")
+        sqlx::query("UPDATE release_hosts SET bytes_sent = $1, previous_version = COALESCE($2, previous_version) WHERE release_id = $3 AND host_id = $4")
             .bind(i64::try_from(bytes_sent).unwrap_or(i64::MAX))
             .bind(previous)
             .bind(release_id)
@@ -291,7 +303,7 @@ impl Db {
     pub async fn release_hosts(&self, release_id: i64) -> DbResult<Vec<ReleaseHost>> {
         Ok(sqlx::query_as(
             "SELECT host_id, host_name, addr, status, stage, message, bytes_sent, previous_version, updated_at
-             FROM release_hosts WHERE release_id = ? ORDER BY host_id",
+             FROM release_hosts WHERE release_id = $1 ORDER BY host_id",
         )
         .bind(release_id)
         .fetch_all(&self.pool)
@@ -308,7 +320,7 @@ impl Db {
         commit_id: &str,
     ) -> DbResult<()> {
         sqlx::query(
-            "INSERT INTO host_versions (config_id, host_id, version, release_id, commit_id, live, created_at) VALUES (?, ?, ?, ?, ?, 0, ?)
+            "INSERT INTO host_versions (config_id, host_id, version, release_id, commit_id, live, created_at) VALUES ($1, $2, $3, $4, $5, 0, $6)
              ON CONFLICT(config_id, host_id, version) DO UPDATE SET release_id = excluded.release_id",
         )
         .bind(config_id)
@@ -330,7 +342,7 @@ impl Db {
     ) -> DbResult<()> {
         let mut tx = self.pool.begin().await?;
         sqlx::query(
-            "UPDATE host_versions SET live = (version = ?) WHERE config_id = ? AND host_id = ?",
+            "UPDATE host_versions SET live = CASE WHEN version = $1 THEN 1 ELSE 0 END WHERE config_id = $2 AND host_id = $3",
         )
         .bind(version)
         .bind(config_id)
@@ -349,7 +361,7 @@ impl Db {
     ) -> DbResult<()> {
         for v in versions {
             sqlx::query(
-                "DELETE FROM host_versions WHERE config_id = ? AND host_id = ? AND version = ?",
+                "DELETE FROM host_versions WHERE config_id = $1 AND host_id = $2 AND version = $3",
             )
             .bind(config_id)
             .bind(host_id)
@@ -362,7 +374,7 @@ impl Db {
 
     pub async fn host_versions(&self, config_id: i64) -> DbResult<Vec<HostVersion>> {
         Ok(sqlx::query_as(
-            "SELECT host_id, version, release_id, commit_id, live, created_at FROM host_versions WHERE config_id = ? ORDER BY host_id, version DESC",
+            "SELECT host_id, version, release_id, commit_id, live, created_at FROM host_versions WHERE config_id = $1 ORDER BY host_id, version DESC",
         )
         .bind(config_id)
         .fetch_all(&self.pool)

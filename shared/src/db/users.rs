@@ -6,7 +6,8 @@ pub struct User {
     pub id: i64,
     pub username: String,
     pub password_hash: String,
-    pub is_admin: bool,
+    #[sqlx(try_from = "i64")]
+    pub is_admin: super::Flag,
 }
 
 impl Db {
@@ -22,22 +23,21 @@ impl Db {
         password_hash: &str,
         is_admin: bool,
     ) -> DbResult<i64> {
-        let r = sqlx::query(
-            "INSERT INTO users (username, password_hash, is_admin, created_at) VALUES (?, ?, ?, ?)",
+        sqlx::query_scalar(
+            "INSERT INTO users (username, password_hash, is_admin, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
         )
         .bind(username)
         .bind(password_hash)
-        .bind(is_admin)
+        .bind(i64::from(is_admin))
         .bind(now())
-        .execute(&self.pool)
+        .fetch_one(&self.pool)
         .await
-        .map_err(super::conflict("a user with this name exists"))?;
-        Ok(r.last_insert_rowid())
+        .map_err(super::conflict("a user with this name exists"))
     }
 
     pub async fn user_by_name(&self, username: &str) -> DbResult<Option<User>> {
         Ok(sqlx::query_as(
-            "SELECT id, username, password_hash, is_admin FROM users WHERE username = ?",
+            "SELECT id, username, password_hash, is_admin FROM users WHERE username = $1",
         )
         .bind(username)
         .fetch_optional(&self.pool)
@@ -51,7 +51,7 @@ impl Db {
         kind: &str,
         expires_at: Option<String>,
     ) -> DbResult<()> {
-        sqlx::query("INSERT INTO tokens (user_id, token_hash, kind, expires_at, created_at) VALUES (?, ?, ?, ?, ?)")
+        sqlx::query("INSERT INTO tokens (user_id, token_hash, kind, expires_at, created_at) VALUES ($1, $2, $3, $4, $5)")
             .bind(user_id)
             .bind(token_hash)
             .bind(kind)
@@ -66,7 +66,7 @@ impl Db {
     pub async fn user_by_token(&self, token_hash: &str) -> DbResult<Option<User>> {
         Ok(sqlx::query_as(
             "SELECT u.id, u.username, u.password_hash, u.is_admin FROM tokens t JOIN users u ON u.id = t.user_id
-             WHERE t.token_hash = ? AND (t.expires_at IS NULL OR t.expires_at > ?)",
+             WHERE t.token_hash = $1 AND (t.expires_at IS NULL OR t.expires_at > $2)",
         )
         .bind(token_hash)
         .bind(now())
