@@ -25,61 +25,49 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("HIPPO_LOG").unwrap_or_else(|_| {
-                tracing_subscriber::EnvFilter::new("info,sqlx=warn,apalis=warn")
-            }),
-        )
-        .init();
+    hippo_worker::process::init_tracing();
     let listen = settings.listen.clone();
     let concurrency = settings.worker_concurrency;
-    let started = startup::standalone(settings)
-        .await
-        .context("starting Hippo")?;
+    let started = startup::start(settings).await.context("starting Hippo")?;
     if let Some(pw) = &started.generated_admin_password {
         // Printed once, on the first start only; it is not stored in clear anywhere.
         println!("Created user 'admin' with password: {pw}");
     }
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
-        shutdown_signal().await;
+        hippo_worker::process::shutdown_signal().await;
         tracing::info!("shutting down");
         let _ = stop_tx.send(true);
     });
-    let deps = started.state.deps.clone();
-    let mut rx = stop_rx.clone();
-    let workers = tokio::spawn(hippo_worker::queue::run_workers(
-        started.source,
-        deps,
-        concurrency,
-        async move {
-            let _ = rx.wait_for(|s| *s).await;
-        },
-    ));
-    tracing::info!(%listen, "Hippo listening (standalone)");
-    let mut rx = stop_rx.clone();
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    // Standalone: the workers run in this process. Cluster: `hippo-worker` processes do.
+    let workers = started.source.map(|source| {
+        let deps = started.state.deps.clone();
+        tokio::spawn(hippo_worker::queue::run_workers(
+            source,
+            deps,
+            concurrency,
+            stopped(stop_rx.clone()),
+        ))
+    });
+    let mode = if workers.is_some() {
+        "standalone"
+    } else {
+        "cluster API"
+    };
+    tracing::info!(%listen, mode, "Hippo listening");
     poem::Server::new(poem::listener::TcpListener::bind(listen))
         .run_with_graceful_shutdown(
             app::routes(started.state),
-            async move {
-                let _ = rx.wait_for(|s| *s).await;
-            },
+            stopped(stop_rx.clone()),
             Some(Duration::from_secs(5)),
         )
         .await
         .context("serving HTTP")?;
-    let _ = workers.await;
-    Ok(())
-}
-
-async fn shutdown_signal() {
-    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(_) => return std::future::pending().await,
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
+    if let Some(w) = workers {
+        let _ = w.await;
     }
+    Ok(())
 }

@@ -1,56 +1,43 @@
-//! Standalone mode: everything in one process. Data in `data_dir`: `hippo.db` (SQLite),
-//! `queue.db` (the embedded apalis-sqlite queue, kept apart from ours), `master.key`, `repos/`
-//! (repository cache), `artifacts/` (packaged versions), `work/` (scratch).
+//! Start-up. Standalone (the default): everything in one process, data in `data_dir`:
+//! `hippo.db` (SQLite), `queue.db` (the embedded apalis-sqlite queue, kept apart from ours),
+//! `master.key`, `repos/` (repository cache), `artifacts/` (packaged versions), `work/`.
+//! Cluster (`HIPPO_REDIS_URL` set, usually with `HIPPO_DATABASE_URL`): the API only queues
+//! jobs; `hippo-worker` processes run them.
 use crate::state::State;
 use hippo_shared::config::Settings;
-use hippo_shared::crypto::{self, MasterKey};
-use hippo_shared::db::Db;
-use hippo_shared::events::EventHub;
-use hippo_shared::keys::PlatformKey;
+use hippo_shared::crypto;
 use hippo_worker::context::Deps;
-use hippo_worker::git::RepoCache;
 use hippo_worker::queue::{self, Source};
 use std::sync::Arc;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
-    #[error("data directory {path}: {source}")]
-    DataDir {
-        path: String,
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Deps(#[from] hippo_worker::context::DepsError),
     #[error(transparent)]
     Crypto(#[from] crypto::CryptoError),
     #[error(transparent)]
     Db(#[from] hippo_shared::db::DbError),
-    #[error(transparent)]
-    Key(#[from] hippo_shared::keys::KeyError),
     #[error(transparent)]
     Queue(#[from] queue::QueueError),
 }
 
 pub struct Started {
     pub state: Arc<State>,
-    pub source: Source,
+    /// The in-process workers' side of the queue (standalone only; in cluster mode the
+    /// `hippo-worker` processes take the jobs).
+    pub source: Option<Source>,
     /// Set when this start created the `admin` user with a generated password.
     pub generated_admin_password: Option<String>,
 }
 
-pub async fn standalone(settings: Settings) -> Result<Started, StartupError> {
-    let dir = settings.data_dir.clone();
-    std::fs::create_dir_all(&dir).map_err(|source| StartupError::DataDir {
-        path: dir.display().to_string(),
-        source,
-    })?;
-    let master = MasterKey::load_or_create(&dir.join("master.key"))?;
-    let db = match &settings.database_url {
-        Some(url) => Db::connect(url.expose()).await?,
-        None => Db::open_sqlite(&dir.join("hippo.db")).await?,
-    };
-    let key = PlatformKey::load_or_create(&db, &master).await?;
+/// Opens everything; standalone when `redis_url` is unset, otherwise the API half of a cluster.
+pub async fn start(settings: Settings) -> Result<Started, StartupError> {
+    let worker_name = hippo_worker::process::worker_name("api");
+    let deps = Arc::new(Deps::build(settings, worker_name).await?);
     let mut generated_admin_password = None;
-    if db.user_count().await? == 0 {
-        let password = match &settings.admin_password {
+    if deps.db.user_count().await? == 0 {
+        let password = match &deps.settings.admin_password {
             Some(p) => p.expose().to_owned(),
             None => {
                 let p = crypto::random_password();
@@ -58,20 +45,31 @@ pub async fn standalone(settings: Settings) -> Result<Started, StartupError> {
                 p
             }
         };
-        db.create_user("admin", &crypto::hash_password(&password)?, true)
-            .await?;
+        if let Err(e) = deps
+            .db
+            .create_user("admin", &crypto::hash_password(&password)?, true)
+            .await
+        {
+            // Another API replica created it first.
+            tracing::info!(error = %e, "admin user not created");
+            generated_admin_password = None;
+        }
     }
-    let (queue, source) = queue::open_standalone(&dir.join("queue.db")).await?;
-    let deps = Arc::new(Deps {
-        hub: EventHub::new(db.clone()),
-        db,
-        master,
-        key,
-        repos: Arc::new(RepoCache::new(dir.join("repos"))),
-        worker_name: format!("standalone-{}", std::process::id()),
-        settings,
-    });
-    hippo_worker::runner::recover_after_restart(&deps, &queue).await?;
+    let queue_name = deps.settings.queue_name.clone();
+    let (queue, source) = match deps.settings.redis_url.clone() {
+        Some(url) => {
+            let (queue, _) = queue::open_redis(url.expose(), &queue_name).await?;
+            (queue, None)
+        }
+        None => {
+            let (queue, source) =
+                queue::open_standalone(&deps.settings.data_dir.join("queue.db"), &queue_name)
+                    .await?;
+            // Standalone: this process is the only worker.
+            hippo_worker::runner::recover_after_restart(&deps, &queue).await?;
+            (queue, Some(source))
+        }
+    };
     Ok(Started {
         state: Arc::new(State::new(deps, queue)),
         source,

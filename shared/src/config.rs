@@ -34,6 +34,14 @@ pub struct Settings {
     /// `postgres://…` to keep Hippo's data in PostgreSQL (cluster mode); unset: SQLite in
     /// `data_dir`.
     pub database_url: Option<Secret>,
+    /// `redis://…`: cluster mode. Deploy jobs go through Redis to `hippo-worker` processes and
+    /// the API runs no workers itself. Unset: the embedded queue and in-process workers.
+    pub redis_url: Option<Secret>,
+    /// Name of the deploy queue (one per Hippo installation sharing a Redis).
+    pub queue_name: String,
+    /// The master key as 64 hex characters. Every process of a cluster needs the same one;
+    /// unset: `master.key` in `data_dir` (created on first start).
+    pub master_key: Option<Secret>,
     /// Password for the `admin` user created on first start (generated and printed if unset).
     pub admin_password: Option<Secret>,
     /// Releases run at once by the in-process workers.
@@ -53,6 +61,9 @@ impl Default for Settings {
             data_dir: PathBuf::from("./data"),
             admin_password: None,
             database_url: None,
+            redis_url: None,
+            queue_name: crate::jobs::DEPLOY_QUEUE.into(),
+            master_key: None,
             worker_concurrency: 4,
             ssh_connect_timeout_secs: 10,
             ssh_io_timeout_secs: 30,
@@ -113,6 +124,15 @@ impl Settings {
         }
         if let Some(v) = env("HIPPO_DATABASE_URL").filter(|v| !v.is_empty()) {
             s.database_url = Some(Secret::new(v));
+        }
+        if let Some(v) = env("HIPPO_REDIS_URL").filter(|v| !v.is_empty()) {
+            s.redis_url = Some(Secret::new(v));
+        }
+        if let Some(v) = env("HIPPO_QUEUE_NAME").filter(|v| !v.is_empty()) {
+            s.queue_name = v;
+        }
+        if let Some(v) = env("HIPPO_MASTER_KEY").filter(|v| !v.is_empty()) {
+            s.master_key = Some(Secret::new(v));
         }
         if let Some(v) = env("HIPPO_ADMIN_PASSWORD") {
             s.admin_password = Some(Secret::new(v));

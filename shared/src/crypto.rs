@@ -43,6 +43,21 @@ impl MasterKey {
         }
     }
 
+    /// The key given as 64 hex characters (`HIPPO_MASTER_KEY`, shared by a cluster).
+    pub fn from_hex(hex_key: &str) -> Result<Self, CryptoError> {
+        let bytes = hex::decode(hex_key.trim()).map_err(|_| CryptoError::MasterKey {
+            path: "HIPPO_MASTER_KEY".into(),
+            reason: "must be 64 hexadecimal characters".into(),
+        })?;
+        if bytes.len() != 32 {
+            return Err(CryptoError::MasterKey {
+                path: "HIPPO_MASTER_KEY".into(),
+                reason: "must be 64 hexadecimal characters".into(),
+            });
+        }
+        Ok(Self(*Key::from_slice(&bytes)))
+    }
+
     pub fn seal(&self, plain: &[u8]) -> Vec<u8> {
         let mut nonce = [0u8; 12];
         rand::thread_rng().fill_bytes(&mut nonce);

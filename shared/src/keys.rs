@@ -23,10 +23,13 @@ impl PlatformKey {
     pub async fn load_or_create(db: &Db, master: &MasterKey) -> Result<Self, KeyError> {
         if db.setting("ssh_private_key").await?.is_none() {
             let (private, public) = generate_ssh_keypair("hippo")?;
-            // Two processes starting at once: the first insert wins, both read it back.
-            db.setting_init("ssh_private_key", &master.seal(private.as_bytes()))
-                .await?;
-            db.setting_init("ssh_public_key", public.as_bytes()).await?;
+            // Several processes starting at once: the first transaction wins, all read it back.
+            let sealed = master.seal(private.as_bytes());
+            db.settings_init(&[
+                ("ssh_private_key", &sealed),
+                ("ssh_public_key", public.as_bytes()),
+            ])
+            .await?;
         }
         let sealed = db
             .setting("ssh_private_key")

@@ -17,6 +17,8 @@ pub struct Hippo {
     pub token: String,
     pub data: tempfile::TempDir,
     child: Child,
+    /// `hippo-worker` processes (cluster mode only).
+    workers: Vec<Child>,
     http: reqwest::blocking::Client,
 }
 
@@ -82,7 +84,26 @@ impl Hippo {
             }
             None => None,
         };
+        if let Some(redis) = redis_url() {
+            if pg_database.is_none() {
+                bail!("HIPPO_E2E_REDIS needs HIPPO_E2E_POSTGRES too (workers share the database)");
+            }
+            static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+            let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            env.push(("HIPPO_REDIS_URL".into(), redis));
+            env.push((
+                "HIPPO_QUEUE_NAME".into(),
+                format!("hippo-e2e-{}-{n}", std::process::id()),
+            ));
+            env.push(("HIPPO_MASTER_KEY".into(), random_hex(32)?));
+        }
         let child = spawn(data.path(), port, &env)?;
+        let mut workers = Vec::new();
+        if redis_url().is_some() {
+            for i in 1..=2 {
+                workers.push(spawn_worker(data.path(), i, &env)?);
+            }
+        }
         let http = reqwest::blocking::Client::builder()
             .timeout(Duration::from_secs(120))
             .build()?;
@@ -94,6 +115,7 @@ impl Hippo {
             token: String::new(),
             data,
             child,
+            workers,
             http,
         };
         h.wait_ready()?;
@@ -132,8 +154,20 @@ impl Hippo {
         }
     }
 
+    /// The API's log, then each worker's.
     pub fn log(&self) -> String {
-        std::fs::read_to_string(self.data.path().join("hippo.log")).unwrap_or_default()
+        let mut out =
+            std::fs::read_to_string(self.data.path().join("hippo.log")).unwrap_or_default();
+        for i in 1..=self.workers.len() {
+            let w = std::fs::read_to_string(self.data.path().join(format!("worker-{i}.log")))
+                .unwrap_or_default();
+            out.push_str(&format!("\n--- worker {i} ---\n{w}"));
+        }
+        out
+    }
+
+    pub fn is_cluster(&self) -> bool {
+        !self.workers.is_empty()
     }
 
     fn send(&self, req: reqwest::blocking::RequestBuilder) -> (u16, Value) {
@@ -247,8 +281,35 @@ impl Hippo {
 
 impl Drop for Hippo {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        for w in self
+            .workers
+            .iter_mut()
+            .chain(std::iter::once(&mut self.child))
+        {
+            let _ = w.kill();
+            let _ = w.wait();
+        }
+        if let (Some(url), Some((_, queue))) = (
+            redis_url(),
+            self.env.iter().find(|(k, _)| k == "HIPPO_QUEUE_NAME"),
+        ) {
+            // The test's queue keys: `<queue>:*`.
+            if let Ok(out) = Command::new("redis-cli")
+                .args(["-u", &url, "--scan", "--pattern", &format!("{queue}:*")])
+                .output()
+            {
+                let keys: Vec<String> = String::from_utf8_lossy(&out.stdout)
+                    .lines()
+                    .map(str::to_owned)
+                    .collect();
+                if !keys.is_empty() {
+                    let _ = Command::new("redis-cli")
+                        .args(["-u", &url, "DEL"])
+                        .args(&keys)
+                        .output();
+                }
+            }
+        }
         if let (Some(base), Some(name)) = (postgres_base(), &self.pg_database) {
             let _ = psql(
                 &base,
@@ -256,6 +317,43 @@ impl Drop for Hippo {
             );
         }
     }
+}
+
+/// `HIPPO_E2E_REDIS=redis://host:port` (with `HIPPO_E2E_POSTGRES`) runs every story as a
+/// cluster: the API queues jobs in Redis, two `hippo-worker` processes run them.
+pub fn redis_url() -> Option<String> {
+    std::env::var("HIPPO_E2E_REDIS")
+        .ok()
+        .filter(|v| !v.is_empty())
+}
+
+fn random_hex(n: usize) -> anyhow::Result<String> {
+    use std::io::Read;
+    let mut buf = vec![0u8; n];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut buf)?;
+    Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+fn spawn_worker(
+    data: &std::path::Path,
+    i: usize,
+    env: &[(String, String)],
+) -> anyhow::Result<Child> {
+    let bin = binary()?.with_file_name("hippo-worker");
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(data.join(format!("worker-{i}.log")))?;
+    Command::new(bin)
+        .current_dir(data)
+        .env("HIPPO_DATA_DIR", data.join(format!("worker-{i}")))
+        .env("HIPPO_LOG", "info,hippo_worker=debug,sqlx=warn")
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .stdin(Stdio::null())
+        .spawn()
+        .context("starting hippo-worker")
 }
 
 /// `HIPPO_E2E_POSTGRES=postgres://user@host:port` runs every story on PostgreSQL: each Hippo

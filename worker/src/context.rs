@@ -26,7 +26,50 @@ pub struct Deps {
     pub worker_name: String,
 }
 
+#[derive(Debug, thiserror::Error)]
+pub enum DepsError {
+    #[error("data directory {path}: {source}")]
+    DataDir {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Crypto(#[from] hippo_shared::crypto::CryptoError),
+    #[error(transparent)]
+    Db(#[from] hippo_shared::db::DbError),
+    #[error(transparent)]
+    Key(#[from] hippo_shared::keys::KeyError),
+}
+
 impl Deps {
+    /// Opens everything a worker (or the API) needs from the settings: the data folder, the
+    /// master key, the database (migrated), the platform key, the repository cache.
+    pub async fn build(settings: Settings, worker_name: String) -> Result<Self, DepsError> {
+        let dir = settings.data_dir.clone();
+        std::fs::create_dir_all(&dir).map_err(|source| DepsError::DataDir {
+            path: dir.display().to_string(),
+            source,
+        })?;
+        let master = match &settings.master_key {
+            Some(hex_key) => MasterKey::from_hex(hex_key.expose())?,
+            None => MasterKey::load_or_create(&dir.join("master.key"))?,
+        };
+        let db = match &settings.database_url {
+            Some(url) => Db::connect(url.expose()).await?,
+            None => Db::open_sqlite(&dir.join("hippo.db")).await?,
+        };
+        let key = PlatformKey::load_or_create(&db, &master).await?;
+        Ok(Self {
+            hub: EventHub::new(db.clone()),
+            db,
+            master,
+            key,
+            repos: Arc::new(RepoCache::new(dir.join("repos"))),
+            worker_name,
+            settings,
+        })
+    }
+
     /// Scratch space for running releases (source trees, archives).
     pub fn work_dir(&self) -> PathBuf {
         self.settings.data_dir.join("work")

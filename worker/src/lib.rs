@@ -13,7 +13,8 @@ pub mod commands; // remote commands as quoted values (never executed here)
 pub mod context; // dependencies and the facts of one run, event sink
 pub mod git; // repository cache, refs, export of one commit (with submodules)
 pub mod hooks; // hooks on the release server
-pub mod queue; // the deploy queue and the in-process workers
+pub mod process; // logging, shutdown signal, worker names (both binaries)
+pub mod queue; // the deploy queue (embedded or Redis) and its workers
 pub mod runner; // the deploy job: lease, status, stages
 pub mod ssh; // the one SSH transport that runs `commands`
 pub mod targets; // one target host: connect with pinned keys, run commands, report events

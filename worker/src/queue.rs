@@ -1,13 +1,15 @@
-//! The deploy queue. Standalone mode: an embedded apalis-sqlite queue in its own SQLite file
+//! The deploy queue. Standalone: an embedded apalis-sqlite queue in its own SQLite file
 //! (apalis uses sqlx's default migrations table, so it must not share ours), woken by SQLite
-//! update hooks for low latency, with a slow poll as a safety net. The same handler serves
-//! every backend; only this module knows which one is in use.
+//! update hooks, with a slow poll as a safety net. Cluster: apalis-redis. The queue is named
+//! explicitly (`Settings::queue_name`). The same handler serves both; only this module knows
+//! which backend is in use. Jobs carry a release id, nothing else.
 use crate::context::Deps;
 use crate::runner;
 use apalis::prelude::*;
-use apalis_sqlite::{Config, SqlitePool, SqliteStorage};
+use apalis_redis::RedisStorage;
+use apalis_sqlite::{SqlitePool, SqliteStorage};
 use futures::StreamExt;
-use hippo_shared::jobs::{DEPLOY_QUEUE, DeployJob};
+use hippo_shared::jobs::DeployJob;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,42 +18,74 @@ use std::time::Duration;
 pub enum QueueError {
     #[error("queue storage: {0}")]
     Storage(String),
+    #[error("queue worker: {0}")]
+    Worker(String),
+}
+
+fn storage_err(e: impl std::fmt::Display) -> QueueError {
+    QueueError::Storage(e.to_string())
 }
 
 /// The side of the queue that accepts jobs.
 #[derive(Clone)]
-pub struct Queue {
-    storage: SqliteStorage<DeployJob>,
+pub enum Queue {
+    Sqlite(SqliteStorage<DeployJob>),
+    Redis(RedisStorage<DeployJob>),
 }
 
 /// The side that hands jobs to workers (consumed by [`run_workers`]).
-pub struct Source {
-    pool: SqlitePool,
-    listener: apalis_sqlite::callback::HookCallbackListener,
+pub enum Source {
+    Sqlite {
+        pool: SqlitePool,
+        listener: apalis_sqlite::callback::HookCallbackListener,
+        queue: String,
+    },
+    Redis(Box<RedisStorage<DeployJob>>),
 }
 
-fn config() -> Config {
-    Config::default().queue(DEPLOY_QUEUE).batch_size(4)
+fn sqlite_config(queue: &str) -> apalis_sqlite::Config {
+    apalis_sqlite::Config::default().queue(queue).batch_size(4)
 }
 
 /// Opens (creating if needed) the embedded queue at `path`.
-pub async fn open_standalone(path: &Path) -> Result<(Queue, Source), QueueError> {
+pub async fn open_standalone(path: &Path, queue: &str) -> Result<(Queue, Source), QueueError> {
     let url = format!("sqlite://{}?mode=rwc", path.display());
-    let (pool, listener) = SqliteStorage::connect_with_callback(&url)
-        .map_err(|e| QueueError::Storage(e.to_string()))?;
-    SqliteStorage::setup(&pool)
+    let (pool, listener) = SqliteStorage::connect_with_callback(&url).map_err(storage_err)?;
+    SqliteStorage::setup(&pool).await.map_err(storage_err)?;
+    let storage = SqliteStorage::new(&pool).with_config(sqlite_config(queue));
+    Ok((
+        Queue::Sqlite(storage),
+        Source::Sqlite {
+            pool,
+            listener,
+            queue: queue.to_owned(),
+        },
+    ))
+}
+
+/// Connects to the Redis queue (cluster mode).
+pub async fn open_redis(url: &str, queue: &str) -> Result<(Queue, Source), QueueError> {
+    let conn = tokio::time::timeout(Duration::from_secs(10), apalis_redis::connect(url))
         .await
-        .map_err(|e| QueueError::Storage(e.to_string()))?;
-    let storage = SqliteStorage::new(&pool).with_config(config());
-    Ok((Queue { storage }, Source { pool, listener }))
+        .map_err(|_| QueueError::Storage("timed out connecting to Redis".into()))?
+        .map_err(storage_err)?;
+    // apalis-redis puts every push in a "scheduled" set that a worker's fetch promotes; with
+    // the default 30 s heartbeat a job could wait that long. A 1 s heartbeat (orphaned after
+    // 10 missed ones) keeps pickup quick.
+    let config = apalis_redis::Config::default()
+        .queue(queue)
+        .heartbeat_interval(Duration::from_secs(1))
+        .missed_heartbeats(10);
+    let storage = RedisStorage::new(conn).with_config(config);
+    Ok((Queue::Redis(storage.clone()), Source::Redis(Box::new(storage))))
 }
 
 impl Queue {
     pub async fn push(&self, job: DeployJob) -> Result<(), QueueError> {
-        let mut s = self.storage.clone();
-        s.push(job)
-            .await
-            .map_err(|e| QueueError::Storage(e.to_string()))
+        match self {
+            Queue::Sqlite(s) => s.clone().push(job).await.map_err(storage_err),
+            Queue::Redis(s) => s.clone().push(job).await.map_err(storage_err),
+        }
     }
 }
 
@@ -73,31 +107,50 @@ async fn handle(job: DeployJob, deps: Data<Arc<Deps>>) -> Result<(), BoxDynError
     }
 }
 
-/// Runs the in-process workers until `shutdown` resolves.
+/// Runs workers until `shutdown` resolves; then stops taking jobs and lets running ones end.
 pub async fn run_workers(
     source: Source,
     deps: Arc<Deps>,
     concurrency: usize,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), QueueError> {
-    let cfg = config();
-    let strategy = apalis_core::backend::ext::poll_strategy::Strategy::new()
-        .stream(source.listener.ready_chunks(cfg.batch_size))
-        .interval(Duration::from_secs(2));
-    let backend = SqliteStorage::<DeployJob>::new(&source.pool)
-        .with_config(cfg)
-        .poll_with_strategy(strategy);
     let name = deps.worker_name.clone();
-    let worker = WorkerBuilder::new(name)
-        .backend(backend)
-        .data(deps)
-        .concurrency(concurrency)
-        .build(handle);
-    worker
-        .run_until(async move {
-            shutdown.await;
-            Ok::<(), WorkerError>(())
-        })
-        .await
-        .map_err(|e| QueueError::Storage(e.to_string()))
+    let signal = async move {
+        shutdown.await;
+        Ok::<(), WorkerError>(())
+    };
+    let result = match source {
+        Source::Sqlite {
+            pool,
+            listener,
+            queue,
+        } => {
+            let cfg = sqlite_config(&queue);
+            let strategy = apalis_core::backend::ext::poll_strategy::Strategy::new()
+                .stream(listener.ready_chunks(cfg.batch_size))
+                .interval(Duration::from_secs(2));
+            let backend = SqliteStorage::<DeployJob>::new(&pool)
+                .with_config(cfg)
+                .poll_with_strategy(strategy);
+            WorkerBuilder::new(name)
+                .backend(backend)
+                .data(deps)
+                .concurrency(concurrency)
+                .build(handle)
+                .run_until(signal)
+                .await
+        }
+        Source::Redis(storage) => {
+            // apalis-redis polls; 100 ms keeps "run → first stage event" short.
+            let backend = (*storage).poll_with_interval(Duration::from_millis(100));
+            WorkerBuilder::new(name)
+                .backend(backend)
+                .data(deps)
+                .concurrency(concurrency)
+                .build(handle)
+                .run_until(signal)
+                .await
+        }
+    };
+    result.map_err(|e| QueueError::Worker(e.to_string()))
 }

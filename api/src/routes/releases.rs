@@ -457,6 +457,14 @@ impl ReleasesApi {
         let mut last = last_event_id.0.unwrap_or(0);
         // Subscribe before replaying, so nothing published in between is missed.
         let mut live = st.hub.subscribe();
+        // Standalone: events arrive on the in-process feed; the store is a safety net. Cluster:
+        // workers are other processes, so the stored events are read often (Redis pub/sub for
+        // the live feed is the next step of issue 3).
+        let quiet = if st.settings.redis_url.is_some() {
+            Duration::from_millis(300)
+        } else {
+            Duration::from_secs(5)
+        };
         let stream = async_stream::stream! {
             // A release that was re-run has the final event of each run; the stream ends at a
             // final event only when it is the newest one and the release is finished.
@@ -467,7 +475,7 @@ impl ReleasesApi {
                 yield ev;
             }
             while !done {
-                let next = tokio::time::timeout(Duration::from_secs(5), live.recv()).await;
+                let next = tokio::time::timeout(quiet, live.recv()).await;
                 let batch = match next {
                     Ok(Ok(ev)) if ev.release_id == release_id && ev.id > last => vec![ev],
                     Ok(Ok(_)) => continue,

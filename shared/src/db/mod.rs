@@ -116,16 +116,21 @@ impl Db {
         )
     }
 
-    /// Stores `value` under `key` unless the key exists; returns the stored value.
-    pub async fn setting_init(&self, key: &str, value: &[u8]) -> DbResult<Vec<u8>> {
-        sqlx::query(
-            "INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
-        )
-        .bind(key)
-        .bind(value)
-        .execute(&self.pool)
-        .await?;
-        self.setting(key).await?.ok_or(DbError::NotFound("setting"))
+    /// Stores the pairs unless their keys exist, in one transaction: processes starting at
+    /// the same time either all see every pair or none (the first writer wins).
+    pub async fn settings_init(&self, pairs: &[(&str, &[u8])]) -> DbResult<()> {
+        let mut tx = self.pool.begin().await?;
+        for (key, value) in pairs {
+            sqlx::query(
+                "INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
+            )
+            .bind(*key)
+            .bind(value.to_vec())
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
     }
 
     pub async fn ping(&self) -> DbResult<()> {
