@@ -77,7 +77,10 @@ pub async fn open_redis(url: &str, queue: &str) -> Result<(Queue, Source), Queue
         .heartbeat_interval(Duration::from_secs(1))
         .missed_heartbeats(10);
     let storage = RedisStorage::new(conn).with_config(config);
-    Ok((Queue::Redis(storage.clone()), Source::Redis(Box::new(storage))))
+    Ok((
+        Queue::Redis(storage.clone()),
+        Source::Redis(Box::new(storage)),
+    ))
 }
 
 impl Queue {
