@@ -864,3 +864,89 @@ fn a_repository_over_ssh_is_fetched_with_the_platform_key() {
         "{body}"
     );
 }
+
+#[test]
+fn a_release_whose_worker_is_killed_ends_failed_within_the_lease_time_and_hosts_stay_complete() {
+    let lab = Lab::new(2, &[]);
+    if !lab.hippo.is_cluster() {
+        return; // standalone has no separate worker to kill (see the crash story)
+    }
+    let config_id = lab.config(json!({"hooks": {"before_release": "sleep 60\n"}}));
+    let r = lab.request(config_id, "doomed", json!({"branch": "main"}));
+    lab.hippo
+        .ok(&format!("/api/releases/{r}/run"), &Value::Null, 200);
+    // Which worker took it: the start event names it ("… by worker worker-<host>-<pid>").
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let pid = loop {
+        let evs = lab
+            .hippo
+            .events(r, None, Duration::from_millis(500))
+            .unwrap_or_default();
+        let hook_running = evs.iter().any(|e| {
+            e["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("running before_release"))
+        });
+        let started = evs.iter().find_map(|e| {
+            e["message"]
+                .as_str()
+                .and_then(|m| m.rsplit_once("by worker "))
+                .map(|(_, w)| w.to_owned())
+        });
+        if let (true, Some(worker)) = (hook_running, started) {
+            break worker
+                .rsplit('-')
+                .next()
+                .and_then(|p| p.parse::<u32>().ok())
+                .expect("pid in worker name");
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the release never reached its hook: {evs:#?}"
+        );
+    };
+    let killed = Instant::now();
+    let st = std::process::Command::new("kill")
+        .args(["-KILL", &pid.to_string()])
+        .status()
+        .expect("kill");
+    assert!(st.success());
+    let deadline = Instant::now() + Duration::from_secs(75);
+    let release = loop {
+        let (_, rel) = lab.hippo.get(&format!("/api/releases/{r}"));
+        if rel["status"] != "running" {
+            break rel;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still running {:?} after the kill: {rel}",
+            killed.elapsed()
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    assert_eq!(release["status"], "failed", "{release}");
+    assert!(
+        release["error"]
+            .as_str()
+            .is_some_and(|e| e.starts_with("worker lost")),
+        "{release}"
+    );
+    // Lease 30 s + sweep every 5 s, plus margin.
+    assert!(
+        killed.elapsed() < Duration::from_secs(50),
+        "took {:?}",
+        killed.elapsed()
+    );
+    for host in &lab.hosts {
+        assert!(
+            lab.live(host).is_none(),
+            "{} switched although the release never finished",
+            host.name
+        );
+    }
+    let events = lab
+        .hippo
+        .events(r, None, Duration::from_secs(10))
+        .expect("events");
+    assert_eq!(events.last().expect("end")["status"], "failed");
+}

@@ -118,6 +118,17 @@ pub async fn run_workers(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), QueueError> {
     let name = deps.worker_name.clone();
+    let sweeper = {
+        let deps = deps.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(runner::SWEEP_EVERY).await;
+                if let Err(e) = runner::sweep_orphans(&deps).await {
+                    tracing::warn!(error = %e, "sweeping for lost releases failed");
+                }
+            }
+        })
+    };
     let signal = async move {
         shutdown.await;
         Ok::<(), WorkerError>(())
@@ -155,5 +166,6 @@ pub async fn run_workers(
                 .await
         }
     };
+    sweeper.abort();
     result.map_err(|e| QueueError::Worker(e.to_string()))
 }

@@ -472,3 +472,46 @@ pub async fn recover_after_restart(
     }
     Ok(())
 }
+
+/// How often each worker looks for releases whose worker died.
+pub const SWEEP_EVERY: Duration = Duration::from_secs(5);
+
+/// Ends releases whose worker is gone. A running release always holds its app × environment
+/// lease (renewed every 10 s, valid 30 s), so a `running` release whose lease this worker can
+/// take has lost its worker (killed, machine gone). It ends as failed with that reason: hosts
+/// keep a complete version each (new folders are unpacked beside the live one and a switch is
+/// one rename), and the fencing check stops a holder that was only slow from switching later.
+/// Resuming instead of failing is not attempted: see docs/release-engine.md.
+pub async fn sweep_orphans(deps: &Deps) -> Result<(), DbError> {
+    use hippo_shared::db::releases::ReleaseFilter;
+    let filter = ReleaseFilter {
+        status: Some(ReleaseStatus::Running),
+        ..Default::default()
+    };
+    for r in deps.db.list_releases(&filter).await? {
+        let lease = format!("app:{}:env:{}", r.app_id, r.environment_id);
+        let holder = format!("{}:sweeper", deps.worker_name);
+        let Some(token) = deps
+            .db
+            .try_acquire_lease(&lease, &holder, LEASE_TTL_MS)
+            .await?
+        else {
+            continue; // its worker is alive
+        };
+        let reason = "worker lost: the worker running this release stopped (its lease expired); each host still links to a complete version (see its per-host result); run it again";
+        if deps
+            .db
+            .transition_release(r.id, ReleaseStatus::Failed, Some(reason))
+            .await?
+        {
+            tracing::warn!(release_id = r.id, "release of a lost worker marked failed");
+            deps.hub
+                .publish(
+                    ReleaseEvent::new(r.id, Stage::Release, EventStatus::Failed).message(reason),
+                )
+                .await?;
+        }
+        deps.db.release_lease(&lease, &holder, token).await?;
+    }
+    Ok(())
+}
