@@ -142,6 +142,27 @@ fn stage_events<'a>(events: &'a [Value], stage: &str, status: &str) -> Vec<&'a V
         .collect()
 }
 
+/// Follows a running release's events until one message contains `needle` (at most 60 s);
+/// returns the events seen so far.
+fn wait_for_message(hippo: &Hippo, release: i64, needle: &str) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let evs = hippo
+            .events(release, None, Duration::from_millis(500))
+            .unwrap_or_default();
+        if evs
+            .iter()
+            .any(|e| e["message"].as_str().is_some_and(|m| m.contains(needle)))
+        {
+            return evs;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "release {release} never said {needle:?}: {evs:#?}"
+        );
+    }
+}
+
 fn read(p: &Path) -> String {
     std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
@@ -505,24 +526,7 @@ fn a_host_that_stops_answering_during_prepare_fails_the_release_in_time_and_the_
     lab.hippo
         .ok(&format!("/api/releases/{next}/run"), &Value::Null, 200);
     // Freeze web-3 once its before-release hook is running (mid-prepare).
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let evs = lab
-            .hippo
-            .events(next, None, Duration::from_millis(700))
-            .unwrap_or_default();
-        if evs.iter().any(|e| {
-            e["message"]
-                .as_str()
-                .is_some_and(|m| m.starts_with("web-3: running before_release"))
-        }) {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "web-3 never reached its hook: {evs:#?}"
-        );
-    }
+    wait_for_message(&lab.hippo, next, "web-3: running before_release");
     lab.hosts[2].pause();
     let events = lab
         .hippo
@@ -768,23 +772,7 @@ fn a_release_cut_off_by_a_crash_ends_failed_after_restart_and_can_run_again() {
     let r = lab.request(config_id, "slow", json!({"branch": "main"}));
     lab.hippo
         .ok(&format!("/api/releases/{r}/run"), &Value::Null, 200);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !lab
-        .hippo
-        .events(r, None, Duration::from_millis(500))
-        .unwrap_or_default()
-        .iter()
-        .any(|e| {
-            e["message"]
-                .as_str()
-                .is_some_and(|m| m.contains("running before_release"))
-        })
-    {
-        assert!(
-            Instant::now() < deadline,
-            "the release never reached its hook"
-        );
-    }
+    wait_for_message(&lab.hippo, r, "running before_release");
     lab.hippo.crash_and_restart().expect("restart");
     let (_, release) = lab.hippo.get(&format!("/api/releases/{r}"));
     assert_eq!(
@@ -876,35 +864,21 @@ fn a_release_whose_worker_is_killed_ends_failed_within_the_lease_time_and_hosts_
     lab.hippo
         .ok(&format!("/api/releases/{r}/run"), &Value::Null, 200);
     // Which worker took it: the start event names it ("… by worker worker-<host>-<pid>").
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let pid = loop {
-        let evs = lab
-            .hippo
-            .events(r, None, Duration::from_millis(500))
-            .unwrap_or_default();
-        let hook_running = evs.iter().any(|e| {
-            e["message"]
-                .as_str()
-                .is_some_and(|m| m.contains("running before_release"))
-        });
-        let started = evs.iter().find_map(|e| {
+    let evs = wait_for_message(&lab.hippo, r, "running before_release");
+    let worker = evs
+        .iter()
+        .find_map(|e| {
             e["message"]
                 .as_str()
                 .and_then(|m| m.rsplit_once("by worker "))
                 .map(|(_, w)| w.to_owned())
-        });
-        if let (true, Some(worker)) = (hook_running, started) {
-            break worker
-                .rsplit('-')
-                .next()
-                .and_then(|p| p.parse::<u32>().ok())
-                .expect("pid in worker name");
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the release never reached its hook: {evs:#?}"
-        );
-    };
+        })
+        .expect("the start event names the worker");
+    let pid: u32 = worker
+        .rsplit('-')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("pid in worker name");
     let killed = Instant::now();
     let st = std::process::Command::new("kill")
         .args(["-KILL", &pid.to_string()])
