@@ -84,11 +84,17 @@ pub async fn open_redis(url: &str, queue: &str) -> Result<(Queue, Source), Queue
 }
 
 impl Queue {
+    /// Queues a job; gives up after 10 s (a stalled Redis must not hang an API request).
     pub async fn push(&self, job: DeployJob) -> Result<(), QueueError> {
-        match self {
-            Queue::Sqlite(s) => s.clone().push(job).await.map_err(storage_err),
-            Queue::Redis(s) => s.clone().push(job).await.map_err(storage_err),
-        }
+        let push = async {
+            match self {
+                Queue::Sqlite(s) => s.clone().push(job).await.map_err(storage_err),
+                Queue::Redis(s) => s.clone().push(job).await.map_err(storage_err),
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(10), push)
+            .await
+            .map_err(|_| QueueError::Storage("timed out queueing the job".into()))?
     }
 }
 

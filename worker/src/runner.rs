@@ -80,25 +80,44 @@ pub async fn execute(deps: &Arc<Deps>, release_id: i64) -> Result<(), DbError> {
     let Some(outcome) = outcome else {
         return Ok(());
     };
-    let (status, final_status, message) = match &outcome {
+    if !finish(
+        deps,
+        release_id,
+        outcome.as_ref().map(|_| ()).map_err(String::as_str),
+    )
+    .await?
+    {
+        // Someone else ended it meanwhile (a sweeper that took this worker for dead).
+        tracing::warn!(
+            release_id,
+            "release was already ended elsewhere; outcome not recorded"
+        );
+    }
+    Ok(())
+}
+
+/// Ends a running release: `Ok` → succeeded, `Err(reason)` → failed. The final event is
+/// published only if this call made the move, so a release never gets two contradicting ends.
+async fn finish(deps: &Deps, release_id: i64, outcome: Result<(), &str>) -> Result<bool, DbError> {
+    let (status, event, message) = match outcome {
         Ok(()) => (
             ReleaseStatus::Succeeded,
             EventStatus::Succeeded,
-            "release succeeded".to_owned(),
+            "release succeeded",
         ),
-        Err(e) => (ReleaseStatus::Failed, EventStatus::Failed, e.clone()),
+        Err(reason) => (ReleaseStatus::Failed, EventStatus::Failed, reason),
     };
-    deps.db
-        .transition_release(
-            release_id,
-            status,
-            outcome.as_ref().err().map(String::as_str),
-        )
-        .await?;
+    if !deps
+        .db
+        .transition_release(release_id, status, outcome.err())
+        .await?
+    {
+        return Ok(false);
+    }
     deps.hub
-        .publish(ReleaseEvent::new(release_id, Stage::Release, final_status).message(message))
+        .publish(ReleaseEvent::new(release_id, Stage::Release, event).message(message))
         .await?;
-    Ok(())
+    Ok(true)
 }
 
 async fn run_stages(
@@ -439,20 +458,11 @@ pub async fn recover_after_restart(
         .await?;
     for r in running {
         let reason = "interrupted: Hippo stopped while this release was running; each host still links to a complete version (see its per-host result); run it again";
-        if deps
-            .db
-            .transition_release(r.id, ReleaseStatus::Failed, Some(reason))
-            .await?
-        {
+        if finish(deps, r.id, Err(reason)).await? {
             tracing::warn!(
                 release_id = r.id,
                 "release interrupted by a restart marked failed"
             );
-            deps.hub
-                .publish(
-                    ReleaseEvent::new(r.id, Stage::Release, EventStatus::Failed).message(reason),
-                )
-                .await?;
         }
     }
     let queued = deps
@@ -499,17 +509,8 @@ pub async fn sweep_orphans(deps: &Deps) -> Result<(), DbError> {
             continue; // its worker is alive
         };
         let reason = "worker lost: the worker running this release stopped (its lease expired); each host still links to a complete version (see its per-host result); run it again";
-        if deps
-            .db
-            .transition_release(r.id, ReleaseStatus::Failed, Some(reason))
-            .await?
-        {
+        if finish(deps, r.id, Err(reason)).await? {
             tracing::warn!(release_id = r.id, "release of a lost worker marked failed");
-            deps.hub
-                .publish(
-                    ReleaseEvent::new(r.id, Stage::Release, EventStatus::Failed).message(reason),
-                )
-                .await?;
         }
         deps.db.release_lease(&lease, &holder, token).await?;
     }

@@ -85,7 +85,19 @@ impl Db {
         };
         let opts = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(15));
         let pool = match backend {
-            Backend::Postgres => opts.max_connections(16).connect(url).await?,
+            Backend::Postgres => {
+                opts.max_connections(16)
+                    .after_connect(|conn, _| {
+                        Box::pin(async move {
+                            use sqlx::Executor;
+                            // No statement may hang a request or a release forever.
+                            conn.execute("SET statement_timeout = '30s'").await?;
+                            Ok(())
+                        })
+                    })
+                    .connect(url)
+                    .await?
+            }
             Backend::Sqlite => {
                 opts.max_connections(8)
                     .after_connect(|conn, _| {
