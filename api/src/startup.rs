@@ -20,6 +20,8 @@ pub enum StartupError {
     Db(#[from] hippo_shared::db::DbError),
     #[error(transparent)]
     Queue(#[from] queue::QueueError),
+    #[error(transparent)]
+    Feed(#[from] hippo_shared::feed::FeedError),
 }
 
 pub struct Started {
@@ -59,6 +61,8 @@ pub async fn start(settings: Settings) -> Result<Started, StartupError> {
     let (queue, source) = match deps.settings.redis_url.clone() {
         Some(url) => {
             let (queue, _) = queue::open_redis(url.expose(), &queue_name).await?;
+            deps.hub
+                .follow_redis(url.expose(), hippo_shared::feed::channel(&queue_name))?;
             (queue, None)
         }
         None => {

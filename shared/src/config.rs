@@ -52,6 +52,8 @@ pub struct Settings {
     pub ssh_io_timeout_secs: u64,
     /// Seconds a session token stays valid.
     pub session_ttl_secs: u64,
+    /// Where `hippo-worker` serves `/metrics` and `/healthz` (the API serves them on `listen`).
+    pub metrics_listen: String,
 }
 
 impl Default for Settings {
@@ -68,6 +70,7 @@ impl Default for Settings {
             ssh_connect_timeout_secs: 10,
             ssh_io_timeout_secs: 30,
             session_ttl_secs: 12 * 3600,
+            metrics_listen: "127.0.0.1:9091".into(),
         }
     }
 }
@@ -118,6 +121,9 @@ impl Settings {
         };
         if let Some(v) = env("HIPPO_LISTEN") {
             s.listen = v;
+        }
+        if let Some(v) = env("HIPPO_METRICS_LISTEN").filter(|v| !v.is_empty()) {
+            s.metrics_listen = v;
         }
         if let Some(v) = env("HIPPO_DATA_DIR") {
             s.data_dir = PathBuf::from(v);

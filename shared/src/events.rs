@@ -1,6 +1,7 @@
 //! Release events. Every stage of every host reports here; each event is stored first (so a
 //! client that reconnects can replay it) and then sent to live subscribers.
 use crate::db::{Db, DbResult, now};
+use crate::feed::FeedError;
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
@@ -90,12 +91,30 @@ impl ReleaseEvent {
 pub struct EventHub {
     db: Db,
     live: broadcast::Sender<ReleaseEvent>,
+    /// Cluster mode: also publish to other processes.
+    feed: Option<crate::feed::Publisher>,
 }
 
 impl EventHub {
     pub fn new(db: Db) -> Self {
         let (live, _) = broadcast::channel(4096);
-        Self { db, live }
+        Self {
+            db,
+            live,
+            feed: None,
+        }
+    }
+
+    /// Cluster mode: every stored event is also published on Redis `channel`.
+    pub fn publish_to_redis(mut self, url: &str, channel: String) -> Result<Self, FeedError> {
+        self.feed = Some(crate::feed::Publisher::start(url, channel)?);
+        Ok(self)
+    }
+
+    /// Cluster mode (API replicas): events other processes publish on `channel` reach this
+    /// process's subscribers.
+    pub fn follow_redis(&self, url: &str, channel: String) -> Result<(), FeedError> {
+        crate::feed::follow(url, channel, self.live.clone())
     }
 
     pub async fn publish(&self, mut ev: ReleaseEvent) -> DbResult<ReleaseEvent> {
@@ -112,6 +131,9 @@ impl EventHub {
         ev.id = r;
         // No subscriber is fine: the event is stored.
         let _ = self.live.send(ev.clone());
+        if let Some(feed) = &self.feed {
+            feed.send(&ev);
+        }
         Ok(ev)
     }
 

@@ -4,5 +4,6 @@ pub mod crypto; // sealing secrets at rest, tokens, password hashes, the platfor
 pub mod db; // the database: pool, migrations, one module per table group
 pub mod domain; // parsed, trusted values: tags, paths, refs, statuses
 pub mod events; // release events: stored, then fanned out live
+pub mod feed; // the live event feed across processes (Redis pub/sub, cluster mode)
 pub mod jobs; // queue payloads (ids only, never secrets)
 pub mod keys; // the platform SSH key pair, sealed at rest

@@ -9,6 +9,7 @@ use hippo_shared::db::inventory::{App, Environment, Host};
 use hippo_shared::db::releases::Release;
 use hippo_shared::domain::VersionName;
 use hippo_shared::events::{EventHub, EventStatus, ReleaseEvent, Stage};
+use hippo_shared::feed;
 use hippo_shared::keys::PlatformKey;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -39,6 +40,8 @@ pub enum DepsError {
     Db(#[from] hippo_shared::db::DbError),
     #[error(transparent)]
     Key(#[from] hippo_shared::keys::KeyError),
+    #[error(transparent)]
+    Feed(#[from] hippo_shared::feed::FeedError),
 }
 
 impl Deps {
@@ -59,8 +62,12 @@ impl Deps {
             None => Db::open_sqlite(&dir.join("hippo.db")).await?,
         };
         let key = PlatformKey::load_or_create(&db, &master).await?;
+        let mut hub = EventHub::new(db.clone());
+        if let Some(url) = &settings.redis_url {
+            hub = hub.publish_to_redis(url.expose(), feed::channel(&settings.queue_name))?;
+        }
         Ok(Self {
-            hub: EventHub::new(db.clone()),
+            hub,
             db,
             master,
             key,

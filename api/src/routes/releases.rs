@@ -457,11 +457,11 @@ impl ReleasesApi {
         let mut last = last_event_id.0.unwrap_or(0);
         // Subscribe before replaying, so nothing published in between is missed.
         let mut live = st.hub.subscribe();
-        // Standalone: events arrive on the in-process feed; the store is a safety net. Cluster:
-        // workers are other processes, so the stored events are read often (Redis pub/sub for
-        // the live feed is the next step of issue 3).
+        // Events arrive on the in-process feed (in cluster mode fed by Redis pub/sub from the
+        // workers); the store is the safety net, read whenever the feed is quiet, more often
+        // in cluster mode where the feed can miss events while Redis restarts.
         let quiet = if st.settings.redis_url.is_some() {
-            Duration::from_millis(300)
+            Duration::from_secs(1)
         } else {
             Duration::from_secs(5)
         };
