@@ -1,5 +1,5 @@
 //! The route table. `/api/*` is the OpenAPI service; `/docs` its Swagger UI; `/openapi.json`
-//! the spec; `/healthz` and `/readyz` for load balancers.
+//! the spec; `/healthz` and `/readyz` for load balancers; `/metrics` for Prometheus.
 use crate::problem::catch_all;
 use crate::routes::{apps, configs, environments, hosts, releases, system};
 use crate::state::State;
@@ -57,6 +57,14 @@ async fn readyz(state: Data<&Arc<State>>) -> (StatusCode, &'static str) {
     }
 }
 
+/// Prometheus metrics (counts and durations only: nothing secret, so no token needed).
+#[handler]
+async fn metrics(state: Data<&Arc<State>>) -> poem::Response {
+    poem::Response::builder()
+        .content_type("text/plain; version=0.0.4")
+        .body(hippo_shared::metrics::scrape(&state.db).await)
+}
+
 pub fn routes(state: Arc<State>) -> impl Endpoint {
     let service = api_service();
     let ui = service.swagger_ui();
@@ -67,6 +75,7 @@ pub fn routes(state: Arc<State>) -> impl Endpoint {
         .at("/openapi.json", spec)
         .at("/healthz", get(healthz))
         .at("/readyz", get(readyz))
+        .at("/metrics", get(metrics))
         .catch_all_error(catch_all)
         .data(state)
 }

@@ -7,3 +7,4 @@ pub mod events; // release events: stored, then fanned out live
 pub mod feed; // the live event feed across processes (Redis pub/sub, cluster mode)
 pub mod jobs; // queue payloads (ids only, never secrets)
 pub mod keys; // the platform SSH key pair, sealed at rest
+pub mod metrics; // Prometheus text: this process's counters + the database's gauges

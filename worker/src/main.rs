@@ -34,10 +34,51 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
     let (_, source) = queue::open_redis(redis.expose(), &queue_name)
         .await
         .context("connecting to Redis")?;
+    let listener = tokio::net::TcpListener::bind(&deps.settings.metrics_listen)
+        .await
+        .with_context(|| format!("listening on {}", deps.settings.metrics_listen))?;
+    tracing::info!(addr = %deps.settings.metrics_listen, "serving /metrics and /healthz");
+    tokio::spawn(serve_metrics(listener, deps.clone()));
     tracing::info!(worker = %name, queue = %queue_name, concurrency, "hippo-worker taking jobs");
     queue::run_workers(source, deps, concurrency, process::shutdown_signal())
         .await
         .context("running workers")?;
     tracing::info!(worker = %name, "hippo-worker stopped");
     Ok(())
+}
+
+/// `/metrics` (Prometheus) and `/healthz` on `HIPPO_METRICS_LISTEN`.
+async fn serve_metrics(listener: tokio::net::TcpListener, deps: Arc<Deps>) {
+    use poem::{EndpointExt, Route, get, handler, web::Data};
+    #[handler]
+    fn healthz() -> &'static str {
+        "ok"
+    }
+    #[handler]
+    async fn metrics(deps: Data<&Arc<Deps>>) -> poem::Response {
+        poem::Response::builder()
+            .content_type("text/plain; version=0.0.4")
+            .body(hippo_shared::metrics::scrape(&deps.db).await)
+    }
+    let app = Route::new()
+        .at("/metrics", get(metrics))
+        .at("/healthz", get(healthz))
+        .data(deps);
+    let std_listener = match listener.into_std() {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!(error = %e, "metrics listener");
+            return;
+        }
+    };
+    let acceptor = match poem::listener::TcpAcceptor::from_std(std_listener) {
+        Ok(a) => a,
+        Err(e) => {
+            tracing::error!(error = %e, "metrics listener");
+            return;
+        }
+    };
+    if let Err(e) = poem::Server::new_with_acceptor(acceptor).run(app).await {
+        tracing::error!(error = %e, "metrics server stopped");
+    }
 }

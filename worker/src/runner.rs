@@ -12,6 +12,7 @@ use hippo_shared::domain::{
     CommitId, FailurePolicy, FilterMode, ReleaseKind, ReleaseStatus, VersionName,
 };
 use hippo_shared::events::{EventStatus, ReleaseEvent, Stage};
+use hippo_shared::metrics;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -114,6 +115,7 @@ async fn finish(deps: &Deps, release_id: i64, outcome: Result<(), &str>) -> Resu
     {
         return Ok(false);
     }
+    metrics::global().release_ended(status.as_str());
     deps.hub
         .publish(ReleaseEvent::new(release_id, Stage::Release, event).message(message))
         .await?;
@@ -140,6 +142,7 @@ async fn run_stages(
                 deps.worker_name
             )),
     );
+    let _timer = metrics::global().time_stage(Stage::Release);
     let result = match prepare_run(deps, release, events.clone()).await {
         Ok(run) => {
             let r = stages(deps, &run, lease, holder, token, lost).await;
@@ -236,8 +239,14 @@ async fn stages(
     // checkout → package (new releases only), then prepare.
     let (payload, with_hook) = match run.release.kind {
         ReleaseKind::Release => {
-            let src = checkout::run(deps, run).await?;
-            let manifest = package(run, &src, &artifact).await?;
+            let src = {
+                let _timer = metrics::global().time_stage(Stage::Checkout);
+                checkout::run(deps, run).await?
+            };
+            let manifest = {
+                let _timer = metrics::global().time_stage(Stage::Package);
+                package(run, &src, &artifact).await?
+            };
             (
                 Payload::Archive {
                     path: artifact.clone(),
@@ -258,7 +267,10 @@ async fn stages(
             .event(Stage::Prepare, EventStatus::Started)
             .message(format!("preparing {} hosts", run.hosts.len())),
     );
-    let prepared = prepare::run(run, &setup, payload, with_hook).await;
+    let prepared = {
+        let _timer = metrics::global().time_stage(Stage::Prepare);
+        prepare::run(run, &setup, payload, with_hook).await
+    };
     let mut ready = Vec::new();
     let mut failures = Vec::new();
     for (host, res) in prepared {
@@ -331,7 +343,10 @@ async fn stages(
             .event(Stage::Switch, EventStatus::Started)
             .message(format!("switching {} hosts", ready.len())),
     );
-    let switched = switch::run(run, ready).await;
+    let switched = {
+        let _timer = metrics::global().time_stage(Stage::Switch);
+        switch::run(run, ready).await
+    };
     let mut live = Vec::new();
     for (host, res, conn) in switched {
         match &res {
@@ -357,7 +372,11 @@ async fn stages(
 
     run.events
         .send(run.events.event(Stage::Cleanup, EventStatus::Started));
-    for (host_id, gone) in cleanup::run(run, &setup, live).await {
+    let cleaned = {
+        let _timer = metrics::global().time_stage(Stage::Cleanup);
+        cleanup::run(run, &setup, live).await
+    };
+    for (host_id, gone) in cleaned {
         let _ = db
             .forget_host_versions(run.release.config_id, host_id, &gone)
             .await;

@@ -173,6 +173,21 @@ pub enum SshError {
     Io(#[from] std::io::Error),
 }
 
+impl SshError {
+    /// A short label for metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            SshError::Connect { .. } => "connect",
+            SshError::Handshake(_) => "handshake",
+            SshError::HostKeyMismatch { .. } => "host_key",
+            SshError::Auth { .. } => "auth",
+            SshError::TimedOut { .. } => "timeout",
+            SshError::Channel(_) => "channel",
+            SshError::Io(_) => "io",
+        }
+    }
+}
+
 /// An authenticated SSH connection to one host. Runs one command at a time.
 pub struct SshSession {
     sess: Session,

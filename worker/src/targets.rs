@@ -10,6 +10,12 @@ use hippo_shared::events::{EventStatus, Stage};
 use std::io::Read;
 use std::time::Duration;
 
+/// An SSH failure as the release reports it, counted in the metrics by kind.
+fn counted(e: ssh::SshError) -> String {
+    hippo_shared::metrics::global().ssh_error(e.kind());
+    e.to_string()
+}
+
 /// What every host connection of one run shares.
 #[derive(Clone)]
 pub struct SshSetup {
@@ -47,7 +53,7 @@ impl Target {
         };
         let port = u16::try_from(host.port).unwrap_or(22);
         let (sess, seen) = ssh::connect(&host.addr, port, &creds, &check, &setup.timeouts)
-            .map_err(|e| e.to_string())?;
+            .map_err(counted)?;
         if check == HostKeyCheck::TrustOnFirstUse {
             events.info(
                 stage,
@@ -98,7 +104,7 @@ impl Target {
                 },
                 &mut |_| {},
             )
-            .map_err(|e| e.to_string())?;
+            .map_err(counted)?;
         Ok((code, out))
     }
 
@@ -147,7 +153,7 @@ impl Target {
                     }
                 },
             )
-            .map_err(|e| e.to_string())?;
+            .map_err(counted)?;
         self.events.send(
             self.events
                 .event(self.stage, EventStatus::Progress)
@@ -220,7 +226,11 @@ where
             let h = host.clone();
             let task = tokio::spawn(async move {
                 let _permit = sem.acquire_owned().await;
-                tokio::task::spawn_blocking(move || work(&h, job)).await
+                tokio::task::spawn_blocking(move || {
+                    let _in_flight = hippo_shared::metrics::global().host_in_flight();
+                    work(&h, job)
+                })
+                .await
             });
             (host, task)
         })

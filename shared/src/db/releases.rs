@@ -185,6 +185,15 @@ impl Db {
         rows.into_iter().map(TryInto::try_into).collect()
     }
 
+    /// How many releases are in each status (for metrics).
+    pub async fn releases_by_status(&self) -> DbResult<Vec<(String, i64)>> {
+        Ok(sqlx::query_as(
+            "SELECT status, COUNT(*) FROM releases GROUP BY status ORDER BY status",
+        )
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
     /// Moves a release to `to` if its current status allows it; false when it did not.
     /// The check and the write are one statement, so two callers cannot both win.
     pub async fn transition_release(
