@@ -40,6 +40,9 @@ pub enum ApiError {
     /// A service Hippo depends on (a Git server) failed or timed out.
     #[oai(status = 502)]
     Upstream(Json<Problem>),
+    /// A service Hippo itself needs (the queue) is unavailable; try again shortly.
+    #[oai(status = 503)]
+    Unavailable(Json<Problem>),
     /// Something unexpected; the cause is in the server log.
     #[oai(status = 500)]
     Internal(Json<Problem>),
@@ -71,6 +74,9 @@ impl ApiError {
     }
     pub fn upstream(code: &str, message: impl Into<String>) -> Self {
         Self::Upstream(p(code, message, None))
+    }
+    pub fn unavailable(code: &str, message: impl Into<String>) -> Self {
+        Self::Unavailable(p(code, message, None))
     }
     pub fn internal(e: impl std::fmt::Display) -> Self {
         tracing::error!(error = %e, "internal error");

@@ -53,27 +53,15 @@ async fn publish_loop(client: redis::Client, channel: String, mut rx: mpsc::Rece
     let mut conn: Option<redis::aio::ConnectionManager> = None;
     let mut healthy = true;
     while let Some(body) = rx.recv().await {
-        if conn.is_none() {
-            conn = tokio::time::timeout(
-                REDIS_TIMEOUT,
-                client.get_connection_manager_with_config(config.clone()),
-            )
-            .await
-            .ok()
-            .and_then(Result::ok);
-        }
-        let sent = match conn.as_mut() {
-            Some(c) => {
-                let mut cmd = redis::cmd("PUBLISH");
-                cmd.arg(&channel).arg(body);
-                let publish = cmd.query_async::<i64>(c);
-                matches!(
-                    tokio::time::timeout(REDIS_TIMEOUT, publish).await,
-                    Ok(Ok(_))
-                )
+        // After a Redis restart the first request on the old connection fails and makes the
+        // manager reconnect, so a failure is tried once more at once.
+        let mut sent = false;
+        for _ in 0..2 {
+            sent = publish_one(&client, &config, &mut conn, &channel, &body).await;
+            if sent {
+                break;
             }
-            None => false,
-        };
+        }
         if sent != healthy {
             healthy = sent;
             if sent {
@@ -85,6 +73,34 @@ async fn publish_loop(client: redis::Client, channel: String, mut rx: mpsc::Rece
             }
         }
     }
+}
+
+async fn publish_one(
+    client: &redis::Client,
+    config: &redis::aio::ConnectionManagerConfig,
+    conn: &mut Option<redis::aio::ConnectionManager>,
+    channel: &str,
+    body: &str,
+) -> bool {
+    if conn.is_none() {
+        *conn = tokio::time::timeout(
+            REDIS_TIMEOUT,
+            client.get_connection_manager_with_config(config.clone()),
+        )
+        .await
+        .ok()
+        .and_then(Result::ok);
+    }
+    let Some(c) = conn.as_mut() else {
+        return false;
+    };
+    let mut cmd = redis::cmd("PUBLISH");
+    cmd.arg(channel).arg(body);
+    let publish = cmd.query_async::<i64>(c);
+    matches!(
+        tokio::time::timeout(REDIS_TIMEOUT, publish).await,
+        Ok(Ok(_))
+    )
 }
 
 /// The subscribing side (API replicas): forwards every event heard on `channel` to `live`,

@@ -262,10 +262,18 @@ mod tests {
             queue_depth: 2,
             database_ok: true,
         });
-        assert!(text.contains("hippo_stage_duration_seconds_bucket{stage=\"prepare\",le=\"0.25\"} 0\n"));
-        assert!(text.contains("hippo_stage_duration_seconds_bucket{stage=\"prepare\",le=\"0.5\"} 1\n"));
-        assert!(text.contains("hippo_stage_duration_seconds_bucket{stage=\"prepare\",le=\"10\"} 2\n"));
-        assert!(text.contains("hippo_stage_duration_seconds_bucket{stage=\"prepare\",le=\"+Inf\"} 2\n"));
+        assert!(
+            text.contains("hippo_stage_duration_seconds_bucket{stage=\"prepare\",le=\"0.25\"} 0\n")
+        );
+        assert!(
+            text.contains("hippo_stage_duration_seconds_bucket{stage=\"prepare\",le=\"0.5\"} 1\n")
+        );
+        assert!(
+            text.contains("hippo_stage_duration_seconds_bucket{stage=\"prepare\",le=\"10\"} 2\n")
+        );
+        assert!(
+            text.contains("hippo_stage_duration_seconds_bucket{stage=\"prepare\",le=\"+Inf\"} 2\n")
+        );
         assert!(text.contains("hippo_stage_duration_seconds_count{stage=\"prepare\"} 2\n"));
         assert!(text.contains("hippo_ssh_errors_total{kind=\"auth\"} 1\n"));
         assert!(text.contains("hippo_releases{status=\"succeeded\"} 5\n"));

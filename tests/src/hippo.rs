@@ -9,16 +9,20 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 pub struct Hippo {
-    /// The PostgreSQL database made for this instance (dropped with it), if any.
+    /// The PostgreSQL server (base URL) and the database made for this instance (dropped with
+    /// it), if any.
+    postgres: Option<String>,
     pg_database: Option<String>,
+    /// Cluster mode: the Redis URL.
+    redis: Option<String>,
     pub base: String,
     port: u16,
     env: Vec<(String, String)>,
     pub token: String,
     pub data: tempfile::TempDir,
     child: Child,
-    /// `hippo-worker` processes (cluster mode only).
-    workers: Vec<Child>,
+    /// `hippo-worker` processes (cluster mode only), in start order; never removed.
+    workers: Vec<Worker>,
     http: reqwest::blocking::Client,
 }
 
@@ -67,30 +71,69 @@ fn spawn(data: &std::path::Path, port: u16, env: &[(String, String)]) -> anyhow:
 
 pub const ADMIN_PASSWORD: &str = "test-admin-password";
 
+/// How to start Hippo.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Extra `HIPPO_*` settings.
+    pub env: Vec<(String, String)>,
+    /// `postgres://user@host:port`: Hippo's data in a fresh database there (else SQLite).
+    pub postgres: Option<String>,
+    /// `redis://…`: cluster mode (needs `postgres`).
+    pub redis: Option<String>,
+    /// `hippo-worker` processes to start (cluster mode).
+    pub workers: usize,
+}
+
+impl Options {
+    /// As the environment says: `HIPPO_E2E_POSTGRES`, `HIPPO_E2E_REDIS` (then two workers).
+    pub fn from_env(env: &[(&str, &str)]) -> Options {
+        let redis = redis_url();
+        Options {
+            env: env
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+            postgres: postgres_base(),
+            workers: if redis.is_some() { 2 } else { 0 },
+            redis,
+        }
+    }
+}
+
+/// One `hippo-worker` process.
+struct Worker {
+    child: Child,
+    /// Its `/metrics` port.
+    metrics_port: u16,
+    exited: Option<std::process::ExitStatus>,
+}
+
 impl Hippo {
-    /// Starts Hippo with extra `HIPPO_*` settings and logs in as admin.
+    /// Starts Hippo with extra `HIPPO_*` settings and logs in as admin (SQLite, PostgreSQL or a
+    /// cluster, as the environment says: see [`Options::from_env`]).
     pub fn start(env: &[(&str, &str)]) -> anyhow::Result<Hippo> {
+        Self::start_with(Options::from_env(env))
+    }
+
+    pub fn start_with(opts: Options) -> anyhow::Result<Hippo> {
         let data = tempfile::Builder::new().prefix("hippo-data-").tempdir()?;
         let port = free_port()?;
-        let mut env: Vec<(String, String)> = env
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
-        let pg_database = match postgres_base() {
+        let mut env = opts.env;
+        let pg_database = match &opts.postgres {
             Some(base) => {
-                let (name, url) = create_database(&base)?;
+                let (name, url) = create_database(base)?;
                 env.push(("HIPPO_DATABASE_URL".into(), url));
                 Some(name)
             }
             None => None,
         };
-        if let Some(redis) = redis_url() {
+        if let Some(redis) = &opts.redis {
             if pg_database.is_none() {
-                bail!("HIPPO_E2E_REDIS needs HIPPO_E2E_POSTGRES too (workers share the database)");
+                bail!("cluster mode needs PostgreSQL too (workers share the database)");
             }
             static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
             let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            env.push(("HIPPO_REDIS_URL".into(), redis));
+            env.push(("HIPPO_REDIS_URL".into(), redis.clone()));
             env.push((
                 "HIPPO_QUEUE_NAME".into(),
                 format!("hippo-e2e-{}-{n}", std::process::id()),
@@ -98,16 +141,12 @@ impl Hippo {
             env.push(("HIPPO_MASTER_KEY".into(), random_hex(32)?));
         }
         let child = spawn(data.path(), port, &env)?;
-        let mut workers = Vec::new();
-        if redis_url().is_some() {
-            for i in 1..=2 {
-                workers.push(spawn_worker(data.path(), i, &env)?);
-            }
-        }
         let http = reqwest::blocking::Client::builder()
             .timeout(Duration::from_secs(120))
             .build()?;
         let mut h = Hippo {
+            postgres: opts.postgres,
+            redis: opts.redis,
             pg_database,
             base: format!("http://127.0.0.1:{port}"),
             port,
@@ -115,10 +154,15 @@ impl Hippo {
             token: String::new(),
             data,
             child,
-            workers,
+            workers: Vec::new(),
             http,
         };
         h.wait_ready()?;
+        if h.redis.is_some() {
+            for _ in 0..opts.workers {
+                h.start_worker()?;
+            }
+        }
         let (status, body) = h.post(
             "/api/auth/login",
             &serde_json::json!({"username": "admin", "password": ADMIN_PASSWORD}),
@@ -167,7 +211,84 @@ impl Hippo {
     }
 
     pub fn is_cluster(&self) -> bool {
-        !self.workers.is_empty()
+        self.redis.is_some()
+    }
+
+    /// Starts one more `hippo-worker`; returns its index (for the `*_worker` methods).
+    pub fn start_worker(&mut self) -> anyhow::Result<usize> {
+        let i = self.workers.len() + 1;
+        let metrics_port = free_port()?;
+        let mut env = self.env.clone();
+        env.push((
+            "HIPPO_METRICS_LISTEN".into(),
+            format!("127.0.0.1:{metrics_port}"),
+        ));
+        let child = spawn_worker(self.data.path(), i, &env)?;
+        self.workers.push(Worker {
+            child,
+            metrics_port,
+            exited: None,
+        });
+        // Ready when it serves its health check.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self
+            .http
+            .get(format!("http://127.0.0.1:{metrics_port}/healthz"))
+            .send()
+            .map_or(true, |r| !r.status().is_success())
+        {
+            if Instant::now() > deadline {
+                bail!("hippo-worker {i} did not become ready:\n{}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(i)
+    }
+
+    pub fn worker_pid(&self, i: usize) -> u32 {
+        self.workers[i - 1].child.id()
+    }
+
+    /// Sends `signal` (`TERM`, `KILL`, …) to worker `i`.
+    pub fn signal_worker(&self, i: usize, signal: &str) {
+        let _ = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.worker_pid(i).to_string())
+            .status();
+    }
+
+    /// Waits up to `limit` for worker `i` to exit; its exit status, or None if it still runs.
+    pub fn wait_worker(&mut self, i: usize, limit: Duration) -> Option<std::process::ExitStatus> {
+        let w = &mut self.workers[i - 1];
+        let deadline = Instant::now() + limit;
+        loop {
+            if w.exited.is_none() {
+                w.exited = w.child.try_wait().ok().flatten();
+            }
+            if w.exited.is_some() || Instant::now() > deadline {
+                return w.exited;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The API's `/metrics` text.
+    pub fn metrics(&self) -> String {
+        self.http
+            .get(format!("{}/metrics", self.base))
+            .send()
+            .and_then(|r| r.text())
+            .unwrap_or_default()
+    }
+
+    /// Worker `i`'s `/metrics` text.
+    pub fn worker_metrics(&self, i: usize) -> String {
+        let port = self.workers[i - 1].metrics_port;
+        self.http
+            .get(format!("http://127.0.0.1:{port}/metrics"))
+            .send()
+            .and_then(|r| r.text())
+            .unwrap_or_default()
     }
 
     fn send(&self, req: reqwest::blocking::RequestBuilder) -> (u16, Value) {
@@ -284,13 +405,14 @@ impl Drop for Hippo {
         for w in self
             .workers
             .iter_mut()
+            .map(|w| &mut w.child)
             .chain(std::iter::once(&mut self.child))
         {
             let _ = w.kill();
             let _ = w.wait();
         }
         if let (Some(url), Some((_, queue))) = (
-            redis_url(),
+            self.redis.clone(),
             self.env.iter().find(|(k, _)| k == "HIPPO_QUEUE_NAME"),
         ) {
             // The test's queue keys: `<queue>:*`.
@@ -310,9 +432,9 @@ impl Drop for Hippo {
                 }
             }
         }
-        if let (Some(base), Some(name)) = (postgres_base(), &self.pg_database) {
+        if let (Some(base), Some(name)) = (&self.postgres, &self.pg_database) {
             let _ = psql(
-                &base,
+                base,
                 &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
             );
         }

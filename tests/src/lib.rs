@@ -2,5 +2,7 @@
 //! `hippo-api` binary spoken to over HTTP only.
 pub mod git_fixture;
 pub mod hippo;
+pub mod lab; // the starting point of every story: Hippo, hosts, app, repository
+pub mod services; // private Redis / PostgreSQL servers a test may restart
 pub mod sshd;
 pub mod tree;

@@ -1,129 +1,12 @@
 //! The user's story, told over HTTP only against the real `hippo-api` binary, real OpenSSH
 //! hosts (each with its own /srv) and a real Git repository.
 use hippo_e2e::git_fixture::GitFixture;
-use hippo_e2e::hippo::Hippo;
+use hippo_e2e::lab::{DEPLOY, Lab, VERSIONS, host_path, wait_for_message};
 use hippo_e2e::sshd::TestHost;
 use hippo_e2e::tree::{self, Node};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-
-const DEPLOY: &str = "/srv/www/app";
-const VERSIONS: &str = "/srv/hippo/versions";
-
-/// Hippo, `n` hosts in environment `prod`, app `cart`, and a repository.
-struct Lab {
-    hippo: Hippo,
-    hosts: Vec<TestHost>,
-    repo: GitFixture,
-    env_id: i64,
-    app_id: i64,
-    host_ids: Vec<i64>,
-    marks: tempfile::TempDir,
-}
-
-impl Lab {
-    fn new(n: u8, settings: &[(&str, &str)]) -> Lab {
-        let hippo = Hippo::start(settings).expect("hippo starts");
-        let (_, key) = hippo.get("/api/ssh-key");
-        let public = key["public_key"].as_str().expect("public key").to_owned();
-        let hosts: Vec<TestHost> = (1..=n)
-            .map(|i| TestHost::start(i, &public).expect("sshd starts"))
-            .collect();
-        let env = hippo.ok(
-            "/api/environments",
-            &json!({"name": "Production", "tag": "prod"}),
-            201,
-        );
-        let app = hippo.ok(
-            "/api/apps",
-            &json!({"name": "Cart", "tag": "cart", "description": "the shop"}),
-            201,
-        );
-        let env_id = env["id"].as_i64().expect("id");
-        let host_ids = hosts
-            .iter()
-            .enumerate()
-            .map(|(i, h)| {
-                let body = json!({"environment_id": env_id, "name": format!("web-{}", i + 1), "addr": h.addr,
-                                  "port": h.port, "username": "root", "category": "web"});
-                hippo.ok("/api/hosts", &body, 201)["id"].as_i64().expect("id")
-            })
-            .collect();
-        Lab {
-            hippo,
-            hosts,
-            repo: GitFixture::new().expect("git fixture"),
-            env_id,
-            app_id: app["id"].as_i64().expect("id"),
-            host_ids,
-            marks: tempfile::tempdir().expect("tempdir"),
-        }
-    }
-
-    fn config_body(&self, extra: Value) -> Value {
-        let mut body = json!({
-            "app_id": self.app_id,
-            "environment_id": self.env_id,
-            "repo_url": self.repo.bare.to_str().expect("utf-8"),
-            "host_ids": self.host_ids,
-            "deploy_path": DEPLOY,
-            "versions_path": VERSIONS,
-            "keep_versions": 2,
-            "filter_mode": "exclude",
-            "filter": "# keep docs and logs off the servers\ndocs/\n*.log\n",
-            "hook_timeout_secs": 60,
-        });
-        if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
-            for (k, v) in e {
-                b.insert(k.clone(), v.clone());
-            }
-        }
-        body
-    }
-
-    fn config(&self, extra: Value) -> i64 {
-        self.hippo
-            .ok("/api/release-configs", &self.config_body(extra), 201)["id"]
-            .as_i64()
-            .expect("id")
-    }
-
-    fn request(&self, config_id: i64, name: &str, git_ref: Value) -> i64 {
-        let mut body = json!({"config_id": config_id, "name": name});
-        for (k, v) in git_ref.as_object().expect("object") {
-            body[k] = v.clone();
-        }
-        let r = self.hippo.ok("/api/releases", &body, 201);
-        assert_eq!(r["status"], "approved", "{r}");
-        r["id"].as_i64().expect("id")
-    }
-
-    /// Where `host`'s deploy link points, as a host-side path (None if absent).
-    fn live(&self, host: &TestHost) -> Option<PathBuf> {
-        let link = host_path(host, DEPLOY);
-        let target = std::fs::read_link(link).ok()?;
-        Some(host_path(host, target.to_str()?))
-    }
-
-    fn versions(&self, host: &TestHost) -> Vec<String> {
-        let mut v: Vec<String> = std::fs::read_dir(host_path(host, VERSIONS))
-            .map(|rd| {
-                rd.filter_map(|e| e.ok()?.file_name().into_string().ok())
-                    .filter(|n| !n.starts_with('.'))
-                    .collect()
-            })
-            .unwrap_or_default();
-        v.sort();
-        v
-    }
-}
-
-/// The host-side path of `path` as the host sees it under /srv.
-fn host_path(host: &TestHost, path: &str) -> PathBuf {
-    host.root
-        .join(path.strip_prefix("/srv/").expect("under /srv"))
-}
 
 fn expected_tree(repo: &GitFixture, commit: &str) -> std::collections::BTreeMap<String, Node> {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -140,27 +23,6 @@ fn stage_events<'a>(events: &'a [Value], stage: &str, status: &str) -> Vec<&'a V
         .iter()
         .filter(|e| e["stage"] == stage && e["status"] == status)
         .collect()
-}
-
-/// Follows a running release's events until one message contains `needle` (at most 60 s);
-/// returns the events seen so far.
-fn wait_for_message(hippo: &Hippo, release: i64, needle: &str) -> Vec<Value> {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let evs = hippo
-            .events(release, None, Duration::from_millis(500))
-            .unwrap_or_default();
-        if evs
-            .iter()
-            .any(|e| e["message"].as_str().is_some_and(|m| m.contains(needle)))
-        {
-            return evs;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "release {release} never said {needle:?}: {evs:#?}"
-        );
-    }
 }
 
 fn read(p: &Path) -> String {

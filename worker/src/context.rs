@@ -128,7 +128,10 @@ impl Events {
         let (tx, mut rx) = mpsc::unbounded_channel::<ReleaseEvent>();
         let task = tokio::spawn(async move {
             while let Some(ev) = rx.recv().await {
-                if let Err(e) = hub.publish(ev).await {
+                // Kept in order and retried while the database is away (a restart), so a
+                // short outage loses no event.
+                let store = || hub.publish(ev.clone());
+                if let Err(e) = crate::runner::retry_db("storing a release event", store).await {
                     tracing::error!(error = %e, release_id, "could not store a release event");
                 }
             }

@@ -75,7 +75,10 @@ pub async fn open_redis(url: &str, queue: &str) -> Result<(Queue, Source), Queue
     let config = apalis_redis::Config::default()
         .queue(queue)
         .heartbeat_interval(Duration::from_secs(1))
-        .missed_heartbeats(10);
+        .missed_heartbeats(10)
+        // One job per fetch: a worker takes only what it can start, so jobs spread over the
+        // workers instead of one fetch taking ten.
+        .batch_size(1);
     let storage = RedisStorage::new(conn).with_config(config);
     Ok((
         Queue::Redis(storage.clone()),
@@ -85,11 +88,25 @@ pub async fn open_redis(url: &str, queue: &str) -> Result<(Queue, Source), Queue
 
 impl Queue {
     /// Queues a job; gives up after 10 s (a stalled Redis must not hang an API request).
+    /// Redis's connection manager reconnects only after a request failed on the broken
+    /// connection (a restarted Redis), so a failed push is tried again a few times. A job
+    /// pushed twice is harmless: a run starts only from `queued`.
     pub async fn push(&self, job: DeployJob) -> Result<(), QueueError> {
         let push = async {
-            match self {
-                Queue::Sqlite(s) => s.clone().push(job).await.map_err(storage_err),
-                Queue::Redis(s) => s.clone().push(job).await.map_err(storage_err),
+            let mut attempt = 0;
+            loop {
+                let r = match self {
+                    Queue::Sqlite(s) => s.clone().push(job.clone()).await.map_err(storage_err),
+                    Queue::Redis(s) => s.clone().push(job.clone()).await.map_err(storage_err),
+                };
+                attempt += 1;
+                match r {
+                    Err(e) if attempt < 4 => {
+                        tracing::warn!(error = %e, attempt, "queueing failed; trying again");
+                        tokio::time::sleep(Duration::from_millis(250 * attempt)).await;
+                    }
+                    r => break r,
+                }
             }
         };
         tokio::time::timeout(Duration::from_secs(10), push)
@@ -117,13 +134,15 @@ async fn handle(job: DeployJob, deps: Data<Arc<Deps>>) -> Result<(), BoxDynError
 }
 
 /// Runs workers until `shutdown` resolves; then stops taking jobs and lets running ones end.
+/// A broken backend (Redis restarted, say) ends apalis's worker with an error; it is rebuilt
+/// after a pause, as long as no shutdown was asked for. Releases already running are their
+/// own tasks and go on meanwhile.
 pub async fn run_workers(
     source: Source,
     deps: Arc<Deps>,
     concurrency: usize,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), QueueError> {
-    let name = deps.worker_name.clone();
     let sweeper = {
         let deps = deps.clone();
         tokio::spawn(async move {
@@ -135,21 +154,64 @@ pub async fn run_workers(
             }
         })
     };
-    let signal = async move {
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
         shutdown.await;
-        Ok::<(), WorkerError>(())
+        let _ = stop_tx.send(true);
+    });
+    let mut generation = 0u32;
+    let mut pause = Duration::from_millis(500);
+    let result = loop {
+        // apalis keys a worker's in-flight jobs by its name: a rebuilt worker gets a new one,
+        // so what the broken one held is recovered as orphaned (and skipped: it is not queued).
+        let name = match generation {
+            0 => deps.worker_name.clone(),
+            n => format!("{}.{n}", deps.worker_name),
+        };
+        let mut rx = stop_rx.clone();
+        let signal = async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+            Ok::<(), WorkerError>(())
+        };
+        let run = run_once(&source, name, deps.clone(), concurrency, signal).await;
+        if *stop_rx.borrow() {
+            break run;
+        }
+        let reason = match run {
+            Ok(()) => "ended".to_owned(),
+            Err(e) => e.to_string(),
+        };
+        tracing::warn!(error = %reason, ?pause, "queue worker stopped; starting it again");
+        let mut rx = stop_rx.clone();
+        tokio::select! {
+            _ = tokio::time::sleep(pause) => {}
+            _ = rx.wait_for(|stop| *stop) => break Ok(()),
+        }
+        pause = (pause * 2).min(Duration::from_secs(10));
+        generation += 1;
     };
+    sweeper.abort();
+    result
+}
+
+async fn run_once(
+    source: &Source,
+    name: String,
+    deps: Arc<Deps>,
+    concurrency: usize,
+    signal: impl std::future::Future<Output = Result<(), WorkerError>> + Send + 'static,
+) -> Result<(), QueueError> {
     let result = match source {
         Source::Sqlite {
             pool,
             listener,
             queue,
         } => {
-            let cfg = sqlite_config(&queue);
+            let cfg = sqlite_config(queue);
             let strategy = apalis_core::backend::ext::poll_strategy::Strategy::new()
-                .stream(listener.ready_chunks(cfg.batch_size))
+                .stream(listener.clone().ready_chunks(cfg.batch_size))
                 .interval(Duration::from_secs(2));
-            let backend = SqliteStorage::<DeployJob>::new(&pool)
+            let backend = SqliteStorage::<DeployJob>::new(pool)
                 .with_config(cfg)
                 .poll_with_strategy(strategy);
             WorkerBuilder::new(name)
@@ -162,7 +224,9 @@ pub async fn run_workers(
         }
         Source::Redis(storage) => {
             // apalis-redis polls; 100 ms keeps "run → first stage event" short.
-            let backend = (*storage).poll_with_interval(Duration::from_millis(100));
+            let backend = (**storage)
+                .clone()
+                .poll_with_interval(Duration::from_millis(100));
             WorkerBuilder::new(name)
                 .backend(backend)
                 .data(deps)
@@ -172,6 +236,5 @@ pub async fn run_workers(
                 .await
         }
     };
-    sweeper.abort();
     result.map_err(|e| QueueError::Worker(e.to_string()))
 }

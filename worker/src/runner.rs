@@ -23,7 +23,7 @@ const LEASE_TTL_MS: i64 = 30_000;
 /// Runs a queued release to its end. Errors are only infrastructure failures (the database);
 /// everything that goes wrong with the release itself ends it as `failed` with the reason.
 pub async fn execute(deps: &Arc<Deps>, release_id: i64) -> Result<(), DbError> {
-    let release = deps.db.get_release(release_id).await?;
+    let release = retry_db("reading the release", || deps.db.get_release(release_id)).await?;
     if release.status != ReleaseStatus::Queued {
         tracing::warn!(release_id, status = %release.status, "job for a release that is not queued; skipped");
         return Ok(());
@@ -32,10 +32,10 @@ pub async fn execute(deps: &Arc<Deps>, release_id: i64) -> Result<(), DbError> {
     let holder = format!("{}:{}", deps.worker_name, release_id);
     let mut announced = false;
     let token = loop {
-        if let Some(t) = deps
-            .db
-            .try_acquire_lease(&lease, &holder, LEASE_TTL_MS)
-            .await?
+        if let Some(t) = retry_db("taking the release lease", || {
+            deps.db.try_acquire_lease(&lease, &holder, LEASE_TTL_MS)
+        })
+        .await?
         {
             break t;
         }
@@ -56,28 +56,38 @@ pub async fn execute(deps: &Arc<Deps>, release_id: i64) -> Result<(), DbError> {
         let db = deps.db.clone();
         let (lease, holder, lost) = (lease.clone(), holder.clone(), lost.clone());
         tokio::spawn(async move {
+            let mut wait = Duration::from_millis((LEASE_TTL_MS / 3) as u64);
             loop {
-                tokio::time::sleep(Duration::from_millis((LEASE_TTL_MS / 3) as u64)).await;
-                if !matches!(
-                    db.renew_lease(&lease, &holder, token, LEASE_TTL_MS).await,
-                    Ok(true)
-                ) {
-                    lost.store(true, Ordering::SeqCst);
+                tokio::time::sleep(wait).await;
+                match db.renew_lease(&lease, &holder, token, LEASE_TTL_MS).await {
+                    Ok(true) => wait = Duration::from_millis((LEASE_TTL_MS / 3) as u64),
+                    // Expired or taken: this worker may no longer switch hosts.
+                    Ok(false) => lost.store(true, Ordering::SeqCst),
+                    // The database is unreachable (restarting?): try again soon. If it stays
+                    // away past the lease's expiry, the next answer is `false`.
+                    Err(e) => {
+                        tracing::warn!(error = %e, "renewing the release lease failed; retrying");
+                        wait = Duration::from_secs(1);
+                    }
                 }
             }
         })
     };
-    let outcome = if deps
-        .db
-        .transition_release(release_id, ReleaseStatus::Running, None)
-        .await?
+    let outcome = if retry_db("marking the release running", || {
+        deps.db
+            .transition_release(release_id, ReleaseStatus::Running, None)
+    })
+    .await?
     {
         Some(run_stages(deps, &release, &lease, &holder, token, &lost).await)
     } else {
         None
     };
     heartbeat.abort();
-    deps.db.release_lease(&lease, &holder, token).await?;
+    retry_db("releasing the lease", || {
+        deps.db.release_lease(&lease, &holder, token)
+    })
+    .await?;
     let Some(outcome) = outcome else {
         return Ok(());
     };
@@ -108,18 +118,44 @@ async fn finish(deps: &Deps, release_id: i64, outcome: Result<(), &str>) -> Resu
         ),
         Err(reason) => (ReleaseStatus::Failed, EventStatus::Failed, reason),
     };
-    if !deps
-        .db
-        .transition_release(release_id, status, outcome.err())
-        .await?
+    if !retry_db("recording the release's end", || {
+        deps.db
+            .transition_release(release_id, status, outcome.err())
+    })
+    .await?
     {
         return Ok(false);
     }
     metrics::global().release_ended(status.as_str());
-    deps.hub
-        .publish(ReleaseEvent::new(release_id, Stage::Release, event).message(message))
-        .await?;
+    let end = ReleaseEvent::new(release_id, Stage::Release, event).message(message);
+    retry_db("storing the final event", || deps.hub.publish(end.clone())).await?;
     Ok(true)
+}
+
+/// How long a database call of the run is retried while the database is unreachable (a
+/// PostgreSQL restart, a failover) before the run gives up on it.
+const DB_PATIENCE: Duration = Duration::from_secs(60);
+
+/// Runs `op` until it succeeds or [`DB_PATIENCE`] has passed, backing off between tries.
+/// Only for idempotent calls (reads, compare-and-set moves, lease calls).
+pub(crate) async fn retry_db<T, F, Fut>(what: &str, mut op: F) -> Result<T, DbError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, DbError>>,
+{
+    let deadline = tokio::time::Instant::now() + DB_PATIENCE;
+    let mut pause = Duration::from_millis(200);
+    loop {
+        match op().await {
+            Ok(v) => return Ok(v),
+            Err(e) if tokio::time::Instant::now() + pause < deadline => {
+                tracing::warn!(error = %e, ?pause, "{what} failed; retrying");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(5));
+            }
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 async fn run_stages(

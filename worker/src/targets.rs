@@ -52,8 +52,8 @@ impl Target {
             private_key_openssh: setup.private_key.clone(),
         };
         let port = u16::try_from(host.port).unwrap_or(22);
-        let (sess, seen) = ssh::connect(&host.addr, port, &creds, &check, &setup.timeouts)
-            .map_err(counted)?;
+        let (sess, seen) =
+            ssh::connect(&host.addr, port, &creds, &check, &setup.timeouts).map_err(counted)?;
         if check == HostKeyCheck::TrustOnFirstUse {
             events.info(
                 stage,

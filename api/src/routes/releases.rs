@@ -431,11 +431,18 @@ impl ReleasesApi {
             ));
         }
         if let Err(e) = st.queue.push(DeployJob { release_id: id.0 }).await {
+            tracing::error!(release_id = id.0, error = %e, "could not queue a release");
             let _ = st
                 .db
                 .transition_release(id.0, ReleaseStatus::Failed, Some("could not be queued"))
                 .await;
-            return Err(ApiError::internal(e));
+            return Err(ApiError::unavailable(
+                "queue_unavailable",
+                format!(
+                    "the deploy queue is unavailable ({e}); release {} is marked failed and can be run again",
+                    id.0
+                ),
+            ));
         }
         let r = st.db.get_release(id.0).await?;
         Ok(Json(out(r, Vec::new())))

@@ -187,11 +187,11 @@ impl Db {
 
     /// How many releases are in each status (for metrics).
     pub async fn releases_by_status(&self) -> DbResult<Vec<(String, i64)>> {
-        Ok(sqlx::query_as(
-            "SELECT status, COUNT(*) FROM releases GROUP BY status ORDER BY status",
+        Ok(
+            sqlx::query_as("SELECT status, COUNT(*) FROM releases GROUP BY status ORDER BY status")
+                .fetch_all(&self.pool)
+                .await?,
         )
-        .fetch_all(&self.pool)
-        .await?)
     }
 
     /// Moves a release to `to` if its current status allows it; false when it did not.
