@@ -281,6 +281,25 @@ impl Hippo {
             .unwrap_or_default()
     }
 
+    /// A per-process series (`name{labels}` as written) summed over the API and every
+    /// worker: where a release ran does not matter (standalone: the API; cluster: a worker).
+    pub fn metric_total(&self, series: &str) -> f64 {
+        let value = |text: String| {
+            text.lines()
+                .find_map(|l| {
+                    l.strip_prefix(series)?
+                        .strip_prefix(' ')?
+                        .parse::<f64>()
+                        .ok()
+                })
+                .unwrap_or(0.0)
+        };
+        value(self.metrics())
+            + (1..=self.workers.len())
+                .map(|i| value(self.worker_metrics(i)))
+                .sum::<f64>()
+    }
+
     /// Worker `i`'s `/metrics` text.
     pub fn worker_metrics(&self, i: usize) -> String {
         let port = self.workers[i - 1].metrics_port;

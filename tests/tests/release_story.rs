@@ -274,6 +274,23 @@ fn a_branch_is_released_to_every_host_then_kept_versions_rotate_and_a_rollback_s
         stage_events(&rb_events, "checkout", "started").is_empty(),
         "a rollback does not check out"
     );
+    // Metrics: every run timed its stages, the installation counts its releases.
+    let runs = lab
+        .hippo
+        .metric_total("hippo_stage_duration_seconds_count{stage=\"release\"}");
+    let checkouts = lab
+        .hippo
+        .metric_total("hippo_stage_duration_seconds_count{stage=\"checkout\"}");
+    assert!(
+        runs >= 4.0 && checkouts == runs - 1.0,
+        "{runs} runs, {checkouts} checkouts"
+    );
+    assert_eq!(lab.hippo.metric_total("hippo_hosts_in_flight"), 0.0);
+    let api = lab.hippo.metrics();
+    assert!(
+        api.contains(&format!("hippo_releases{{status=\"succeeded\"}} {runs}\n")),
+        "{api}"
+    );
     for host in &lab.hosts {
         assert_eq!(
             lab.live(host).expect("link"),
@@ -548,6 +565,12 @@ fn a_changed_host_key_stops_the_release_until_an_admin_forgets_the_old_one() {
     let r2 = lab.request(config_id, "second", json!({"branch": "main"}));
     let (release2, _) = lab.hippo.run_release(r2);
     assert_eq!(release2["status"], "failed", "{release2}");
+    assert_eq!(
+        lab.hippo
+            .metric_total("hippo_ssh_errors_total{kind=\"host_key\"}"),
+        1.0,
+        "counted in /metrics"
+    );
     assert!(
         release2["error"]
             .as_str()
