@@ -23,6 +23,8 @@ pub struct Hippo {
     child: Child,
     /// `hippo-worker` processes (cluster mode only), in start order; never removed.
     workers: Vec<Worker>,
+    /// More `hippo-api` processes on the same database and Redis (cluster mode).
+    replicas: Vec<Child>,
     http: reqwest::blocking::Client,
 }
 
@@ -155,6 +157,7 @@ impl Hippo {
             data,
             child,
             workers: Vec::new(),
+            replicas: Vec::new(),
             http,
         };
         h.wait_ready()?;
@@ -243,6 +246,31 @@ impl Hippo {
             std::thread::sleep(Duration::from_millis(50));
         }
         Ok(i)
+    }
+
+    /// Starts another `hippo-api` on the same database and Redis; returns its base URL.
+    pub fn start_api_replica(&mut self) -> anyhow::Result<String> {
+        let dir = self
+            .data
+            .path()
+            .join(format!("replica-{}", self.replicas.len() + 1));
+        std::fs::create_dir_all(&dir)?;
+        let port = free_port()?;
+        self.replicas.push(spawn(&dir, port, &self.env)?);
+        let base = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self
+            .http
+            .get(format!("{base}/readyz"))
+            .send()
+            .map_or(true, |r| !r.status().is_success())
+        {
+            if Instant::now() > deadline {
+                bail!("API replica did not become ready");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(base)
     }
 
     pub fn worker_pid(&self, i: usize) -> u32 {
@@ -371,11 +399,22 @@ impl Hippo {
         last_event_id: Option<i64>,
         timeout: Duration,
     ) -> anyhow::Result<Vec<Value>> {
+        self.events_from(&self.base, release_id, last_event_id, timeout)
+    }
+
+    /// [`Hippo::events`] from the API at `base` (an API replica).
+    pub fn events_from(
+        &self,
+        base: &str,
+        release_id: i64,
+        last_event_id: Option<i64>,
+        timeout: Duration,
+    ) -> anyhow::Result<Vec<Value>> {
         let client = reqwest::blocking::Client::builder()
             .timeout(timeout)
             .build()?;
         let mut req = client
-            .get(format!("{}/api/releases/{release_id}/events", self.base))
+            .get(format!("{base}/api/releases/{release_id}/events"))
             .bearer_auth(&self.token);
         if let Some(id) = last_event_id {
             req = req.header("Last-Event-ID", id.to_string());
@@ -425,6 +464,7 @@ impl Drop for Hippo {
             .workers
             .iter_mut()
             .map(|w| &mut w.child)
+            .chain(self.replicas.iter_mut())
             .chain(std::iter::once(&mut self.child))
         {
             let _ = w.kill();

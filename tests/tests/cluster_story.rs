@@ -105,7 +105,10 @@ fn metric(text: &str, series: &str) -> Option<f64> {
 #[test]
 fn two_workers_share_ten_releases_of_two_apps_and_never_overlap_one_app_and_environment() {
     let Some(opts) = cluster(2) else { return };
-    let lab = Lab::with(2, opts);
+    let mut lab = Lab::with(2, opts);
+    // A second API replica: half the event streams are read from it (live, while the workers
+    // run the releases), so events must cross processes through Redis or the store.
+    let replica = lab.hippo.start_api_replica().expect("API replica");
     let shop = lab
         .hippo
         .ok("/api/apps", &json!({"name": "Shop", "tag": "shop"}), 201)["id"]
@@ -128,10 +131,15 @@ fn two_workers_share_ten_releases_of_two_apps_and_never_overlap_one_app_and_envi
     }
     let mut spans: BTreeMap<&str, Vec<(String, String, i64)>> = BTreeMap::new();
     let mut workers = BTreeSet::new();
-    for (app, id) in &releases {
+    for (n, (app, id)) in releases.iter().enumerate() {
+        let base = if n % 2 == 0 {
+            &lab.hippo.base
+        } else {
+            &replica
+        };
         let events = lab
             .hippo
-            .events(*id, None, Duration::from_secs(240))
+            .events_from(base, *id, None, Duration::from_secs(240))
             .expect("events");
         let (_, r) = lab.hippo.get(&format!("/api/releases/{id}"));
         assert_eq!(r["status"], "succeeded", "{r}\n{events:#?}");
