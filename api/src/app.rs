@@ -1,7 +1,7 @@
 //! The route table. `/api/*` is the OpenAPI service; `/docs` its Swagger UI; `/openapi.json`
 //! the spec; `/healthz` and `/readyz` for load balancers; `/metrics` for Prometheus.
 use crate::problem::catch_all;
-use crate::routes::{apps, configs, environments, hosts, releases, system};
+use crate::routes::{apps, audit, configs, environments, hosts, people, releases, system};
 use crate::state::State;
 use poem::{Endpoint, EndpointExt, IntoEndpoint, Route, get, handler, http::StatusCode, web::Data};
 use poem_openapi::{OpenApiService, Tags};
@@ -21,7 +21,9 @@ pub enum ApiTags {
     ReleaseConfigs,
     /// Release requests, runs, events, rollbacks.
     Releases,
-    /// Platform facts.
+    /// Users, roles and API tokens.
+    People,
+    /// Platform facts, the audit trail.
     System,
 }
 
@@ -32,6 +34,8 @@ pub type Api = (
     apps::AppsApi,
     configs::ConfigsApi,
     releases::ReleasesApi,
+    people::PeopleApi,
+    audit::AuditApi,
 );
 
 pub fn api_service() -> OpenApiService<Api, ()> {

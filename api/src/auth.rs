@@ -1,37 +1,125 @@
-//! Bearer-token authentication. `POST /api/auth/login` issues a session token; every other
-//! `/api` operation takes an `Auth` argument, which poem-openapi checks before the handler runs.
+//! Who is calling and what they may do. `POST /api/auth/login` issues a session token and
+//! `POST /api/tokens` a long-lived API token; every other `/api` operation takes an `Auth`
+//! argument, which poem-openapi checks before the handler runs. Handlers then ask
+//! [`CurrentUser::require`] for the permission the operation needs, scoped to the environment
+//! and app it touches; a refusal is a 403 naming the missing permission.
+use crate::problem::ApiError;
 use crate::state::State;
 use hippo_shared::crypto::token_hash;
+use hippo_shared::db::audit::Actor;
+use hippo_shared::domain::{Grant, Permission};
 use poem::Request;
 use poem_openapi::SecurityScheme;
 use poem_openapi::auth::Bearer;
 use std::sync::Arc;
 
-/// Who is calling. Roles and scopes come with the review issue; the checks will hang off this.
 #[derive(Debug, Clone)]
 pub struct CurrentUser {
     pub id: i64,
     pub username: String,
     pub is_admin: bool,
+    /// The permissions the user's roles grant, with their scopes.
+    pub grants: Vec<Grant>,
 }
 
-/// A bearer token from `POST /api/auth/login`.
+impl CurrentUser {
+    /// Whether the user may do `p` in environment `env` for app `app` (`None`: "some").
+    pub fn can(&self, p: Permission, env: Option<i64>, app: Option<i64>) -> bool {
+        self.is_admin || self.grants.iter().any(|g| g.covers(p, env, app))
+    }
+
+    /// 403 unless [`CurrentUser::can`].
+    pub fn require(
+        &self,
+        p: Permission,
+        env: Option<i64>,
+        app: Option<i64>,
+    ) -> Result<(), ApiError> {
+        if self.can(p, env, app) {
+            return Ok(());
+        }
+        let mut scope = Vec::new();
+        if let Some(e) = env {
+            scope.push(format!("environment {e}"));
+        }
+        if let Some(a) = app {
+            scope.push(format!("app {a}"));
+        }
+        let scope = if scope.is_empty() {
+            String::new()
+        } else {
+            format!(" for {}", scope.join(", "))
+        };
+        Err(ApiError::forbidden(
+            p.as_str(),
+            format!(
+                "{} lacks the permission `{}`{scope}",
+                self.username,
+                p.as_str()
+            ),
+        ))
+    }
+
+    pub fn require_admin(&self) -> Result<(), ApiError> {
+        self.require(Permission::Admin, None, None)
+    }
+
+    /// Whether the user holds any permission in this environment (and app): what they may see.
+    pub fn sees(&self, env: i64, app: Option<i64>) -> bool {
+        self.is_admin
+            || self
+                .grants
+                .iter()
+                .any(|g| Permission::ALL.iter().any(|p| g.covers(*p, Some(env), app)))
+    }
+
+    /// 403 unless [`CurrentUser::sees`] (reading a config, a release, a host).
+    pub fn require_sees(&self, env: i64, app: Option<i64>) -> Result<(), ApiError> {
+        if self.sees(env, app) {
+            return Ok(());
+        }
+        Err(ApiError::forbidden(
+            "any",
+            format!(
+                "{} holds no permission for environment {env}{}",
+                self.username,
+                app.map(|a| format!(", app {a}")).unwrap_or_default()
+            ),
+        ))
+    }
+
+    pub fn actor(&self) -> Actor {
+        Actor::user(self.id, &self.username)
+    }
+}
+
+/// A bearer token: a session token from `POST /api/auth/login` or an API token from
+/// `POST /api/tokens`.
 #[derive(SecurityScheme)]
 #[oai(ty = "bearer", checker = "check_token")]
 pub struct Auth(pub CurrentUser);
 
 async fn check_token(req: &Request, bearer: Bearer) -> Option<CurrentUser> {
     let state = req.data::<Arc<State>>()?;
-    match state.db.user_by_token(&token_hash(&bearer.token)).await {
-        Ok(Some(u)) => Some(CurrentUser {
-            id: u.id,
-            username: u.username,
-            is_admin: u.is_admin.0,
-        }),
-        Ok(None) => None,
+    let user = match state.db.user_by_token(&token_hash(&bearer.token)).await {
+        Ok(Some(u)) => u,
+        Ok(None) => return None,
         Err(e) => {
             tracing::error!(error = %e, "token lookup failed");
-            None
+            return None;
         }
-    }
+    };
+    let grants = match state.db.grants(user.id).await {
+        Ok(g) => g,
+        Err(e) => {
+            tracing::error!(error = %e, "reading grants failed");
+            return None;
+        }
+    };
+    Some(CurrentUser {
+        id: user.id,
+        username: user.username,
+        is_admin: user.is_admin.0,
+        grants,
+    })
 }

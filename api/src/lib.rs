@@ -1,7 +1,8 @@
 //! Hippo's HTTP API: records configs and releases, queues deploy jobs, streams release events,
 //! serves the OpenAPI spec and Swagger UI.
 pub mod app; // the route table: every route wired in one place
-pub mod auth; // bearer tokens
+pub mod audit; // recording changes in the audit trail
+pub mod auth; // bearer tokens, who may do what
 pub mod problem; // errors as HTTP problems
 pub mod routes; // one module per resource
 pub mod startup; // standalone mode: database, keys, admin user, queue, in-process workers

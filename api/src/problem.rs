@@ -15,6 +15,10 @@ pub struct Problem {
     #[oai(skip_serializing_if_is_none)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
+    /// 403 only: the permission the caller lacks.
+    #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub permission: Option<String>,
 }
 
 #[derive(Debug, ApiResponse)]
@@ -53,6 +57,7 @@ fn p(error: &str, message: impl Into<String>, field: Option<&str>) -> Json<Probl
         error: error.into(),
         message: message.into(),
         field: field.map(Into::into),
+        permission: None,
     })
 }
 
@@ -68,6 +73,15 @@ impl ApiError {
     }
     pub fn conflict(code: &str, message: impl Into<String>) -> Self {
         Self::Conflict(p(code, message, None))
+    }
+    /// 403: `permission` names what is missing.
+    pub fn forbidden(permission: &str, message: impl Into<String>) -> Self {
+        Self::Forbidden(Json(Problem {
+            error: "forbidden".into(),
+            message: message.into(),
+            field: None,
+            permission: Some(permission.to_owned()),
+        }))
     }
     pub fn unauthorized() -> Self {
         Self::Unauthorized(p("unauthorized", "a valid bearer token is required", None))
@@ -130,6 +144,7 @@ pub async fn catch_all(err: poem::Error) -> Response {
         error: code.into(),
         message,
         field: None,
+        permission: None,
     };
     poem::web::Json(body).with_status(status).into_response()
 }

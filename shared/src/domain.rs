@@ -404,12 +404,14 @@ impl ReleaseStatus {
             Self::Succeeded | Self::Failed | Self::Rejected | Self::Cancelled
         )
     }
-    /// The allowed moves. A failed release may be run again (it is re-queued as is).
+    /// The allowed moves. A failed release may be run again (it is re-queued as is). An
+    /// approved or rejected release that is edited goes back to review.
     pub fn can_become(self, next: ReleaseStatus) -> bool {
         use ReleaseStatus::*;
         matches!(
             (self, next),
             (PendingReview, Approved | Rejected | Cancelled)
+                | (Approved | Rejected, PendingReview)
                 | (Approved, Queued | Cancelled)
                 | (Queued, Running | Failed | Cancelled)
                 | (Running, Succeeded | Failed)
@@ -421,6 +423,83 @@ impl ReleaseStatus {
 impl fmt::Display for ReleaseStatus {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+/// What a role lets its holder do, within the environments and apps it is bound to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Permission {
+    /// Create and change release configs (and their credentials).
+    EditConfigs,
+    /// Request releases and rollbacks.
+    Request,
+    /// Approve or reject requested releases.
+    Review,
+    /// Run approved releases.
+    Release,
+    /// Create, change and delete hosts (and forget their keys).
+    ManageHosts,
+    /// Everything, everywhere: users, roles, environments, apps, the audit trail.
+    Admin,
+}
+
+impl Permission {
+    pub const ALL: [Permission; 6] = [
+        Self::EditConfigs,
+        Self::Request,
+        Self::Review,
+        Self::Release,
+        Self::ManageHosts,
+        Self::Admin,
+    ];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::EditConfigs => "edit_configs",
+            Self::Request => "request",
+            Self::Review => "review",
+            Self::Release => "release",
+            Self::ManageHosts => "manage_hosts",
+            Self::Admin => "admin",
+        }
+    }
+    pub fn parse(s: &str) -> Result<Self, Invalid> {
+        Self::ALL
+            .into_iter()
+            .find(|p| p.as_str() == s)
+            .ok_or_else(|| {
+                Invalid(format!(
+                    "unknown permission '{s}' (one of: {})",
+                    Self::ALL.map(Self::as_str).join(", ")
+                ))
+            })
+    }
+}
+
+/// One permission a user holds, for one environment and/or app (`None`: all of them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grant {
+    pub permission: Permission,
+    pub environment_id: Option<i64>,
+    pub app_id: Option<i64>,
+}
+
+impl Grant {
+    /// Whether this grant covers `permission` for (`environment_id`, `app_id`); `None` in the
+    /// question means "any": a grant for one environment covers "some environment".
+    pub fn covers(
+        &self,
+        permission: Permission,
+        environment_id: Option<i64>,
+        app_id: Option<i64>,
+    ) -> bool {
+        let fits = |scope: Option<i64>, asked: Option<i64>| match (scope, asked) {
+            (None, _) | (_, None) => true,
+            (Some(a), Some(b)) => a == b,
+        };
+        (self.permission == permission || self.permission == Permission::Admin)
+            && fits(self.environment_id, environment_id)
+            && fits(self.app_id, app_id)
     }
 }
 

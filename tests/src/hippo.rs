@@ -357,6 +357,43 @@ impl Hippo {
         }
     }
 
+    /// Logs `username` in; their session token.
+    pub fn login(&self, username: &str, password: &str) -> String {
+        let (status, body) = self.post(
+            "/api/auth/login",
+            &serde_json::json!({"username": username, "password": password}),
+        );
+        assert_eq!(status, 200, "login {username}: {body}");
+        body["token"].as_str().unwrap_or_default().to_owned()
+    }
+
+    /// A request as the holder of `token` (another user): `method` GET, POST, PUT, PATCH or
+    /// DELETE; `body` sent as JSON unless null.
+    pub fn call(&self, token: &str, method: &str, path: &str, body: &Value) -> (u16, Value) {
+        let url = format!("{}{path}", self.base);
+        let req = match method {
+            "GET" => self.http.get(url),
+            "POST" => self.http.post(url),
+            "PUT" => self.http.put(url),
+            "PATCH" => self.http.patch(url),
+            "DELETE" => self.http.delete(url),
+            other => panic!("method {other}"),
+        };
+        let req = req.bearer_auth(token);
+        let req = if body.is_null() { req } else { req.json(body) };
+        match req.send() {
+            Ok(r) => {
+                let status = r.status().as_u16();
+                let text = r.text().unwrap_or_default();
+                (
+                    status,
+                    serde_json::from_str(&text).unwrap_or(Value::String(text)),
+                )
+            }
+            Err(e) => (0, Value::String(e.to_string())),
+        }
+    }
+
     pub fn get(&self, path: &str) -> (u16, Value) {
         self.send(self.http.get(format!("{}{path}", self.base)))
     }

@@ -2,6 +2,7 @@
 use super::environments::{EnvironmentOut, NamedInput};
 use super::{ApiResult, Created, Deleted};
 use crate::app::ApiTags;
+use crate::audit;
 use crate::auth::Auth;
 use crate::state::State;
 use hippo_shared::db::inventory::App;
@@ -42,12 +43,16 @@ impl AppsApi {
     #[oai(path = "/", method = "post")]
     async fn create(
         &self,
-        _auth: Auth,
+        auth: Auth,
         st: Data<&Arc<State>>,
         body: Json<NamedInput>,
     ) -> ApiResult<Created<AppOut>> {
+        auth.0.require_admin()?;
         let input = body.parse()?;
-        Ok(Created::Ok(Json(out(st.db.create_app(&input).await?))))
+        let app = out(st.db.create_app(&input).await?);
+        let changes = audit::diff(None, audit::view(&app));
+        audit::record(&st, &auth.0, "app", Some(app.id), "create", changes).await;
+        Ok(Created::Ok(Json(app)))
     }
 
     /// Get an app.
@@ -65,24 +70,28 @@ impl AppsApi {
     #[oai(path = "/:id", method = "put")]
     async fn update(
         &self,
-        _auth: Auth,
+        auth: Auth,
         st: Data<&Arc<State>>,
         id: Path<i64>,
         body: Json<NamedInput>,
     ) -> ApiResult<Json<AppOut>> {
+        auth.0.require_admin()?;
         let input = body.parse()?;
-        Ok(Json(out(st.db.update_app(id.0, &input).await?)))
+        let before = out(st.db.get_app(id.0).await?);
+        let app = out(st.db.update_app(id.0, &input).await?);
+        let changes = audit::diff(audit::view(&before), audit::view(&app));
+        audit::record(&st, &auth.0, "app", Some(id.0), "update", changes).await;
+        Ok(Json(app))
     }
 
     /// Delete an app (refused while configs use it).
     #[oai(path = "/:id", method = "delete")]
-    async fn delete(
-        &self,
-        _auth: Auth,
-        st: Data<&Arc<State>>,
-        id: Path<i64>,
-    ) -> ApiResult<Deleted> {
+    async fn delete(&self, auth: Auth, st: Data<&Arc<State>>, id: Path<i64>) -> ApiResult<Deleted> {
+        auth.0.require_admin()?;
+        let before = out(st.db.get_app(id.0).await?);
         st.db.delete_app(id.0).await?;
+        let changes = audit::diff(audit::view(&before), None);
+        audit::record(&st, &auth.0, "app", Some(id.0), "delete", changes).await;
         Ok(Deleted::Ok)
     }
 }

@@ -2,12 +2,14 @@
 //! the repository's branches, tags and commits, and the versions kept on the hosts.
 use super::{ApiResult, Created, Deleted};
 use crate::app::ApiTags;
+use crate::audit;
 use crate::auth::Auth;
 use crate::problem::ApiError;
 use crate::state::State;
 use hippo_shared::db::configs::{
     ConfigSpec, Hooks, NoticeSpec, ReleaseConfig, RepoAuthSpec, SecretChange, Variable,
 };
+use hippo_shared::domain::Permission;
 use hippo_shared::domain::{self, FailurePolicy, FilterMode, RemotePath, RepoUrl};
 use hippo_worker::git::{CommitInfo, GitError, RefInfo};
 use hippo_worker::package::{FileFilter, FilterMode as PackMode};
@@ -502,6 +504,14 @@ async fn with_repo<T: Send + 'static>(
         .map_err(git_error)
 }
 
+/// The config, if the caller holds any permission for its environment and app (else 403).
+async fn visible(st: &State, auth: &Auth, id: i64) -> Result<ReleaseConfig, ApiError> {
+    let config = st.db.get_config(id).await?;
+    auth.0
+        .require_sees(config.environment_id, Some(config.app_id))?;
+    Ok(config)
+}
+
 #[derive(Default)]
 pub struct ConfigsApi;
 
@@ -511,16 +521,18 @@ impl ConfigsApi {
     #[oai(path = "/", method = "get")]
     async fn list(
         &self,
-        _auth: Auth,
+        auth: Auth,
         st: Data<&Arc<State>>,
         app_id: Query<Option<i64>>,
         environment_id: Query<Option<i64>>,
     ) -> ApiResult<Json<Vec<ConfigOut>>> {
+        // Only the configs the caller holds a permission for.
         Ok(Json(
             st.db
                 .list_configs(app_id.0, environment_id.0)
                 .await?
                 .into_iter()
+                .filter(|c| auth.0.sees(c.environment_id, Some(c.app_id)))
                 .map(Into::into)
                 .collect(),
         ))
@@ -530,29 +542,40 @@ impl ConfigsApi {
     #[oai(path = "/", method = "post")]
     async fn create(
         &self,
-        _auth: Auth,
+        auth: Auth,
         st: Data<&Arc<State>>,
         body: Json<ConfigIn>,
     ) -> ApiResult<Created<ConfigOut>> {
+        auth.0.require(
+            Permission::EditConfigs,
+            Some(body.environment_id),
+            Some(body.app_id),
+        )?;
         let (spec, token) = body.parse(&st, true).await?;
+        let secret_set = token.is_some();
         let sealed = token.map(|t| st.master.seal(t.as_bytes()));
-        Ok(Created::Ok(Json(
-            st.db
-                .create_config(body.app_id, body.environment_id, &spec, sealed)
-                .await?
-                .into(),
-        )))
+        let config: ConfigOut = st
+            .db
+            .create_config(body.app_id, body.environment_id, &spec, sealed)
+            .await?
+            .into();
+        let mut changes = audit::diff(None, audit::view(&config));
+        if secret_set {
+            changes["repo_token"] = serde_json::json!("set");
+        }
+        audit::record(&st, &auth.0, "config", Some(config.id), "create", changes).await;
+        Ok(Created::Ok(Json(config)))
     }
 
     /// Get a release config.
     #[oai(path = "/:id", method = "get")]
     async fn get(
         &self,
-        _auth: Auth,
+        auth: Auth,
         st: Data<&Arc<State>>,
         id: Path<i64>,
     ) -> ApiResult<Json<ConfigOut>> {
-        Ok(Json(st.db.get_config(id.0).await?.into()))
+        Ok(Json(visible(&st, &auth, id.0).await?.into()))
     }
 
     /// Replace a release config. Its app and environment cannot change. Releases already
@@ -560,12 +583,17 @@ impl ConfigsApi {
     #[oai(path = "/:id", method = "put")]
     async fn update(
         &self,
-        _auth: Auth,
+        auth: Auth,
         st: Data<&Arc<State>>,
         id: Path<i64>,
         body: Json<ConfigIn>,
     ) -> ApiResult<Json<ConfigOut>> {
         let current = st.db.get_config(id.0).await?;
+        auth.0.require(
+            Permission::EditConfigs,
+            Some(current.environment_id),
+            Some(current.app_id),
+        )?;
         if current.app_id != body.app_id || current.environment_id != body.environment_id {
             return Err(ApiError::invalid(
                 "app_id",
@@ -581,18 +609,34 @@ impl ConfigsApi {
             (RepoAuthSpec::Token { .. }, None) => SecretChange::Keep,
             _ => SecretChange::Clear,
         };
-        Ok(Json(st.db.update_config(id.0, &spec, secret).await?.into()))
+        let token_change = match (&secret, current.has_repo_secret) {
+            (SecretChange::Set(_), _) => Some("changed"),
+            (SecretChange::Clear, true) => Some("cleared"),
+            _ => None,
+        };
+        let before: ConfigOut = current.into();
+        let config: ConfigOut = st.db.update_config(id.0, &spec, secret).await?.into();
+        let mut changes = audit::diff(audit::view(&before), audit::view(&config));
+        if let Some(c) = token_change {
+            changes["repo_token"] = serde_json::json!(c);
+        }
+        audit::record(&st, &auth.0, "config", Some(id.0), "update", changes).await;
+        Ok(Json(config))
     }
 
     /// Delete a release config (refused while releases refer to it).
     #[oai(path = "/:id", method = "delete")]
-    async fn delete(
-        &self,
-        _auth: Auth,
-        st: Data<&Arc<State>>,
-        id: Path<i64>,
-    ) -> ApiResult<Deleted> {
+    async fn delete(&self, auth: Auth, st: Data<&Arc<State>>, id: Path<i64>) -> ApiResult<Deleted> {
+        let current = st.db.get_config(id.0).await?;
+        auth.0.require(
+            Permission::EditConfigs,
+            Some(current.environment_id),
+            Some(current.app_id),
+        )?;
+        let before: ConfigOut = current.into();
         st.db.delete_config(id.0).await?;
+        let changes = audit::diff(audit::view(&before), None);
+        audit::record(&st, &auth.0, "config", Some(id.0), "delete", changes).await;
         Ok(Deleted::Ok)
     }
 
@@ -600,10 +644,11 @@ impl ConfigsApi {
     #[oai(path = "/:id/git/branches", method = "get")]
     async fn branches(
         &self,
-        _auth: Auth,
+        auth: Auth,
         st: Data<&Arc<State>>,
         id: Path<i64>,
     ) -> ApiResult<Json<Vec<RefOut>>> {
+        visible(&st, &auth, id.0).await?;
         let refs = with_repo(&st, id.0, |r, url| r.branches(url)).await?;
         Ok(Json(refs.into_iter().map(Into::into).collect()))
     }
@@ -612,10 +657,11 @@ impl ConfigsApi {
     #[oai(path = "/:id/git/tags", method = "get")]
     async fn tags(
         &self,
-        _auth: Auth,
+        auth: Auth,
         st: Data<&Arc<State>>,
         id: Path<i64>,
     ) -> ApiResult<Json<Vec<RefOut>>> {
+        visible(&st, &auth, id.0).await?;
         let refs = with_repo(&st, id.0, |r, url| r.tags(url)).await?;
         Ok(Json(refs.into_iter().map(Into::into).collect()))
     }
@@ -624,11 +670,12 @@ impl ConfigsApi {
     #[oai(path = "/:id/git/commits", method = "get")]
     async fn commits(
         &self,
-        _auth: Auth,
+        auth: Auth,
         st: Data<&Arc<State>>,
         id: Path<i64>,
         branch: Query<String>,
     ) -> ApiResult<Json<Vec<CommitOut>>> {
+        visible(&st, &auth, id.0).await?;
         let domain::GitRef::Branch(name) =
             domain::GitRef::branch(&branch.0).map_err(ApiError::field("branch"))?
         else {
@@ -642,11 +689,11 @@ impl ConfigsApi {
     #[oai(path = "/:id/versions", method = "get")]
     async fn versions(
         &self,
-        _auth: Auth,
+        auth: Auth,
         st: Data<&Arc<State>>,
         id: Path<i64>,
     ) -> ApiResult<Json<Vec<HostVersionsOut>>> {
-        let config = st.db.get_config(id.0).await?;
+        let config = visible(&st, &auth, id.0).await?;
         let mut by_host: BTreeMap<i64, Vec<VersionOut>> = config
             .spec
             .host_ids

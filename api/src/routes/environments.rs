@@ -1,6 +1,7 @@
 //! `/api/environments`: dev / test / prod.
 use super::{ApiResult, Created, Deleted};
 use crate::app::ApiTags;
+use crate::audit;
 use crate::auth::Auth;
 use crate::problem::ApiError;
 use crate::state::State;
@@ -83,14 +84,16 @@ impl EnvironmentsApi {
     #[oai(path = "/", method = "post")]
     async fn create(
         &self,
-        _auth: Auth,
+        auth: Auth,
         st: Data<&Arc<State>>,
         body: Json<NamedInput>,
     ) -> ApiResult<Created<EnvironmentOut>> {
+        auth.0.require_admin()?;
         let input = body.parse()?;
-        Ok(Created::Ok(Json(
-            st.db.create_environment(&input).await?.into(),
-        )))
+        let out: EnvironmentOut = st.db.create_environment(&input).await?.into();
+        let changes = audit::diff(None, audit::view(&out));
+        audit::record(&st, &auth.0, "environment", Some(out.id), "create", changes).await;
+        Ok(Created::Ok(Json(out)))
     }
 
     /// Get an environment.
@@ -108,24 +111,28 @@ impl EnvironmentsApi {
     #[oai(path = "/:id", method = "put")]
     async fn update(
         &self,
-        _auth: Auth,
+        auth: Auth,
         st: Data<&Arc<State>>,
         id: Path<i64>,
         body: Json<NamedInput>,
     ) -> ApiResult<Json<EnvironmentOut>> {
+        auth.0.require_admin()?;
         let input = body.parse()?;
-        Ok(Json(st.db.update_environment(id.0, &input).await?.into()))
+        let before: EnvironmentOut = st.db.get_environment(id.0).await?.into();
+        let out: EnvironmentOut = st.db.update_environment(id.0, &input).await?.into();
+        let changes = audit::diff(audit::view(&before), audit::view(&out));
+        audit::record(&st, &auth.0, "environment", Some(id.0), "update", changes).await;
+        Ok(Json(out))
     }
 
     /// Delete an environment (refused while hosts or configs use it).
     #[oai(path = "/:id", method = "delete")]
-    async fn delete(
-        &self,
-        _auth: Auth,
-        st: Data<&Arc<State>>,
-        id: Path<i64>,
-    ) -> ApiResult<Deleted> {
+    async fn delete(&self, auth: Auth, st: Data<&Arc<State>>, id: Path<i64>) -> ApiResult<Deleted> {
+        auth.0.require_admin()?;
+        let before: EnvironmentOut = st.db.get_environment(id.0).await?.into();
         st.db.delete_environment(id.0).await?;
+        let changes = audit::diff(audit::view(&before), None);
+        audit::record(&st, &auth.0, "environment", Some(id.0), "delete", changes).await;
         Ok(Deleted::Ok)
     }
 }

@@ -2,10 +2,12 @@
 //! forgets it (`DELETE /api/hosts/{id}/host-key`) to accept a new one.
 use super::{ApiResult, Created, Deleted};
 use crate::app::ApiTags;
+use crate::audit;
 use crate::auth::Auth;
 use crate::problem::ApiError;
 use crate::state::State;
 use hippo_shared::db::inventory::{Host, HostInput};
+use hippo_shared::domain::Permission;
 use hippo_shared::domain::{HostAddr, Name, SshUser};
 use hippo_worker::ssh::HostKey;
 use poem::web::Data;
@@ -124,7 +126,7 @@ impl HostsApi {
     #[oai(path = "/", method = "get")]
     async fn list(
         &self,
-        _auth: Auth,
+        auth: Auth,
         st: Data<&Arc<State>>,
         environment_id: Query<Option<i64>>,
         category: Query<Option<String>>,
@@ -133,54 +135,76 @@ impl HostsApi {
             .db
             .list_hosts(environment_id.0, category.0.as_deref())
             .await?;
-        Ok(Json(hosts.into_iter().map(Into::into).collect()))
+        // Only the hosts of environments the caller holds a permission in.
+        Ok(Json(
+            hosts
+                .into_iter()
+                .filter(|h| auth.0.sees(h.environment_id, None))
+                .map(Into::into)
+                .collect(),
+        ))
     }
 
     /// Add a host.
     #[oai(path = "/", method = "post")]
     async fn create(
         &self,
-        _auth: Auth,
+        auth: Auth,
         st: Data<&Arc<State>>,
         body: Json<HostIn>,
     ) -> ApiResult<Created<HostOut>> {
+        auth.0
+            .require(Permission::ManageHosts, Some(body.environment_id), None)?;
         let input = body.parse(&st).await?;
-        Ok(Created::Ok(Json(st.db.create_host(&input).await?.into())))
+        let host: HostOut = st.db.create_host(&input).await?.into();
+        let changes = audit::diff(None, audit::view(&host));
+        audit::record(&st, &auth.0, "host", Some(host.id), "create", changes).await;
+        Ok(Created::Ok(Json(host)))
     }
 
     /// Get a host.
     #[oai(path = "/:id", method = "get")]
     async fn get(
         &self,
-        _auth: Auth,
+        auth: Auth,
         st: Data<&Arc<State>>,
         id: Path<i64>,
     ) -> ApiResult<Json<HostOut>> {
-        Ok(Json(st.db.get_host(id.0).await?.into()))
+        let host = st.db.get_host(id.0).await?;
+        auth.0.require_sees(host.environment_id, None)?;
+        Ok(Json(host.into()))
     }
 
     /// Replace a host. Changing its address or port forgets the pinned host key.
     #[oai(path = "/:id", method = "put")]
     async fn update(
         &self,
-        _auth: Auth,
+        auth: Auth,
         st: Data<&Arc<State>>,
         id: Path<i64>,
         body: Json<HostIn>,
     ) -> ApiResult<Json<HostOut>> {
+        let before: HostOut = st.db.get_host(id.0).await?.into();
+        // Moving a host needs the permission in both environments.
+        for env in [before.environment_id, body.environment_id] {
+            auth.0.require(Permission::ManageHosts, Some(env), None)?;
+        }
         let input = body.parse(&st).await?;
-        Ok(Json(st.db.update_host(id.0, &input).await?.into()))
+        let host: HostOut = st.db.update_host(id.0, &input).await?.into();
+        let changes = audit::diff(audit::view(&before), audit::view(&host));
+        audit::record(&st, &auth.0, "host", Some(id.0), "update", changes).await;
+        Ok(Json(host))
     }
 
     /// Delete a host.
     #[oai(path = "/:id", method = "delete")]
-    async fn delete(
-        &self,
-        _auth: Auth,
-        st: Data<&Arc<State>>,
-        id: Path<i64>,
-    ) -> ApiResult<Deleted> {
+    async fn delete(&self, auth: Auth, st: Data<&Arc<State>>, id: Path<i64>) -> ApiResult<Deleted> {
+        let before: HostOut = st.db.get_host(id.0).await?.into();
+        auth.0
+            .require(Permission::ManageHosts, Some(before.environment_id), None)?;
         st.db.delete_host(id.0).await?;
+        let changes = audit::diff(audit::view(&before), None);
+        audit::record(&st, &auth.0, "host", Some(id.0), "delete", changes).await;
         Ok(Deleted::Ok)
     }
 
@@ -189,12 +213,16 @@ impl HostsApi {
     #[oai(path = "/:id/host-key", method = "delete")]
     async fn forget_key(
         &self,
-        _auth: Auth,
+        auth: Auth,
         st: Data<&Arc<State>>,
         id: Path<i64>,
     ) -> ApiResult<Deleted> {
-        st.db.get_host(id.0).await?;
+        let before: HostOut = st.db.get_host(id.0).await?.into();
+        auth.0
+            .require(Permission::ManageHosts, Some(before.environment_id), None)?;
         st.db.set_host_key(id.0, None).await?;
+        let changes = serde_json::json!({"host_key": {"from": before.host_key, "to": null}});
+        audit::record(&st, &auth.0, "host", Some(id.0), "forget_host_key", changes).await;
         Ok(Deleted::Ok)
     }
 }

@@ -1,9 +1,11 @@
 //! One module per resource. Request objects hold raw values; handlers parse them into domain
 //! types (naming the field on failure) before anything is written.
 pub mod apps;
+pub mod audit;
 pub mod configs;
 pub mod environments;
 pub mod hosts;
+pub mod people;
 pub mod releases;
 pub mod system;
 

@@ -2,11 +2,12 @@
 use super::configs::{git_error, synced_repo};
 use super::{ApiResult, Created};
 use crate::app::ApiTags;
+use crate::audit;
 use crate::auth::Auth;
 use crate::problem::ApiError;
 use crate::state::State;
-use hippo_shared::db::releases::{NewRelease, Release, ReleaseFilter, ReleaseHost};
-use hippo_shared::domain::{GitRef, Name, ReleaseKind, ReleaseStatus, VersionName};
+use hippo_shared::db::releases::{NewRelease, Release, ReleaseEdit, ReleaseFilter, ReleaseHost};
+use hippo_shared::domain::{GitRef, Name, Permission, ReleaseKind, ReleaseStatus, VersionName};
 use hippo_shared::events::ReleaseEvent;
 use hippo_shared::jobs::DeployJob;
 use hippo_worker::git::RefSpec;
@@ -88,6 +89,22 @@ pub struct ReleaseIn {
     pub version: Option<String>,
 }
 
+/// A review decision. `comment` is required to reject.
+#[derive(Object)]
+pub struct ReviewIn {
+    pub comment: Option<String>,
+}
+
+/// An edit of a release not yet queued: a new name and/or what it ships (give `branch`, `tag`
+/// or `commit` as when requesting; none keeps the ref but resolves it again).
+#[derive(Object)]
+pub struct ReleaseEditIn {
+    pub name: Option<String>,
+    pub branch: Option<String>,
+    pub tag: Option<String>,
+    pub commit: Option<String>,
+}
+
 #[derive(Object)]
 pub struct ReleaseHostOut {
     pub host_id: i64,
@@ -145,6 +162,11 @@ pub struct ReleaseOut {
     pub updated_at: String,
     pub started_at: Option<String>,
     pub finished_at: Option<String>,
+    /// Who approved or rejected it (absent until reviewed, and again after an edit).
+    pub reviewed_by: Option<i64>,
+    /// The reviewer's comment (required to reject).
+    pub review_comment: Option<String>,
+    pub reviewed_at: Option<String>,
     /// Per-host results (in `GET /api/releases/{id}`).
     pub hosts: Vec<ReleaseHostOut>,
 }
@@ -172,6 +194,9 @@ fn out(r: Release, hosts: Vec<ReleaseHost>) -> ReleaseOut {
         updated_at: r.updated_at,
         started_at: r.started_at,
         finished_at: r.finished_at,
+        reviewed_by: r.reviewed_by,
+        review_comment: r.review_comment,
+        reviewed_at: r.reviewed_at,
         hosts: hosts.into_iter().map(Into::into).collect(),
     }
 }
@@ -266,6 +291,64 @@ async fn resolve(
     Ok((display, info.id, info.message))
 }
 
+/// The release, if the caller holds any permission for its environment and app (else 403).
+async fn visible(st: &State, auth: &Auth, id: i64) -> Result<Release, ApiError> {
+    let r = st.db.get_release(id).await?;
+    auth.0.require_sees(r.environment_id, Some(r.app_id))?;
+    Ok(r)
+}
+
+/// Approve or reject (`to`), as described on the two routes.
+async fn review(
+    st: &State,
+    auth: &Auth,
+    id: i64,
+    to: ReleaseStatus,
+    comment: Option<String>,
+) -> ApiResult<Json<ReleaseOut>> {
+    let r = visible(st, auth, id).await?;
+    auth.0
+        .require(Permission::Review, Some(r.environment_id), Some(r.app_id))?;
+    if r.requested_by == auth.0.id {
+        return Err(ApiError::forbidden(
+            "review",
+            format!(
+                "{} requested release {} and cannot review it; another reviewer must",
+                auth.0.username, r.id
+            ),
+        ));
+    }
+    let comment = comment.map(|c| c.trim().to_owned()).unwrap_or_default();
+    if to == ReleaseStatus::Rejected && comment.is_empty() {
+        return Err(ApiError::invalid(
+            "comment",
+            "say why the release is rejected (comment is required)",
+        ));
+    }
+    if comment.chars().count() > 2000 {
+        return Err(ApiError::invalid(
+            "comment",
+            "comment is longer than 2000 characters",
+        ));
+    }
+    if r.status != ReleaseStatus::PendingReview
+        || !st
+            .db
+            .transition_release_as(id, to, None, &auth.0.actor(), &comment)
+            .await?
+    {
+        return Err(ApiError::conflict(
+            "invalid_status",
+            format!(
+                "release {} is {} (only a release pending review can be approved or rejected)",
+                r.id,
+                st.db.get_release(id).await?.status
+            ),
+        ));
+    }
+    Ok(Json(out(st.db.get_release(id).await?, Vec::new())))
+}
+
 async fn release_is_final(st: &State, id: i64) -> bool {
     st.db
         .get_release(id)
@@ -300,6 +383,11 @@ impl ReleasesApi {
             .get_config(body.config_id)
             .await
             .map_err(|_| ApiError::invalid("config_id", "config_id names no release config"))?;
+        auth.0.require(
+            Permission::Request,
+            Some(config.environment_id),
+            Some(config.app_id),
+        )?;
         let name = Name::parse(&body.name).map_err(ApiError::field("name"))?;
         let (kind, ref_kind, ref_name, commit_id, message, version) = match body.kind {
             KindDto::Release => {
@@ -367,6 +455,11 @@ impl ReleasesApi {
                 requested_by: auth.0.id,
             })
             .await?;
+        let changes = serde_json::json!({
+            "kind": r.kind.as_str(), "name": r.name, "ref": format!("{} {}", r.ref_kind, r.ref_name),
+            "commit_id": r.commit_id, "status": r.status.as_str(),
+        });
+        audit::record(&st, &auth.0, "release", Some(r.id), "request", changes).await;
         Ok(Created::Ok(Json(out(r, Vec::new()))))
     }
 
@@ -374,7 +467,7 @@ impl ReleasesApi {
     #[oai(path = "/", method = "get")]
     async fn list(
         &self,
-        _auth: Auth,
+        auth: Auth,
         st: Data<&Arc<State>>,
         status: Query<Option<StatusDto>>,
         app_id: Query<Option<i64>>,
@@ -390,6 +483,7 @@ impl ReleasesApi {
                 .list_releases(&f)
                 .await?
                 .into_iter()
+                .filter(|r| auth.0.sees(r.environment_id, Some(r.app_id)))
                 .map(|r| out(r, Vec::new()))
                 .collect(),
         ))
@@ -399,11 +493,11 @@ impl ReleasesApi {
     #[oai(path = "/:id", method = "get")]
     async fn get(
         &self,
-        _auth: Auth,
+        auth: Auth,
         st: Data<&Arc<State>>,
         id: Path<i64>,
     ) -> ApiResult<Json<ReleaseOut>> {
-        let r = st.db.get_release(id.0).await?;
+        let r = visible(&st, &auth, id.0).await?;
         let hosts = st.db.release_hosts(id.0).await?;
         Ok(Json(out(r, hosts)))
     }
@@ -412,14 +506,16 @@ impl ReleasesApi {
     #[oai(path = "/:id/run", method = "post")]
     async fn run(
         &self,
-        _auth: Auth,
+        auth: Auth,
         st: Data<&Arc<State>>,
         id: Path<i64>,
     ) -> ApiResult<Json<ReleaseOut>> {
-        let r = st.db.get_release(id.0).await?;
+        let r = visible(&st, &auth, id.0).await?;
+        auth.0
+            .require(Permission::Release, Some(r.environment_id), Some(r.app_id))?;
         if !st
             .db
-            .transition_release(id.0, ReleaseStatus::Queued, None)
+            .transition_release_as(id.0, ReleaseStatus::Queued, None, &auth.0.actor(), "")
             .await?
         {
             return Err(ApiError::conflict(
@@ -448,17 +544,113 @@ impl ReleasesApi {
         Ok(Json(out(r, Vec::new())))
     }
 
+    /// Approve a release waiting for review (`pending_review` → `approved`). Needs `review`
+    /// for its environment and app; the requester cannot approve their own release.
+    #[oai(path = "/:id/approve", method = "post")]
+    async fn approve(
+        &self,
+        auth: Auth,
+        st: Data<&Arc<State>>,
+        id: Path<i64>,
+        body: Json<ReviewIn>,
+    ) -> ApiResult<Json<ReleaseOut>> {
+        review(&st, &auth, id.0, ReleaseStatus::Approved, body.0.comment).await
+    }
+
+    /// Reject a release waiting for review (`pending_review` → `rejected`); a comment saying
+    /// why is required. A rejected release cannot run; edit it to send it back to review.
+    #[oai(path = "/:id/reject", method = "post")]
+    async fn reject(
+        &self,
+        auth: Auth,
+        st: Data<&Arc<State>>,
+        id: Path<i64>,
+        body: Json<ReviewIn>,
+    ) -> ApiResult<Json<ReleaseOut>> {
+        review(&st, &auth, id.0, ReleaseStatus::Rejected, body.0.comment).await
+    }
+
+    /// Edit a release that is not queued yet (pending review, approved or rejected). With
+    /// review on, it goes back to `pending_review`: an earlier approval does not carry over.
+    #[oai(path = "/:id", method = "put")]
+    async fn edit(
+        &self,
+        auth: Auth,
+        st: Data<&Arc<State>>,
+        id: Path<i64>,
+        body: Json<ReleaseEditIn>,
+    ) -> ApiResult<Json<ReleaseOut>> {
+        let r = visible(&st, &auth, id.0).await?;
+        auth.0
+            .require(Permission::Request, Some(r.environment_id), Some(r.app_id))?;
+        if r.kind == ReleaseKind::Rollback {
+            return Err(ApiError::conflict(
+                "invalid_kind",
+                "a rollback cannot be edited; request a new one",
+            ));
+        }
+        let config = st.db.get_config(r.config_id).await?;
+        let name = match &body.name {
+            Some(n) => Name::parse(n).map_err(ApiError::field("name"))?.to_string(),
+            None => r.name.clone(),
+        };
+        let new_ref = body.branch.is_some() || body.tag.is_some() || body.commit.is_some();
+        let request = ReleaseIn {
+            config_id: r.config_id,
+            name: name.clone(),
+            kind: KindDto::Release,
+            branch: if new_ref {
+                body.branch.clone()
+            } else {
+                (r.ref_kind == "branch").then(|| r.ref_name.clone())
+            },
+            tag: if new_ref {
+                body.tag.clone()
+            } else {
+                (r.ref_kind == "tag").then(|| r.ref_name.clone())
+            },
+            commit: if new_ref {
+                body.commit.clone()
+            } else {
+                (r.ref_kind == "commit").then(|| r.commit_id.clone())
+            },
+            version: None,
+        };
+        let (git_ref, commit_id, commit_message) = resolve(&st, &request, &config).await?;
+        let edit = ReleaseEdit {
+            name,
+            ref_kind: git_ref.kind().to_owned(),
+            ref_name: git_ref.name().to_owned(),
+            commit_id,
+            commit_message,
+        };
+        if !st
+            .db
+            .edit_release(id.0, &edit, r.snapshot.review_enabled, &auth.0.actor())
+            .await?
+        {
+            return Err(ApiError::conflict(
+                "invalid_status",
+                format!(
+                    "release {} is {} and can no longer be edited",
+                    r.id, r.status
+                ),
+            ));
+        }
+        Ok(Json(out(st.db.get_release(id.0).await?, Vec::new())))
+    }
+
     /// Server-Sent Events: the stored events of a release (after `Last-Event-ID` if given),
     /// then live ones until the release ends.
     #[oai(path = "/:id/events", method = "get")]
     async fn events(
         &self,
-        _auth: Auth,
+        auth: Auth,
         st: Data<&Arc<State>>,
         id: Path<i64>,
         #[oai(name = "Last-Event-ID")] last_event_id: Header<Option<i64>>,
     ) -> ApiResult<EventStream<futures::stream::BoxStream<'static, EventOut>>> {
-        st.db.get_release(id.0).await?;
+        visible(&st, &auth, id.0).await?;
         let st: Arc<State> = st.clone();
         let release_id = id.0;
         let mut last = last_event_id.0.unwrap_or(0);

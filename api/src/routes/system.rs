@@ -53,6 +53,7 @@ impl SystemApi {
                 error: "bad_credentials".into(),
                 message: "unknown user name or wrong password".into(),
                 field: None,
+                permission: None,
             })));
         };
         let (token, hash) = new_token();

@@ -8,9 +8,11 @@ use sqlx::any::AnyPoolOptions;
 use std::path::Path;
 use std::time::Duration;
 
+pub mod audit;
 pub mod configs;
 pub mod inventory;
 pub mod leases;
+pub mod people;
 pub mod releases;
 pub mod users;
 

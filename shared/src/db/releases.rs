@@ -1,4 +1,5 @@
 //! Releases, their per-host results, and the versions each host keeps.
+use super::audit::Actor;
 use super::configs::ConfigSpec;
 use super::{Db, DbError, DbResult, now};
 use crate::domain::{ReleaseKind, ReleaseStatus};
@@ -24,6 +25,9 @@ pub struct Release {
     pub updated_at: String,
     pub started_at: Option<String>,
     pub finished_at: Option<String>,
+    pub reviewed_by: Option<i64>,
+    pub review_comment: Option<String>,
+    pub reviewed_at: Option<String>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -47,6 +51,9 @@ struct Row {
     updated_at: String,
     started_at: Option<String>,
     finished_at: Option<String>,
+    reviewed_by: Option<i64>,
+    review_comment: Option<String>,
+    reviewed_at: Option<String>,
 }
 
 impl TryFrom<Row> for Release {
@@ -75,13 +82,16 @@ impl TryFrom<Row> for Release {
             updated_at: r.updated_at,
             started_at: r.started_at,
             finished_at: r.finished_at,
+            reviewed_by: r.reviewed_by,
+            review_comment: r.review_comment,
+            reviewed_at: r.reviewed_at,
         })
     }
 }
 
 macro_rules! cols {
     () => {
-        "id, config_id, app_id, environment_id, name, kind, ref_kind, ref_name, commit_id, commit_message, version, status, error, snapshot, requested_by, created_at, updated_at, started_at, finished_at"
+        "id, config_id, app_id, environment_id, name, kind, ref_kind, ref_name, commit_id, commit_message, version, status, error, snapshot, requested_by, created_at, updated_at, started_at, finished_at, reviewed_by, review_comment, reviewed_at"
     };
 }
 
@@ -100,6 +110,16 @@ pub struct NewRelease {
     pub status: ReleaseStatus,
     pub snapshot: ConfigSpec,
     pub requested_by: i64,
+}
+
+/// What an edit of a release may change.
+#[derive(Debug, Clone)]
+pub struct ReleaseEdit {
+    pub name: String,
+    pub ref_kind: String,
+    pub ref_name: String,
+    pub commit_id: String,
+    pub commit_message: String,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -202,6 +222,20 @@ impl Db {
         to: ReleaseStatus,
         error: Option<&str>,
     ) -> DbResult<bool> {
+        self.transition_release_as(id, to, error, &Actor::system(), "")
+            .await
+    }
+
+    /// [`Db::transition_release`] by `actor`; the move and its audit entry are one
+    /// transaction. `approved`/`rejected` also record the review (reviewer, comment, time).
+    pub async fn transition_release_as(
+        &self,
+        id: i64,
+        to: ReleaseStatus,
+        error: Option<&str>,
+        actor: &Actor,
+        comment: &str,
+    ) -> DbResult<bool> {
         // Compare-and-set on the status read: two callers cannot both make the same move.
         loop {
             let current: Option<String> =
@@ -217,24 +251,102 @@ impl Db {
                 return Ok(false);
             }
             let t = now();
+            let reviewed = matches!(to, ReleaseStatus::Approved | ReleaseStatus::Rejected);
+            let mut tx = self.pool.begin().await?;
             let r = sqlx::query(
                 "UPDATE releases SET status = $1, error = $2, updated_at = $3,
                     started_at = CASE WHEN $1 = 'running' THEN $3 ELSE started_at END,
                     finished_at = CASE WHEN $1 IN ('succeeded','failed','rejected','cancelled') THEN $3
-                                       WHEN $1 = 'queued' THEN NULL ELSE finished_at END
-                 WHERE id = $4 AND status = $5",
+                                       WHEN $1 = 'queued' THEN NULL ELSE finished_at END,
+                    reviewed_by = CASE WHEN $4 = 1 THEN $5 ELSE reviewed_by END,
+                    review_comment = CASE WHEN $4 = 1 THEN $6 ELSE review_comment END,
+                    reviewed_at = CASE WHEN $4 = 1 THEN $3 ELSE reviewed_at END
+                 WHERE id = $7 AND status = $8",
             )
             .bind(to.as_str())
             .bind(error)
             .bind(&t)
+            .bind(i64::from(reviewed))
+            .bind(actor.id)
+            .bind(comment)
             .bind(id)
             .bind(current.as_str())
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
             if r.rows_affected() == 1 {
+                let changes = serde_json::json!({
+                    "status": {"from": current.as_str(), "to": to.as_str()},
+                    "error": error,
+                });
+                super::audit::insert(
+                    &mut tx,
+                    actor,
+                    "release",
+                    Some(id),
+                    "status",
+                    &changes,
+                    comment,
+                )
+                .await?;
+                tx.commit().await?;
                 return Ok(true);
             }
         }
+    }
+
+    /// Changes a release that has not been queued yet (pending review, approved or rejected):
+    /// its name and what it ships. It goes (back) to `pending_review` when `review` is on,
+    /// else it is `approved`; an earlier review no longer counts. False if the release had
+    /// moved on meanwhile (queued, running…).
+    pub async fn edit_release(
+        &self,
+        id: i64,
+        edit: &ReleaseEdit,
+        review: bool,
+        actor: &Actor,
+    ) -> DbResult<bool> {
+        let before = self.get_release(id).await?;
+        let to = if review {
+            ReleaseStatus::PendingReview
+        } else {
+            ReleaseStatus::Approved
+        };
+        if !matches!(
+            before.status,
+            ReleaseStatus::PendingReview | ReleaseStatus::Approved | ReleaseStatus::Rejected
+        ) {
+            return Ok(false);
+        }
+        let mut tx = self.pool.begin().await?;
+        let r = sqlx::query(
+            "UPDATE releases SET name = $1, ref_kind = $2, ref_name = $3, commit_id = $4, commit_message = $5,
+                status = $6, reviewed_by = NULL, review_comment = NULL, reviewed_at = NULL, updated_at = $7
+             WHERE id = $8 AND status = $9",
+        )
+        .bind(&edit.name)
+        .bind(&edit.ref_kind)
+        .bind(&edit.ref_name)
+        .bind(&edit.commit_id)
+        .bind(&edit.commit_message)
+        .bind(to.as_str())
+        .bind(now())
+        .bind(id)
+        .bind(before.status.as_str())
+        .execute(&mut *tx)
+        .await?;
+        if r.rows_affected() != 1 {
+            return Ok(false);
+        }
+        let changes = serde_json::json!({
+            "name": {"from": before.name, "to": edit.name},
+            "ref": {"from": format!("{} {}", before.ref_kind, before.ref_name),
+                    "to": format!("{} {}", edit.ref_kind, edit.ref_name)},
+            "commit_id": {"from": before.commit_id, "to": edit.commit_id},
+            "status": {"from": before.status.as_str(), "to": to.as_str()},
+        });
+        super::audit::insert(&mut tx, actor, "release", Some(id), "edit", &changes, "").await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     pub async fn set_release_version(&self, id: i64, version: &str) -> DbResult<()> {

@@ -37,7 +37,7 @@ impl Db {
 
     pub async fn user_by_name(&self, username: &str) -> DbResult<Option<User>> {
         Ok(sqlx::query_as(
-            "SELECT id, username, password_hash, is_admin FROM users WHERE username = $1",
+            "SELECT id, username, password_hash, is_admin FROM users WHERE username = $1 AND disabled = 0",
         )
         .bind(username)
         .fetch_optional(&self.pool)
@@ -66,7 +66,7 @@ impl Db {
     pub async fn user_by_token(&self, token_hash: &str) -> DbResult<Option<User>> {
         Ok(sqlx::query_as(
             "SELECT u.id, u.username, u.password_hash, u.is_admin FROM tokens t JOIN users u ON u.id = t.user_id
-             WHERE t.token_hash = $1 AND (t.expires_at IS NULL OR t.expires_at > $2)",
+             WHERE t.token_hash = $1 AND (t.expires_at IS NULL OR t.expires_at > $2) AND u.disabled = 0",
         )
         .bind(token_hash)
         .bind(now())

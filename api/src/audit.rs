@@ -1,0 +1,52 @@
+//! Recording changes made through the API in the audit trail (`shared::db::audit`; the
+//! route is `routes::audit`). Changes are the differences between the API's own view of a
+//! record before and after (those views never hold secrets); a secret that changed is noted as
+//! `"changed"` by the caller.
+use crate::auth::CurrentUser;
+use crate::state::State;
+use poem_openapi::types::ToJSON;
+use serde_json::{Map, Value, json};
+
+/// Field by field: `{"field": {"from": …, "to": …}}` for what differs (timestamps left out).
+pub fn diff(before: Option<Value>, after: Option<Value>) -> Value {
+    let obj = |v: Option<Value>| match v {
+        Some(Value::Object(m)) => m,
+        _ => Map::new(),
+    };
+    let (b, a) = (obj(before), obj(after));
+    let mut out = Map::new();
+    let keys: std::collections::BTreeSet<&String> = b.keys().chain(a.keys()).collect();
+    for k in keys {
+        if k == "updated_at" || k == "created_at" {
+            continue;
+        }
+        let (from, to) = (b.get(k), a.get(k));
+        if from != to {
+            out.insert(k.clone(), json!({"from": from, "to": to}));
+        }
+    }
+    Value::Object(out)
+}
+
+/// The JSON of an API object, for [`diff`].
+pub fn view<T: ToJSON>(v: &T) -> Option<Value> {
+    v.to_json()
+}
+
+/// Records a change; a failure to record is logged (the change itself has happened).
+pub async fn record(
+    st: &State,
+    who: &CurrentUser,
+    entity: &str,
+    id: Option<i64>,
+    action: &str,
+    changes: Value,
+) {
+    if let Err(e) = st
+        .db
+        .audit(&who.actor(), entity, id, action, &changes, "")
+        .await
+    {
+        tracing::error!(error = %e, entity, ?id, action, "could not record an audit entry");
+    }
+}
