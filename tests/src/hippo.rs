@@ -28,6 +28,19 @@ pub struct Hippo {
     http: reqwest::blocking::Client,
 }
 
+/// A blocking HTTP client builder. The workspace builds reqwest with `rustls-no-provider`
+/// (for the worker's notices, STACK.md), and features are unified across a workspace build, so
+/// every process that builds a client needs a rustls provider installed first: ring's, once.
+pub fn client_builder() -> reqwest::blocking::ClientBuilder {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        if rustls::crypto::CryptoProvider::get_default().is_none() {
+            let _ = rustls::crypto::ring::default_provider().install_default();
+        }
+    });
+    reqwest::blocking::Client::builder()
+}
+
 /// The binary next to the test executable (`target/<profile>/hippo-api`), or `HIPPO_BIN`.
 pub fn binary() -> anyhow::Result<PathBuf> {
     if let Ok(p) = std::env::var("HIPPO_BIN") {
@@ -143,9 +156,7 @@ impl Hippo {
             env.push(("HIPPO_MASTER_KEY".into(), random_hex(32)?));
         }
         let child = spawn(data.path(), port, &env)?;
-        let http = reqwest::blocking::Client::builder()
-            .timeout(Duration::from_secs(120))
-            .build()?;
+        let http = client_builder().timeout(Duration::from_secs(120)).build()?;
         let mut h = Hippo {
             postgres: opts.postgres,
             redis: opts.redis,
@@ -447,9 +458,7 @@ impl Hippo {
         last_event_id: Option<i64>,
         timeout: Duration,
     ) -> anyhow::Result<Vec<Value>> {
-        let client = reqwest::blocking::Client::builder()
-            .timeout(timeout)
-            .build()?;
+        let client = client_builder().timeout(timeout).build()?;
         let mut req = client
             .get(format!("{base}/api/releases/{release_id}/events"))
             .bearer_auth(&self.token);

@@ -439,7 +439,12 @@ fn bad_input_gets_a_clear_error_and_changes_nothing() {
     let h = &lab.hippo;
 
     // No token.
-    let anon = reqwest::blocking::get(format!("{}/api/environments", h.base)).expect("get");
+    let anon = hippo_e2e::hippo::client_builder()
+        .build()
+        .expect("client")
+        .get(format!("{}/api/environments", h.base))
+        .send()
+        .expect("get");
     assert_eq!(anon.status().as_u16(), 401);
 
     // Bad JSON.

@@ -70,7 +70,7 @@ struct Series {
 
 /// Opens the release's event stream, then queues the release; returns when the stream ends.
 fn timed_run(h: &Hippo, release: i64, s: &mut Series, record: bool) -> anyhow::Result<()> {
-    let client = reqwest::blocking::Client::builder()
+    let client = hippo_e2e::hippo::client_builder()
         .timeout(Duration::from_secs(120))
         .build()?;
     let resp = client

@@ -1,0 +1,620 @@
+//! Stage 6: notices — telling people what happened to a release.
+//!
+//! A [`Notice`] is a plain value (kind, app, environment, release, ref/commit, version, who
+//! requested, who acted and their comment, failed hosts with reasons, a link). A [`Channel`] is
+//! one configured destination (serde, tagged by `"type"`); [`send`] delivers one notice once,
+//! [`deliver`] retries with backoff and returns every [`Attempt`] for storing on the release.
+//!
+//! | `type` | where | how it is signed / authenticated | success |
+//! |---|---|---|---|
+//! | `dingtalk` | DingTalk custom robot, markdown | `timestamp` (ms) + `sign = urlencode(base64(HMAC-SHA256(key = secret, timestamp + "\n" + secret)))` in the query | `errcode == 0` |
+//! | `wecom` | WeCom group robot, markdown (≤ 4096 bytes) | none: the `key` in the URL is the credential | `errcode == 0` |
+//! | `feishu` | Feishu/Lark custom bot, `post` or `text` | optional: `timestamp` (s) + `sign = base64(HMAC-SHA256(key = timestamp + "\n" + secret, msg = ""))` in the body | `code == 0` (or `StatusCode == 0`) |
+//! | `webhook` | any URL, the notice as JSON | `X-Hippo-Timestamp` + `X-Hippo-Signature: sha256=hex(HMAC-SHA256(secret, timestamp + "." + body))` | any 2xx |
+//! | `email` | SMTP (lettre): `tls`, `starttls` or `plain` | SMTP AUTH when a username is set | 2xx SMTP reply to DATA |
+//! | `sms` | Alibaba Cloud `SendSms` (2017-05-25) | RPC signature V2, HMAC-SHA1 (see [`sms`]) | `Code == "OK"` |
+//!
+//! Notes for the next engineer:
+//! - **Secrets**: secret fields (and robot URLs, which carry tokens) are [`Secret`]s: `Debug`
+//!   prints `***`, errors never contain URLs (reqwest's are stripped) and every error message is
+//!   scrubbed of the channel's secret values before it leaves [`send`]. A `Channel` *serializes
+//!   with its secrets* (that is how it is stored, sealed); answer API reads with
+//!   [`Channel::redacted`].
+//! - **Bounded time**: every send is capped at [`SendOptions::timeout`] (connect and whole
+//!   exchange; default 10 s), so [`deliver`] takes at most
+//!   [`RetryPolicy::worst_case`] = attempts × timeout + the backoff sleeps (defaults: 3 × 10 s +
+//!   1 s + 4 s). Run it off the release's path (spawned task or a notice job) so a slow provider
+//!   never delays a release. Configuration errors are not retried.
+//! - **TLS**: reqwest is built with `rustls-no-provider`; [`http::ensure_crypto_provider`]
+//!   installs ring's rustls provider process-wide on first use (if none is installed yet).
+//!   lettre uses ring explicitly. Redirects are not followed (3xx is a failure).
+//! - **Tests**: unit tests next to each channel check the signatures against vectors computed
+//!   independently; `worker/tests/notify_channels.rs` runs every channel against local
+//!   listeners that verify the signatures as the providers do.
+//! - [`run`] is still the runner's placeholder stage: wiring configs, the database (attempts per
+//!   release) and the API is separate work.
+pub mod dingtalk;
+pub mod email;
+pub mod feishu;
+pub mod http;
+pub mod notice;
+pub mod secret;
+pub mod sms;
+pub mod webhook;
+pub mod wecom;
+
+pub use dingtalk::DingTalk;
+pub use email::{Email, SmtpSecurity};
+pub use feishu::{Feishu, FeishuMsgType};
+pub use notice::{FailedHost, Named, Notice, NoticeKind};
+pub use secret::Secret;
+pub use sms::Sms;
+pub use webhook::Webhook;
+pub use wecom::WeCom;
+
+use crate::context::Run;
+use futures::FutureExt;
+use hippo_shared::events::Stage;
+use serde::{Deserialize, Serialize};
+use std::time::{Duration, Instant};
+
+/// The runner's notify stage. Today it records which channel is configured and that nothing was
+/// sent; the real sending ([`deliver`]) is wired in with the release configs' channel settings.
+pub async fn run(run: &Run, outcome: &str) {
+    let channel = run.spec.notice.channel.as_str();
+    if !channel.is_empty() && channel != "off" {
+        run.events.info(Stage::Notify, format!("notice channel '{channel}' is configured but sending is not implemented yet; release {outcome}"));
+    }
+}
+
+/// One configured destination. JSON: `{"type": "dingtalk", "webhook_url": "…", "secret": "…"}`.
+/// "Off" is the absence of a channel (`Option<Channel>` at the caller).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Channel {
+    #[serde(rename = "dingtalk")]
+    DingTalk(DingTalk),
+    #[serde(rename = "wecom")]
+    WeCom(WeCom),
+    Feishu(Feishu),
+    Webhook(Webhook),
+    Email(Email),
+    Sms(Sms),
+}
+
+impl Channel {
+    /// The `type` tag.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Channel::DingTalk(_) => "dingtalk",
+            Channel::WeCom(_) => "wecom",
+            Channel::Feishu(_) => "feishu",
+            Channel::Webhook(_) => "webhook",
+            Channel::Email(_) => "email",
+            Channel::Sms(_) => "sms",
+        }
+    }
+
+    /// Checks the configuration without sending (URLs are http/https, addresses parse, required
+    /// values are there). Call it when a config is saved.
+    pub fn validate(&self) -> Result<(), NoticeError> {
+        let result = match self {
+            Channel::DingTalk(c) => c.validate(),
+            Channel::WeCom(c) => c.validate(),
+            Channel::Feishu(c) => c.validate(),
+            Channel::Webhook(c) => c.validate(),
+            Channel::Email(c) => c.validate(),
+            Channel::Sms(c) => c.validate(),
+        };
+        result.map_err(|e| e.scrub(&self.secret_values()))
+    }
+
+    /// The config as JSON for API answers: secrets replaced by `"***"` (or `null` when unset),
+    /// secret URLs reduced to `scheme://host[:port]/***`.
+    pub fn redacted(&self) -> serde_json::Value {
+        let mut value = serde_json::to_value(self).unwrap_or(serde_json::Value::Null);
+        if let Some(map) = value.as_object_mut() {
+            for key in ["secret", "password", "access_key_secret"] {
+                if let Some(v) = map.get_mut(key)
+                    && !v.is_null()
+                {
+                    *v = "***".into();
+                }
+            }
+            for key in ["webhook_url", "url"] {
+                if let Some(v) = map.get_mut(key) {
+                    let shown = http::redact_url(v.as_str().unwrap_or_default());
+                    *v = shown.into();
+                }
+            }
+        }
+        value
+    }
+
+    /// Every value that must not appear in an error message or a log line: the secrets, the
+    /// secret URLs and the tokens inside them (query values and path segments of 8+ characters).
+    fn secret_values(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        let url = |raw: &str, out: &mut Vec<String>| {
+            out.push(raw.to_string());
+            if let Ok(u) = url::Url::parse(raw.trim()) {
+                out.extend(u.query_pairs().map(|(_, v)| v.into_owned()));
+                if let Some(segments) = u.path_segments() {
+                    out.extend(segments.map(str::to_string));
+                }
+            }
+        };
+        match self {
+            Channel::DingTalk(c) => {
+                url(c.webhook_url.expose(), &mut out);
+                out.push(c.secret.expose().to_string());
+            }
+            Channel::WeCom(c) => url(c.webhook_url.expose(), &mut out),
+            Channel::Feishu(c) => {
+                url(c.webhook_url.expose(), &mut out);
+                if let Some(s) = &c.secret {
+                    out.push(s.expose().to_string());
+                }
+            }
+            Channel::Webhook(c) => {
+                url(c.url.expose(), &mut out);
+                out.push(c.secret.expose().to_string());
+            }
+            Channel::Email(c) => {
+                if let Some(p) = &c.password {
+                    out.push(p.expose().to_string());
+                }
+            }
+            Channel::Sms(c) => out.push(c.access_key_secret.expose().to_string()),
+        }
+        out.retain(|s| s.chars().count() >= 8 || is_declared_secret(self, s));
+        out.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        out.dedup();
+        out
+    }
+}
+
+/// Declared secrets are scrubbed whatever their length (≥ 4 characters, so that a test secret
+/// like `abc` does not mangle every message); URL parts only from 8 characters on.
+fn is_declared_secret(channel: &Channel, s: &str) -> bool {
+    if s.chars().count() < 4 {
+        return false;
+    }
+    let declared: [Option<&Secret>; 2] = match channel {
+        Channel::DingTalk(c) => [Some(&c.secret), None],
+        Channel::Feishu(c) => [c.secret.as_ref(), None],
+        Channel::Webhook(c) => [Some(&c.secret), None],
+        Channel::Email(c) => [c.password.as_ref(), None],
+        Channel::Sms(c) => [Some(&c.access_key_secret), None],
+        Channel::WeCom(_) => [None, None],
+    };
+    declared.iter().flatten().any(|d| d.expose() == s)
+}
+
+/// How one send behaves.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SendOptions {
+    /// Cap on connecting and on the whole exchange (HTTP request and answer, SMTP session).
+    pub timeout: Duration,
+    pub user_agent: String,
+}
+
+impl Default for SendOptions {
+    fn default() -> Self {
+        Self {
+            timeout: Duration::from_secs(10),
+            user_agent: format!("hippo-notify/{}", env!("CARGO_PKG_VERSION")),
+        }
+    }
+}
+
+/// How [`deliver`] retries: `attempts` sends at most, sleeping `first_delay`, then
+/// `first_delay × multiplier`, … (capped at `max_delay`) between them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RetryPolicy {
+    pub attempts: u32,
+    pub first_delay: Duration,
+    pub multiplier: u32,
+    pub max_delay: Duration,
+    pub send: SendOptions,
+}
+
+impl Default for RetryPolicy {
+    /// 3 attempts, 1 s then 4 s between them, 10 s timeout each.
+    fn default() -> Self {
+        Self {
+            attempts: 3,
+            first_delay: Duration::from_secs(1),
+            multiplier: 4,
+            max_delay: Duration::from_secs(60),
+            send: SendOptions::default(),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The sleep after failed attempt `n` (1-based).
+    pub fn delay_after(&self, n: u32) -> Duration {
+        let factor = self.multiplier.max(1).saturating_pow(n.saturating_sub(1));
+        self.first_delay
+            .checked_mul(factor)
+            .unwrap_or(self.max_delay)
+            .min(self.max_delay)
+    }
+
+    /// The longest [`deliver`] can take: every attempt timing out, every sleep taken.
+    pub fn worst_case(&self) -> Duration {
+        let attempts = self.attempts.max(1);
+        let sends = self.send.timeout.saturating_mul(attempts);
+        (1..attempts).fold(sends, |acc, n| acc.saturating_add(self.delay_after(n)))
+    }
+}
+
+/// A successful send.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Delivered {
+    pub http_status: Option<u16>,
+    /// What the provider said (e.g. `ok`, an SMS `BizId`, the SMTP queue id line).
+    pub detail: Option<String>,
+}
+
+/// One try of a delivery, as stored on the release.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attempt {
+    /// 1-based.
+    pub number: u32,
+    /// RFC 3339, UTC.
+    pub started_at: String,
+    pub duration_ms: u64,
+    pub ok: bool,
+    /// Why it failed; never contains a secret.
+    pub error: Option<String>,
+    pub http_status: Option<u16>,
+}
+
+/// Why a send failed. Messages never carry URLs or secret values.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NoticeError {
+    #[error("invalid channel configuration: {0}")]
+    Config(String),
+    #[error("timed out after {} ms", .0.as_millis())]
+    Timeout(Duration),
+    #[error("request failed: {0}")]
+    Transport(String),
+    #[error("HTTP {status}: {body}")]
+    Http { status: u16, body: String },
+    #[error("{provider} refused it (HTTP {status}, code {code}): {message}")]
+    Provider {
+        provider: &'static str,
+        status: u16,
+        code: String,
+        message: String,
+    },
+    #[error("unexpected answer (HTTP {status}): {detail}")]
+    BadResponse { status: u16, detail: String },
+    #[error("SMTP: {0}")]
+    Smtp(String),
+}
+
+impl NoticeError {
+    pub fn http_status(&self) -> Option<u16> {
+        match self {
+            NoticeError::Http { status, .. }
+            | NoticeError::Provider { status, .. }
+            | NoticeError::BadResponse { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+
+    /// A configuration error fails the same way every time: [`deliver`] does not retry it.
+    pub fn is_permanent(&self) -> bool {
+        matches!(self, NoticeError::Config(_))
+    }
+
+    /// Replaces every occurrence of the given values with `***`.
+    fn scrub(self, secrets: &[String]) -> Self {
+        let clean = |mut s: String| {
+            for secret in secrets.iter().filter(|s| !s.is_empty()) {
+                if s.contains(secret.as_str()) {
+                    s = s.replace(secret.as_str(), "***");
+                }
+            }
+            s
+        };
+        match self {
+            NoticeError::Config(m) => NoticeError::Config(clean(m)),
+            NoticeError::Timeout(d) => NoticeError::Timeout(d),
+            NoticeError::Transport(m) => NoticeError::Transport(clean(m)),
+            NoticeError::Http { status, body } => NoticeError::Http {
+                status,
+                body: clean(body),
+            },
+            NoticeError::Provider {
+                provider,
+                status,
+                code,
+                message,
+            } => NoticeError::Provider {
+                provider,
+                status,
+                code: clean(code),
+                message: clean(message),
+            },
+            NoticeError::BadResponse { status, detail } => NoticeError::BadResponse {
+                status,
+                detail: clean(detail),
+            },
+            NoticeError::Smtp(m) => NoticeError::Smtp(clean(m)),
+        }
+    }
+}
+
+/// Sends `notice` once through `channel`, within `opts.timeout` (a hard cap on the whole send).
+pub async fn send(
+    channel: &Channel,
+    notice: &Notice,
+    opts: &SendOptions,
+) -> Result<Delivered, NoticeError> {
+    let work = async {
+        match channel {
+            Channel::DingTalk(c) => c.send(notice, opts).await,
+            Channel::WeCom(c) => c.send(notice, opts).await,
+            Channel::Feishu(c) => c.send(notice, opts).await,
+            Channel::Webhook(c) => c.send(notice, opts).await,
+            Channel::Email(c) => c.send(notice, opts).await,
+            Channel::Sms(c) => c.send(notice, opts).await,
+        }
+    };
+    let result = match tokio::time::timeout(opts.timeout, work).await {
+        Ok(r) => r,
+        Err(_) => Err(NoticeError::Timeout(opts.timeout)),
+    };
+    result.map_err(|e| e.scrub(&channel.secret_values()))
+}
+
+/// Sends with retries: up to `policy.attempts` tries with exponential backoff between failures,
+/// stopping at the first success or at a configuration error. Returns every attempt. Never
+/// panics (a panic inside a sender is recorded as a failed attempt) and returns within
+/// [`RetryPolicy::worst_case`].
+pub async fn deliver(channel: &Channel, notice: &Notice, policy: &RetryPolicy) -> Vec<Attempt> {
+    let attempts = policy.attempts.max(1);
+    let mut out = Vec::with_capacity(attempts as usize);
+    for number in 1..=attempts {
+        let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        let clock = Instant::now();
+        let result = std::panic::AssertUnwindSafe(send(channel, notice, &policy.send))
+            .catch_unwind()
+            .await
+            .unwrap_or_else(|_| Err(NoticeError::Transport("sender panicked".into())));
+        let duration_ms = u64::try_from(clock.elapsed().as_millis()).unwrap_or(u64::MAX);
+        match result {
+            Ok(delivered) => {
+                tracing::info!(
+                    channel = channel.kind(),
+                    kind = notice.kind.as_str(),
+                    release_id = notice.release_id,
+                    attempt = number,
+                    duration_ms,
+                    "notice delivered"
+                );
+                out.push(Attempt {
+                    number,
+                    started_at,
+                    duration_ms,
+                    ok: true,
+                    error: None,
+                    http_status: delivered.http_status,
+                });
+                break;
+            }
+            Err(e) => {
+                let last = number == attempts || e.is_permanent();
+                tracing::warn!(
+                    channel = channel.kind(),
+                    kind = notice.kind.as_str(),
+                    release_id = notice.release_id,
+                    attempt = number,
+                    duration_ms,
+                    error = %e,
+                    retry = !last,
+                    "notice not delivered"
+                );
+                out.push(Attempt {
+                    number,
+                    started_at,
+                    duration_ms,
+                    ok: false,
+                    error: Some(e.to_string()),
+                    http_status: e.http_status(),
+                });
+                if last {
+                    break;
+                }
+                tokio::time::sleep(policy.delay_after(number)).await;
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn channels() -> Vec<Channel> {
+        vec![
+            Channel::DingTalk(DingTalk {
+                webhook_url: Secret::new(
+                    "https://oapi.dingtalk.com/robot/send?access_token=tok-1234567890",
+                ),
+                secret: Secret::new("SEC-ding-secret"),
+            }),
+            Channel::WeCom(WeCom {
+                webhook_url: Secret::new(
+                    "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=wecom-key-123",
+                ),
+            }),
+            Channel::Feishu(Feishu {
+                webhook_url: Secret::new(
+                    "https://open.feishu.cn/open-apis/bot/v2/hook/feishu-hook-token",
+                ),
+                secret: Some(Secret::new("feishu-secret")),
+                msg_type: FeishuMsgType::Post,
+            }),
+            Channel::Webhook(Webhook {
+                url: Secret::new("https://hooks.example.com/in/hook-token-xyz"),
+                secret: Secret::new("webhook-secret"),
+            }),
+            Channel::Email(Email {
+                host: "smtp.example.com".into(),
+                port: Some(2525),
+                security: SmtpSecurity::Plain,
+                username: Some("mailer".into()),
+                password: Some(Secret::new("smtp-password")),
+                from: "hippo@example.com".into(),
+                to: vec!["ops@example.com".into()],
+            }),
+            Channel::Sms(Sms {
+                endpoint: sms::DEFAULT_ENDPOINT.into(),
+                access_key_id: "LTAI-id".into(),
+                access_key_secret: Secret::new("aliyun-secret"),
+                sign_name: "Hippo".into(),
+                template_code: "SMS_1".into(),
+                phone_numbers: vec!["13800000000".into()],
+            }),
+        ]
+    }
+
+    const SECRETS: [&str; 9] = [
+        "tok-1234567890",
+        "SEC-ding-secret",
+        "wecom-key-123",
+        "feishu-hook-token",
+        "feishu-secret",
+        "hook-token-xyz",
+        "webhook-secret",
+        "smtp-password",
+        "aliyun-secret",
+    ];
+
+    #[test]
+    fn debug_and_redacted_json_hide_secrets() {
+        for channel in channels() {
+            let debug = format!("{channel:?}");
+            let redacted = channel.redacted().to_string();
+            for secret in SECRETS {
+                assert!(!debug.contains(secret), "{secret} in {debug}");
+                assert!(!redacted.contains(secret), "{secret} in {redacted}");
+            }
+            assert_eq!(channel.redacted()["type"], channel.kind());
+            assert!(channel.validate().is_ok(), "{debug}");
+        }
+        let dt = channels()[0].redacted();
+        assert_eq!(dt["webhook_url"], "https://oapi.dingtalk.com/***");
+        assert_eq!(dt["secret"], "***");
+    }
+
+    #[test]
+    fn serde_round_trip_tagged_by_type() {
+        for channel in channels() {
+            let json = serde_json::to_string(&channel).unwrap();
+            let back: Channel = serde_json::from_str(&json).unwrap();
+            assert_eq!(back, channel);
+        }
+        let parsed: Channel = serde_json::from_str(
+            r#"{"type":"sms","access_key_id":"id","access_key_secret":"s","sign_name":"n",
+                "template_code":"SMS_1","phone_numbers":["1"]}"#,
+        )
+        .unwrap();
+        match parsed {
+            Channel::Sms(s) => assert_eq!(s.endpoint, sms::DEFAULT_ENDPOINT),
+            other => panic!("{other:?}"),
+        }
+        let parsed: Channel =
+            serde_json::from_str(r#"{"type":"feishu","webhook_url":"https://f/x"}"#).unwrap();
+        assert!(matches!(
+            parsed,
+            Channel::Feishu(Feishu {
+                secret: None,
+                msg_type: FeishuMsgType::Post,
+                ..
+            })
+        ));
+        assert!(
+            serde_json::from_str::<Channel>(r#"{"type":"wecom","webhook_url":"x","typo":1}"#)
+                .is_err()
+        );
+        assert!(serde_json::from_str::<Channel>(r#"{"type":"pager"}"#).is_err());
+    }
+
+    #[test]
+    fn bad_urls_are_config_errors_without_the_url() {
+        let c = Channel::WeCom(WeCom {
+            webhook_url: Secret::new("ftp://qyapi.weixin.qq.com/send?key=wecom-key-123"),
+        });
+        let err = c
+            .validate()
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains("http or https"), "{err}");
+        assert!(!err.contains("wecom-key-123"), "{err}");
+    }
+
+    #[test]
+    fn errors_are_scrubbed() {
+        let channel = &channels()[0];
+        let e = NoticeError::Provider {
+            provider: "DingTalk",
+            status: 200,
+            code: "1".into(),
+            message: "bad token tok-1234567890 and secret SEC-ding-secret".into(),
+        }
+        .scrub(&channel.secret_values());
+        let text = e.to_string();
+        assert!(
+            !text.contains("tok-1234567890") && !text.contains("SEC-ding-secret"),
+            "{text}"
+        );
+        assert!(text.contains("bad token *** and secret ***"), "{text}");
+    }
+
+    #[test]
+    fn backoff_and_worst_case() {
+        let p = RetryPolicy::default();
+        assert_eq!(p.delay_after(1), Duration::from_secs(1));
+        assert_eq!(p.delay_after(2), Duration::from_secs(4));
+        assert_eq!(p.delay_after(3), Duration::from_secs(16));
+        assert_eq!(p.delay_after(40), Duration::from_secs(60));
+        assert_eq!(p.worst_case(), Duration::from_secs(35));
+        let one = RetryPolicy {
+            attempts: 0,
+            ..RetryPolicy::default()
+        };
+        assert_eq!(one.worst_case(), Duration::from_secs(10));
+    }
+
+    #[tokio::test]
+    async fn config_errors_are_not_retried() {
+        let channel = Channel::Webhook(Webhook {
+            url: Secret::new("gopher://example.com/x"),
+            secret: Secret::new("webhook-secret"),
+        });
+        let attempts = deliver(
+            &channel,
+            &notice::sample(NoticeKind::Started),
+            &RetryPolicy::default(),
+        )
+        .await;
+        assert_eq!(attempts.len(), 1);
+        assert!(!attempts[0].ok);
+        assert!(
+            attempts[0]
+                .error
+                .as_deref()
+                .unwrap_or("")
+                .contains("http or https")
+        );
+    }
+}

@@ -1,0 +1,50 @@
+//! A string that must never be shown: channel secrets, passwords and robot webhook URLs (whose
+//! query or path carries the robot's token).
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// A secret value. `Debug` and `Display` print `***`; the value itself is only reachable through
+/// [`Secret::expose`]. It (de)serializes as a plain string, because channel configs are stored
+/// (sealed) with it: never serialize a [`super::Channel`] into an API answer, use
+/// [`super::Channel::redacted`] for that.
+#[derive(Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl From<&str> for Secret {
+    fn from(value: &str) -> Self {
+        Self(value.to_string())
+    }
+}
+
+impl From<String> for Secret {
+    fn from(value: String) -> Self {
+        Self(value)
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
