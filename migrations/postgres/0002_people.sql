@@ -39,3 +39,21 @@ CREATE TABLE audit (
     comment     TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX audit_by_at ON audit(at);
+
+-- Notices: the channels of a config (JSON list with their secrets, sealed with the master key),
+-- and every delivery attempt of every notice.
+ALTER TABLE release_configs ADD COLUMN notice_secret BYTEA;
+CREATE TABLE notice_attempts (
+    id           BIGSERIAL PRIMARY KEY,
+    release_id   BIGINT NOT NULL,
+    notice       TEXT NOT NULL,            -- requested | approved | rejected | started | succeeded | failed | rollback
+    channel      TEXT NOT NULL,            -- dingtalk | wecom | feishu | webhook | email | sms
+    channel_index BIGINT NOT NULL,        -- position in the config's list
+    attempt      BIGINT NOT NULL,
+    at           TEXT NOT NULL,
+    duration_ms  BIGINT NOT NULL,
+    ok           BIGINT NOT NULL,
+    error        TEXT,
+    http_status  BIGINT
+);
+CREATE INDEX notice_attempts_by_release ON notice_attempts(release_id, id);

@@ -39,3 +39,21 @@ CREATE TABLE audit (
     comment     TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX audit_by_at ON audit(at);
+
+-- Notices: the channels of a config (JSON list with their secrets, sealed with the master key),
+-- and every delivery attempt of every notice.
+ALTER TABLE release_configs ADD COLUMN notice_secret BLOB;
+CREATE TABLE notice_attempts (
+    id           INTEGER PRIMARY KEY AUTOINCREMENT,
+    release_id   INTEGER NOT NULL,
+    notice       TEXT NOT NULL,            -- requested | approved | rejected | started | succeeded | failed | rollback
+    channel      TEXT NOT NULL,            -- dingtalk | wecom | feishu | webhook | email | sms
+    channel_index INTEGER NOT NULL,        -- position in the config's list
+    attempt      INTEGER NOT NULL,
+    at           TEXT NOT NULL,
+    duration_ms  INTEGER NOT NULL,
+    ok           INTEGER NOT NULL,
+    error        TEXT,
+    http_status  INTEGER
+);
+CREATE INDEX notice_attempts_by_release ON notice_attempts(release_id, id);

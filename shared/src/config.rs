@@ -52,6 +52,8 @@ pub struct Settings {
     pub ssh_io_timeout_secs: u64,
     /// Seconds a session token stays valid.
     pub session_ttl_secs: u64,
+    /// Seconds one notice delivery attempt may take (connect and answer); 3 attempts.
+    pub notice_timeout_secs: u64,
     /// Where `hippo-worker` serves `/metrics` and `/healthz` (the API serves them on `listen`).
     pub metrics_listen: String,
 }
@@ -71,6 +73,7 @@ impl Default for Settings {
             ssh_io_timeout_secs: 30,
             session_ttl_secs: 12 * 3600,
             metrics_listen: "127.0.0.1:9091".into(),
+            notice_timeout_secs: 10,
         }
     }
 }
@@ -154,6 +157,9 @@ impl Settings {
         }
         if let Some(v) = env("HIPPO_SSH_CONNECT_TIMEOUT_SECS") {
             s.ssh_connect_timeout_secs = num("HIPPO_SSH_CONNECT_TIMEOUT_SECS", v)?;
+        }
+        if let Some(v) = env("HIPPO_NOTICE_TIMEOUT_SECS") {
+            s.notice_timeout_secs = num("HIPPO_NOTICE_TIMEOUT_SECS", v)?;
         }
         if let Some(v) = env("HIPPO_SSH_IO_TIMEOUT_SECS") {
             s.ssh_io_timeout_secs = num("HIPPO_SSH_IO_TIMEOUT_SECS", v)?;

@@ -181,8 +181,10 @@ async fn run_stages(
     let _timer = metrics::global().time_stage(Stage::Release);
     let result = match prepare_run(deps, release, events.clone()).await {
         Ok(run) => {
+            notify::dispatch::dispatch(deps, release, notify::NoticeKind::Started, None, None)
+                .await;
             let r = stages(deps, &run, lease, holder, token, lost).await;
-            notify::run(&run, if r.is_ok() { "succeeded" } else { "failed" }).await;
+            notify::run(deps, &run, r.as_ref().err().cloned()).await;
             let _ = std::fs::remove_dir_all(&run.work);
             r
         }

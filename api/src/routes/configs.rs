@@ -12,6 +12,7 @@ use hippo_shared::db::configs::{
 use hippo_shared::domain::Permission;
 use hippo_shared::domain::{self, FailurePolicy, FilterMode, RemotePath, RepoUrl};
 use hippo_worker::git::{CommitInfo, GitError, RefInfo};
+use hippo_worker::notify::{Channel, dispatch};
 use hippo_worker::package::{FileFilter, FilterMode as PackMode};
 use poem::web::Data;
 use poem_openapi::param::{Path, Query};
@@ -106,6 +107,12 @@ pub struct ConfigIn {
     pub review_enabled: bool,
     #[oai(default)]
     pub notice: NoticeDto,
+    /// Write-only: where notices go, e.g. `[{"type": "dingtalk", "webhook_url": "…",
+    /// "secret": "…"}, {"type": "email", "host": "smtp.example.com", "security": "starttls",
+    /// "from": "…", "to": ["…"]}]` (types: dingtalk, wecom, feishu, webhook, email, sms). Stored
+    /// sealed; read back redacted at `/api/release-configs/{id}/notice-channels`. On update,
+    /// leave out to keep them; `[]` removes them.
+    pub notice_channels: Option<Vec<serde_json::Value>>,
     /// Target hosts, all of the config's environment.
     pub host_ids: Vec<i64>,
     /// Becomes a link to the live version, e.g. `/var/www/html`.
@@ -504,6 +511,22 @@ async fn with_repo<T: Send + 'static>(
         .map_err(git_error)
 }
 
+/// Parses and checks the notice channels of a request (422 naming `notice_channels`).
+fn parse_channels(raw: &[serde_json::Value]) -> Result<Vec<Channel>, ApiError> {
+    raw.iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let c: Channel = serde_json::from_value(v.clone()).map_err(|e| {
+                ApiError::invalid("notice_channels", format!("notice_channels[{i}]: {e}"))
+            })?;
+            c.validate().map_err(|e| {
+                ApiError::invalid("notice_channels", format!("notice_channels[{i}]: {e}"))
+            })?;
+            Ok(c)
+        })
+        .collect()
+}
+
 /// The config, if the caller holds any permission for its environment and app (else 403).
 async fn visible(st: &State, auth: &Auth, id: i64) -> Result<ReleaseConfig, ApiError> {
     let config = st.db.get_config(id).await?;
@@ -552,6 +575,7 @@ impl ConfigsApi {
             Some(body.app_id),
         )?;
         let (spec, token) = body.parse(&st, true).await?;
+        let channels = parse_channels(body.notice_channels.as_deref().unwrap_or_default())?;
         let secret_set = token.is_some();
         let sealed = token.map(|t| st.master.seal(t.as_bytes()));
         let config: ConfigOut = st
@@ -559,9 +583,18 @@ impl ConfigsApi {
             .create_config(body.app_id, body.environment_id, &spec, sealed)
             .await?
             .into();
+        if !channels.is_empty() {
+            st.db
+                .set_config_notice_secret(config.id, dispatch::seal(&st.deps, &channels))
+                .await?;
+        }
         let mut changes = audit::diff(None, audit::view(&config));
         if secret_set {
             changes["repo_token"] = serde_json::json!("set");
+        }
+        if !channels.is_empty() {
+            changes["notice_channels"] =
+                serde_json::json!(channels.iter().map(Channel::kind).collect::<Vec<_>>());
         }
         audit::record(&st, &auth.0, "config", Some(config.id), "create", changes).await;
         Ok(Created::Ok(Json(config)))
@@ -602,6 +635,10 @@ impl ConfigsApi {
         }
         let needs_token = body.repo_auth == RepoAuthKind::Token && !current.has_repo_secret;
         let (spec, token) = body.parse(&st, needs_token).await?;
+        let channels = match &body.notice_channels {
+            Some(raw) => Some(parse_channels(raw)?),
+            None => None,
+        };
         let secret = match (&spec.repo_auth, token) {
             (RepoAuthSpec::Token { .. }, Some(t)) => {
                 SecretChange::Set(st.master.seal(t.as_bytes()))
@@ -616,7 +653,16 @@ impl ConfigsApi {
         };
         let before: ConfigOut = current.into();
         let config: ConfigOut = st.db.update_config(id.0, &spec, secret).await?.into();
+        if let Some(c) = &channels {
+            st.db
+                .set_config_notice_secret(id.0, dispatch::seal(&st.deps, c))
+                .await?;
+        }
         let mut changes = audit::diff(audit::view(&before), audit::view(&config));
+        if let Some(c) = &channels {
+            changes["notice_channels"] =
+                serde_json::json!({"changed": c.iter().map(Channel::kind).collect::<Vec<_>>()});
+        }
         if let Some(c) = token_change {
             changes["repo_token"] = serde_json::json!(c);
         }
@@ -638,6 +684,24 @@ impl ConfigsApi {
         let changes = audit::diff(audit::view(&before), None);
         audit::record(&st, &auth.0, "config", Some(id.0), "delete", changes).await;
         Ok(Deleted::Ok)
+    }
+
+    /// The config's notice channels, secrets replaced by `***` (robot URLs shortened).
+    #[oai(path = "/:id/notice-channels", method = "get")]
+    async fn notice_channels(
+        &self,
+        auth: Auth,
+        st: Data<&Arc<State>>,
+        id: Path<i64>,
+    ) -> ApiResult<Json<Vec<serde_json::Value>>> {
+        visible(&st, &auth, id.0).await?;
+        Ok(Json(
+            dispatch::channels(&st.deps, id.0)
+                .await
+                .iter()
+                .map(Channel::redacted)
+                .collect(),
+        ))
     }
 
     /// Branches of the config's repository (fetched first).

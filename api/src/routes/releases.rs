@@ -11,6 +11,7 @@ use hippo_shared::domain::{GitRef, Name, Permission, ReleaseKind, ReleaseStatus,
 use hippo_shared::events::ReleaseEvent;
 use hippo_shared::jobs::DeployJob;
 use hippo_worker::git::RefSpec;
+use hippo_worker::notify::{NoticeKind, dispatch};
 use poem::web::Data;
 use poem::web::sse::Event;
 use poem_openapi::param::{Header, Path, Query};
@@ -87,6 +88,24 @@ pub struct ReleaseIn {
     pub tag: Option<String>,
     pub commit: Option<String>,
     pub version: Option<String>,
+}
+
+/// One delivery attempt of one notice on one channel.
+#[derive(Object)]
+pub struct NoticeAttemptOut {
+    /// requested | approved | rejected | started | succeeded | failed | rollback
+    pub notice: String,
+    /// dingtalk | wecom | feishu | webhook | email | sms
+    pub channel: String,
+    /// Position of the channel in the config's list.
+    pub channel_index: i64,
+    pub attempt: i64,
+    pub at: String,
+    pub duration_ms: i64,
+    pub ok: bool,
+    /// Why it failed (never a secret).
+    pub error: Option<String>,
+    pub http_status: Option<i64>,
 }
 
 /// A review decision. `comment` is required to reject.
@@ -346,7 +365,15 @@ async fn review(
             ),
         ));
     }
-    Ok(Json(out(st.db.get_release(id).await?, Vec::new())))
+    let r = st.db.get_release(id).await?;
+    let kind = if to == ReleaseStatus::Approved {
+        NoticeKind::Approved
+    } else {
+        NoticeKind::Rejected
+    };
+    let comment = (!comment.is_empty()).then_some(comment);
+    dispatch::dispatch(&st.deps, &r, kind, Some(auth.0.username.clone()), comment).await;
+    Ok(Json(out(r, Vec::new())))
 }
 
 async fn release_is_final(st: &State, id: i64) -> bool {
@@ -460,6 +487,10 @@ impl ReleasesApi {
             "commit_id": r.commit_id, "status": r.status.as_str(),
         });
         audit::record(&st, &auth.0, "release", Some(r.id), "request", changes).await;
+        if r.status == ReleaseStatus::PendingReview {
+            let who = Some(auth.0.username.clone());
+            dispatch::dispatch(&st.deps, &r, NoticeKind::Requested, who, None).await;
+        }
         Ok(Created::Ok(Json(out(r, Vec::new()))))
     }
 
@@ -638,6 +669,36 @@ impl ReleasesApi {
             ));
         }
         Ok(Json(out(st.db.get_release(id.0).await?, Vec::new())))
+    }
+
+    /// Every delivery attempt of the release's notices (requested, approved, started, …) on
+    /// each channel of its config, oldest first.
+    #[oai(path = "/:id/notices", method = "get")]
+    async fn notices(
+        &self,
+        auth: Auth,
+        st: Data<&Arc<State>>,
+        id: Path<i64>,
+    ) -> ApiResult<Json<Vec<NoticeAttemptOut>>> {
+        visible(&st, &auth, id.0).await?;
+        Ok(Json(
+            st.db
+                .notice_attempts(id.0)
+                .await?
+                .into_iter()
+                .map(|a| NoticeAttemptOut {
+                    notice: a.notice,
+                    channel: a.channel,
+                    channel_index: a.channel_index,
+                    attempt: a.attempt,
+                    at: a.at,
+                    duration_ms: a.duration_ms,
+                    ok: a.ok_flag.0,
+                    error: a.error,
+                    http_status: a.http_status,
+                })
+                .collect(),
+        ))
     }
 
     /// Server-Sent Events: the stored events of a release (after `Last-Event-ID` if given),

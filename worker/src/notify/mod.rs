@@ -34,6 +34,7 @@
 //! - [`run`] is still the runner's placeholder stage: wiring configs, the database (attempts per
 //!   release) and the API is separate work.
 pub mod dingtalk;
+pub mod dispatch; // release → notice → every channel of its config, attempts stored
 pub mod email;
 pub mod feishu;
 pub mod http;
@@ -58,12 +59,17 @@ use hippo_shared::events::Stage;
 use serde::{Deserialize, Serialize};
 use std::time::{Duration, Instant};
 
-/// The runner's notify stage. Today it records which channel is configured and that nothing was
-/// sent; the real sending ([`deliver`]) is wired in with the release configs' channel settings.
-pub async fn run(run: &Run, outcome: &str) {
-    let channel = run.spec.notice.channel.as_str();
-    if !channel.is_empty() && channel != "off" {
-        run.events.info(Stage::Notify, format!("notice channel '{channel}' is configured but sending is not implemented yet; release {outcome}"));
+/// The runner's notify stage: the release's outcome goes out on every channel of its config,
+/// in the background (see [`dispatch`]); the event says how many.
+/// `failure`: why the run failed (`None`: it succeeded).
+pub async fn run(deps: &std::sync::Arc<crate::context::Deps>, run: &Run, failure: Option<String>) {
+    let kind = dispatch::end_kind(&run.release, failure.is_none());
+    let n = dispatch::dispatch(deps, &run.release, kind, None, failure).await;
+    if n > 0 {
+        run.events.info(
+            Stage::Notify,
+            format!("notice '{}' going out on {n} channel(s)", kind.as_str()),
+        );
     }
 }
 
