@@ -118,7 +118,8 @@ fn notices_reach_a_signed_webhook_and_a_hanging_one_neither_delays_the_release_n
     assert_eq!(approved.body["release_name"], "with notices");
 
     // A failing release: the notice names the failed host and why.
-    let mut body = lab.config_body(json!({"review_enabled": false, "hooks": {"before_release": "exit 3\n"}}));
+    let mut body =
+        lab.config_body(json!({"review_enabled": false, "hooks": {"before_release": "exit 3\n"}}));
     body["app_id"] = json!(lab.app_id);
     let (s, out) = h.put(&format!("/api/release-configs/{config}"), &body);
     assert_eq!(s, 200, "{out}");
@@ -127,15 +128,30 @@ fn notices_reach_a_signed_webhook_and_a_hanging_one_neither_delays_the_release_n
     assert_eq!(release["status"], "failed", "{release}");
     let deadline = Instant::now() + Duration::from_secs(30);
     let failed = loop {
-        if let Some(r) = hook.received().into_iter().find(|r| r.body["kind"] == "failed") {
+        if let Some(r) = hook
+            .received()
+            .into_iter()
+            .find(|r| r.body["kind"] == "failed")
+        {
             break r;
         }
-        assert!(Instant::now() < deadline, "no failed notice: {:#?}", hook.received());
+        assert!(
+            Instant::now() < deadline,
+            "no failed notice: {:#?}",
+            hook.received()
+        );
         std::thread::sleep(Duration::from_millis(200));
     };
     assert!(failed.signature_ok);
-    let hosts = failed.body["failed_hosts"].as_array().cloned().unwrap_or_default();
+    let hosts = failed.body["failed_hosts"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     assert_eq!(hosts.len(), 1, "{:#}", failed.body);
     assert_eq!(hosts[0]["host"], "web-1", "{:#}", failed.body);
-    assert!(hosts[0]["reason"].as_str().is_some_and(|r| r.contains('3')), "{:#}", failed.body);
+    assert!(
+        hosts[0]["reason"].as_str().is_some_and(|r| r.contains('3')),
+        "{:#}",
+        failed.body
+    );
 }
