@@ -5,7 +5,27 @@ use serde::{Deserialize, Serialize};
 /// The queue's explicit name (apalis defaults to the Rust type name, which moves with the code).
 pub const DEPLOY_QUEUE: &str = "hippo.deploy";
 
+/// A job about one release: run it, or (with `notice`) only send one notice about it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct DeployJob {
     pub release_id: i64,
+    /// A notice job: the notice kind (`requested`, `approved`, `rejected`). The worker reads
+    /// who and why from the release (requester, reviewer, review comment).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notice: Option<String>,
+}
+
+impl DeployJob {
+    pub fn run(release_id: i64) -> Self {
+        Self {
+            release_id,
+            notice: None,
+        }
+    }
+    pub fn notice(release_id: i64, kind: &str) -> Self {
+        Self {
+            release_id,
+            notice: Some(kind.to_owned()),
+        }
+    }
 }

@@ -120,6 +120,10 @@ impl Queue {
 async fn handle(job: DeployJob, deps: Data<Arc<Deps>>) -> Result<(), BoxDynError> {
     let deps: Arc<Deps> = (*deps).clone();
     let id = job.release_id;
+    if let Some(kind) = job.notice {
+        crate::notify::dispatch::from_job(&deps, id, &kind).await;
+        return Ok(());
+    }
     match tokio::spawn(async move { runner::execute(&deps, id).await }).await {
         Ok(Ok(())) => Ok(()),
         Ok(Err(e)) => {

@@ -530,10 +530,7 @@ pub async fn recover_after_restart(
         })
         .await?;
     for r in queued {
-        if let Err(e) = queue
-            .push(hippo_shared::jobs::DeployJob { release_id: r.id })
-            .await
-        {
+        if let Err(e) = queue.push(hippo_shared::jobs::DeployJob::run(r.id)).await {
             tracing::error!(release_id = r.id, error = %e, "could not re-queue a release");
         }
     }

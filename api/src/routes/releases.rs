@@ -11,7 +11,7 @@ use hippo_shared::domain::{GitRef, Name, Permission, ReleaseKind, ReleaseStatus,
 use hippo_shared::events::ReleaseEvent;
 use hippo_shared::jobs::DeployJob;
 use hippo_worker::git::RefSpec;
-use hippo_worker::notify::{NoticeKind, dispatch};
+use hippo_worker::notify::NoticeKind;
 use poem::web::Data;
 use poem::web::sse::Event;
 use poem_openapi::param::{Header, Path, Query};
@@ -365,15 +365,25 @@ async fn review(
             ),
         ));
     }
-    let r = st.db.get_release(id).await?;
     let kind = if to == ReleaseStatus::Approved {
         NoticeKind::Approved
     } else {
         NoticeKind::Rejected
     };
-    let comment = (!comment.is_empty()).then_some(comment);
-    dispatch::dispatch(&st.deps, &r, kind, Some(auth.0.username.clone()), comment).await;
-    Ok(Json(out(r, Vec::new())))
+    queue_notice(st, id, kind).await;
+    Ok(Json(out(st.db.get_release(id).await?, Vec::new())))
+}
+
+/// Notices are sent by the workers: queue a notice job. A queue that is down costs the notice,
+/// not the request (it is logged).
+async fn queue_notice(st: &State, release_id: i64, kind: NoticeKind) {
+    if let Err(e) = st
+        .queue
+        .push(DeployJob::notice(release_id, kind.as_str()))
+        .await
+    {
+        tracing::warn!(release_id, notice = kind.as_str(), error = %e, "could not queue a notice");
+    }
 }
 
 async fn release_is_final(st: &State, id: i64) -> bool {
@@ -488,8 +498,7 @@ impl ReleasesApi {
         });
         audit::record(&st, &auth.0, "release", Some(r.id), "request", changes).await;
         if r.status == ReleaseStatus::PendingReview {
-            let who = Some(auth.0.username.clone());
-            dispatch::dispatch(&st.deps, &r, NoticeKind::Requested, who, None).await;
+            queue_notice(&st, r.id, NoticeKind::Requested).await;
         }
         Ok(Created::Ok(Json(out(r, Vec::new()))))
     }
@@ -557,7 +566,7 @@ impl ReleasesApi {
                 ),
             ));
         }
-        if let Err(e) = st.queue.push(DeployJob { release_id: id.0 }).await {
+        if let Err(e) = st.queue.push(DeployJob::run(id.0)).await {
             tracing::error!(release_id = id.0, error = %e, "could not queue a release");
             let _ = st
                 .db

@@ -43,6 +43,34 @@ pub fn seal(deps: &Deps, channels: &[Channel]) -> Option<Vec<u8>> {
     Some(deps.master.seal(&json))
 }
 
+/// A notice job from the API (`requested`, `approved`, `rejected`): who and why come from the
+/// release (requester; reviewer and review comment).
+pub async fn from_job(deps: &Arc<Deps>, release_id: i64, kind: &str) {
+    let Some(kind) = NoticeKind::ALL.into_iter().find(|k| k.as_str() == kind) else {
+        tracing::warn!(release_id, kind, "notice job of an unknown kind; dropped");
+        return;
+    };
+    let release = match deps.db.get_release(release_id).await {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::warn!(release_id, error = %e, "notice job for a release that cannot be read");
+            return;
+        }
+    };
+    let (actor_id, comment) = match kind {
+        NoticeKind::Approved | NoticeKind::Rejected => {
+            (release.reviewed_by, release.review_comment.clone())
+        }
+        _ => (Some(release.requested_by), None),
+    };
+    let actor = match actor_id {
+        Some(id) => deps.db.get_user(id).await.ok().map(|u| u.username),
+        None => None,
+    };
+    let comment = comment.filter(|c| !c.is_empty());
+    dispatch(deps, &release, kind, actor, comment).await;
+}
+
 /// The notice kind that ends a run.
 pub fn end_kind(release: &Release, succeeded: bool) -> NoticeKind {
     match (succeeded, release.kind) {
