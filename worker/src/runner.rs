@@ -83,26 +83,33 @@ pub async fn execute(deps: &Arc<Deps>, release_id: i64) -> Result<(), DbError> {
     } else {
         None
     };
+    // The release ends (its status and final event) while it still holds the lease: the next
+    // release of this app × environment starts only after this one has ended, as its events
+    // show (the ten-release cluster story checks exactly that).
+    let ended = match &outcome {
+        Some(o) => Some(
+            finish(
+                deps,
+                release_id,
+                o.as_ref().map(|_| ()).map_err(String::as_str),
+            )
+            .await,
+        ),
+        None => None,
+    };
     heartbeat.abort();
     retry_db("releasing the lease", || {
         deps.db.release_lease(&lease, &holder, token)
     })
     .await?;
-    let Some(outcome) = outcome else {
-        return Ok(());
-    };
-    if !finish(
-        deps,
-        release_id,
-        outcome.as_ref().map(|_| ()).map_err(String::as_str),
-    )
-    .await?
-    {
+    match ended {
         // Someone else ended it meanwhile (a sweeper that took this worker for dead).
-        tracing::warn!(
+        Some(Ok(false)) => tracing::warn!(
             release_id,
             "release was already ended elsewhere; outcome not recorded"
-        );
+        ),
+        Some(Err(e)) => return Err(e),
+        _ => {}
     }
     Ok(())
 }
