@@ -65,12 +65,16 @@ impl CurrentUser {
     }
 
     /// Whether the user holds any permission in this environment (and app): what they may see.
+    /// `app: None` (hosts): any grant in the environment, whatever its app scope.
     pub fn sees(&self, env: i64, app: Option<i64>) -> bool {
         self.is_admin
-            || self
-                .grants
-                .iter()
-                .any(|g| Permission::ALL.iter().any(|p| g.covers(*p, Some(env), app)))
+            || self.grants.iter().any(|g| {
+                g.environment_id.is_none_or(|e| e == env)
+                    && match app {
+                        Some(a) => g.app_id.is_none_or(|x| x == a),
+                        None => true,
+                    }
+            })
     }
 
     /// 403 unless [`CurrentUser::sees`] (reading a config, a release, a host).

@@ -485,8 +485,10 @@ pub struct Grant {
 }
 
 impl Grant {
-    /// Whether this grant covers `permission` for (`environment_id`, `app_id`); `None` in the
-    /// question means "any": a grant for one environment covers "some environment".
+    /// Whether this grant covers `permission` for (`environment_id`, `app_id`). `None` in the
+    /// question means "every": only a grant unscoped on that axis covers it (a `manage_hosts`
+    /// grant for app `cart` does not cover the hosts of an environment; an `admin` grant for
+    /// `test` is not the platform's admin).
     pub fn covers(
         &self,
         permission: Permission,
@@ -494,7 +496,8 @@ impl Grant {
         app_id: Option<i64>,
     ) -> bool {
         let fits = |scope: Option<i64>, asked: Option<i64>| match (scope, asked) {
-            (None, _) | (_, None) => true,
+            (None, _) => true,
+            (Some(_), None) => false,
             (Some(a), Some(b)) => a == b,
         };
         (self.permission == permission || self.permission == Permission::Admin)
@@ -635,6 +638,8 @@ mod tests {
     fn release_status_moves_only_forward() {
         use ReleaseStatus::*;
         assert!(PendingReview.can_become(Approved));
+        assert!(Approved.can_become(PendingReview) && Rejected.can_become(PendingReview));
+        assert!(!Rejected.can_become(Queued));
         assert!(Approved.can_become(Queued));
         assert!(!PendingReview.can_become(Queued));
         assert!(!Rejected.can_become(Queued));
@@ -656,5 +661,26 @@ mod tests {
         assert!(VersionName::parse(a.as_str()).is_ok());
         assert!(VersionName::parse("../x").is_err());
         assert!(VersionName::parse(".partial-x").is_err());
+    }
+
+    #[test]
+    fn a_scoped_grant_covers_its_scope_only_and_never_everything() {
+        let g = |p, e, a| Grant {
+            permission: p,
+            environment_id: e,
+            app_id: a,
+        };
+        let test_release = g(Permission::Release, Some(2), None);
+        assert!(test_release.covers(Permission::Release, Some(2), Some(7)));
+        assert!(!test_release.covers(Permission::Release, Some(1), Some(7)));
+        assert!(!test_release.covers(Permission::Request, Some(2), Some(7)));
+        // "every environment" is not "some environment".
+        assert!(!test_release.covers(Permission::Release, None, None));
+        let scoped_admin = g(Permission::Admin, Some(2), None);
+        assert!(scoped_admin.covers(Permission::Review, Some(2), Some(1)));
+        assert!(!scoped_admin.covers(Permission::Admin, None, None));
+        let app_hosts = g(Permission::ManageHosts, Some(2), Some(7));
+        assert!(!app_hosts.covers(Permission::ManageHosts, Some(2), None));
+        assert!(g(Permission::Admin, None, None).covers(Permission::Admin, None, None));
     }
 }

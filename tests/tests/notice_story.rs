@@ -121,13 +121,23 @@ fn notices_reach_a_signed_webhook_and_a_hanging_one_neither_delays_the_release_n
 
     // A failing release: the notice names the failed host and why.
     let mut body =
-        lab.config_body(json!({"review_enabled": false, "hooks": {"before_release": "exit 3\n"}}));
+        lab.config_body(json!({"review_enabled": false, "hooks": {"before_release": "exit 3\n",
+            // Hippo's own settings never reach a user's script on the release server.
+            "after_checkout": "if env | grep -Eq '^HIPPO_(ADMIN_PASSWORD|MASTER_KEY|DATABASE_URL|REDIS_URL|DATA_DIR)='; then echo LEAKED; fi\necho env checked\n"}}));
     body["app_id"] = json!(lab.app_id);
     let (s, out) = h.put(&format!("/api/release-configs/{config}"), &body);
     assert_eq!(s, 200, "{out}");
     let failing = lab.request(config, "doomed", json!({"branch": "main"}));
-    let (release, _) = h.run_release(failing);
+    let (release, events) = h.run_release(failing);
     assert_eq!(release["status"], "failed", "{release}");
+    assert!(
+        events.iter().any(|e| e["message"] == "env checked"),
+        "{events:#?}"
+    );
+    assert!(
+        !events.iter().any(|e| e["message"] == "LEAKED"),
+        "{events:#?}"
+    );
     let deadline = Instant::now() + Duration::from_secs(30);
     let failed = loop {
         if let Some(r) = hook

@@ -163,6 +163,47 @@ fn a_developer_requests_a_reviewer_decides_a_releaser_ships_and_the_audit_trail_
             .is_some_and(|m| m.contains("requested")),
         "{body}"
     );
+    // Whoever edits what a release ships becomes its requester: the lead cannot edit the
+    // developer's request to another commit and then approve it.
+    let third = request(&lab, &dev, config, "third");
+    let (_, commits) = h.get(&format!(
+        "/api/release-configs/{config}/git/commits?branch=main"
+    ));
+    let older = commits[1]["id"]
+        .as_str()
+        .expect("an older commit")
+        .to_owned();
+    let id3 = third["id"].as_i64().expect("id");
+    let (s, body) = h.call(
+        &lead,
+        "PUT",
+        &format!("/api/releases/{id3}"),
+        &json!({"commit": older}),
+    );
+    assert_eq!(s, 200, "{body}");
+    let (s, body) = h.call(
+        &lead,
+        "POST",
+        &format!("/api/releases/{id3}/approve"),
+        &json!({}),
+    );
+    assert_eq!(
+        (s, body["permission"].as_str()),
+        (403, Some("review")),
+        "{body}"
+    );
+    // A reviewer who looked at the old commit is told it changed.
+    let (s, body) = h.call(
+        &rev,
+        "POST",
+        &format!("/api/releases/{id3}/approve"),
+        &json!({"commit_id": third["commit_id"]}),
+    );
+    assert_eq!(
+        (s, body["error"].as_str()),
+        (409, Some("changed")),
+        "{body}"
+    );
 
     // Second request: approved, then edited (back to review), approved again, released.
     let second = request(&lab, &dev, config, "second try");
@@ -241,6 +282,24 @@ fn a_developer_requests_a_reviewer_decides_a_releaser_ships_and_the_audit_trail_
     assert_eq!(s, 204);
     let (s, _) = h.call(&api_token, "GET", "/api/releases", &Value::Null);
     assert_eq!(s, 401);
+    // A password reset ends every session of that user.
+    let (_, users) = h.get("/api/users");
+    let rel_id = users
+        .as_array()
+        .expect("array")
+        .iter()
+        .find(|u| u["username"] == "rel")
+        .expect("rel")["id"]
+        .clone();
+    let (s, _) = h.call(
+        &h.token,
+        "PATCH",
+        &format!("/api/users/{rel_id}"),
+        &json!({"password": "a brand new password"}),
+    );
+    assert_eq!(s, 200);
+    let (s, _) = h.call(&rel, "GET", "/api/releases", &Value::Null);
+    assert_eq!(s, 401, "the old session still works after a password reset");
 
     // The audit trail, as the admin reads it: each step with its actor.
     let (s, trail) = h.get("/api/audit?entity=release");
@@ -504,6 +563,34 @@ fn each_role_may_do_its_own_things_in_its_own_environment_only() {
             );
         }
     }
+    // `admin` is platform-wide: a role holding it cannot be bound to one environment.
+    let boss = role(&lab, "boss", &["admin"]);
+    let (s, body) = h.post(
+        "/api/users",
+        &json!({"username": "boss", "password": PASSWORD, "roles": [{"role_id": boss, "environment_id": test}]}),
+    );
+    assert_eq!((s, body["field"].as_str()), (422, Some("roles")), "{body}");
+    // Hosts belong to an environment, not an app: manage_hosts scoped to an app is not enough.
+    let hosts_role = role(&lab, "host-keeper", &["manage_hosts"]);
+    let keeper = user(
+        &lab,
+        "keeper",
+        json!([{"role_id": hosts_role, "environment_id": test, "app_id": lab.app_id}]),
+    );
+    let (s, body) = h.call(&keeper, "POST", "/api/hosts",
+        &json!({"environment_id": test, "name": "k-1", "addr": "127.0.0.3", "port": 22, "username": "root"}));
+    assert_eq!(
+        (s, body["permission"].as_str()),
+        (403, Some("manage_hosts")),
+        "{body}"
+    );
+    // A host that configs of its environment target cannot be moved to another one.
+    let (s, body) = h.put(
+        &format!("/api/hosts/{test_host}"),
+        &json!({"environment_id": prod, "name": "t-1", "addr": "127.0.0.1", "port": 22, "username": "root"}),
+    );
+    assert_eq!((s, body["error"].as_str()), (409, Some("in_use")), "{body}");
+
     // A disabled user is locked out at once.
     let (_, users) = h.get("/api/users");
     let dev = users

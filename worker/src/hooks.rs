@@ -39,6 +39,14 @@ pub async fn run_local(
         .arg("-e")
         .arg("-s")
         .current_dir(dir)
+        // Only the basics of the worker's own environment: its settings (database URL, Redis
+        // URL, master key) must not reach a user's script.
+        .env_clear()
+        .envs(
+            ["PATH", "HOME", "USER", "LANG", "LC_ALL", "TMPDIR", "TZ"]
+                .iter()
+                .filter_map(|k| std::env::var(k).ok().map(|v| (*k, v))),
+        )
         .envs(env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

@@ -57,16 +57,24 @@ pub async fn execute(deps: &Arc<Deps>, release_id: i64) -> Result<(), DbError> {
         let (lease, holder, lost) = (lease.clone(), holder.clone(), lost.clone());
         tokio::spawn(async move {
             let mut wait = Duration::from_millis((LEASE_TTL_MS / 3) as u64);
+            let mut renewed = tokio::time::Instant::now();
+            let ttl = Duration::from_millis(LEASE_TTL_MS as u64);
             loop {
                 tokio::time::sleep(wait).await;
                 match db.renew_lease(&lease, &holder, token, LEASE_TTL_MS).await {
-                    Ok(true) => wait = Duration::from_millis((LEASE_TTL_MS / 3) as u64),
+                    Ok(true) => {
+                        renewed = tokio::time::Instant::now();
+                        wait = Duration::from_millis((LEASE_TTL_MS / 3) as u64);
+                    }
                     // Expired or taken: this worker may no longer switch hosts.
                     Ok(false) => lost.store(true, Ordering::SeqCst),
-                    // The database is unreachable (restarting?): try again soon. If it stays
-                    // away past the lease's expiry, the next answer is `false`.
+                    // The database is unreachable (restarting?): try again soon. Once the
+                    // lease may have expired, someone else may hold it: count it as lost.
                     Err(e) => {
                         tracing::warn!(error = %e, "renewing the release lease failed; retrying");
+                        if renewed.elapsed() >= ttl {
+                            lost.store(true, Ordering::SeqCst);
+                        }
                         wait = Duration::from_secs(1);
                     }
                 }
@@ -131,7 +139,17 @@ async fn finish(deps: &Deps, release_id: i64, outcome: Result<(), &str>) -> Resu
     })
     .await?
     {
-        return Ok(false);
+        // Refused: someone else ended it — or our own move committed and only its answer was
+        // lost (the database restarted), and the retry found it done. Then it is ours: make
+        // sure its final event exists.
+        let now = retry_db("reading the release", || deps.db.get_release(release_id)).await?;
+        if now.status != status || now.error.as_deref() != outcome.err() {
+            return Ok(false);
+        }
+        let stored = retry_db("reading events", || deps.hub.replay(release_id, 0)).await?;
+        if stored.last().is_some_and(ReleaseEvent::is_final) {
+            return Ok(true);
+        }
     }
     metrics::global().release_ended(status.as_str());
     let end = ReleaseEvent::new(release_id, Stage::Release, event).message(message);
@@ -216,11 +234,18 @@ async fn prepare_run(deps: &Deps, release: &Release, events: Events) -> Result<R
         .map_err(|e| e.to_string())?;
     let mut hosts = Vec::new();
     for id in &spec.host_ids {
-        hosts.push(
-            db.get_host(*id)
-                .await
-                .map_err(|_| format!("host {id} of this config no longer exists"))?,
-        );
+        let host = db
+            .get_host(*id)
+            .await
+            .map_err(|_| format!("host {id} of this config no longer exists"))?;
+        // A host moved to another environment is not this release's to touch.
+        if host.environment_id != release.environment_id {
+            return Err(format!(
+                "host {} now belongs to another environment; update the config",
+                host.name
+            ));
+        }
+        hosts.push(host);
     }
     if hosts.is_empty() {
         return Err("the config has no target hosts".into());

@@ -189,6 +189,25 @@ impl HostsApi {
         for env in [before.environment_id, body.environment_id] {
             auth.0.require(Permission::ManageHosts, Some(env), None)?;
         }
+        if before.environment_id != body.environment_id {
+            let users: Vec<i64> = st
+                .db
+                .list_configs(None, Some(before.environment_id))
+                .await?
+                .into_iter()
+                .filter(|c| c.spec.host_ids.contains(&id.0))
+                .map(|c| c.id)
+                .collect();
+            if !users.is_empty() {
+                return Err(ApiError::conflict(
+                    "in_use",
+                    format!(
+                        "host {} is a target of release configs {users:?} of its environment; remove it there before moving it",
+                        id.0
+                    ),
+                ));
+            }
+        }
         let input = body.parse(&st).await?;
         let host: HostOut = st.db.update_host(id.0, &input).await?.into();
         let changes = audit::diff(audit::view(&before), audit::view(&host));

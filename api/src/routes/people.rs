@@ -161,10 +161,22 @@ async fn check_bindings(
 ) -> ApiResult<Vec<(i64, Option<i64>, Option<i64>)>> {
     let mut out = Vec::new();
     for b in roles {
-        st.db
+        let role = st
+            .db
             .get_role(b.role_id)
             .await
             .map_err(|_| ApiError::invalid("roles", format!("no role {}", b.role_id)))?;
+        if role.permissions.contains(&Permission::Admin)
+            && (b.environment_id.is_some() || b.app_id.is_some())
+        {
+            return Err(ApiError::invalid(
+                "roles",
+                format!(
+                    "role '{}' holds admin, which is platform-wide: bind it without environment or app",
+                    role.name
+                ),
+            ));
+        }
         if let Some(e) = b.environment_id {
             st.db
                 .get_environment(e)

@@ -8,7 +8,7 @@ use crate::problem::ApiError;
 use crate::state::State;
 use hippo_shared::db::releases::{NewRelease, Release, ReleaseEdit, ReleaseFilter, ReleaseHost};
 use hippo_shared::domain::{GitRef, Name, Permission, ReleaseKind, ReleaseStatus, VersionName};
-use hippo_shared::events::ReleaseEvent;
+use hippo_shared::events::{EventStatus, ReleaseEvent, Stage};
 use hippo_shared::jobs::DeployJob;
 use hippo_worker::git::RefSpec;
 use hippo_worker::notify::NoticeKind;
@@ -112,6 +112,9 @@ pub struct NoticeAttemptOut {
 #[derive(Object)]
 pub struct ReviewIn {
     pub comment: Option<String>,
+    /// The commit the reviewer looked at; if the release was edited to another one since, the
+    /// decision is refused (409).
+    pub commit_id: Option<String>,
 }
 
 /// An edit of a release not yet queued: a new name and/or what it ships (give `branch`, `tag`
@@ -323,9 +326,21 @@ async fn review(
     auth: &Auth,
     id: i64,
     to: ReleaseStatus,
-    comment: Option<String>,
+    body: ReviewIn,
 ) -> ApiResult<Json<ReleaseOut>> {
     let r = visible(st, auth, id).await?;
+    if let Some(seen) = &body.commit_id
+        && seen.trim() != r.commit_id
+    {
+        return Err(ApiError::conflict(
+            "changed",
+            format!(
+                "release {} now ships commit {}, not the one reviewed; look again",
+                r.id, r.commit_id
+            ),
+        ));
+    }
+    let comment = body.comment;
     auth.0
         .require(Permission::Review, Some(r.environment_id), Some(r.app_id))?;
     if r.requested_by == auth.0.id {
@@ -568,10 +583,19 @@ impl ReleasesApi {
         }
         if let Err(e) = st.queue.push(DeployJob::run(id.0)).await {
             tracing::error!(release_id = id.0, error = %e, "could not queue a release");
-            let _ = st
-                .db
-                .transition_release(id.0, ReleaseStatus::Failed, Some("could not be queued"))
-                .await;
+            // Only if no worker took it meanwhile (a push that timed out may have landed); the
+            // final event ends any stream following the release.
+            let reason = "could not be queued";
+            if matches!(
+                st.db.fail_if_queued(id.0, reason, &auth.0.actor()).await,
+                Ok(true)
+            ) {
+                let end =
+                    ReleaseEvent::new(id.0, Stage::Release, EventStatus::Failed).message(reason);
+                if let Err(e) = st.hub.publish(end).await {
+                    tracing::warn!(release_id = id.0, error = %e, "could not store the final event");
+                }
+            }
             return Err(ApiError::unavailable(
                 "queue_unavailable",
                 format!(
@@ -594,7 +618,7 @@ impl ReleasesApi {
         id: Path<i64>,
         body: Json<ReviewIn>,
     ) -> ApiResult<Json<ReleaseOut>> {
-        review(&st, &auth, id.0, ReleaseStatus::Approved, body.0.comment).await
+        review(&st, &auth, id.0, ReleaseStatus::Approved, body.0).await
     }
 
     /// Reject a release waiting for review (`pending_review` → `rejected`); a comment saying
@@ -607,7 +631,7 @@ impl ReleasesApi {
         id: Path<i64>,
         body: Json<ReviewIn>,
     ) -> ApiResult<Json<ReleaseOut>> {
-        review(&st, &auth, id.0, ReleaseStatus::Rejected, body.0.comment).await
+        review(&st, &auth, id.0, ReleaseStatus::Rejected, body.0).await
     }
 
     /// Edit a release that is not queued yet (pending review, approved or rejected). With
@@ -746,7 +770,14 @@ impl ReleasesApi {
             while !done {
                 let next = tokio::time::timeout(quiet, live.recv()).await;
                 let batch = match next {
-                    Ok(Ok(ev)) if ev.release_id == release_id && ev.id > last => vec![ev],
+                    // A live event is a wake-up: read everything after `last` from the store, so
+                    // an event the feed dropped (Redis restarting) is not skipped.
+                    Ok(Ok(ev)) if ev.release_id == release_id && ev.id > last => {
+                        match st.hub.replay(release_id, last).await {
+                            Ok(stored) if stored.last().is_some_and(|s| s.id >= ev.id) => stored,
+                            _ => vec![ev],
+                        }
+                    }
                     Ok(Ok(_)) => continue,
                     Ok(Err(RecvError::Closed)) => break,
                     // Fell behind, or quiet for a while (events may come from another

@@ -82,7 +82,8 @@ impl Db {
         if r.rows_affected() == 0 {
             return Err(DbError::NotFound("user"));
         }
-        if disabled == Some(true) {
+        // Disabled, or a new password (a reset after a leak): every session and API token ends.
+        if disabled == Some(true) || password_hash.is_some() {
             sqlx::query("DELETE FROM tokens WHERE user_id = $1")
                 .bind(id)
                 .execute(&self.pool)

@@ -236,6 +236,32 @@ impl Db {
         actor: &Actor,
         comment: &str,
     ) -> DbResult<bool> {
+        self.move_release(id, None, to, error, actor, comment).await
+    }
+
+    /// Fails a release that is still `queued` (its job could not be queued); false if it has
+    /// moved on (a worker may have taken a job whose push only looked failed).
+    pub async fn fail_if_queued(&self, id: i64, reason: &str, actor: &Actor) -> DbResult<bool> {
+        self.move_release(
+            id,
+            Some(ReleaseStatus::Queued),
+            ReleaseStatus::Failed,
+            Some(reason),
+            actor,
+            "",
+        )
+        .await
+    }
+
+    async fn move_release(
+        &self,
+        id: i64,
+        only_from: Option<ReleaseStatus>,
+        to: ReleaseStatus,
+        error: Option<&str>,
+        actor: &Actor,
+        comment: &str,
+    ) -> DbResult<bool> {
         // Compare-and-set on the status read: two callers cannot both make the same move.
         loop {
             let current: Option<String> =
@@ -247,7 +273,7 @@ impl Db {
                 return Ok(false);
             };
             let current = ReleaseStatus::parse(&current).map_err(|e| DbError::Corrupt(e.0))?;
-            if !current.can_become(to) {
+            if !current.can_become(to) || only_from.is_some_and(|f| f != current) {
                 return Ok(false);
             }
             let t = now();
@@ -297,7 +323,7 @@ impl Db {
     /// Changes a release that has not been queued yet (pending review, approved or rejected):
     /// its name and what it ships. It goes (back) to `pending_review` when `review` is on,
     /// else it is `approved`; an earlier review no longer counts. False if the release had
-    /// moved on meanwhile (queued, running…).
+    /// moved on meanwhile (queued, running…). The editor becomes the requester.
     pub async fn edit_release(
         &self,
         id: i64,
@@ -320,8 +346,9 @@ impl Db {
         let mut tx = self.pool.begin().await?;
         let r = sqlx::query(
             "UPDATE releases SET name = $1, ref_kind = $2, ref_name = $3, commit_id = $4, commit_message = $5,
-                status = $6, reviewed_by = NULL, review_comment = NULL, reviewed_at = NULL, updated_at = $7
-             WHERE id = $8 AND status = $9",
+                status = $6, reviewed_by = NULL, review_comment = NULL, reviewed_at = NULL, updated_at = $7,
+                requested_by = COALESCE($8, requested_by)
+             WHERE id = $9 AND status = $10",
         )
         .bind(&edit.name)
         .bind(&edit.ref_kind)
@@ -330,6 +357,8 @@ impl Db {
         .bind(&edit.commit_message)
         .bind(to.as_str())
         .bind(now())
+        // Whoever changes what a release ships becomes its requester: they cannot review it.
+        .bind(actor.id)
         .bind(id)
         .bind(before.status.as_str())
         .execute(&mut *tx)
