@@ -41,6 +41,27 @@ pub fn client_builder() -> reqwest::blocking::ClientBuilder {
     reqwest::blocking::Client::builder()
 }
 
+/// Sends `req` with `token` (none if empty); the status and the body as JSON (or as a string
+/// when it is not JSON; status 0 when the request failed).
+fn send_as(req: reqwest::blocking::RequestBuilder, token: &str) -> (u16, Value) {
+    let req = if token.is_empty() {
+        req
+    } else {
+        req.bearer_auth(token)
+    };
+    match req.send() {
+        Ok(r) => {
+            let status = r.status().as_u16();
+            let text = r.text().unwrap_or_default();
+            (
+                status,
+                serde_json::from_str(&text).unwrap_or(Value::String(text)),
+            )
+        }
+        Err(e) => (0, Value::String(e.to_string())),
+    }
+}
+
 /// The binary next to the test executable (`target/<profile>/hippo-api`), or `HIPPO_BIN`.
 pub fn binary() -> anyhow::Result<PathBuf> {
     if let Ok(p) = std::env::var("HIPPO_BIN") {
@@ -350,22 +371,7 @@ impl Hippo {
     }
 
     fn send(&self, req: reqwest::blocking::RequestBuilder) -> (u16, Value) {
-        let req = if self.token.is_empty() {
-            req
-        } else {
-            req.bearer_auth(&self.token)
-        };
-        match req.send() {
-            Ok(r) => {
-                let status = r.status().as_u16();
-                let text = r.text().unwrap_or_default();
-                (
-                    status,
-                    serde_json::from_str(&text).unwrap_or(Value::String(text)),
-                )
-            }
-            Err(e) => (0, Value::String(e.to_string())),
-        }
+        send_as(req, &self.token)
     }
 
     /// Logs `username` in; their session token.
@@ -390,19 +396,8 @@ impl Hippo {
             "DELETE" => self.http.delete(url),
             other => panic!("method {other}"),
         };
-        let req = req.bearer_auth(token);
         let req = if body.is_null() { req } else { req.json(body) };
-        match req.send() {
-            Ok(r) => {
-                let status = r.status().as_u16();
-                let text = r.text().unwrap_or_default();
-                (
-                    status,
-                    serde_json::from_str(&text).unwrap_or(Value::String(text)),
-                )
-            }
-            Err(e) => (0, Value::String(e.to_string())),
-        }
+        send_as(req, token)
     }
 
     pub fn get(&self, path: &str) -> (u16, Value) {

@@ -497,12 +497,14 @@ pub async fn synced_repo(
     Ok(url)
 }
 
+/// Runs `f` on the config's synced repository, if the caller may see the config.
 async fn with_repo<T: Send + 'static>(
     st: &State,
+    auth: &Auth,
     id: i64,
     f: impl FnOnce(&hippo_worker::git::RepoCache, &str) -> Result<T, GitError> + Send + 'static,
 ) -> Result<T, ApiError> {
-    let config = st.db.get_config(id).await?;
+    let config = visible(st, auth, id).await?;
     let url = synced_repo(st, &config, false).await?;
     let repos = st.repos.clone();
     tokio::task::spawn_blocking(move || f(&repos, &url))
@@ -525,6 +527,17 @@ fn parse_channels(raw: &[serde_json::Value]) -> Result<Vec<Channel>, ApiError> {
             Ok(c)
         })
         .collect()
+}
+
+/// The config, if the caller may edit it (`edit_configs` for its environment and app).
+async fn editable(st: &State, auth: &Auth, id: i64) -> Result<ReleaseConfig, ApiError> {
+    let config = st.db.get_config(id).await?;
+    auth.0.require(
+        Permission::EditConfigs,
+        Some(config.environment_id),
+        Some(config.app_id),
+    )?;
+    Ok(config)
 }
 
 /// The config, if the caller holds any permission for its environment and app (else 403).
@@ -621,12 +634,7 @@ impl ConfigsApi {
         id: Path<i64>,
         body: Json<ConfigIn>,
     ) -> ApiResult<Json<ConfigOut>> {
-        let current = st.db.get_config(id.0).await?;
-        auth.0.require(
-            Permission::EditConfigs,
-            Some(current.environment_id),
-            Some(current.app_id),
-        )?;
+        let current = editable(&st, &auth, id.0).await?;
         if current.app_id != body.app_id || current.environment_id != body.environment_id {
             return Err(ApiError::invalid(
                 "app_id",
@@ -673,12 +681,7 @@ impl ConfigsApi {
     /// Delete a release config (refused while releases refer to it).
     #[oai(path = "/:id", method = "delete")]
     async fn delete(&self, auth: Auth, st: Data<&Arc<State>>, id: Path<i64>) -> ApiResult<Deleted> {
-        let current = st.db.get_config(id.0).await?;
-        auth.0.require(
-            Permission::EditConfigs,
-            Some(current.environment_id),
-            Some(current.app_id),
-        )?;
+        let current = editable(&st, &auth, id.0).await?;
         let before: ConfigOut = current.into();
         st.db.delete_config(id.0).await?;
         let changes = audit::diff(audit::view(&before), None);
@@ -712,8 +715,7 @@ impl ConfigsApi {
         st: Data<&Arc<State>>,
         id: Path<i64>,
     ) -> ApiResult<Json<Vec<RefOut>>> {
-        visible(&st, &auth, id.0).await?;
-        let refs = with_repo(&st, id.0, |r, url| r.branches(url)).await?;
+        let refs = with_repo(&st, &auth, id.0, |r, url| r.branches(url)).await?;
         Ok(Json(refs.into_iter().map(Into::into).collect()))
     }
 
@@ -725,8 +727,7 @@ impl ConfigsApi {
         st: Data<&Arc<State>>,
         id: Path<i64>,
     ) -> ApiResult<Json<Vec<RefOut>>> {
-        visible(&st, &auth, id.0).await?;
-        let refs = with_repo(&st, id.0, |r, url| r.tags(url)).await?;
+        let refs = with_repo(&st, &auth, id.0, |r, url| r.tags(url)).await?;
         Ok(Json(refs.into_iter().map(Into::into).collect()))
     }
 
@@ -739,13 +740,12 @@ impl ConfigsApi {
         id: Path<i64>,
         branch: Query<String>,
     ) -> ApiResult<Json<Vec<CommitOut>>> {
-        visible(&st, &auth, id.0).await?;
         let domain::GitRef::Branch(name) =
             domain::GitRef::branch(&branch.0).map_err(ApiError::field("branch"))?
         else {
             return Err(ApiError::invalid("branch", "branch is not a branch name"));
         };
-        let commits = with_repo(&st, id.0, move |r, url| r.commits(url, &name, 30)).await?;
+        let commits = with_repo(&st, &auth, id.0, move |r, url| r.commits(url, &name, 30)).await?;
         Ok(Json(commits.into_iter().map(Into::into).collect()))
     }
 

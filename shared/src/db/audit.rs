@@ -1,7 +1,6 @@
 //! The audit trail: who changed what, when, with which comment. Callers pass changes without
 //! secrets (a secret appears as `"changed"`, never its value).
 use super::{Db, DbResult, now};
-use serde::Serialize;
 
 /// Who did something: a user, or Hippo itself (a worker moving a release, restart recovery).
 #[derive(Debug, Clone)]
@@ -25,7 +24,7 @@ impl Actor {
     }
 }
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct AuditEntry {
     pub id: i64,
     pub at: String,

@@ -1,9 +1,8 @@
 //! Notice channels of a config (sealed: they hold robot URLs, passwords, keys) and the delivery
 //! attempts of each release's notices.
 use super::{Db, DbResult};
-use serde::Serialize;
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct NoticeAttempt {
     pub id: i64,
     pub release_id: i64,
@@ -14,7 +13,6 @@ pub struct NoticeAttempt {
     pub at: String,
     pub duration_ms: i64,
     #[sqlx(try_from = "i64")]
-    #[serde(skip)]
     pub ok_flag: super::Flag,
     pub error: Option<String>,
     pub http_status: Option<i64>,
