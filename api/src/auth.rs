@@ -20,6 +20,8 @@ pub struct CurrentUser {
     pub is_admin: bool,
     /// The permissions the user's roles grant, with their scopes.
     pub grants: Vec<Grant>,
+    /// The hash of the token this request carries (`POST /api/auth/logout` ends it).
+    pub token_hash: String,
 }
 
 impl CurrentUser {
@@ -28,7 +30,8 @@ impl CurrentUser {
         self.is_admin || self.grants.iter().any(|g| g.covers(p, env, app))
     }
 
-    /// 403 unless [`CurrentUser::can`].
+    /// 403 unless [`CurrentUser::can`]. The message names the permission and the user, never
+    /// the ids of environments or apps (the caller may not be allowed to know they exist).
     pub fn require(
         &self,
         p: Permission,
@@ -38,17 +41,10 @@ impl CurrentUser {
         if self.can(p, env, app) {
             return Ok(());
         }
-        let mut scope = Vec::new();
-        if let Some(e) = env {
-            scope.push(format!("environment {e}"));
-        }
-        if let Some(a) = app {
-            scope.push(format!("app {a}"));
-        }
-        let scope = if scope.is_empty() {
-            String::new()
-        } else {
-            format!(" for {}", scope.join(", "))
+        let scope = match (env, app) {
+            (None, None) if p == Permission::Admin => "",
+            (None, None) => " everywhere",
+            _ => " here",
         };
         Err(ApiError::forbidden(
             p.as_str(),
@@ -77,19 +73,13 @@ impl CurrentUser {
             })
     }
 
-    /// 403 unless [`CurrentUser::sees`] (reading a config, a release, a host).
-    pub fn require_sees(&self, env: i64, app: Option<i64>) -> Result<(), ApiError> {
+    /// 404 unless [`CurrentUser::sees`] (reading a config, a release, a host): what a caller may
+    /// not see answers as if it did not exist, so ids do not leak across environments.
+    pub fn require_sees(&self, env: i64, app: Option<i64>, what: &str) -> Result<(), ApiError> {
         if self.sees(env, app) {
             return Ok(());
         }
-        Err(ApiError::forbidden(
-            "any",
-            format!(
-                "{} holds no permission for environment {env}{}",
-                self.username,
-                app.map(|a| format!(", app {a}")).unwrap_or_default()
-            ),
-        ))
+        Err(ApiError::not_found(what))
     }
 
     pub fn actor(&self) -> Actor {
@@ -105,7 +95,8 @@ pub struct Auth(pub CurrentUser);
 
 async fn check_token(req: &Request, bearer: Bearer) -> Option<CurrentUser> {
     let state = req.data::<Arc<State>>()?;
-    let user = match state.db.user_by_token(&token_hash(&bearer.token)).await {
+    let hash = token_hash(&bearer.token);
+    let user = match state.db.user_by_token(&hash).await {
         Ok(Some(u)) => u,
         Ok(None) => return None,
         Err(e) => {
@@ -125,5 +116,6 @@ async fn check_token(req: &Request, bearer: Bearer) -> Option<CurrentUser> {
         username: user.username,
         is_admin: user.is_admin.0,
         grants,
+        token_hash: hash,
     })
 }

@@ -1,9 +1,25 @@
 //! Hippo's HTTP API: records configs and releases, queues deploy jobs, streams release events,
 //! serves the OpenAPI spec and Swagger UI.
-pub mod app; // the route table: every route wired in one place
-pub mod audit; // recording changes in the audit trail
-pub mod auth; // bearer tokens, who may do what
-pub mod problem; // errors as HTTP problems
-pub mod routes; // one module per resource
-pub mod startup; // standalone mode: database, keys, admin user, queue, in-process workers
-pub mod state; // what every handler can reach
+
+/// The route table: every route wired in one place, the finished spec, the 405 `Allow` header.
+pub mod app;
+/// Recording changes in the audit trail.
+pub mod audit;
+/// Bearer tokens; who may do what, and what they may see.
+pub mod auth;
+/// JSON request bodies: size limit, checked against the spec (422 naming the field).
+pub mod body;
+/// Errors as HTTP problems, and the error responses each operation declares.
+pub mod problem;
+/// A config's repository, fetched for resolving refs and listing branches, tags and commits.
+pub mod repo;
+/// One module per resource.
+pub mod routes;
+/// Standalone mode: database, keys, admin user, queue, in-process workers.
+pub mod startup;
+/// What every handler can reach.
+pub mod state;
+/// The text fields of the API, one type per kind, each with its limits.
+pub mod text;
+/// The value sets of the API (permissions, statuses, stages, …) as enums.
+pub mod values;

@@ -56,7 +56,12 @@ pub struct Settings {
     pub notice_timeout_secs: u64,
     /// Where `hippo-worker` serves `/metrics` and `/healthz` (the API serves them on `listen`).
     pub metrics_listen: String,
+    /// The largest request body the API reads, in bytes (413 above it).
+    pub max_body_bytes: usize,
 }
+
+/// 1 MB: far above any config or release request, far below what could hurt the API.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
 
 impl Default for Settings {
     fn default() -> Self {
@@ -74,6 +79,7 @@ impl Default for Settings {
             session_ttl_secs: 12 * 3600,
             metrics_listen: "127.0.0.1:9091".into(),
             notice_timeout_secs: 10,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
         }
     }
 }
@@ -160,6 +166,9 @@ impl Settings {
         }
         if let Some(v) = env("HIPPO_NOTICE_TIMEOUT_SECS") {
             s.notice_timeout_secs = num("HIPPO_NOTICE_TIMEOUT_SECS", v)?;
+        }
+        if let Some(v) = env("HIPPO_MAX_BODY_BYTES") {
+            s.max_body_bytes = num("HIPPO_MAX_BODY_BYTES", v)?;
         }
         if let Some(v) = env("HIPPO_SSH_IO_TIMEOUT_SECS") {
             s.ssh_io_timeout_secs = num("HIPPO_SSH_IO_TIMEOUT_SECS", v)?;

@@ -1,77 +1,78 @@
-//! `/api/release-configs`: how one app is released to one environment (one per pair), plus
-//! the repository's branches, tags and commits, and the versions kept on the hosts.
-use super::{ApiResult, Created, Deleted};
-use crate::app::ApiTags;
+//! `/api/release-configs`: how one app is released to one environment (one per pair), its
+//! notice channels, and the versions kept on its hosts. (Its repository's branches, tags and
+//! commits are `routes::git`.)
+use super::notices::{self, NoticeChannel};
+use super::{
+    AUTH, ApiResult, ApiTags, BAD_PARAM, BODY, CONFLICT, Created, Deleted, FORBIDDEN, NOT_FOUND,
+};
 use crate::audit;
 use crate::auth::Auth;
+use crate::body::JsonBody;
 use crate::problem::ApiError;
 use crate::state::State;
-use hippo_shared::db::configs::{
-    ConfigSpec, Hooks, NoticeSpec, ReleaseConfig, RepoAuthSpec, SecretChange, Variable,
+use crate::text::{
+    LongText, RemotePathText, RepoUrlText, Script, SecretText, ShortText, Timestamp,
 };
-use hippo_shared::domain::Permission;
-use hippo_shared::domain::{self, FailurePolicy, FilterMode, RemotePath, RepoUrl};
-use hippo_worker::git::{CommitInfo, GitError, RefInfo};
+use hippo_shared::db::configs::{
+    self as shared_configs, ConfigSpec, NoticeSpec, ReleaseConfig, RepoAuthSpec, SecretChange,
+    Variable,
+};
+use hippo_shared::domain::{self, Permission, RemotePath, RepoUrl};
 use hippo_worker::notify::{Channel, dispatch};
 use hippo_worker::package::{FileFilter, FilterMode as PackMode};
 use poem::web::Data;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{Enum, Object, OpenApi};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-use std::time::Duration;
 
+/// How Hippo reaches the repository: `none` (public or local; the default), `platform_key`
+/// (SSH with the platform key, `GET /api/ssh-key`), `token` (HTTPS with `repo_username` and
+/// `repo_token`).
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
 #[oai(rename_all = "snake_case")]
 pub enum RepoAuthKind {
-    /// Public or local repository.
     None,
-    /// SSH with the platform key.
     PlatformKey,
-    /// HTTPS with `repo_username` and `repo_token`.
     Token,
 }
 
+/// How `filter` is read: `exclude` (the default: matching files are left out) or `include`
+/// (only matching files are shipped).
 #[derive(Enum, Clone, Copy)]
 #[oai(rename_all = "snake_case")]
-pub enum FilterModeDto {
+pub enum FilterMode {
     Include,
     Exclude,
 }
 
+/// What a host that fails to prepare means for the others: `all_or_nothing` (the default: no
+/// host switches unless every host prepared) or `continue` (prepared hosts switch anyway; the
+/// release still ends failed).
 #[derive(Enum, Clone, Copy)]
 #[oai(rename_all = "snake_case")]
-pub enum FailurePolicyDto {
-    /// No host switches unless all prepared.
+pub enum FailurePolicy {
     AllOrNothing,
-    /// Prepared hosts switch even if others failed.
     Continue,
 }
 
+/// Shell scripts run at four points of a release (empty: none). Each gets the release's
+/// variables (`HIPPO_*` and the config's own).
 #[derive(Object, Clone, Default)]
-pub struct HooksDto {
+pub struct Hooks {
     /// On the release server, in the repository cache, before fetching.
     #[oai(default)]
-    pub before_checkout: String,
+    pub before_checkout: Script,
     /// On the release server, in the exported tree (builds go here).
     #[oai(default)]
-    pub after_checkout: String,
+    pub after_checkout: Script,
     /// On each target, in the new version folder, before the switch.
     #[oai(default)]
-    pub before_release: String,
+    pub before_release: Script,
     /// On each target, in the deploy path, after the switch.
     #[oai(default)]
-    pub after_release: String,
-}
-
-#[derive(Object, Clone, Default)]
-pub struct NoticeDto {
-    /// off | dingtalk | sms | email | wecom | feishu | webhook
-    #[oai(default)]
-    pub channel: String,
-    #[oai(default)]
-    pub target: String,
+    pub after_release: Script,
 }
 
 fn default_keep() -> u32 {
@@ -80,64 +81,56 @@ fn default_keep() -> u32 {
 fn default_hook_timeout() -> u64 {
     600
 }
-fn default_filter_mode() -> FilterModeDto {
-    FilterModeDto::Exclude
-}
-fn default_policy() -> FailurePolicyDto {
-    FailurePolicyDto::AllOrNothing
-}
-fn default_auth() -> RepoAuthKind {
-    RepoAuthKind::None
-}
 
-/// A regular release config (create or full replace).
+/// A regular release config (create or full replace). Left out: `repo_auth` `none`,
+/// `filter_mode` `exclude`, `failure_policy` `all_or_nothing`, no hooks.
 #[derive(Object)]
 pub struct ConfigIn {
     pub app_id: i64,
     pub environment_id: i64,
-    /// Git URL: SSH (`git@host:o/r.git`, `ssh://`), HTTPS, `file://` or a local path.
-    pub repo_url: String,
-    #[oai(default = "default_auth")]
-    pub repo_auth: RepoAuthKind,
-    #[oai(default)]
-    pub repo_username: String,
-    /// Write-only. On update, leave out to keep the stored token.
-    pub repo_token: Option<String>,
+    pub repo_url: RepoUrlText,
+    pub repo_auth: Option<RepoAuthKind>,
+    /// For `repo_auth` `token`.
+    pub repo_username: Option<ShortText>,
+    /// Write-only, for `repo_auth` `token`. On update, leave out to keep the stored token.
+    pub repo_token: Option<SecretText>,
     #[oai(default)]
     pub review_enabled: bool,
-    #[oai(default)]
-    pub notice: NoticeDto,
-    /// Write-only: where notices go, e.g. `[{"type": "dingtalk", "webhook_url": "…",
-    /// "secret": "…"}, {"type": "email", "host": "smtp.example.com", "security": "starttls",
-    /// "from": "…", "to": ["…"]}]` (types: dingtalk, wecom, feishu, webhook, email, sms). Stored
-    /// sealed; read back redacted at `/api/release-configs/{id}/notice-channels`. On update,
-    /// leave out to keep them; `[]` removes them.
-    pub notice_channels: Option<Vec<serde_json::Value>>,
+    /// Write-only: where notices go. Stored sealed; read back redacted at
+    /// `/api/release-configs/{id}/notice-channels`. On update, leave out to keep them; `[]`
+    /// removes them.
+    #[oai(validator(max_items = 20))]
+    pub notice_channels: Option<Vec<NoticeChannel>>,
     /// Target hosts, all of the config's environment.
+    #[oai(validator(min_items = 1, max_items = 1000))]
     pub host_ids: Vec<i64>,
     /// Becomes a link to the live version, e.g. `/var/www/html`.
-    pub deploy_path: String,
+    pub deploy_path: RemotePathText,
     /// Holds one folder per version, e.g. `/data/hippo/repos`.
-    pub versions_path: String,
-    /// Versions kept on each host (1-100).
-    #[oai(default = "default_keep")]
+    pub versions_path: RemotePathText,
+    /// Versions kept on each host.
+    #[oai(
+        default = "default_keep",
+        validator(minimum(value = "1"), maximum(value = "100"))
+    )]
     pub keep_versions: u32,
-    #[oai(default = "default_filter_mode")]
-    pub filter_mode: FilterModeDto,
+    pub filter_mode: Option<FilterMode>,
     /// gitignore-style patterns, one per line, `#` comments.
     #[oai(default)]
-    pub filter: String,
+    pub filter: LongText,
+    pub hooks: Option<Hooks>,
+    /// `KEY=value` lines given to every hook (names: letters, digits, `_`; not `HIPPO_…`).
     #[oai(default)]
-    pub hooks: HooksDto,
-    /// `KEY=value` lines given to every hook.
-    #[oai(default)]
-    pub variables: String,
-    /// Hosts prepared at once (default: all).
+    pub variables: LongText,
+    /// Hosts prepared at once (absent: all).
+    #[oai(validator(minimum(value = "1"), maximum(value = "1000")))]
     pub parallelism: Option<u32>,
-    #[oai(default = "default_policy")]
-    pub failure_policy: FailurePolicyDto,
-    /// Seconds each hook may run (1-86400).
-    #[oai(default = "default_hook_timeout")]
+    pub failure_policy: Option<FailurePolicy>,
+    /// Seconds each hook may run.
+    #[oai(
+        default = "default_hook_timeout",
+        validator(minimum(value = "1"), maximum(value = "86400"))
+    )]
     pub hook_timeout_secs: u64,
 }
 
@@ -145,88 +138,123 @@ pub struct ConfigIn {
 pub struct ConfigOut {
     pub id: i64,
     pub app_id: i64,
+    pub app_name: String,
     pub environment_id: i64,
-    /// `regular` (custom releases come later).
-    pub kind: String,
+    pub environment_name: String,
     pub repo_url: String,
     pub repo_auth: RepoAuthKind,
     pub repo_username: String,
     /// Whether a token is stored (it is never returned).
     pub has_repo_token: bool,
     pub review_enabled: bool,
-    pub notice: NoticeDto,
+    /// How many notice channels are set (see `/api/release-configs/{id}/notice-channels`).
+    pub notice_channel_count: u32,
     pub host_ids: Vec<i64>,
     pub deploy_path: String,
     pub versions_path: String,
     pub keep_versions: u32,
-    pub filter_mode: FilterModeDto,
+    pub filter_mode: FilterMode,
     pub filter: String,
-    pub hooks: HooksDto,
+    pub hooks: Hooks,
     pub variables: String,
+    /// Hosts prepared at once; absent: all.
+    #[oai(skip_serializing_if_is_none)]
     pub parallelism: Option<u32>,
-    pub failure_policy: FailurePolicyDto,
+    pub failure_policy: FailurePolicy,
     pub hook_timeout_secs: u64,
-    pub created_at: String,
-    pub updated_at: String,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
 }
 
-impl From<ReleaseConfig> for ConfigOut {
-    fn from(c: ReleaseConfig) -> Self {
-        let s = c.spec;
-        let (repo_auth, repo_username) = match s.repo_auth {
-            RepoAuthSpec::None => (RepoAuthKind::None, String::new()),
-            RepoAuthSpec::PlatformKey => (RepoAuthKind::PlatformKey, String::new()),
-            RepoAuthSpec::Token { username } => (RepoAuthKind::Token, username),
-        };
-        Self {
-            id: c.id,
-            app_id: c.app_id,
-            environment_id: c.environment_id,
-            kind: "regular".into(),
-            repo_url: s.repo_url.to_string(),
-            repo_auth,
-            repo_username,
-            has_repo_token: c.has_repo_secret,
-            review_enabled: s.review_enabled,
-            notice: NoticeDto {
-                channel: s.notice.channel,
-                target: s.notice.target,
-            },
-            host_ids: s.host_ids,
-            deploy_path: s.deploy_path.to_string(),
-            versions_path: s.versions_path.to_string(),
-            keep_versions: s.keep_versions,
-            filter_mode: match s.filter_mode {
-                FilterMode::Include => FilterModeDto::Include,
-                FilterMode::Exclude => FilterModeDto::Exclude,
-            },
-            filter: s.filter,
-            hooks: HooksDto {
-                before_checkout: s.hooks.before_checkout,
-                after_checkout: s.hooks.after_checkout,
-                before_release: s.hooks.before_release,
-                after_release: s.hooks.after_release,
-            },
-            variables: s
-                .variables
-                .iter()
-                .map(|v| format!("{}={}\n", v.name, v.value))
+/// Names of environments and apps, for answers that show their ids.
+pub struct Names {
+    pub environments: HashMap<i64, String>,
+    pub apps: HashMap<i64, String>,
+}
+
+impl Names {
+    pub async fn load(st: &State) -> Result<Self, ApiError> {
+        Ok(Self {
+            environments: st
+                .db
+                .list_environments()
+                .await?
+                .into_iter()
+                .map(|e| (e.id, e.name))
                 .collect(),
-            parallelism: s.parallelism,
-            failure_policy: match s.failure_policy {
-                FailurePolicy::AllOrNothing => FailurePolicyDto::AllOrNothing,
-                FailurePolicy::Continue => FailurePolicyDto::Continue,
-            },
-            hook_timeout_secs: s.hook_timeout_secs,
-            created_at: c.created_at,
-            updated_at: c.updated_at,
-        }
+            apps: st
+                .db
+                .list_apps()
+                .await?
+                .into_iter()
+                .map(|a| (a.id, a.name))
+                .collect(),
+        })
+    }
+    pub fn environment(&self, id: i64) -> String {
+        self.environments.get(&id).cloned().unwrap_or_default()
+    }
+    pub fn app(&self, id: i64) -> String {
+        self.apps.get(&id).cloned().unwrap_or_default()
     }
 }
 
-const NOTICE_CHANNELS: [&str; 8] = [
-    "", "off", "dingtalk", "sms", "email", "wecom", "feishu", "webhook",
-];
+fn out(c: ReleaseConfig, names: &Names, channels: usize) -> ConfigOut {
+    let s = c.spec;
+    let (repo_auth, repo_username) = match s.repo_auth {
+        RepoAuthSpec::None => (RepoAuthKind::None, String::new()),
+        RepoAuthSpec::PlatformKey => (RepoAuthKind::PlatformKey, String::new()),
+        RepoAuthSpec::Token { username } => (RepoAuthKind::Token, username),
+    };
+    ConfigOut {
+        id: c.id,
+        app_id: c.app_id,
+        app_name: names.app(c.app_id),
+        environment_id: c.environment_id,
+        environment_name: names.environment(c.environment_id),
+        repo_url: s.repo_url.to_string(),
+        repo_auth,
+        repo_username,
+        has_repo_token: c.has_repo_secret,
+        review_enabled: s.review_enabled,
+        notice_channel_count: u32::try_from(channels).unwrap_or(u32::MAX),
+        host_ids: s.host_ids,
+        deploy_path: s.deploy_path.to_string(),
+        versions_path: s.versions_path.to_string(),
+        keep_versions: s.keep_versions,
+        filter_mode: match s.filter_mode {
+            domain::FilterMode::Include => FilterMode::Include,
+            domain::FilterMode::Exclude => FilterMode::Exclude,
+        },
+        filter: s.filter,
+        hooks: Hooks {
+            before_checkout: s.hooks.before_checkout.as_str().into(),
+            after_checkout: s.hooks.after_checkout.as_str().into(),
+            before_release: s.hooks.before_release.as_str().into(),
+            after_release: s.hooks.after_release.as_str().into(),
+        },
+        variables: s
+            .variables
+            .iter()
+            .map(|v| format!("{}={}\n", v.name, v.value))
+            .collect(),
+        parallelism: s.parallelism,
+        failure_policy: match s.failure_policy {
+            domain::FailurePolicy::AllOrNothing => FailurePolicy::AllOrNothing,
+            domain::FailurePolicy::Continue => FailurePolicy::Continue,
+        },
+        hook_timeout_secs: s.hook_timeout_secs,
+        created_at: c.created_at.into(),
+        updated_at: c.updated_at.into(),
+    }
+}
+
+/// A config as the API shows it (with names and its channel count).
+async fn shown(st: &State, c: ReleaseConfig) -> Result<ConfigOut, ApiError> {
+    let names = Names::load(st).await?;
+    let channels = dispatch::channels(&st.deps, c.id).await.len();
+    Ok(out(c, &names, channels))
+}
 
 impl ConfigIn {
     /// Parses every field; the first bad one is named in the error.
@@ -252,7 +280,7 @@ impl ConfigIn {
             .map(str::trim)
             .filter(|t| !t.is_empty())
             .map(str::to_owned);
-        let repo_auth = match self.repo_auth {
+        let repo_auth = match self.repo_auth.unwrap_or(RepoAuthKind::None) {
             RepoAuthKind::None => RepoAuthSpec::None,
             RepoAuthKind::PlatformKey => {
                 if !repo_url.is_ssh() {
@@ -264,7 +292,7 @@ impl ConfigIn {
                 RepoAuthSpec::PlatformKey
             }
             RepoAuthKind::Token => {
-                let username = self.repo_username.trim();
+                let username = self.repo_username.as_deref().unwrap_or_default().trim();
                 if username.is_empty() || username.chars().any(|c| c.is_control() || c == ':') {
                     return Err(ApiError::invalid(
                         "repo_username",
@@ -313,15 +341,9 @@ impl ConfigIn {
                 "versions_path and deploy_path must not contain one another",
             ));
         }
-        if !(1..=100).contains(&self.keep_versions) {
-            return Err(ApiError::invalid(
-                "keep_versions",
-                "keep_versions must be between 1 and 100",
-            ));
-        }
-        let (filter_mode, pack_mode) = match self.filter_mode {
-            FilterModeDto::Include => (FilterMode::Include, PackMode::Include),
-            FilterModeDto::Exclude => (FilterMode::Exclude, PackMode::Exclude),
+        let (filter_mode, pack_mode) = match self.filter_mode.unwrap_or(FilterMode::Exclude) {
+            FilterMode::Include => (domain::FilterMode::Include, PackMode::Include),
+            FilterMode::Exclude => (domain::FilterMode::Exclude, PackMode::Exclude),
         };
         FileFilter::parse(pack_mode, &self.filter)
             .map_err(|e| ApiError::invalid("filter", e.to_string()))?;
@@ -330,70 +352,32 @@ impl ConfigIn {
             .into_iter()
             .map(|(name, value)| Variable { name, value })
             .collect();
-        if self.parallelism == Some(0) {
-            return Err(ApiError::invalid(
-                "parallelism",
-                "parallelism must be at least 1",
-            ));
-        }
-        if !(1..=86_400).contains(&self.hook_timeout_secs) {
-            return Err(ApiError::invalid(
-                "hook_timeout_secs",
-                "hook_timeout_secs must be between 1 and 86400",
-            ));
-        }
-        let channel = self.notice.channel.trim();
-        if !NOTICE_CHANNELS.contains(&channel) {
-            return Err(ApiError::invalid(
-                "notice.channel",
-                format!(
-                    "notice.channel must be one of {}",
-                    NOTICE_CHANNELS[1..].join(", ")
-                ),
-            ));
-        }
-        for (name, script) in [
-            ("hooks.before_checkout", &self.hooks.before_checkout),
-            ("hooks.after_checkout", &self.hooks.after_checkout),
-            ("hooks.before_release", &self.hooks.before_release),
-            ("hooks.after_release", &self.hooks.after_release),
-        ] {
-            if script.contains('\0') || script.len() > 64 * 1024 {
-                return Err(ApiError::invalid(
-                    name,
-                    format!("{name} must be at most 64 KiB of text"),
-                ));
-            }
-        }
+        let hooks = self.hooks.clone().unwrap_or_default();
         let spec = ConfigSpec {
             repo_url,
             repo_auth,
             review_enabled: self.review_enabled,
             notice: NoticeSpec {
-                channel: if channel.is_empty() {
-                    "off".into()
-                } else {
-                    channel.into()
-                },
-                target: self.notice.target.trim().into(),
+                channel: "off".into(),
+                target: String::new(),
             },
             host_ids,
             deploy_path,
             versions_path,
             keep_versions: self.keep_versions,
             filter_mode,
-            filter: self.filter.clone(),
-            hooks: Hooks {
-                before_checkout: self.hooks.before_checkout.clone(),
-                after_checkout: self.hooks.after_checkout.clone(),
-                before_release: self.hooks.before_release.clone(),
-                after_release: self.hooks.after_release.clone(),
+            filter: self.filter.0.clone(),
+            hooks: shared_configs::Hooks {
+                before_checkout: hooks.before_checkout.0,
+                after_checkout: hooks.after_checkout.0,
+                before_release: hooks.before_release.0,
+                after_release: hooks.after_release.0,
             },
             variables,
             parallelism: self.parallelism,
-            failure_policy: match self.failure_policy {
-                FailurePolicyDto::AllOrNothing => FailurePolicy::AllOrNothing,
-                FailurePolicyDto::Continue => FailurePolicy::Continue,
+            failure_policy: match self.failure_policy.unwrap_or(FailurePolicy::AllOrNothing) {
+                FailurePolicy::AllOrNothing => domain::FailurePolicy::AllOrNothing,
+                FailurePolicy::Continue => domain::FailurePolicy::Continue,
             },
             hook_timeout_secs: self.hook_timeout_secs,
         };
@@ -401,44 +385,23 @@ impl ConfigIn {
     }
 }
 
-#[derive(Object)]
-pub struct RefOut {
-    pub name: String,
-    pub commit: String,
-    /// Commit time, unix seconds.
-    pub time: i64,
+/// The config, if the caller holds any permission for its environment and app (else 404).
+async fn visible(st: &State, auth: &Auth, id: i64) -> Result<ReleaseConfig, ApiError> {
+    let config = st.db.get_config(id).await?;
+    auth.0
+        .require_sees(config.environment_id, Some(config.app_id), "release config")?;
+    Ok(config)
 }
 
-impl From<RefInfo> for RefOut {
-    fn from(r: RefInfo) -> Self {
-        Self {
-            name: r.name,
-            commit: r.commit,
-            time: r.time,
-        }
-    }
-}
-
-#[derive(Object)]
-pub struct CommitOut {
-    pub id: String,
-    pub short_id: String,
-    pub author: String,
-    /// Commit time, unix seconds.
-    pub time: i64,
-    pub message: String,
-}
-
-impl From<CommitInfo> for CommitOut {
-    fn from(c: CommitInfo) -> Self {
-        Self {
-            id: c.id,
-            short_id: c.short_id,
-            author: c.author,
-            time: c.time,
-            message: c.message,
-        }
-    }
+/// The config, if the caller may edit it (`edit_configs` for its environment and app).
+async fn editable(st: &State, auth: &Auth, id: i64) -> Result<ReleaseConfig, ApiError> {
+    let config = visible(st, auth, id).await?;
+    auth.0.require(
+        Permission::EditConfigs,
+        Some(config.environment_id),
+        Some(config.app_id),
+    )?;
+    Ok(config)
 }
 
 #[derive(Object)]
@@ -448,7 +411,7 @@ pub struct VersionOut {
     pub commit_id: String,
     /// The deploy path links to it on this host.
     pub live: bool,
-    pub created_at: String,
+    pub created_at: Timestamp,
 }
 
 #[derive(Object)]
@@ -459,148 +422,58 @@ pub struct HostVersionsOut {
     pub versions: Vec<VersionOut>,
 }
 
-pub fn git_error(e: GitError) -> ApiError {
-    match e {
-        GitError::RefNotFound { kind, name } => ApiError::invalid(
-            kind,
-            format!("{kind} '{name}' does not exist in the repository"),
-        ),
-        other => ApiError::upstream("git_failed", other.to_string()),
-    }
-}
-
-/// Fetches the config's repository. Listings (`always` false) reuse a fetch of the last few
-/// seconds, so the console's branch → commit pickers do not fetch three times; resolving the
-/// ref of a new release always fetches.
-pub async fn synced_repo(
-    st: &State,
-    config: &ReleaseConfig,
-    always: bool,
-) -> Result<String, ApiError> {
-    let url = config.spec.repo_url.to_string();
-    if !always && st.fresh(&url, Duration::from_secs(5)) && st.repos.mirror_dir(&url).exists() {
-        return Ok(url);
-    }
-    let auth = st
-        .repo_auth(config.id, &config.spec)
-        .await
-        .map_err(ApiError::internal)?;
-    let repos = st.repos.clone();
-    let u = url.clone();
-    let res = tokio::task::spawn_blocking(move || repos.sync(&u, &auth))
-        .await
-        .map_err(ApiError::internal)?;
-    if let Err(e) = res {
-        st.forget_fetch(&url);
-        return Err(git_error(e));
-    }
-    Ok(url)
-}
-
-/// Runs `f` on the config's synced repository, if the caller may see the config.
-async fn with_repo<T: Send + 'static>(
-    st: &State,
-    auth: &Auth,
-    id: i64,
-    f: impl FnOnce(&hippo_worker::git::RepoCache, &str) -> Result<T, GitError> + Send + 'static,
-) -> Result<T, ApiError> {
-    let config = visible(st, auth, id).await?;
-    let url = synced_repo(st, &config, false).await?;
-    let repos = st.repos.clone();
-    tokio::task::spawn_blocking(move || f(&repos, &url))
-        .await
-        .map_err(ApiError::internal)?
-        .map_err(git_error)
-}
-
-/// Parses and checks the notice channels of a request (422 naming `notice_channels`).
-fn parse_channels(raw: &[serde_json::Value]) -> Result<Vec<Channel>, ApiError> {
-    raw.iter()
-        .enumerate()
-        .map(|(i, v)| {
-            let c: Channel = serde_json::from_value(v.clone()).map_err(|e| {
-                ApiError::invalid("notice_channels", format!("notice_channels[{i}]: {e}"))
-            })?;
-            c.validate().map_err(|e| {
-                ApiError::invalid("notice_channels", format!("notice_channels[{i}]: {e}"))
-            })?;
-            Ok(c)
-        })
-        .collect()
-}
-
-/// The config, if the caller may edit it (`edit_configs` for its environment and app).
-async fn editable(st: &State, auth: &Auth, id: i64) -> Result<ReleaseConfig, ApiError> {
-    let config = st.db.get_config(id).await?;
-    auth.0.require(
-        Permission::EditConfigs,
-        Some(config.environment_id),
-        Some(config.app_id),
-    )?;
-    Ok(config)
-}
-
-/// The config, if the caller holds any permission for its environment and app (else 403).
-async fn visible(st: &State, auth: &Auth, id: i64) -> Result<ReleaseConfig, ApiError> {
-    let config = st.db.get_config(id).await?;
-    auth.0
-        .require_sees(config.environment_id, Some(config.app_id))?;
-    Ok(config)
-}
-
 #[derive(Default)]
 pub struct ConfigsApi;
 
 #[OpenApi(prefix_path = "/api/release-configs", tag = "ApiTags::ReleaseConfigs")]
 impl ConfigsApi {
-    /// List release configs, optionally of one app and/or environment.
-    #[oai(path = "/", method = "get")]
+    /// List the release configs the caller may see, optionally of one app and/or environment.
+    #[oai(path = "/", method = "get", operation_id = "listReleaseConfigs")]
     async fn list(
         &self,
         auth: Auth,
         st: Data<&Arc<State>>,
         app_id: Query<Option<i64>>,
         environment_id: Query<Option<i64>>,
-    ) -> ApiResult<Json<Vec<ConfigOut>>> {
-        // Only the configs the caller holds a permission for.
-        Ok(Json(
-            st.db
-                .list_configs(app_id.0, environment_id.0)
-                .await?
-                .into_iter()
-                .filter(|c| auth.0.sees(c.environment_id, Some(c.app_id)))
-                .map(Into::into)
-                .collect(),
-        ))
+    ) -> ApiResult<Json<Vec<ConfigOut>>, { AUTH | BAD_PARAM }> {
+        let names = Names::load(&st).await?;
+        let mut list = Vec::new();
+        for c in st.db.list_configs(app_id.0, environment_id.0).await? {
+            if auth.0.sees(c.environment_id, Some(c.app_id)) {
+                let channels = dispatch::channels(&st.deps, c.id).await.len();
+                list.push(out(c, &names, channels));
+            }
+        }
+        Ok(Json(list))
     }
 
     /// Create the release config of an app for an environment.
-    #[oai(path = "/", method = "post")]
+    #[oai(path = "/", method = "post", operation_id = "createReleaseConfig")]
     async fn create(
         &self,
         auth: Auth,
         st: Data<&Arc<State>>,
-        body: Json<ConfigIn>,
-    ) -> ApiResult<Created<ConfigOut>> {
+        body: JsonBody<ConfigIn>,
+    ) -> ApiResult<Created<ConfigOut>, { AUTH | BODY | FORBIDDEN | CONFLICT }> {
         auth.0.require(
             Permission::EditConfigs,
             Some(body.environment_id),
             Some(body.app_id),
         )?;
         let (spec, token) = body.parse(&st, true).await?;
-        let channels = parse_channels(body.notice_channels.as_deref().unwrap_or_default())?;
+        let channels = notices::parse(body.notice_channels.as_deref().unwrap_or_default())?;
         let secret_set = token.is_some();
         let sealed = token.map(|t| st.master.seal(t.as_bytes()));
-        let config: ConfigOut = st
+        let created = st
             .db
             .create_config(body.app_id, body.environment_id, &spec, sealed)
-            .await?
-            .into();
+            .await?;
         if !channels.is_empty() {
             st.db
-                .set_config_notice_secret(config.id, dispatch::seal(&st.deps, &channels))
+                .set_config_notice_secret(created.id, dispatch::seal(&st.deps, &channels))
                 .await?;
         }
+        let config = shown(&st, created).await?;
         let mut changes = audit::diff(None, audit::view(&config));
         if secret_set {
             changes["repo_token"] = serde_json::json!("set");
@@ -614,37 +487,39 @@ impl ConfigsApi {
     }
 
     /// Get a release config.
-    #[oai(path = "/:id", method = "get")]
+    #[oai(path = "/:id", method = "get", operation_id = "getReleaseConfig")]
     async fn get(
         &self,
         auth: Auth,
         st: Data<&Arc<State>>,
         id: Path<i64>,
-    ) -> ApiResult<Json<ConfigOut>> {
-        Ok(Json(visible(&st, &auth, id.0).await?.into()))
+    ) -> ApiResult<Json<ConfigOut>, { AUTH | NOT_FOUND }> {
+        let c = visible(&st, &auth, id.0).await?;
+        Ok(Json(shown(&st, c).await?))
     }
 
     /// Replace a release config. Its app and environment cannot change. Releases already
     /// requested keep the config they were requested with.
-    #[oai(path = "/:id", method = "put")]
+    #[oai(path = "/:id", method = "put", operation_id = "updateReleaseConfig")]
     async fn update(
         &self,
         auth: Auth,
         st: Data<&Arc<State>>,
         id: Path<i64>,
-        body: Json<ConfigIn>,
-    ) -> ApiResult<Json<ConfigOut>> {
+        body: JsonBody<ConfigIn>,
+    ) -> ApiResult<Json<ConfigOut>, { AUTH | BODY | FORBIDDEN | NOT_FOUND | CONFLICT }> {
         let current = editable(&st, &auth, id.0).await?;
         if current.app_id != body.app_id || current.environment_id != body.environment_id {
             return Err(ApiError::invalid(
                 "app_id",
                 "a config's app and environment cannot change; create another config",
-            ));
+            )
+            .into());
         }
-        let needs_token = body.repo_auth == RepoAuthKind::Token && !current.has_repo_secret;
+        let needs_token = body.repo_auth == Some(RepoAuthKind::Token) && !current.has_repo_secret;
         let (spec, token) = body.parse(&st, needs_token).await?;
         let channels = match &body.notice_channels {
-            Some(raw) => Some(parse_channels(raw)?),
+            Some(raw) => Some(notices::parse(raw)?),
             None => None,
         };
         let secret = match (&spec.repo_auth, token) {
@@ -659,17 +534,18 @@ impl ConfigsApi {
             (SecretChange::Clear, true) => Some("cleared"),
             _ => None,
         };
-        let before: ConfigOut = current.into();
-        let config: ConfigOut = st.db.update_config(id.0, &spec, secret).await?.into();
+        let before = shown(&st, current).await?;
+        let updated = st.db.update_config(id.0, &spec, secret).await?;
         if let Some(c) = &channels {
             st.db
                 .set_config_notice_secret(id.0, dispatch::seal(&st.deps, c))
                 .await?;
         }
+        let config = shown(&st, updated).await?;
         let mut changes = audit::diff(audit::view(&before), audit::view(&config));
         if let Some(c) = &channels {
             changes["notice_channels"] =
-                serde_json::json!({"changed": c.iter().map(Channel::kind).collect::<Vec<_>>()});
+                serde_json::json!({"to": c.iter().map(Channel::kind).collect::<Vec<_>>()});
         }
         if let Some(c) = token_change {
             changes["repo_token"] = serde_json::json!(c);
@@ -678,11 +554,16 @@ impl ConfigsApi {
         Ok(Json(config))
     }
 
-    /// Delete a release config (refused while releases refer to it).
-    #[oai(path = "/:id", method = "delete")]
-    async fn delete(&self, auth: Auth, st: Data<&Arc<State>>, id: Path<i64>) -> ApiResult<Deleted> {
+    /// Delete a release config (refused with 409 while releases refer to it).
+    #[oai(path = "/:id", method = "delete", operation_id = "deleteReleaseConfig")]
+    async fn delete(
+        &self,
+        auth: Auth,
+        st: Data<&Arc<State>>,
+        id: Path<i64>,
+    ) -> ApiResult<Deleted, { AUTH | FORBIDDEN | NOT_FOUND | CONFLICT }> {
         let current = editable(&st, &auth, id.0).await?;
-        let before: ConfigOut = current.into();
+        let before = shown(&st, current).await?;
         st.db.delete_config(id.0).await?;
         let changes = audit::diff(audit::view(&before), None);
         audit::record(&st, &auth.0, "config", Some(id.0), "delete", changes).await;
@@ -690,73 +571,35 @@ impl ConfigsApi {
     }
 
     /// The config's notice channels, secrets replaced by `***` (robot URLs shortened).
-    #[oai(path = "/:id/notice-channels", method = "get")]
+    #[oai(
+        path = "/:id/notice-channels",
+        method = "get",
+        operation_id = "listNoticeChannels"
+    )]
     async fn notice_channels(
         &self,
         auth: Auth,
         st: Data<&Arc<State>>,
         id: Path<i64>,
-    ) -> ApiResult<Json<Vec<serde_json::Value>>> {
+    ) -> ApiResult<Json<Vec<NoticeChannel>>, { AUTH | NOT_FOUND }> {
         visible(&st, &auth, id.0).await?;
         Ok(Json(
             dispatch::channels(&st.deps, id.0)
                 .await
                 .iter()
-                .map(Channel::redacted)
+                .filter_map(notices::shown)
                 .collect(),
         ))
     }
 
-    /// Branches of the config's repository (fetched first).
-    #[oai(path = "/:id/git/branches", method = "get")]
-    async fn branches(
-        &self,
-        auth: Auth,
-        st: Data<&Arc<State>>,
-        id: Path<i64>,
-    ) -> ApiResult<Json<Vec<RefOut>>> {
-        let refs = with_repo(&st, &auth, id.0, |r, url| r.branches(url)).await?;
-        Ok(Json(refs.into_iter().map(Into::into).collect()))
-    }
-
-    /// Tags of the config's repository, newest first.
-    #[oai(path = "/:id/git/tags", method = "get")]
-    async fn tags(
-        &self,
-        auth: Auth,
-        st: Data<&Arc<State>>,
-        id: Path<i64>,
-    ) -> ApiResult<Json<Vec<RefOut>>> {
-        let refs = with_repo(&st, &auth, id.0, |r, url| r.tags(url)).await?;
-        Ok(Json(refs.into_iter().map(Into::into).collect()))
-    }
-
-    /// The latest 30 commits of a branch.
-    #[oai(path = "/:id/git/commits", method = "get")]
-    async fn commits(
-        &self,
-        auth: Auth,
-        st: Data<&Arc<State>>,
-        id: Path<i64>,
-        branch: Query<String>,
-    ) -> ApiResult<Json<Vec<CommitOut>>> {
-        let domain::GitRef::Branch(name) =
-            domain::GitRef::branch(&branch.0).map_err(ApiError::field("branch"))?
-        else {
-            return Err(ApiError::invalid("branch", "branch is not a branch name"));
-        };
-        let commits = with_repo(&st, &auth, id.0, move |r, url| r.commits(url, &name, 30)).await?;
-        Ok(Json(commits.into_iter().map(Into::into).collect()))
-    }
-
     /// The versions kept on each host of the config (as of the last release), which is live.
-    #[oai(path = "/:id/versions", method = "get")]
+    #[oai(path = "/:id/versions", method = "get", operation_id = "listVersions")]
     async fn versions(
         &self,
         auth: Auth,
         st: Data<&Arc<State>>,
         id: Path<i64>,
-    ) -> ApiResult<Json<Vec<HostVersionsOut>>> {
+    ) -> ApiResult<Json<Vec<HostVersionsOut>>, { AUTH | NOT_FOUND }> {
         let config = visible(&st, &auth, id.0).await?;
         let mut by_host: BTreeMap<i64, Vec<VersionOut>> = config
             .spec
@@ -770,7 +613,7 @@ impl ConfigsApi {
                 release_id: v.release_id,
                 commit_id: v.commit_id,
                 live: v.live.0,
-                created_at: v.created_at,
+                created_at: v.created_at.into(),
             });
         }
         let mut out = Vec::new();

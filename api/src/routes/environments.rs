@@ -1,19 +1,20 @@
 //! `/api/environments`: dev / test / prod.
-use super::{ApiResult, Created, Deleted};
-use crate::app::ApiTags;
+use super::{AUTH, ApiResult, ApiTags, BODY, CONFLICT, Created, Deleted, FORBIDDEN, NOT_FOUND};
 use crate::audit;
 use crate::auth::Auth;
+use crate::body::JsonBody;
 use crate::problem::ApiError;
 use crate::state::State;
+use crate::text::{Description, Name, TagText, Timestamp};
 use hippo_shared::db::inventory::{Environment, EnvironmentInput};
-use hippo_shared::domain::{Name, Tag};
+use hippo_shared::domain;
 use poem::web::Data;
 use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi};
 use std::sync::Arc;
 
-/// An environment (also the shape of an app).
+/// An environment.
 #[derive(Object)]
 pub struct EnvironmentOut {
     pub id: i64,
@@ -21,8 +22,8 @@ pub struct EnvironmentOut {
     /// Unique short name, e.g. `prod`.
     pub tag: String,
     pub description: String,
-    pub created_at: String,
-    pub updated_at: String,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
 }
 
 impl From<Environment> for EnvironmentOut {
@@ -32,27 +33,27 @@ impl From<Environment> for EnvironmentOut {
             name: e.name,
             tag: e.tag,
             description: e.description,
-            created_at: e.created_at,
-            updated_at: e.updated_at,
+            created_at: e.created_at.into(),
+            updated_at: e.updated_at.into(),
         }
     }
 }
 
-/// Create or replace an environment (or an app).
+/// Create or replace an environment.
 #[derive(Object)]
-pub struct NamedInput {
-    pub name: String,
-    /// 1-32 of a-z, 0-9, `-`, `_`.
-    pub tag: String,
+pub struct EnvironmentIn {
+    pub name: Name,
+    /// Unique: 1-32 of a-z, 0-9, `-`, `_`.
+    pub tag: TagText,
     #[oai(default)]
-    pub description: String,
+    pub description: Description,
 }
 
-impl NamedInput {
-    pub fn parse(&self) -> Result<EnvironmentInput, ApiError> {
+impl EnvironmentIn {
+    fn parse(&self) -> Result<EnvironmentInput, ApiError> {
         Ok(EnvironmentInput {
-            name: Name::parse(&self.name).map_err(ApiError::field("name"))?,
-            tag: Tag::parse(&self.tag).map_err(ApiError::field("tag"))?,
+            name: domain::Name::parse(&self.name).map_err(ApiError::field("name"))?,
+            tag: domain::Tag::parse(&self.tag).map_err(ApiError::field("tag"))?,
             description: self.description.trim().to_owned(),
         })
     }
@@ -63,13 +64,13 @@ pub struct EnvironmentsApi;
 
 #[OpenApi(prefix_path = "/api/environments", tag = "ApiTags::Environments")]
 impl EnvironmentsApi {
-    /// List environments.
-    #[oai(path = "/", method = "get")]
+    /// List environments (every signed-in user sees them all: they only name places).
+    #[oai(path = "/", method = "get", operation_id = "listEnvironments")]
     async fn list(
         &self,
         _auth: Auth,
         st: Data<&Arc<State>>,
-    ) -> ApiResult<Json<Vec<EnvironmentOut>>> {
+    ) -> ApiResult<Json<Vec<EnvironmentOut>>, AUTH> {
         Ok(Json(
             st.db
                 .list_environments()
@@ -80,14 +81,14 @@ impl EnvironmentsApi {
         ))
     }
 
-    /// Create an environment.
-    #[oai(path = "/", method = "post")]
+    /// Create an environment (admins).
+    #[oai(path = "/", method = "post", operation_id = "createEnvironment")]
     async fn create(
         &self,
         auth: Auth,
         st: Data<&Arc<State>>,
-        body: Json<NamedInput>,
-    ) -> ApiResult<Created<EnvironmentOut>> {
+        body: JsonBody<EnvironmentIn>,
+    ) -> ApiResult<Created<EnvironmentOut>, { AUTH | BODY | FORBIDDEN | CONFLICT }> {
         auth.0.require_admin()?;
         let input = body.parse()?;
         let out: EnvironmentOut = st.db.create_environment(&input).await?.into();
@@ -97,25 +98,25 @@ impl EnvironmentsApi {
     }
 
     /// Get an environment.
-    #[oai(path = "/:id", method = "get")]
+    #[oai(path = "/:id", method = "get", operation_id = "getEnvironment")]
     async fn get(
         &self,
         _auth: Auth,
         st: Data<&Arc<State>>,
         id: Path<i64>,
-    ) -> ApiResult<Json<EnvironmentOut>> {
+    ) -> ApiResult<Json<EnvironmentOut>, { AUTH | NOT_FOUND }> {
         Ok(Json(st.db.get_environment(id.0).await?.into()))
     }
 
-    /// Replace an environment.
-    #[oai(path = "/:id", method = "put")]
+    /// Replace an environment (admins).
+    #[oai(path = "/:id", method = "put", operation_id = "updateEnvironment")]
     async fn update(
         &self,
         auth: Auth,
         st: Data<&Arc<State>>,
         id: Path<i64>,
-        body: Json<NamedInput>,
-    ) -> ApiResult<Json<EnvironmentOut>> {
+        body: JsonBody<EnvironmentIn>,
+    ) -> ApiResult<Json<EnvironmentOut>, { AUTH | BODY | FORBIDDEN | NOT_FOUND | CONFLICT }> {
         auth.0.require_admin()?;
         let input = body.parse()?;
         let before: EnvironmentOut = st.db.get_environment(id.0).await?.into();
@@ -125,9 +126,14 @@ impl EnvironmentsApi {
         Ok(Json(out))
     }
 
-    /// Delete an environment (refused while hosts or configs use it).
-    #[oai(path = "/:id", method = "delete")]
-    async fn delete(&self, auth: Auth, st: Data<&Arc<State>>, id: Path<i64>) -> ApiResult<Deleted> {
+    /// Delete an environment (admins; refused with 409 while hosts or configs use it).
+    #[oai(path = "/:id", method = "delete", operation_id = "deleteEnvironment")]
+    async fn delete(
+        &self,
+        auth: Auth,
+        st: Data<&Arc<State>>,
+        id: Path<i64>,
+    ) -> ApiResult<Deleted, { AUTH | FORBIDDEN | NOT_FOUND | CONFLICT }> {
         auth.0.require_admin()?;
         let before: EnvironmentOut = st.db.get_environment(id.0).await?.into();
         st.db.delete_environment(id.0).await?;

@@ -1,14 +1,17 @@
 //! `/api/hosts`: target servers. A host's SSH host key is pinned on first contact; an admin
 //! forgets it (`DELETE /api/hosts/{id}/host-key`) to accept a new one.
-use super::{ApiResult, Created, Deleted};
-use crate::app::ApiTags;
+use super::{
+    AUTH, ApiResult, ApiTags, BAD_PARAM, BODY, CONFLICT, Created, Deleted, FORBIDDEN, NOT_FOUND,
+};
 use crate::audit;
 use crate::auth::Auth;
+use crate::body::JsonBody;
 use crate::problem::ApiError;
 use crate::state::State;
+use crate::text::{Category, Description, HostAddrText, Name, SshUserText, Timestamp};
 use hippo_shared::db::inventory::{Host, HostInput};
 use hippo_shared::domain::Permission;
-use hippo_shared::domain::{HostAddr, Name, SshUser};
+use hippo_shared::domain::{self, HostAddr, SshUser};
 use hippo_worker::ssh::HostKey;
 use poem::web::Data;
 use poem_openapi::param::{Path, Query};
@@ -26,12 +29,14 @@ pub struct HostOut {
     pub username: String,
     pub category: String,
     pub description: String,
-    /// The pinned host key (`type base64`), once Hippo has connected.
+    /// The pinned host key (`type base64`); absent until Hippo has connected once.
+    #[oai(skip_serializing_if_is_none)]
     pub host_key: Option<String>,
-    /// Its SHA256 fingerprint, as `ssh-keygen -l` prints it.
+    /// Its SHA256 fingerprint, as `ssh-keygen -l` prints it; absent with the key.
+    #[oai(skip_serializing_if_is_none)]
     pub host_key_fingerprint: Option<String>,
-    pub created_at: String,
-    pub updated_at: String,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
 }
 
 impl From<Host> for HostOut {
@@ -54,8 +59,8 @@ impl From<Host> for HostOut {
             description: h.description,
             host_key_fingerprint: key.as_ref().map(HostKey::fingerprint),
             host_key: key.map(|k| k.to_openssh()),
-            created_at: h.created_at,
-            updated_at: h.updated_at,
+            created_at: h.created_at.into(),
+            updated_at: h.updated_at.into(),
         }
     }
 }
@@ -63,25 +68,25 @@ impl From<Host> for HostOut {
 fn default_port() -> u16 {
     22
 }
-fn default_user() -> String {
+fn default_user() -> SshUserText {
     "root".into()
 }
 
 #[derive(Object)]
 pub struct HostIn {
     pub environment_id: i64,
-    pub name: String,
-    /// Host name or IP address.
-    pub addr: String,
-    #[oai(default = "default_port")]
+    /// Unique in its environment.
+    pub name: Name,
+    pub addr: HostAddrText,
+    #[oai(default = "default_port", validator(minimum(value = "1")))]
     pub port: u16,
     /// Login user; the platform key (`GET /api/ssh-key`) must be in its authorized_keys.
     #[oai(default = "default_user")]
-    pub username: String,
+    pub username: SshUserText,
     #[oai(default)]
-    pub category: String,
+    pub category: Category,
     #[oai(default)]
-    pub description: String,
+    pub description: Description,
 }
 
 impl HostIn {
@@ -99,15 +104,9 @@ impl HostIn {
                 ApiError::invalid("environment_id", "environment_id names no environment")
             })?;
         let category = self.category.trim();
-        if category.chars().count() > 64 || category.chars().any(char::is_control) {
-            return Err(ApiError::invalid(
-                "category",
-                "category must be at most 64 characters",
-            ));
-        }
         Ok(HostInput {
             environment_id: self.environment_id,
-            name: Name::parse(&self.name).map_err(ApiError::field("name"))?,
+            name: domain::Name::parse(&self.name).map_err(ApiError::field("name"))?,
             addr: HostAddr::parse(&self.addr).map_err(ApiError::field("addr"))?,
             port: self.port,
             username: SshUser::parse(&self.username).map_err(ApiError::field("username"))?,
@@ -120,17 +119,24 @@ impl HostIn {
 #[derive(Default)]
 pub struct HostsApi;
 
+/// The host, if the caller holds any permission in its environment (else 404).
+async fn visible(st: &State, auth: &Auth, id: i64) -> Result<Host, ApiError> {
+    let host = st.db.get_host(id).await?;
+    auth.0.require_sees(host.environment_id, None, "host")?;
+    Ok(host)
+}
+
 #[OpenApi(prefix_path = "/api/hosts", tag = "ApiTags::Hosts")]
 impl HostsApi {
     /// List hosts, optionally of one environment and/or category.
-    #[oai(path = "/", method = "get")]
+    #[oai(path = "/", method = "get", operation_id = "listHosts")]
     async fn list(
         &self,
         auth: Auth,
         st: Data<&Arc<State>>,
         environment_id: Query<Option<i64>>,
-        category: Query<Option<String>>,
-    ) -> ApiResult<Json<Vec<HostOut>>> {
+        #[oai(validator(max_length = 64))] category: Query<Option<String>>,
+    ) -> ApiResult<Json<Vec<HostOut>>, { AUTH | BAD_PARAM }> {
         let hosts = st
             .db
             .list_hosts(environment_id.0, category.0.as_deref())
@@ -146,13 +152,13 @@ impl HostsApi {
     }
 
     /// Add a host.
-    #[oai(path = "/", method = "post")]
+    #[oai(path = "/", method = "post", operation_id = "createHost")]
     async fn create(
         &self,
         auth: Auth,
         st: Data<&Arc<State>>,
-        body: Json<HostIn>,
-    ) -> ApiResult<Created<HostOut>> {
+        body: JsonBody<HostIn>,
+    ) -> ApiResult<Created<HostOut>, { AUTH | BODY | FORBIDDEN | CONFLICT }> {
         auth.0
             .require(Permission::ManageHosts, Some(body.environment_id), None)?;
         let input = body.parse(&st).await?;
@@ -163,28 +169,26 @@ impl HostsApi {
     }
 
     /// Get a host.
-    #[oai(path = "/:id", method = "get")]
+    #[oai(path = "/:id", method = "get", operation_id = "getHost")]
     async fn get(
         &self,
         auth: Auth,
         st: Data<&Arc<State>>,
         id: Path<i64>,
-    ) -> ApiResult<Json<HostOut>> {
-        let host = st.db.get_host(id.0).await?;
-        auth.0.require_sees(host.environment_id, None)?;
-        Ok(Json(host.into()))
+    ) -> ApiResult<Json<HostOut>, { AUTH | NOT_FOUND }> {
+        Ok(Json(visible(&st, &auth, id.0).await?.into()))
     }
 
     /// Replace a host. Changing its address or port forgets the pinned host key.
-    #[oai(path = "/:id", method = "put")]
+    #[oai(path = "/:id", method = "put", operation_id = "updateHost")]
     async fn update(
         &self,
         auth: Auth,
         st: Data<&Arc<State>>,
         id: Path<i64>,
-        body: Json<HostIn>,
-    ) -> ApiResult<Json<HostOut>> {
-        let before: HostOut = st.db.get_host(id.0).await?.into();
+        body: JsonBody<HostIn>,
+    ) -> ApiResult<Json<HostOut>, { AUTH | BODY | FORBIDDEN | NOT_FOUND | CONFLICT }> {
+        let before: HostOut = visible(&st, &auth, id.0).await?.into();
         // Moving a host needs the permission in both environments.
         for env in [before.environment_id, body.environment_id] {
             auth.0.require(Permission::ManageHosts, Some(env), None)?;
@@ -205,7 +209,7 @@ impl HostsApi {
                         "host {} is a target of release configs {users:?} of its environment; remove it there before moving it",
                         id.0
                     ),
-                ));
+                ).into());
             }
         }
         let input = body.parse(&st).await?;
@@ -216,9 +220,14 @@ impl HostsApi {
     }
 
     /// Delete a host.
-    #[oai(path = "/:id", method = "delete")]
-    async fn delete(&self, auth: Auth, st: Data<&Arc<State>>, id: Path<i64>) -> ApiResult<Deleted> {
-        let before: HostOut = st.db.get_host(id.0).await?.into();
+    #[oai(path = "/:id", method = "delete", operation_id = "deleteHost")]
+    async fn delete(
+        &self,
+        auth: Auth,
+        st: Data<&Arc<State>>,
+        id: Path<i64>,
+    ) -> ApiResult<Deleted, { AUTH | FORBIDDEN | NOT_FOUND | CONFLICT }> {
+        let before: HostOut = visible(&st, &auth, id.0).await?.into();
         auth.0
             .require(Permission::ManageHosts, Some(before.environment_id), None)?;
         st.db.delete_host(id.0).await?;
@@ -229,14 +238,18 @@ impl HostsApi {
 
     /// Forget the pinned host key: the next connection pins whatever key the host presents.
     /// Use it after verifying that a host was reinstalled.
-    #[oai(path = "/:id/host-key", method = "delete")]
+    #[oai(
+        path = "/:id/host-key",
+        method = "delete",
+        operation_id = "forgetHostKey"
+    )]
     async fn forget_key(
         &self,
         auth: Auth,
         st: Data<&Arc<State>>,
         id: Path<i64>,
-    ) -> ApiResult<Deleted> {
-        let before: HostOut = st.db.get_host(id.0).await?.into();
+    ) -> ApiResult<Deleted, { AUTH | FORBIDDEN | NOT_FOUND }> {
+        let before: HostOut = visible(&st, &auth, id.0).await?.into();
         auth.0
             .require(Permission::ManageHosts, Some(before.environment_id), None)?;
         st.db.set_host_key(id.0, None).await?;

@@ -1,17 +1,46 @@
-//! One module per resource. Request objects hold raw values; handlers parse them into domain
-//! types (naming the field on failure) before anything is written.
+//! One module per resource, each with its operations (one tag each, stable `operationId`s) and
+//! the shapes they take and return. Request bodies are `JsonBody`s: checked against the spec at
+//! the edge, then parsed into domain types by the handler (naming the field on failure) before
+//! anything is written. Every operation declares the errors it can answer (`Fail<…>`).
 pub mod apps;
 pub mod audit;
 pub mod configs;
 pub mod environments;
+pub mod git;
 pub mod hosts;
+pub mod me;
+pub mod notices;
 pub mod people;
 pub mod releases;
 pub mod system;
 
-use poem_openapi::ApiResponse;
+use crate::problem::Fail;
 use poem_openapi::payload::Json;
 use poem_openapi::types::{ToJSON, Type};
+use poem_openapi::{ApiResponse, Tags};
+
+/// The spec's tags: one per operation, one per resource.
+#[derive(Tags)]
+pub enum ApiTags {
+    /// Log in and out, who am I.
+    Auth,
+    /// dev / test / prod …
+    Environments,
+    /// Target servers, reached over SSH.
+    Hosts,
+    /// What gets released.
+    Apps,
+    /// How one app is released to one environment.
+    ReleaseConfigs,
+    /// Branches, tags and commits of a config's repository.
+    Git,
+    /// Release requests, review, runs, events, rollbacks.
+    Releases,
+    /// Users, roles and API tokens.
+    People,
+    /// Platform facts, the audit trail.
+    System,
+}
 
 #[derive(ApiResponse)]
 pub enum Created<T: ToJSON + Type + Send + Sync> {
@@ -27,4 +56,9 @@ pub enum Deleted {
     Ok,
 }
 
-pub type ApiResult<T> = Result<T, crate::problem::ApiError>;
+/// An operation's result; `CODES` are the errors it declares (see `problem`).
+pub type ApiResult<T, const CODES: u16> = Result<T, Fail<CODES>>;
+
+pub use crate::problem::{
+    AUTH, BAD_PARAM, BODY, CONFLICT, FORBIDDEN, INVALID, NOT_FOUND, UNAVAILABLE, UPSTREAM,
+};

@@ -1,40 +1,48 @@
 //! `/api/users`, `/api/roles` (admins) and `/api/tokens` (each user's own API tokens).
 //! A role is a named set of permissions; a user holds roles, each for one environment and/or
 //! one app or for all of them ("may release `cart` to `test`, may only request for `prod`").
-use super::{ApiResult, Created, Deleted};
-use crate::app::ApiTags;
+use super::{AUTH, ApiResult, ApiTags, BODY, CONFLICT, Created, Deleted, FORBIDDEN, NOT_FOUND};
 use crate::audit;
 use crate::auth::Auth;
+use crate::body::JsonBody;
 use crate::problem::ApiError;
 use crate::state::State;
+use crate::text::{Name, Password, Timestamp};
+use crate::values::PermissionName;
 use hippo_shared::crypto::{hash_password, new_token};
 use hippo_shared::db::people::{ApiToken, Role, UserRow};
-use hippo_shared::domain::{Name, Permission};
+use hippo_shared::domain::{self, Permission};
 use poem::web::Data;
 use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi};
 use std::sync::Arc;
 
-/// Passwords: at least this many characters.
-const MIN_PASSWORD: usize = 10;
-
-fn check_password(p: &str) -> Result<(), ApiError> {
-    if p.chars().count() < MIN_PASSWORD {
-        return Err(ApiError::invalid(
-            "password",
-            format!("password must have at least {MIN_PASSWORD} characters"),
-        ));
-    }
-    Ok(())
+/// A role given to a user, for one environment and/or app (absent or null: all of them).
+#[derive(Object, Clone)]
+pub struct BindingIn {
+    pub role_id: i64,
+    #[oai(nullable)]
+    pub environment_id: Option<i64>,
+    #[oai(nullable)]
+    pub app_id: Option<i64>,
 }
 
-/// A role held by a user, for one environment and/or app (absent: all).
+/// A role a user holds, with the names of what it is bound to.
 #[derive(Object, Clone)]
-pub struct BindingIo {
+pub struct BindingOut {
     pub role_id: i64,
+    pub role_name: String,
+    /// Absent: every environment.
+    #[oai(skip_serializing_if_is_none)]
     pub environment_id: Option<i64>,
+    #[oai(skip_serializing_if_is_none)]
+    pub environment_name: Option<String>,
+    /// Absent: every app.
+    #[oai(skip_serializing_if_is_none)]
     pub app_id: Option<i64>,
+    #[oai(skip_serializing_if_is_none)]
+    pub app_name: Option<String>,
 }
 
 #[derive(Object)]
@@ -43,43 +51,44 @@ pub struct UserOut {
     pub username: String,
     pub is_admin: bool,
     pub disabled: bool,
-    pub roles: Vec<BindingIo>,
-    pub created_at: String,
+    pub roles: Vec<BindingOut>,
+    pub created_at: Timestamp,
 }
 
 #[derive(Object)]
 pub struct UserIn {
-    pub username: String,
-    pub password: String,
+    pub username: Name,
+    pub password: Password,
     #[oai(default)]
     pub is_admin: bool,
-    #[oai(default)]
-    pub roles: Vec<BindingIo>,
+    #[oai(default, validator(max_items = 100))]
+    pub roles: Vec<BindingIn>,
 }
 
 /// A change of a user; what is absent stays as it is.
 #[derive(Object)]
 pub struct UserPatch {
-    pub password: Option<String>,
+    pub password: Option<Password>,
     pub is_admin: Option<bool>,
     /// A disabled user cannot log in and their tokens stop working.
     pub disabled: Option<bool>,
     /// Replaces the user's roles.
-    pub roles: Option<Vec<BindingIo>>,
+    #[oai(validator(max_items = 100))]
+    pub roles: Option<Vec<BindingIn>>,
 }
 
 #[derive(Object)]
 pub struct RoleIn {
-    pub name: String,
-    /// edit_configs, request, review, release, manage_hosts, admin.
-    pub permissions: Vec<String>,
+    pub name: Name,
+    #[oai(validator(min_items = 1, max_items = 6))]
+    pub permissions: Vec<PermissionName>,
 }
 
 #[derive(Object)]
 pub struct RoleOut {
     pub id: i64,
     pub name: String,
-    pub permissions: Vec<String>,
+    pub permissions: Vec<PermissionName>,
 }
 
 impl From<Role> for RoleOut {
@@ -87,11 +96,7 @@ impl From<Role> for RoleOut {
         Self {
             id: r.id,
             name: r.name,
-            permissions: r
-                .permissions
-                .iter()
-                .map(|p| p.as_str().to_owned())
-                .collect(),
+            permissions: r.permissions.iter().map(|p| (*p).into()).collect(),
         }
     }
 }
@@ -99,8 +104,9 @@ impl From<Role> for RoleOut {
 #[derive(Object)]
 pub struct TokenIn {
     /// What the token is for ("ci deploys").
-    pub name: String,
-    /// Days until it expires; absent: never.
+    pub name: Name,
+    /// Days until it expires (1-3650); absent: never.
+    #[oai(validator(minimum(value = "1"), maximum(value = "3650")))]
     pub expires_in_days: Option<u32>,
 }
 
@@ -108,8 +114,10 @@ pub struct TokenIn {
 pub struct TokenOut {
     pub id: i64,
     pub name: String,
-    pub expires_at: Option<String>,
-    pub created_at: String,
+    /// Absent: it never expires.
+    #[oai(skip_serializing_if_is_none)]
+    pub expires_at: Option<Timestamp>,
+    pub created_at: Timestamp,
 }
 
 impl From<ApiToken> for TokenOut {
@@ -117,8 +125,8 @@ impl From<ApiToken> for TokenOut {
         Self {
             id: t.id,
             name: t.name,
-            expires_at: t.expires_at,
-            created_at: t.created_at,
+            expires_at: t.expires_at.map(Into::into),
+            created_at: t.created_at.into(),
         }
     }
 }
@@ -129,36 +137,52 @@ pub struct NewTokenOut {
     pub id: i64,
     pub name: String,
     pub token: String,
-    pub expires_at: Option<String>,
+    /// Absent: it never expires.
+    #[oai(skip_serializing_if_is_none)]
+    pub expires_at: Option<Timestamp>,
 }
 
-async fn user_out(st: &State, u: UserRow) -> ApiResult<UserOut> {
-    let roles = st
-        .db
-        .bindings(u.id)
-        .await?
-        .into_iter()
-        .map(|b| BindingIo {
+async fn user_out(st: &State, u: UserRow) -> Result<UserOut, ApiError> {
+    let mut roles = Vec::new();
+    for b in st.db.bindings(u.id).await? {
+        let role_name = st
+            .db
+            .get_role(b.role_id)
+            .await
+            .map(|r| r.name)
+            .unwrap_or_default();
+        let environment_name = match b.environment_id {
+            Some(e) => st.db.get_environment(e).await.ok().map(|e| e.name),
+            None => None,
+        };
+        let app_name = match b.app_id {
+            Some(a) => st.db.get_app(a).await.ok().map(|a| a.name),
+            None => None,
+        };
+        roles.push(BindingOut {
             role_id: b.role_id,
+            role_name,
             environment_id: b.environment_id,
+            environment_name,
             app_id: b.app_id,
-        })
-        .collect();
+            app_name,
+        });
+    }
     Ok(UserOut {
         id: u.id,
         username: u.username,
         is_admin: u.is_admin.0,
         disabled: u.disabled.0,
         roles,
-        created_at: u.created_at,
+        created_at: u.created_at.into(),
     })
 }
 
 /// Checks that every binding names an existing role, environment and app.
 async fn check_bindings(
     st: &State,
-    roles: &[BindingIo],
-) -> ApiResult<Vec<(i64, Option<i64>, Option<i64>)>> {
+    roles: &[BindingIn],
+) -> Result<Vec<(i64, Option<i64>, Option<i64>)>, ApiError> {
     let mut out = Vec::new();
     for b in roles {
         let role = st
@@ -194,7 +218,7 @@ async fn check_bindings(
     Ok(out)
 }
 
-fn bindings_json(roles: &[BindingIo]) -> serde_json::Value {
+fn bindings_json(roles: &[BindingIn]) -> serde_json::Value {
     serde_json::Value::Array(
         roles
             .iter()
@@ -209,8 +233,12 @@ pub struct PeopleApi;
 #[OpenApi(tag = "ApiTags::People")]
 impl PeopleApi {
     /// List users (admins).
-    #[oai(path = "/api/users", method = "get")]
-    async fn list_users(&self, auth: Auth, st: Data<&Arc<State>>) -> ApiResult<Json<Vec<UserOut>>> {
+    #[oai(path = "/api/users", method = "get", operation_id = "listUsers")]
+    async fn list_users(
+        &self,
+        auth: Auth,
+        st: Data<&Arc<State>>,
+    ) -> ApiResult<Json<Vec<UserOut>>, { AUTH | FORBIDDEN }> {
         auth.0.require_admin()?;
         let mut out = Vec::new();
         for u in st.db.list_users().await? {
@@ -220,16 +248,15 @@ impl PeopleApi {
     }
 
     /// Create a user with a password and roles (admins).
-    #[oai(path = "/api/users", method = "post")]
+    #[oai(path = "/api/users", method = "post", operation_id = "createUser")]
     async fn create_user(
         &self,
         auth: Auth,
         st: Data<&Arc<State>>,
-        body: Json<UserIn>,
-    ) -> ApiResult<Created<UserOut>> {
+        body: JsonBody<UserIn>,
+    ) -> ApiResult<Created<UserOut>, { AUTH | BODY | FORBIDDEN | CONFLICT }> {
         auth.0.require_admin()?;
-        let username = Name::parse(&body.username).map_err(ApiError::field("username"))?;
-        check_password(&body.password)?;
+        let username = domain::Name::parse(&body.username).map_err(ApiError::field("username"))?;
         let roles = check_bindings(&st, &body.roles).await?;
         let hash = hash_password(&body.password).map_err(ApiError::internal)?;
         let id = st
@@ -248,13 +275,13 @@ impl PeopleApi {
     }
 
     /// Get a user (admins, or the user themself).
-    #[oai(path = "/api/users/:id", method = "get")]
+    #[oai(path = "/api/users/:id", method = "get", operation_id = "getUser")]
     async fn get_user(
         &self,
         auth: Auth,
         st: Data<&Arc<State>>,
         id: Path<i64>,
-    ) -> ApiResult<Json<UserOut>> {
+    ) -> ApiResult<Json<UserOut>, { AUTH | FORBIDDEN | NOT_FOUND }> {
         if auth.0.id != id.0 {
             auth.0.require_admin()?;
         }
@@ -262,27 +289,25 @@ impl PeopleApi {
     }
 
     /// Change a user's password, admin flag, disabled flag or roles (admins).
-    #[oai(path = "/api/users/:id", method = "patch")]
+    #[oai(path = "/api/users/:id", method = "patch", operation_id = "updateUser")]
     async fn update_user(
         &self,
         auth: Auth,
         st: Data<&Arc<State>>,
         id: Path<i64>,
-        body: Json<UserPatch>,
-    ) -> ApiResult<Json<UserOut>> {
+        body: JsonBody<UserPatch>,
+    ) -> ApiResult<Json<UserOut>, { AUTH | BODY | FORBIDDEN | NOT_FOUND | CONFLICT }> {
         auth.0.require_admin()?;
         st.db.get_user(id.0).await?;
         if id.0 == auth.0.id && (body.disabled == Some(true) || body.is_admin == Some(false)) {
             return Err(ApiError::conflict(
                 "self_lockout",
                 "you cannot disable yourself or take away your own admin flag",
-            ));
+            )
+            .into());
         }
         let hash = match &body.password {
-            Some(p) => {
-                check_password(p)?;
-                Some(hash_password(p).map_err(ApiError::internal)?)
-            }
+            Some(p) => Some(hash_password(p).map_err(ApiError::internal)?),
             None => None,
         };
         let roles = match &body.roles {
@@ -313,12 +338,12 @@ impl PeopleApi {
     }
 
     /// List roles.
-    #[oai(path = "/api/roles", method = "get")]
+    #[oai(path = "/api/roles", method = "get", operation_id = "listRoles")]
     async fn list_roles(
         &self,
         _auth: Auth,
         st: Data<&Arc<State>>,
-    ) -> ApiResult<Json<Vec<RoleOut>>> {
+    ) -> ApiResult<Json<Vec<RoleOut>>, AUTH> {
         Ok(Json(
             st.db
                 .list_roles()
@@ -330,43 +355,36 @@ impl PeopleApi {
     }
 
     /// Create a role: a name and its permissions (admins).
-    #[oai(path = "/api/roles", method = "post")]
+    #[oai(path = "/api/roles", method = "post", operation_id = "createRole")]
     async fn create_role(
         &self,
         auth: Auth,
         st: Data<&Arc<State>>,
-        body: Json<RoleIn>,
-    ) -> ApiResult<Created<RoleOut>> {
+        body: JsonBody<RoleIn>,
+    ) -> ApiResult<Created<RoleOut>, { AUTH | BODY | FORBIDDEN | CONFLICT }> {
         auth.0.require_admin()?;
-        let name = Name::parse(&body.name).map_err(ApiError::field("name"))?;
-        let mut permissions = body
-            .permissions
-            .iter()
-            .map(|p| Permission::parse(p))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(ApiError::field("permissions"))?;
+        let name = domain::Name::parse(&body.name).map_err(ApiError::field("name"))?;
+        let mut permissions: Vec<Permission> =
+            body.permissions.iter().map(|p| (*p).into()).collect();
         permissions.sort();
         permissions.dedup();
         if permissions.is_empty() {
-            return Err(ApiError::invalid(
-                "permissions",
-                "give at least one permission",
-            ));
+            return Err(ApiError::invalid("permissions", "give at least one permission").into());
         }
         let id = st.db.create_role(name.as_str(), &permissions).await?;
         let role: RoleOut = st.db.get_role(id).await?.into();
-        let changes = serde_json::json!({"name": role.name, "permissions": role.permissions});
+        let changes = serde_json::json!({"name": role.name, "permissions": permissions.iter().map(|p| p.as_str()).collect::<Vec<_>>()});
         audit::record(&st, &auth.0, "role", Some(id), "create", changes).await;
         Ok(Created::Ok(Json(role)))
     }
 
     /// Your API tokens (never the tokens themselves).
-    #[oai(path = "/api/tokens", method = "get")]
+    #[oai(path = "/api/tokens", method = "get", operation_id = "listTokens")]
     async fn list_tokens(
         &self,
         auth: Auth,
         st: Data<&Arc<State>>,
-    ) -> ApiResult<Json<Vec<TokenOut>>> {
+    ) -> ApiResult<Json<Vec<TokenOut>>, AUTH> {
         Ok(Json(
             st.db
                 .api_tokens(auth.0.id)
@@ -379,26 +397,28 @@ impl PeopleApi {
 
     /// Create a long-lived API token for automation. It acts as you, with your roles. The
     /// token is in this answer only; Hippo keeps its hash.
-    #[oai(path = "/api/tokens", method = "post")]
+    #[oai(path = "/api/tokens", method = "post", operation_id = "createToken")]
     async fn create_token(
         &self,
         auth: Auth,
         st: Data<&Arc<State>>,
-        body: Json<TokenIn>,
-    ) -> ApiResult<Created<NewTokenOut>> {
-        let name = Name::parse(&body.name).map_err(ApiError::field("name"))?;
+        body: JsonBody<TokenIn>,
+    ) -> ApiResult<Created<NewTokenOut>, { AUTH | BODY }> {
+        let name = domain::Name::parse(&body.name).map_err(ApiError::field("name"))?;
         let expires_at = match body.expires_in_days {
             Some(0) => {
                 return Err(ApiError::invalid(
                     "expires_in_days",
                     "expires_in_days must be at least 1",
-                ));
+                )
+                .into());
             }
             Some(d) if d > 3650 => {
                 return Err(ApiError::invalid(
                     "expires_in_days",
                     "expires_in_days is at most 3650",
-                ));
+                )
+                .into());
             }
             Some(d) => Some(
                 (chrono::Utc::now() + chrono::Duration::days(i64::from(d)))
@@ -417,20 +437,24 @@ impl PeopleApi {
             id: t.id,
             name: t.name,
             token,
-            expires_at: t.expires_at,
+            expires_at: t.expires_at.map(Into::into),
         })))
     }
 
     /// Revoke one of your API tokens; it stops working at once.
-    #[oai(path = "/api/tokens/:id", method = "delete")]
+    #[oai(
+        path = "/api/tokens/:id",
+        method = "delete",
+        operation_id = "revokeToken"
+    )]
     async fn revoke_token(
         &self,
         auth: Auth,
         st: Data<&Arc<State>>,
         id: Path<i64>,
-    ) -> ApiResult<Deleted> {
+    ) -> ApiResult<Deleted, { AUTH | NOT_FOUND }> {
         if !st.db.revoke_api_token(auth.0.id, id.0).await? {
-            return Err(ApiError::not_found("token"));
+            return Err(ApiError::not_found("token").into());
         }
         audit::record(
             &st,

@@ -1,147 +1,121 @@
-//! `/api/releases`: request a release (or a rollback), run it, follow its events.
-use super::configs::{git_error, synced_repo};
-use super::{ApiResult, Created};
-use crate::app::ApiTags;
+//! `/api/releases`: request a release (or a rollback), review it, run it, follow its events.
+use super::{
+    AUTH, ApiResult, ApiTags, BAD_PARAM, BODY, CONFLICT, Created, FORBIDDEN, NOT_FOUND,
+    UNAVAILABLE, UPSTREAM,
+};
 use crate::audit;
-use crate::auth::Auth;
+use crate::auth::{Auth, CurrentUser};
+use crate::body::JsonBody;
 use crate::problem::ApiError;
+use crate::repo;
 use crate::state::State;
-use hippo_shared::db::releases::{NewRelease, Release, ReleaseEdit, ReleaseFilter, ReleaseHost};
-use hippo_shared::domain::{GitRef, Name, Permission, ReleaseKind, ReleaseStatus, VersionName};
-use hippo_shared::events::{EventStatus, ReleaseEvent, Stage};
+use crate::text::{Comment, CommitText, Name, RefName, Timestamp, VersionText};
+use crate::values::ChannelType;
+use crate::values::{EventStage, EventStatus, HostStatus, Kind, NoticeKindName, RefKind, Status};
+use hippo_shared::db::releases::{
+    NamedRelease, NewRelease, Release, ReleaseEdit, ReleaseHost, ReleaseQuery, Visibility,
+};
+use hippo_shared::domain::{self, GitRef, Permission, ReleaseKind, ReleaseStatus, VersionName};
+use hippo_shared::events::{self, ReleaseEvent, Stage};
 use hippo_shared::jobs::DeployJob;
 use hippo_worker::git::RefSpec;
 use hippo_worker::notify::NoticeKind;
+use poem::IntoResponse;
 use poem::web::Data;
 use poem::web::sse::Event;
 use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::{EventStream, Json};
+use poem_openapi::registry::{
+    MetaMediaType, MetaResponse, MetaResponses, MetaSchema, MetaSchemaRef, Registry,
+};
 use poem_openapi::types::ToJSON;
-use poem_openapi::{Enum, Object, OpenApi};
+use poem_openapi::{ApiResponse, Object, OpenApi};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::broadcast::error::RecvError;
 
-#[derive(Enum, Clone, Copy, PartialEq, Eq)]
-#[oai(rename_all = "snake_case")]
-pub enum KindDto {
-    Release,
-    Rollback,
-}
-
-#[derive(Enum, Clone, Copy, PartialEq, Eq)]
-#[oai(rename_all = "snake_case")]
-pub enum StatusDto {
-    PendingReview,
-    Approved,
-    Queued,
-    Running,
-    Succeeded,
-    Failed,
-    Rejected,
-    Cancelled,
-}
-
-impl From<ReleaseStatus> for StatusDto {
-    fn from(s: ReleaseStatus) -> Self {
-        match s {
-            ReleaseStatus::PendingReview => Self::PendingReview,
-            ReleaseStatus::Approved => Self::Approved,
-            ReleaseStatus::Queued => Self::Queued,
-            ReleaseStatus::Running => Self::Running,
-            ReleaseStatus::Succeeded => Self::Succeeded,
-            ReleaseStatus::Failed => Self::Failed,
-            ReleaseStatus::Rejected => Self::Rejected,
-            ReleaseStatus::Cancelled => Self::Cancelled,
-        }
-    }
-}
-
-impl From<StatusDto> for ReleaseStatus {
-    fn from(s: StatusDto) -> Self {
-        match s {
-            StatusDto::PendingReview => Self::PendingReview,
-            StatusDto::Approved => Self::Approved,
-            StatusDto::Queued => Self::Queued,
-            StatusDto::Running => Self::Running,
-            StatusDto::Succeeded => Self::Succeeded,
-            StatusDto::Failed => Self::Failed,
-            StatusDto::Rejected => Self::Rejected,
-            StatusDto::Cancelled => Self::Cancelled,
-        }
-    }
-}
-
-fn default_kind() -> KindDto {
-    KindDto::Release
-}
-
-/// A release request. For `release`: give `branch`, `tag` or `commit` (a commit may come with
-/// the branch it was picked from). For `rollback`: give `version` (see the config's versions).
+/// A release request. For a `release` (the default kind): give `branch`, `tag` or `commit` (a
+/// commit may come with the branch it was picked from). For a `rollback`: give `version` (one
+/// of the config's kept versions, `GET /api/release-configs/{id}/versions`).
 #[derive(Object)]
 pub struct ReleaseIn {
     pub config_id: i64,
-    pub name: String,
-    #[oai(default = "default_kind")]
-    pub kind: KindDto,
-    pub branch: Option<String>,
-    pub tag: Option<String>,
-    pub commit: Option<String>,
-    pub version: Option<String>,
+    /// A title for people ("Fix the cart total").
+    pub name: Name,
+    pub kind: Option<Kind>,
+    pub branch: Option<RefName>,
+    pub tag: Option<RefName>,
+    pub commit: Option<CommitText>,
+    pub version: Option<VersionText>,
+}
+
+/// What a request names to ship, as typed.
+struct Wanted {
+    branch: Option<String>,
+    tag: Option<String>,
+    commit: Option<String>,
 }
 
 /// One delivery attempt of one notice on one channel.
 #[derive(Object)]
 pub struct NoticeAttemptOut {
-    /// requested | approved | rejected | started | succeeded | failed | rollback
-    pub notice: String,
-    /// dingtalk | wecom | feishu | webhook | email | sms
-    pub channel: String,
+    pub notice: NoticeKindName,
+    pub channel: ChannelType,
     /// Position of the channel in the config's list.
     pub channel_index: i64,
     pub attempt: i64,
-    pub at: String,
+    pub at: Timestamp,
     pub duration_ms: i64,
     pub ok: bool,
-    /// Why it failed (never a secret).
+    /// Why it failed (never a secret); absent when it worked.
+    #[oai(skip_serializing_if_is_none)]
     pub error: Option<String>,
+    /// The HTTP status the channel answered, when it is an HTTP channel.
+    #[oai(skip_serializing_if_is_none)]
     pub http_status: Option<i64>,
 }
 
 /// A review decision. `comment` is required to reject.
 #[derive(Object)]
 pub struct ReviewIn {
-    pub comment: Option<String>,
+    pub comment: Option<Comment>,
     /// The commit the reviewer looked at; if the release was edited to another one since, the
-    /// decision is refused (409).
-    pub commit_id: Option<String>,
+    /// decision is refused (409 `changed`).
+    pub commit_id: Option<CommitText>,
 }
 
 /// An edit of a release not yet queued: a new name and/or what it ships (give `branch`, `tag`
 /// or `commit` as when requesting; none keeps the ref but resolves it again).
 #[derive(Object)]
 pub struct ReleaseEditIn {
-    pub name: Option<String>,
-    pub branch: Option<String>,
-    pub tag: Option<String>,
-    pub commit: Option<String>,
+    pub name: Option<Name>,
+    pub branch: Option<RefName>,
+    pub tag: Option<RefName>,
+    pub commit: Option<CommitText>,
 }
 
+/// One host's part in a release; `stage` (absent before it started) is the stage it reached.
 #[derive(Object)]
 pub struct ReleaseHostOut {
     pub host_id: i64,
     pub host_name: String,
     pub addr: String,
-    /// pending | prepared | skipped | switched | failed
-    pub status: String,
-    /// The stage it reached.
-    pub stage: String,
+    pub status: HostStatus,
+    #[oai(skip_serializing_if_is_none)]
+    pub stage: Option<EventStage>,
     /// The reason when it failed.
     pub message: String,
     pub bytes_sent: i64,
-    /// The version live before this release.
+    /// The version live before this release; absent on a first release.
+    #[oai(skip_serializing_if_is_none)]
     pub previous_version: Option<String>,
-    pub updated_at: String,
+    pub updated_at: Timestamp,
+}
+
+fn stage_of(s: &str) -> Option<EventStage> {
+    serde_json::from_value::<Stage>(serde_json::Value::String(s.to_owned()))
+        .ok()
+        .map(Into::into)
 }
 
 impl From<ReleaseHost> for ReleaseHostOut {
@@ -150,12 +124,12 @@ impl From<ReleaseHost> for ReleaseHostOut {
             host_id: h.host_id,
             host_name: h.host_name,
             addr: h.addr,
-            status: h.status,
-            stage: h.stage,
+            status: HostStatus::parse(&h.status),
+            stage: stage_of(&h.stage),
             message: h.message,
             bytes_sent: h.bytes_sent,
             previous_version: h.previous_version,
-            updated_at: h.updated_at,
+            updated_at: h.updated_at.into(),
         }
     }
 }
@@ -165,46 +139,58 @@ pub struct ReleaseOut {
     pub id: i64,
     pub config_id: i64,
     pub app_id: i64,
+    pub app_name: String,
     pub environment_id: i64,
+    pub environment_name: String,
     pub name: String,
-    pub kind: KindDto,
-    /// branch | tag | commit | version
-    pub ref_kind: String,
+    pub kind: Kind,
+    pub ref_kind: RefKind,
+    /// The branch, tag or commit asked for (the version, for a rollback).
     pub ref_name: String,
     /// Full SHA, resolved when the release was requested.
     pub commit_id: String,
     pub commit_message: String,
     /// The version folder on the hosts (set when a release runs; the target of a rollback).
+    #[oai(skip_serializing_if_is_none)]
     pub version: Option<String>,
-    pub status: StatusDto,
-    /// Why it failed.
+    pub status: Status,
+    /// Why it failed; absent unless it did.
+    #[oai(skip_serializing_if_is_none)]
     pub error: Option<String>,
     pub requested_by: i64,
-    pub created_at: String,
-    pub updated_at: String,
-    pub started_at: Option<String>,
-    pub finished_at: Option<String>,
+    pub requested_by_name: String,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    #[oai(skip_serializing_if_is_none)]
+    pub started_at: Option<Timestamp>,
+    #[oai(skip_serializing_if_is_none)]
+    pub finished_at: Option<Timestamp>,
     /// Who approved or rejected it (absent until reviewed, and again after an edit).
+    #[oai(skip_serializing_if_is_none)]
     pub reviewed_by: Option<i64>,
+    #[oai(skip_serializing_if_is_none)]
+    pub reviewed_by_name: Option<String>,
     /// The reviewer's comment (required to reject).
+    #[oai(skip_serializing_if_is_none)]
     pub review_comment: Option<String>,
-    pub reviewed_at: Option<String>,
-    /// Per-host results (in `GET /api/releases/{id}`).
+    #[oai(skip_serializing_if_is_none)]
+    pub reviewed_at: Option<Timestamp>,
+    /// Per-host results (only in `GET /api/releases/{id}`; empty in lists).
     pub hosts: Vec<ReleaseHostOut>,
 }
 
-fn out(r: Release, hosts: Vec<ReleaseHost>) -> ReleaseOut {
+fn out(n: NamedRelease, hosts: Vec<ReleaseHost>) -> ReleaseOut {
+    let r = n.release;
     ReleaseOut {
         id: r.id,
         config_id: r.config_id,
         app_id: r.app_id,
+        app_name: n.app_name,
         environment_id: r.environment_id,
+        environment_name: n.environment_name,
         name: r.name,
-        kind: match r.kind {
-            ReleaseKind::Release => KindDto::Release,
-            ReleaseKind::Rollback => KindDto::Rollback,
-        },
-        ref_kind: r.ref_kind,
+        kind: r.kind.into(),
+        ref_kind: RefKind::parse(&r.ref_kind),
         ref_name: r.ref_name,
         commit_id: r.commit_id,
         commit_message: r.commit_message,
@@ -212,30 +198,68 @@ fn out(r: Release, hosts: Vec<ReleaseHost>) -> ReleaseOut {
         status: r.status.into(),
         error: r.error,
         requested_by: r.requested_by,
-        created_at: r.created_at,
-        updated_at: r.updated_at,
-        started_at: r.started_at,
-        finished_at: r.finished_at,
+        requested_by_name: n.requested_by_name,
+        created_at: r.created_at.into(),
+        updated_at: r.updated_at.into(),
+        started_at: r.started_at.map(Into::into),
+        finished_at: r.finished_at.map(Into::into),
         reviewed_by: r.reviewed_by,
+        reviewed_by_name: n.reviewed_by_name,
         review_comment: r.review_comment,
-        reviewed_at: r.reviewed_at,
+        reviewed_at: r.reviewed_at.map(Into::into),
         hosts: hosts.into_iter().map(Into::into).collect(),
     }
 }
 
-/// One release event, as sent on the SSE stream (the SSE `id` is `id`).
+/// A release as the API shows it, with the names of what its ids point at.
+async fn shown(st: &State, r: Release, hosts: Vec<ReleaseHost>) -> Result<ReleaseOut, ApiError> {
+    Ok(out(st.db.release_names(&r).await?, hosts))
+}
+
+/// How many releases (matching the list's other filters) are in each status.
+#[derive(Object, Default)]
+pub struct StatusCounts {
+    pub all: i64,
+    pub pending_review: i64,
+    pub approved: i64,
+    pub queued: i64,
+    pub running: i64,
+    pub succeeded: i64,
+    pub failed: i64,
+    pub rejected: i64,
+    pub cancelled: i64,
+}
+
+/// One page of releases, newest first; `counts` are per status, matching every filter but
+/// `status` (for tabs).
+#[derive(Object)]
+pub struct ReleasePageOut {
+    pub items: Vec<ReleaseOut>,
+    /// Releases matching every filter (all pages).
+    pub total: i64,
+    pub page: u32,
+    pub per_page: u32,
+    pub counts: StatusCounts,
+}
+
+/// One release event (the SSE `data` of the event stream, and an item of the event log).
 #[derive(Object, Clone)]
 pub struct EventOut {
+    /// Increases across all releases; the SSE event id (resume with `Last-Event-ID`).
     pub id: i64,
     pub release_id: i64,
-    pub at: String,
-    /// release | checkout | package | prepare | switch | cleanup | notify
-    pub stage: String,
+    pub at: Timestamp,
+    pub stage: EventStage,
+    /// The host it is about; absent for the release server's stages.
+    #[oai(skip_serializing_if_is_none)]
     pub host: Option<String>,
-    /// started | output | progress | succeeded | failed | info
-    pub status: String,
+    pub status: EventStatus,
     pub message: String,
+    /// Bytes sent to the host so far (`progress`).
+    #[oai(skip_serializing_if_is_none)]
     pub bytes_sent: Option<u64>,
+    /// A hook's or command's exit code.
+    #[oai(skip_serializing_if_is_none)]
     pub exit_code: Option<i32>,
 }
 
@@ -244,10 +268,10 @@ impl From<ReleaseEvent> for EventOut {
         Self {
             id: e.id,
             release_id: e.release_id,
-            at: e.at,
-            stage: serde_name(&e.stage),
+            at: e.at.into(),
+            stage: e.stage.into(),
             host: e.host,
-            status: serde_name(&e.status),
+            status: e.status.into(),
             message: e.message,
             bytes_sent: e.bytes_sent,
             exit_code: e.exit_code,
@@ -255,19 +279,75 @@ impl From<ReleaseEvent> for EventOut {
     }
 }
 
-/// The serde (snake_case) name of a unit enum variant.
-fn serde_name(v: &impl serde::Serialize) -> String {
-    serde_json::to_value(v)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default()
+/// The stored events of a release after `after`, and whether the release has ended.
+#[derive(Object)]
+pub struct EventLogOut {
+    pub events: Vec<EventOut>,
+    /// The release is over (succeeded, failed, rejected or cancelled) and every event is
+    /// stored: nothing more will come.
+    pub finished: bool,
+}
+
+/// The event stream's description in the spec (what a client reads).
+const SSE_FRAMING: &str = "Server-Sent Events (text/event-stream). Each event is `id: <event id>` \
+(increasing; send it back as `Last-Event-ID` to resume), `event: stage` (a step of the release) \
+or `event: end` (the release's final event: stage `release`, status `succeeded` or `failed`), \
+and `data: <one EventOut as JSON>`, then a blank line. A comment line (`:`) is sent every 15 s \
+to keep the connection open. The stored events come first, then live ones; the server closes the \
+stream after the `end` event of a finished release (at once when resumed after it), and for a \
+rejected or cancelled release with no events.";
+
+/// `200 text/event-stream`: the release's events as Server-Sent Events.
+pub struct EventStreamOut(poem::Response);
+
+impl IntoResponse for EventStreamOut {
+    fn into_response(self) -> poem::Response {
+        self.0
+    }
+}
+
+impl ApiResponse for EventStreamOut {
+    fn meta() -> MetaResponses {
+        MetaResponses {
+            responses: vec![MetaResponse {
+                description: SSE_FRAMING,
+                status: Some(200),
+                status_range: None,
+                content: vec![MetaMediaType {
+                    content_type: "text/event-stream",
+                    schema: MetaSchemaRef::Inline(Box::new(MetaSchema {
+                        description: Some(SSE_FRAMING),
+                        ..MetaSchema::new("string")
+                    })),
+                }],
+                headers: vec![],
+            }],
+        }
+    }
+    fn register(registry: &mut Registry) {
+        <EventOut as poem_openapi::types::Type>::register(registry);
+    }
+}
+
+fn visibility(user: &CurrentUser) -> Visibility {
+    if user.is_admin {
+        return Visibility::All;
+    }
+    let mut scopes: Vec<(Option<i64>, Option<i64>)> = user
+        .grants
+        .iter()
+        .map(|g| (g.environment_id, g.app_id))
+        .collect();
+    scopes.sort_unstable();
+    scopes.dedup();
+    Visibility::Scopes(scopes)
 }
 
 /// Resolves the request's ref to a full commit now: a missing ref is a 422 here, not a
 /// failed release later.
 async fn resolve(
     st: &State,
-    body: &ReleaseIn,
+    body: &Wanted,
     config: &hippo_shared::db::configs::ReleaseConfig,
 ) -> Result<(GitRef, String, String), ApiError> {
     let given = [
@@ -304,19 +384,20 @@ async fn resolve(
         GitRef::Tag(t) => RefSpec::Tag(t.clone()),
         GitRef::Commit(c) => RefSpec::Commit(c.clone()),
     };
-    let url = synced_repo(st, config, true).await?;
+    let url = repo::synced(st, config, true).await?;
     let repos = st.repos.clone();
     let info = tokio::task::spawn_blocking(move || repos.resolve(&url, &refspec))
         .await
         .map_err(ApiError::internal)?
-        .map_err(git_error)?;
+        .map_err(repo::git_error)?;
     Ok((display, info.id, info.message))
 }
 
-/// The release, if the caller holds any permission for its environment and app (else 403).
+/// The release, if the caller holds any permission for its environment and app (else 404).
 async fn visible(st: &State, auth: &Auth, id: i64) -> Result<Release, ApiError> {
     let r = st.db.get_release(id).await?;
-    auth.0.require_sees(r.environment_id, Some(r.app_id))?;
+    auth.0
+        .require_sees(r.environment_id, Some(r.app_id), "release")?;
     Ok(r)
 }
 
@@ -327,7 +408,7 @@ async fn review(
     id: i64,
     to: ReleaseStatus,
     body: ReviewIn,
-) -> ApiResult<Json<ReleaseOut>> {
+) -> Result<Json<ReleaseOut>, ApiError> {
     let r = visible(st, auth, id).await?;
     if let Some(seen) = &body.commit_id
         && seen.trim() != r.commit_id
@@ -340,7 +421,7 @@ async fn review(
             ),
         ));
     }
-    let comment = body.comment;
+    let comment = body.comment.map(|c| c.0);
     auth.0
         .require(Permission::Review, Some(r.environment_id), Some(r.app_id))?;
     if r.requested_by == auth.0.id {
@@ -357,12 +438,6 @@ async fn review(
         return Err(ApiError::invalid(
             "comment",
             "say why the release is rejected (comment is required)",
-        ));
-    }
-    if comment.chars().count() > 2000 {
-        return Err(ApiError::invalid(
-            "comment",
-            "comment is longer than 2000 characters",
         ));
     }
     if r.status != ReleaseStatus::PendingReview
@@ -386,7 +461,9 @@ async fn review(
         NoticeKind::Rejected
     };
     queue_notice(st, id, kind).await;
-    Ok(Json(out(st.db.get_release(id).await?, Vec::new())))
+    Ok(Json(
+        shown(st, st.db.get_release(id).await?, Vec::new()).await?,
+    ))
 }
 
 /// Notices are sent by the workers: queue a notice job. A queue that is down costs the notice,
@@ -423,67 +500,78 @@ pub struct ReleasesApi;
 impl ReleasesApi {
     /// Request a release or a rollback. It starts as `pending_review` when the config has review
     /// on, otherwise `approved`; run it with `POST /api/releases/{id}/run`.
-    #[oai(path = "/", method = "post")]
+    #[oai(path = "/", method = "post", operation_id = "createRelease")]
     async fn create(
         &self,
         auth: Auth,
         st: Data<&Arc<State>>,
-        body: Json<ReleaseIn>,
-    ) -> ApiResult<Created<ReleaseOut>> {
+        body: JsonBody<ReleaseIn>,
+    ) -> ApiResult<Created<ReleaseOut>, { AUTH | BODY | FORBIDDEN | UPSTREAM }> {
+        let no_config = || ApiError::invalid("config_id", "config_id names no release config");
         let config = st
             .db
             .get_config(body.config_id)
             .await
-            .map_err(|_| ApiError::invalid("config_id", "config_id names no release config"))?;
+            .map_err(|_| no_config())?;
+        if !auth.0.sees(config.environment_id, Some(config.app_id)) {
+            return Err(no_config().into());
+        }
         auth.0.require(
             Permission::Request,
             Some(config.environment_id),
             Some(config.app_id),
         )?;
-        let name = Name::parse(&body.name).map_err(ApiError::field("name"))?;
-        let (kind, ref_kind, ref_name, commit_id, message, version) = match body.kind {
-            KindDto::Release => {
-                if body.version.is_some() {
-                    return Err(ApiError::invalid(
-                        "version",
-                        "version is only for rollbacks",
-                    ));
+        let name = domain::Name::parse(&body.name).map_err(ApiError::field("name"))?;
+        let (kind, ref_kind, ref_name, commit_id, message, version) =
+            match body.kind.unwrap_or(Kind::Release) {
+                Kind::Release => {
+                    if body.version.is_some() {
+                        return Err(
+                            ApiError::invalid("version", "version is only for rollbacks").into(),
+                        );
+                    }
+                    let wanted = Wanted {
+                        branch: body.branch.as_ref().map(|b| b.0.clone()),
+                        tag: body.tag.as_ref().map(|b| b.0.clone()),
+                        commit: body.commit.as_ref().map(|b| b.0.clone()),
+                    };
+                    let (r, commit, message) = resolve(&st, &wanted, &config).await?;
+                    (
+                        ReleaseKind::Release,
+                        r.kind().to_owned(),
+                        r.name().to_owned(),
+                        commit,
+                        message,
+                        None,
+                    )
                 }
-                let (r, commit, message) = resolve(&st, &body, &config).await?;
-                (
-                    ReleaseKind::Release,
-                    r.kind().to_owned(),
-                    r.name().to_owned(),
-                    commit,
-                    message,
-                    None,
-                )
-            }
-            KindDto::Rollback => {
-                let Some(v) = body.version.as_deref() else {
-                    return Err(ApiError::invalid(
-                        "version",
-                        "a rollback needs the version to go back to",
-                    ));
-                };
-                let v = VersionName::parse(v).map_err(ApiError::field("version"))?;
-                let kept = st.db.host_versions(config.id).await?;
-                let Some(found) = kept.iter().find(|k| k.version == v.as_str()) else {
-                    return Err(ApiError::invalid(
-                        "version",
-                        format!("version {v} is not kept on any host of this config"),
-                    ));
-                };
-                (
-                    ReleaseKind::Rollback,
-                    "version".to_owned(),
-                    v.to_string(),
-                    found.commit_id.clone(),
-                    String::new(),
-                    Some(v.to_string()),
-                )
-            }
-        };
+                Kind::Rollback => {
+                    let Some(v) = body.version.as_deref() else {
+                        return Err(ApiError::invalid(
+                            "version",
+                            "a rollback needs the version to go back to",
+                        )
+                        .into());
+                    };
+                    let v = VersionName::parse(v).map_err(ApiError::field("version"))?;
+                    let kept = st.db.host_versions(config.id).await?;
+                    let Some(found) = kept.iter().find(|k| k.version == v.as_str()) else {
+                        return Err(ApiError::invalid(
+                            "version",
+                            format!("version {v} is not kept on any host of this config"),
+                        )
+                        .into());
+                    };
+                    (
+                        ReleaseKind::Rollback,
+                        "version".to_owned(),
+                        v.to_string(),
+                        found.commit_id.clone(),
+                        String::new(),
+                        Some(v.to_string()),
+                    )
+                }
+            };
         let status = if config.spec.review_enabled {
             ReleaseStatus::PendingReview
         } else {
@@ -515,56 +603,107 @@ impl ReleasesApi {
         if r.status == ReleaseStatus::PendingReview {
             queue_notice(&st, r.id, NoticeKind::Requested).await;
         }
-        Ok(Created::Ok(Json(out(r, Vec::new()))))
+        Ok(Created::Ok(Json(shown(&st, r, Vec::new()).await?)))
     }
 
-    /// List releases, newest first.
-    #[oai(path = "/", method = "get")]
+    /// The releases the caller may see, newest first, one page at a time, with counts per
+    /// status for the same filters (tabs). Filters: status, environment, app, requester, kind,
+    /// text (`q`: in the title, the ref and the commit id) and the request time.
+    #[oai(path = "/", method = "get", operation_id = "listReleases")]
+    #[allow(clippy::too_many_arguments)]
     async fn list(
         &self,
         auth: Auth,
         st: Data<&Arc<State>>,
-        status: Query<Option<StatusDto>>,
-        app_id: Query<Option<i64>>,
+        status: Query<Option<Status>>,
         environment_id: Query<Option<i64>>,
-    ) -> ApiResult<Json<Vec<ReleaseOut>>> {
-        let f = ReleaseFilter {
+        app_id: Query<Option<i64>>,
+        /// A user id.
+        requested_by: Query<Option<i64>>,
+        kind: Query<Option<Kind>>,
+        /// Text in the title, the ref or the commit id (case-insensitive).
+        #[oai(validator(max_length = 200))]
+        q: Query<Option<String>>,
+        /// Requested at or after this time.
+        from: Query<Option<Timestamp>>,
+        /// Requested before this time.
+        to: Query<Option<Timestamp>>,
+        /// From 1 (the default).
+        #[oai(validator(minimum(value = "1"), maximum(value = "100000")))]
+        page: Query<Option<u32>>,
+        /// 1-200, default 50.
+        #[oai(validator(minimum(value = "1"), maximum(value = "200")))]
+        per_page: Query<Option<u32>>,
+    ) -> ApiResult<Json<ReleasePageOut>, { AUTH | BAD_PARAM }> {
+        let page = page.0.unwrap_or(1).max(1);
+        let per_page = per_page.0.unwrap_or(50).clamp(1, 200);
+        let query = ReleaseQuery {
             status: status.0.map(Into::into),
             app_id: app_id.0,
             environment_id: environment_id.0,
+            requested_by: requested_by.0,
+            kind: kind.0.map(|k| match k {
+                Kind::Release => ReleaseKind::Release,
+                Kind::Rollback => ReleaseKind::Rollback,
+            }),
+            text: q.0,
+            from: from.0.map(|t| t.0),
+            to: to.0.map(|t| t.0),
+            visible: visibility(&auth.0),
+            limit: i64::from(per_page),
+            offset: i64::from(page - 1) * i64::from(per_page),
         };
-        Ok(Json(
-            st.db
-                .list_releases(&f)
-                .await?
+        let found = st.db.release_page(&query).await?;
+        let mut counts = StatusCounts::default();
+        for (s, n) in &found.counts {
+            counts.all += n;
+            let slot = match s {
+                ReleaseStatus::PendingReview => &mut counts.pending_review,
+                ReleaseStatus::Approved => &mut counts.approved,
+                ReleaseStatus::Queued => &mut counts.queued,
+                ReleaseStatus::Running => &mut counts.running,
+                ReleaseStatus::Succeeded => &mut counts.succeeded,
+                ReleaseStatus::Failed => &mut counts.failed,
+                ReleaseStatus::Rejected => &mut counts.rejected,
+                ReleaseStatus::Cancelled => &mut counts.cancelled,
+            };
+            *slot += n;
+        }
+        Ok(Json(ReleasePageOut {
+            items: found
+                .items
                 .into_iter()
-                .filter(|r| auth.0.sees(r.environment_id, Some(r.app_id)))
-                .map(|r| out(r, Vec::new()))
+                .map(|n| out(n, Vec::new()))
                 .collect(),
-        ))
+            total: found.total,
+            page,
+            per_page,
+            counts,
+        }))
     }
 
     /// Get a release with its per-host results.
-    #[oai(path = "/:id", method = "get")]
+    #[oai(path = "/:id", method = "get", operation_id = "getRelease")]
     async fn get(
         &self,
         auth: Auth,
         st: Data<&Arc<State>>,
         id: Path<i64>,
-    ) -> ApiResult<Json<ReleaseOut>> {
+    ) -> ApiResult<Json<ReleaseOut>, { AUTH | NOT_FOUND }> {
         let r = visible(&st, &auth, id.0).await?;
         let hosts = st.db.release_hosts(id.0).await?;
-        Ok(Json(out(r, hosts)))
+        Ok(Json(shown(&st, r, hosts).await?))
     }
 
     /// Queue an approved (or failed, to retry) release. 409 if its status does not allow it.
-    #[oai(path = "/:id/run", method = "post")]
+    #[oai(path = "/:id/run", method = "post", operation_id = "runRelease")]
     async fn run(
         &self,
         auth: Auth,
         st: Data<&Arc<State>>,
         id: Path<i64>,
-    ) -> ApiResult<Json<ReleaseOut>> {
+    ) -> ApiResult<Json<ReleaseOut>, { AUTH | FORBIDDEN | NOT_FOUND | CONFLICT | UNAVAILABLE }>
+    {
         let r = visible(&st, &auth, id.0).await?;
         auth.0
             .require(Permission::Release, Some(r.environment_id), Some(r.app_id))?;
@@ -579,7 +718,8 @@ impl ReleasesApi {
                     "release {} is {} and cannot be run (only approved or failed releases can)",
                     r.id, r.status
                 ),
-            ));
+            )
+            .into());
         }
         if let Err(e) = st.queue.push(DeployJob::run(id.0)).await {
             tracing::error!(release_id = id.0, error = %e, "could not queue a release");
@@ -590,8 +730,8 @@ impl ReleasesApi {
                 st.db.fail_if_queued(id.0, reason, &auth.0.actor()).await,
                 Ok(true)
             ) {
-                let end =
-                    ReleaseEvent::new(id.0, Stage::Release, EventStatus::Failed).message(reason);
+                let end = ReleaseEvent::new(id.0, Stage::Release, events::EventStatus::Failed)
+                    .message(reason);
                 if let Err(e) = st.hub.publish(end).await {
                     tracing::warn!(release_id = id.0, error = %e, "could not store the final event");
                 }
@@ -602,48 +742,54 @@ impl ReleasesApi {
                     "the deploy queue is unavailable ({e}); release {} is marked failed and can be run again",
                     id.0
                 ),
-            ));
+            )
+            .into());
         }
         let r = st.db.get_release(id.0).await?;
-        Ok(Json(out(r, Vec::new())))
+        Ok(Json(shown(&st, r, Vec::new()).await?))
     }
 
     /// Approve a release waiting for review (`pending_review` → `approved`). Needs `review`
     /// for its environment and app; the requester cannot approve their own release.
-    #[oai(path = "/:id/approve", method = "post")]
+    #[oai(
+        path = "/:id/approve",
+        method = "post",
+        operation_id = "approveRelease"
+    )]
     async fn approve(
         &self,
         auth: Auth,
         st: Data<&Arc<State>>,
         id: Path<i64>,
-        body: Json<ReviewIn>,
-    ) -> ApiResult<Json<ReleaseOut>> {
-        review(&st, &auth, id.0, ReleaseStatus::Approved, body.0).await
+        body: JsonBody<ReviewIn>,
+    ) -> ApiResult<Json<ReleaseOut>, { AUTH | BODY | FORBIDDEN | NOT_FOUND | CONFLICT }> {
+        Ok(review(&st, &auth, id.0, ReleaseStatus::Approved, body.0).await?)
     }
 
     /// Reject a release waiting for review (`pending_review` → `rejected`); a comment saying
     /// why is required. A rejected release cannot run; edit it to send it back to review.
-    #[oai(path = "/:id/reject", method = "post")]
+    #[oai(path = "/:id/reject", method = "post", operation_id = "rejectRelease")]
     async fn reject(
         &self,
         auth: Auth,
         st: Data<&Arc<State>>,
         id: Path<i64>,
-        body: Json<ReviewIn>,
-    ) -> ApiResult<Json<ReleaseOut>> {
-        review(&st, &auth, id.0, ReleaseStatus::Rejected, body.0).await
+        body: JsonBody<ReviewIn>,
+    ) -> ApiResult<Json<ReleaseOut>, { AUTH | BODY | FORBIDDEN | NOT_FOUND | CONFLICT }> {
+        Ok(review(&st, &auth, id.0, ReleaseStatus::Rejected, body.0).await?)
     }
 
     /// Edit a release that is not queued yet (pending review, approved or rejected). With
     /// review on, it goes back to `pending_review`: an earlier approval does not carry over.
-    #[oai(path = "/:id", method = "put")]
+    #[oai(path = "/:id", method = "put", operation_id = "updateRelease")]
     async fn edit(
         &self,
         auth: Auth,
         st: Data<&Arc<State>>,
         id: Path<i64>,
-        body: Json<ReleaseEditIn>,
-    ) -> ApiResult<Json<ReleaseOut>> {
+        body: JsonBody<ReleaseEditIn>,
+    ) -> ApiResult<Json<ReleaseOut>, { AUTH | BODY | FORBIDDEN | NOT_FOUND | CONFLICT | UPSTREAM }>
+    {
         let r = visible(&st, &auth, id.0).await?;
         auth.0
             .require(Permission::Request, Some(r.environment_id), Some(r.app_id))?;
@@ -651,34 +797,34 @@ impl ReleasesApi {
             return Err(ApiError::conflict(
                 "invalid_kind",
                 "a rollback cannot be edited; request a new one",
-            ));
+            )
+            .into());
         }
         let config = st.db.get_config(r.config_id).await?;
         let name = match &body.name {
-            Some(n) => Name::parse(n).map_err(ApiError::field("name"))?.to_string(),
+            Some(n) => domain::Name::parse(n)
+                .map_err(ApiError::field("name"))?
+                .to_string(),
             None => r.name.clone(),
         };
         let new_ref = body.branch.is_some() || body.tag.is_some() || body.commit.is_some();
-        let request = ReleaseIn {
-            config_id: r.config_id,
-            name: name.clone(),
-            kind: KindDto::Release,
+        let given = |v: &Option<_>| v.as_ref().map(|x: &RefName| x.0.clone());
+        let request = Wanted {
             branch: if new_ref {
-                body.branch.clone()
+                given(&body.branch)
             } else {
                 (r.ref_kind == "branch").then(|| r.ref_name.clone())
             },
             tag: if new_ref {
-                body.tag.clone()
+                given(&body.tag)
             } else {
                 (r.ref_kind == "tag").then(|| r.ref_name.clone())
             },
             commit: if new_ref {
-                body.commit.clone()
+                body.commit.as_ref().map(|c| c.0.clone())
             } else {
                 (r.ref_kind == "commit").then(|| r.commit_id.clone())
             },
-            version: None,
         };
         let (git_ref, commit_id, commit_message) = resolve(&st, &request, &config).await?;
         let edit = ReleaseEdit {
@@ -699,20 +845,27 @@ impl ReleasesApi {
                     "release {} is {} and can no longer be edited",
                     r.id, r.status
                 ),
-            ));
+            )
+            .into());
         }
-        Ok(Json(out(st.db.get_release(id.0).await?, Vec::new())))
+        Ok(Json(
+            shown(&st, st.db.get_release(id.0).await?, Vec::new()).await?,
+        ))
     }
 
     /// Every delivery attempt of the release's notices (requested, approved, started, …) on
     /// each channel of its config, oldest first.
-    #[oai(path = "/:id/notices", method = "get")]
+    #[oai(
+        path = "/:id/notices",
+        method = "get",
+        operation_id = "listNoticeAttempts"
+    )]
     async fn notices(
         &self,
         auth: Auth,
         st: Data<&Arc<State>>,
         id: Path<i64>,
-    ) -> ApiResult<Json<Vec<NoticeAttemptOut>>> {
+    ) -> ApiResult<Json<Vec<NoticeAttemptOut>>, { AUTH | NOT_FOUND }> {
         visible(&st, &auth, id.0).await?;
         Ok(Json(
             st.db
@@ -720,11 +873,11 @@ impl ReleasesApi {
                 .await?
                 .into_iter()
                 .map(|a| NoticeAttemptOut {
-                    notice: a.notice,
-                    channel: a.channel,
+                    notice: NoticeKindName::parse(&a.notice),
+                    channel: ChannelType::parse(&a.channel),
                     channel_index: a.channel_index,
                     attempt: a.attempt,
-                    at: a.at,
+                    at: a.at.into(),
                     duration_ms: a.duration_ms,
                     ok: a.ok_flag.0,
                     error: a.error,
@@ -734,16 +887,48 @@ impl ReleasesApi {
         ))
     }
 
-    /// Server-Sent Events: the stored events of a release (after `Last-Event-ID` if given),
-    /// then live ones until the release ends.
-    #[oai(path = "/:id/events", method = "get")]
+    /// The stored events of a release after event `after` (default: all), as JSON, and
+    /// whether the release has ended (poll until `finished`; or follow the event stream).
+    #[oai(
+        path = "/:id/event-log",
+        method = "get",
+        operation_id = "listReleaseEvents"
+    )]
+    async fn event_log(
+        &self,
+        auth: Auth,
+        st: Data<&Arc<State>>,
+        id: Path<i64>,
+        /// An event id: only later events are listed.
+        #[oai(validator(minimum(value = "0")))]
+        after: Query<Option<i64>>,
+    ) -> ApiResult<Json<EventLogOut>, { AUTH | NOT_FOUND }> {
+        let r = visible(&st, &auth, id.0).await?;
+        // Read the status first: a release seen as finished has stored its last event.
+        let finished = r.status.is_final();
+        let events = st.hub.replay(id.0, after.0.unwrap_or(0)).await?;
+        Ok(Json(EventLogOut {
+            events: events.into_iter().map(Into::into).collect(),
+            finished,
+        }))
+    }
+
+    /// The release's events as Server-Sent Events: the stored ones (after `Last-Event-ID` if
+    /// given), then live ones until the release ends. Event names: `stage` and, last, `end`.
+    #[oai(
+        path = "/:id/events",
+        method = "get",
+        operation_id = "streamReleaseEvents"
+    )]
     async fn events(
         &self,
         auth: Auth,
         st: Data<&Arc<State>>,
         id: Path<i64>,
-        #[oai(name = "Last-Event-ID")] last_event_id: Header<Option<i64>>,
-    ) -> ApiResult<EventStream<futures::stream::BoxStream<'static, EventOut>>> {
+        /// The id of the last event received: the stream resumes after it.
+        #[oai(name = "Last-Event-ID", validator(minimum(value = "0")))]
+        last_event_id: Header<Option<i64>>,
+    ) -> ApiResult<EventStreamOut, { AUTH | BAD_PARAM | NOT_FOUND }> {
         visible(&st, &auth, id.0).await?;
         let st: Arc<State> = st.clone();
         let release_id = id.0;
@@ -760,9 +945,24 @@ impl ReleasesApi {
         };
         let stream = async_stream::stream! {
             // A release that was re-run has the final event of each run; the stream ends at a
-            // final event only when it is the newest one and the release is finished.
-            let stored = st.hub.replay(release_id, last).await.unwrap_or_default();
-            let mut done = stored.last().is_some_and(ReleaseEvent::is_final) && release_is_final(&st, release_id).await;
+            // final event only when it is the newest one and the release is finished. Resumed
+            // at that final event (`Last-Event-ID` = its id), it ends at once.
+            let from = if last > 0 { last - 1 } else { 0 };
+            let mut stored = st.hub.replay(release_id, from).await.unwrap_or_default();
+            let resumed_at_end = last > 0
+                && stored.len() == 1
+                && stored[0].id == last
+                && stored[0].is_final();
+            stored.retain(|e| e.id > last);
+            let mut done = if resumed_at_end {
+                release_is_final(&st, release_id).await
+            } else {
+                stored.last().is_some_and(ReleaseEvent::is_final)
+                    && release_is_final(&st, release_id).await
+            };
+            if !done && stored.is_empty() && last == 0 && ended_without_events(&st, release_id).await {
+                done = true;
+            }
             for ev in stored {
                 last = ev.id;
                 yield ev;
@@ -799,17 +999,20 @@ impl ReleasesApi {
         };
         let stream: futures::stream::BoxStream<'static, EventOut> =
             Box::pin(futures::StreamExt::map(stream, EventOut::from));
-        Ok(EventStream::new(stream)
+        let response = EventStream::new(stream)
             .keep_alive(Duration::from_secs(15))
             .to_event(|e: EventOut| {
                 let id = e.id.to_string();
-                let kind =
-                    if e.stage == "release" && (e.status == "succeeded" || e.status == "failed") {
-                        "end"
-                    } else {
-                        "stage"
-                    };
+                let kind = if e.stage == EventStage::Release
+                    && matches!(e.status, EventStatus::Succeeded | EventStatus::Failed)
+                {
+                    "end"
+                } else {
+                    "stage"
+                };
                 Event::message(e.to_json_string()).id(id).event_type(kind)
-            }))
+            })
+            .into_response();
+        Ok(EventStreamOut(response))
     }
 }

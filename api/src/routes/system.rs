@@ -1,29 +1,12 @@
-//! Login and platform facts.
-use super::ApiResult;
-use crate::app::ApiTags;
+//! Platform facts: the platform's SSH key.
+use super::{AUTH, ApiResult, ApiTags};
 use crate::auth::Auth;
-use crate::problem::ApiError;
 use crate::state::State;
-use hippo_shared::crypto::{new_token, verify_password};
 use hippo_worker::ssh::HostKey;
 use poem::web::Data;
 use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi};
 use std::sync::Arc;
-
-#[derive(Object)]
-pub struct LoginIn {
-    pub username: String,
-    pub password: String,
-}
-
-#[derive(Object)]
-pub struct LoginOut {
-    /// Send as `Authorization: Bearer <token>`.
-    pub token: String,
-    pub expires_at: String,
-    pub username: String,
-}
 
 #[derive(Object)]
 pub struct SshKeyOut {
@@ -38,41 +21,13 @@ pub struct SystemApi;
 
 #[OpenApi(prefix_path = "/api", tag = "ApiTags::System")]
 impl SystemApi {
-    /// Log in with a user name and password; returns a bearer token.
-    #[oai(path = "/auth/login", method = "post", tag = "ApiTags::Auth")]
-    async fn login(&self, st: Data<&Arc<State>>, body: Json<LoginIn>) -> ApiResult<Json<LoginOut>> {
-        let user = st.db.user_by_name(&body.username).await?;
-        // Hash even when the user does not exist, so timing does not tell which names exist.
-        let hash = user
-            .as_ref()
-            .map(|u| u.password_hash.as_str())
-            .unwrap_or(DUMMY_HASH);
-        let ok = verify_password(&body.password, hash);
-        let Some(user) = user.filter(|_| ok) else {
-            return Err(ApiError::Unauthorized(Json(crate::problem::Problem {
-                error: "bad_credentials".into(),
-                message: "unknown user name or wrong password".into(),
-                field: None,
-                permission: None,
-            })));
-        };
-        let (token, hash) = new_token();
-        let expires =
-            chrono::Utc::now() + chrono::Duration::seconds(st.settings.session_ttl_secs as i64);
-        let expires_at = expires.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-        st.db
-            .store_token(user.id, &hash, "session", Some(expires_at.clone()))
-            .await?;
-        Ok(Json(LoginOut {
-            token,
-            expires_at,
-            username: user.username,
-        }))
-    }
-
     /// The platform's public SSH key.
-    #[oai(path = "/ssh-key", method = "get")]
-    async fn ssh_key(&self, _auth: Auth, st: Data<&Arc<State>>) -> ApiResult<Json<SshKeyOut>> {
+    #[oai(path = "/ssh-key", method = "get", operation_id = "getSshKey")]
+    async fn ssh_key(
+        &self,
+        _auth: Auth,
+        st: Data<&Arc<State>>,
+    ) -> ApiResult<Json<SshKeyOut>, AUTH> {
         let public_key = st.key.public_line.clone();
         let fingerprint = HostKey::from_openssh(&public_key)
             .map(|k| k.fingerprint())
@@ -83,6 +38,3 @@ impl SystemApi {
         }))
     }
 }
-
-/// argon2 hash of a random string, used to spend the same time on unknown users.
-const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$2a0ZTzC1M1nz3r3qG0mU3Hj1n6w6m4d6k1oJ1dTz8Gk";

@@ -129,6 +129,159 @@ pub struct ReleaseFilter {
     pub environment_id: Option<i64>,
 }
 
+/// Which releases a caller may see: all of them, or those of the (environment, app) scopes
+/// of their grants (`None`: every environment / app).
+#[derive(Debug, Clone)]
+pub enum Visibility {
+    All,
+    Scopes(Vec<(Option<i64>, Option<i64>)>),
+}
+
+/// One page of the releases list, filtered (all filters are optional).
+#[derive(Debug, Clone)]
+pub struct ReleaseQuery {
+    pub status: Option<ReleaseStatus>,
+    pub app_id: Option<i64>,
+    pub environment_id: Option<i64>,
+    pub requested_by: Option<i64>,
+    pub kind: Option<ReleaseKind>,
+    /// Matched (case-insensitively) in the name, the ref and the commit id.
+    pub text: Option<String>,
+    /// Requested at or after / before (RFC 3339, UTC, as stored).
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub visible: Visibility,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+/// A release with the names of what its ids point at.
+#[derive(Debug, Clone)]
+pub struct NamedRelease {
+    pub release: Release,
+    pub app_name: String,
+    pub environment_name: String,
+    pub requested_by_name: String,
+    pub reviewed_by_name: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ReleasePage {
+    pub items: Vec<NamedRelease>,
+    /// Releases matching every filter but `status`, per status (the list's tabs).
+    pub counts: Vec<(ReleaseStatus, i64)>,
+    /// Releases matching every filter.
+    pub total: i64,
+}
+
+#[derive(sqlx::FromRow)]
+struct NamedRow {
+    #[sqlx(flatten)]
+    row: Row,
+    app_name: Option<String>,
+    environment_name: Option<String>,
+    requested_by_name: Option<String>,
+    reviewed_by_name: Option<String>,
+}
+
+/// A value bound to a `$N` of a built query (values are always bound, never spliced).
+enum Bound {
+    Text(String),
+    Int(i64),
+}
+
+impl ReleaseQuery {
+    /// The conditions (`status` only when `with_status`) and their values, in order.
+    fn conditions(&self, with_status: bool) -> (String, Vec<Bound>) {
+        let mut sql = vec!["1 = 1".to_owned()];
+        let mut vals: Vec<Bound> = Vec::new();
+        let push = |vals: &mut Vec<Bound>, v: Bound| {
+            vals.push(v);
+            format!("${}", vals.len())
+        };
+        if with_status && let Some(s) = self.status {
+            let p = push(&mut vals, Bound::Text(s.as_str().to_owned()));
+            sql.push(format!("r.status = {p}"));
+        }
+        if let Some(a) = self.app_id {
+            let p = push(&mut vals, Bound::Int(a));
+            sql.push(format!("r.app_id = {p}"));
+        }
+        if let Some(e) = self.environment_id {
+            let p = push(&mut vals, Bound::Int(e));
+            sql.push(format!("r.environment_id = {p}"));
+        }
+        if let Some(u) = self.requested_by {
+            let p = push(&mut vals, Bound::Int(u));
+            sql.push(format!("r.requested_by = {p}"));
+        }
+        if let Some(k) = self.kind {
+            let p = push(&mut vals, Bound::Text(k.as_str().to_owned()));
+            sql.push(format!("r.kind = {p}"));
+        }
+        if let Some(t) = self
+            .text
+            .as_deref()
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+        {
+            let escaped = t
+                .to_lowercase()
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_");
+            let p = push(&mut vals, Bound::Text(format!("%{escaped}%")));
+            sql.push(format!(
+                "(LOWER(r.name) LIKE {p} ESCAPE '\\' OR LOWER(r.ref_name) LIKE {p} ESCAPE '\\' OR LOWER(r.commit_id) LIKE {p} ESCAPE '\\')"
+            ));
+        }
+        if let Some(f) = &self.from {
+            let p = push(&mut vals, Bound::Text(f.clone()));
+            sql.push(format!("r.created_at >= {p}"));
+        }
+        if let Some(t) = &self.to {
+            let p = push(&mut vals, Bound::Text(t.clone()));
+            sql.push(format!("r.created_at < {p}"));
+        }
+        if let Visibility::Scopes(scopes) = &self.visible {
+            let mut any = Vec::new();
+            for (env, app) in scopes {
+                let mut both = Vec::new();
+                if let Some(e) = env {
+                    let p = push(&mut vals, Bound::Int(*e));
+                    both.push(format!("r.environment_id = {p}"));
+                }
+                if let Some(a) = app {
+                    let p = push(&mut vals, Bound::Int(*a));
+                    both.push(format!("r.app_id = {p}"));
+                }
+                if both.is_empty() {
+                    both.push("1 = 1".into());
+                }
+                any.push(format!("({})", both.join(" AND ")));
+            }
+            if any.is_empty() {
+                any.push("1 = 0".into());
+            }
+            sql.push(format!("({})", any.join(" OR ")));
+        }
+        (sql.join(" AND "), vals)
+    }
+}
+
+fn bind_all<'q>(
+    mut q: sqlx::query::QueryAs<'q, sqlx::Any, NamedRow, sqlx::any::AnyArguments>,
+    vals: &'q [Bound],
+) -> sqlx::query::QueryAs<'q, sqlx::Any, NamedRow, sqlx::any::AnyArguments> {
+    for v in vals {
+        q = match v {
+            Bound::Text(t) => q.bind(t.as_str()),
+            Bound::Int(i) => q.bind(*i),
+        };
+    }
+    q
+}
+
 #[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
 pub struct ReleaseHost {
     pub host_id: i64,
@@ -203,6 +356,97 @@ impl Db {
         .fetch_all(&self.pool)
         .await?;
         rows.into_iter().map(TryInto::try_into).collect()
+    }
+
+    /// One page of releases, newest first, with names, per-status counts and the total. The
+    /// caller's visibility is a condition of the query, so pages and totals count only what
+    /// they may see.
+    pub async fn release_page(&self, q: &ReleaseQuery) -> DbResult<ReleasePage> {
+        let (cond, vals) = q.conditions(true);
+        let sql = format!(
+            "SELECT r.id, r.config_id, r.app_id, r.environment_id, r.name, r.kind, r.ref_kind, r.ref_name, r.commit_id,
+                    r.commit_message, r.version, r.status, r.error, r.snapshot, r.requested_by, r.created_at, r.updated_at,
+                    r.started_at, r.finished_at, r.reviewed_by, r.review_comment, r.reviewed_at,
+                    a.name AS app_name, e.name AS environment_name, u.username AS requested_by_name,
+                    v.username AS reviewed_by_name
+             FROM releases r
+             LEFT JOIN apps a ON a.id = r.app_id
+             LEFT JOIN environments e ON e.id = r.environment_id
+             LEFT JOIN users u ON u.id = r.requested_by
+             LEFT JOIN users v ON v.id = r.reviewed_by
+             WHERE {cond} ORDER BY r.id DESC LIMIT {} OFFSET {}",
+            q.limit.clamp(0, 1000),
+            q.offset.max(0)
+        );
+        let rows: Vec<NamedRow> = // The SQL is built from fixed fragments and `$N` placeholders only; every value is bound.
+        bind_all(sqlx::query_as(sqlx::AssertSqlSafe(sql)), &vals)
+            .fetch_all(&self.pool)
+            .await?;
+        let mut items = Vec::with_capacity(rows.len());
+        for r in rows {
+            items.push(NamedRelease {
+                release: r.row.try_into()?,
+                app_name: r.app_name.unwrap_or_default(),
+                environment_name: r.environment_name.unwrap_or_default(),
+                requested_by_name: r.requested_by_name.unwrap_or_default(),
+                reviewed_by_name: r.reviewed_by_name,
+            });
+        }
+        let (cond, vals) = q.conditions(false);
+        let sql =
+            format!("SELECT r.status, COUNT(*) FROM releases r WHERE {cond} GROUP BY r.status");
+        let mut count = sqlx::query_as::<_, (String, i64)>(sqlx::AssertSqlSafe(sql));
+        for v in &vals {
+            count = match v {
+                Bound::Text(t) => count.bind(t.as_str()),
+                Bound::Int(i) => count.bind(*i),
+            };
+        }
+        let mut counts = Vec::new();
+        for (status, n) in count.fetch_all(&self.pool).await? {
+            let status = ReleaseStatus::parse(&status).map_err(|e| DbError::Corrupt(e.0))?;
+            counts.push((status, n));
+        }
+        let total = counts
+            .iter()
+            .filter(|(s, _)| q.status.is_none_or(|want| want == *s))
+            .map(|(_, n)| n)
+            .sum();
+        Ok(ReleasePage {
+            items,
+            counts,
+            total,
+        })
+    }
+
+    /// The names a release's ids point at (app, environment, requester, reviewer).
+    pub async fn release_names(&self, r: &Release) -> DbResult<NamedRelease> {
+        let name = |sql: &'static str, id: i64| async move {
+            sqlx::query_scalar::<_, String>(sql)
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await
+        };
+        let reviewed_by_name = match r.reviewed_by {
+            Some(id) => name("SELECT username FROM users WHERE id = $1", id).await?,
+            None => None,
+        };
+        Ok(NamedRelease {
+            app_name: name("SELECT name FROM apps WHERE id = $1", r.app_id)
+                .await?
+                .unwrap_or_default(),
+            environment_name: name(
+                "SELECT name FROM environments WHERE id = $1",
+                r.environment_id,
+            )
+            .await?
+            .unwrap_or_default(),
+            requested_by_name: name("SELECT username FROM users WHERE id = $1", r.requested_by)
+                .await?
+                .unwrap_or_default(),
+            reviewed_by_name,
+            release: r.clone(),
+        })
     }
 
     /// How many releases are in each status (for metrics).

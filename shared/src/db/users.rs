@@ -73,4 +73,13 @@ impl Db {
         .fetch_optional(&self.pool)
         .await?)
     }
+
+    /// Ends a token (log out): it stops working at once.
+    pub async fn delete_token(&self, token_hash: &str) -> DbResult<()> {
+        sqlx::query("DELETE FROM tokens WHERE token_hash = $1")
+            .bind(token_hash)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
 }

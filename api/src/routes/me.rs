@@ -1,0 +1,218 @@
+//! `/api/auth/*` and `/api/me`: log in and out, and who the caller is and what they may do
+//! where (the console shows and hides its buttons with it).
+use super::{AUTH, ApiResult, ApiTags, BODY};
+use crate::auth::Auth;
+use crate::body::JsonBody;
+use crate::problem::{ApiError, Problem};
+use crate::state::State;
+use crate::text::{LoginName, LoginPassword, Timestamp};
+use crate::values::PermissionName;
+use hippo_shared::crypto::{new_token, verify_password};
+use hippo_shared::domain::Permission;
+use poem::web::Data;
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Object, OpenApi};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+#[derive(Object)]
+pub struct LoginIn {
+    pub username: LoginName,
+    pub password: LoginPassword,
+}
+
+#[derive(Object)]
+pub struct LoginOut {
+    /// Send as `Authorization: Bearer <token>`.
+    pub token: String,
+    pub expires_at: Timestamp,
+    pub user_id: i64,
+    pub username: String,
+}
+
+/// A role the caller holds, where.
+#[derive(Object)]
+pub struct MyRoleOut {
+    pub role_id: i64,
+    pub role_name: String,
+    pub permissions: Vec<PermissionName>,
+    /// Absent: every environment.
+    #[oai(skip_serializing_if_is_none)]
+    pub environment_id: Option<i64>,
+    #[oai(skip_serializing_if_is_none)]
+    pub environment_name: Option<String>,
+    /// Absent: every app.
+    #[oai(skip_serializing_if_is_none)]
+    pub app_id: Option<i64>,
+    #[oai(skip_serializing_if_is_none)]
+    pub app_name: Option<String>,
+}
+
+/// What the caller may do for one app in one environment.
+#[derive(Object)]
+pub struct AppAccessOut {
+    pub app_id: i64,
+    pub app_name: String,
+    /// `edit_configs`, `request`, `review`, `release` as they apply here (`admin` for admins).
+    pub permissions: Vec<PermissionName>,
+}
+
+/// What the caller may do in one environment: for the environment as a whole (hosts:
+/// `manage_hosts`) and per app. Only environments where the caller holds something are listed.
+#[derive(Object)]
+pub struct EnvironmentAccessOut {
+    pub environment_id: i64,
+    pub environment_name: String,
+    /// Permissions for the environment itself (whatever the app).
+    pub permissions: Vec<PermissionName>,
+    /// Apps the caller holds a permission for here.
+    pub apps: Vec<AppAccessOut>,
+}
+
+/// Who I am and what I may do where.
+#[derive(Object)]
+pub struct MeOut {
+    pub id: i64,
+    pub username: String,
+    /// Admins may do everything, everywhere.
+    pub is_admin: bool,
+    pub roles: Vec<MyRoleOut>,
+    /// Permissions that hold in every environment for every app.
+    pub everywhere: Vec<PermissionName>,
+    pub environments: Vec<EnvironmentAccessOut>,
+}
+
+#[derive(ApiResponse)]
+pub enum LoggedOut {
+    /// The token no longer works.
+    #[oai(status = 204)]
+    Ok,
+}
+
+#[derive(Default)]
+pub struct AuthApi;
+
+/// argon2 hash of a random string, used to spend the same time on unknown users.
+const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$2a0ZTzC1M1nz3r3qG0mU3Hj1n6w6m4d6k1oJ1dTz8Gk";
+
+fn held(
+    user: &crate::auth::CurrentUser,
+    env: Option<i64>,
+    app: Option<i64>,
+) -> Vec<PermissionName> {
+    Permission::ALL
+        .into_iter()
+        .filter(|p| user.can(*p, env, app))
+        .map(Into::into)
+        .collect()
+}
+
+#[OpenApi(prefix_path = "/api", tag = "ApiTags::Auth")]
+impl AuthApi {
+    /// Log in with a user name and password; returns a session token.
+    #[oai(path = "/auth/login", method = "post", operation_id = "login")]
+    async fn login(
+        &self,
+        st: Data<&Arc<State>>,
+        body: JsonBody<LoginIn>,
+    ) -> ApiResult<Json<LoginOut>, { BODY | AUTH }> {
+        let user = st.db.user_by_name(&body.username).await?;
+        // Hash even when the user does not exist, so timing does not tell which names exist.
+        let hash = user
+            .as_ref()
+            .map(|u| u.password_hash.as_str())
+            .unwrap_or(DUMMY_HASH);
+        let ok = verify_password(&body.password, hash);
+        let Some(user) = user.filter(|_| ok) else {
+            return Err(ApiError::Unauthorized(Json(Problem {
+                error: "bad_credentials".into(),
+                message: "unknown user name or wrong password".into(),
+                field: None,
+                permission: None,
+            }))
+            .into());
+        };
+        let (token, hash) = new_token();
+        let expires =
+            chrono::Utc::now() + chrono::Duration::seconds(st.settings.session_ttl_secs as i64);
+        let expires_at = expires.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        st.db
+            .store_token(user.id, &hash, "session", Some(expires_at.clone()))
+            .await?;
+        Ok(Json(LoginOut {
+            token,
+            expires_at: expires_at.into(),
+            user_id: user.id,
+            username: user.username,
+        }))
+    }
+
+    /// End the token this request carries (a session or an API token): it stops working at once.
+    #[oai(path = "/auth/logout", method = "post", operation_id = "logout")]
+    async fn logout(&self, auth: Auth, st: Data<&Arc<State>>) -> ApiResult<LoggedOut, AUTH> {
+        st.db.delete_token(&auth.0.token_hash).await?;
+        Ok(LoggedOut::Ok)
+    }
+
+    /// Who I am: my roles, and what I may do in each environment and for each app.
+    #[oai(path = "/me", method = "get", operation_id = "getMe")]
+    async fn me(&self, auth: Auth, st: Data<&Arc<State>>) -> ApiResult<Json<MeOut>, AUTH> {
+        let user = &auth.0;
+        let envs = st.db.list_environments().await?;
+        let apps = st.db.list_apps().await?;
+        let env_names: HashMap<i64, String> = envs.iter().map(|e| (e.id, e.name.clone())).collect();
+        let app_names: HashMap<i64, String> = apps.iter().map(|a| (a.id, a.name.clone())).collect();
+        let roles: HashMap<i64, hippo_shared::db::people::Role> = st
+            .db
+            .list_roles()
+            .await?
+            .into_iter()
+            .map(|r| (r.id, r))
+            .collect();
+        let mut my_roles = Vec::new();
+        for b in st.db.bindings(user.id).await? {
+            let Some(role) = roles.get(&b.role_id) else {
+                continue;
+            };
+            my_roles.push(MyRoleOut {
+                role_id: role.id,
+                role_name: role.name.clone(),
+                permissions: role.permissions.iter().map(|p| (*p).into()).collect(),
+                environment_name: b.environment_id.and_then(|e| env_names.get(&e).cloned()),
+                environment_id: b.environment_id,
+                app_name: b.app_id.and_then(|a| app_names.get(&a).cloned()),
+                app_id: b.app_id,
+            });
+        }
+        let mut environments = Vec::new();
+        for e in &envs {
+            let apps_here: Vec<AppAccessOut> = apps
+                .iter()
+                .map(|a| AppAccessOut {
+                    app_id: a.id,
+                    app_name: a.name.clone(),
+                    permissions: held(user, Some(e.id), Some(a.id)),
+                })
+                .filter(|a| !a.permissions.is_empty())
+                .collect();
+            let permissions = held(user, Some(e.id), None);
+            if permissions.is_empty() && apps_here.is_empty() {
+                continue;
+            }
+            environments.push(EnvironmentAccessOut {
+                environment_id: e.id,
+                environment_name: e.name.clone(),
+                permissions,
+                apps: apps_here,
+            });
+        }
+        Ok(Json(MeOut {
+            id: user.id,
+            username: user.username.clone(),
+            is_admin: user.is_admin,
+            roles: my_roles,
+            everywhere: held(user, None, None),
+            environments,
+        }))
+    }
+}
