@@ -1,7 +1,6 @@
 //! `/api/audit`: the audit trail.
-use super::{AUTH, ApiResult, ApiTags, BAD_PARAM, FORBIDDEN, INVALID};
+use super::{AUTH, ApiResult, ApiTags, BAD_PARAM, FORBIDDEN};
 use crate::auth::Auth;
-use crate::problem::ApiError;
 use crate::state::State;
 use crate::text::Timestamp;
 use crate::values::{AuditAction, AuditEntity};
@@ -110,20 +109,11 @@ impl AuditApi {
         /// The actor's user name.
         #[oai(validator(max_length = 100))]
         actor: Query<Option<String>>,
-        /// RFC 3339; entries at or after it.
-        #[oai(validator(max_length = 64))]
-        since: Query<Option<String>>,
-    ) -> ApiResult<Json<Vec<AuditOut>>, { AUTH | BAD_PARAM | FORBIDDEN | INVALID }> {
+        /// Entries at or after this time.
+        since: Query<Option<Timestamp>>,
+    ) -> ApiResult<Json<Vec<AuditOut>>, { AUTH | BAD_PARAM | FORBIDDEN }> {
         auth.0.require_admin()?;
-        let since = match since.0 {
-            Some(s) => Some(
-                chrono::DateTime::parse_from_rfc3339(&s)
-                    .map_err(|_| ApiError::invalid("since", "since must be an RFC 3339 time"))?
-                    .with_timezone(&chrono::Utc)
-                    .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-            ),
-            None => None,
-        };
+        let since = since.0.map(|t| t.0);
         let f = AuditFilter {
             entity: entity.0.map(|e| e.as_str().to_owned()),
             entity_id: entity_id.0,

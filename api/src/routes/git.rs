@@ -116,7 +116,13 @@ impl GitApi {
         auth: Auth,
         st: Data<&Arc<State>>,
         id: Path<i64>,
-        #[oai(validator(min_length = 1, max_length = 255))] branch: Query<String>,
+        /// A branch name.
+        #[oai(validator(
+            min_length = 1,
+            max_length = 255,
+            pattern = r"^[^\-/\s~^:?*\[\\\u0000-\u001f\u007f-\u009f][^\s~^:?*\[\\\u0000-\u001f\u007f-\u009f]*$"
+        ))]
+        branch: Query<String>,
     ) -> ApiResult<Json<Vec<CommitOut>>, { AUTH | BAD_PARAM | NOT_FOUND | INVALID | UPSTREAM }>
     {
         let domain::GitRef::Branch(name) =

@@ -625,9 +625,9 @@ impl ReleasesApi {
         #[oai(validator(max_length = 200))]
         q: Query<Option<String>>,
         /// Requested at or after this time.
-        from: Query<Option<Timestamp>>,
+        since: Query<Option<Timestamp>>,
         /// Requested before this time.
-        to: Query<Option<Timestamp>>,
+        until: Query<Option<Timestamp>>,
         /// From 1 (the default).
         #[oai(validator(minimum(value = "1"), maximum(value = "100000")))]
         page: Query<Option<u32>>,
@@ -647,8 +647,8 @@ impl ReleasesApi {
                 Kind::Rollback => ReleaseKind::Rollback,
             }),
             text: q.0,
-            from: from.0.map(|t| t.0),
-            to: to.0.map(|t| t.0),
+            from: since.0.map(|t| t.0),
+            to: until.0.map(|t| t.0),
             visible: visibility(&auth.0),
             limit: i64::from(per_page),
             offset: i64::from(page - 1) * i64::from(per_page),
