@@ -102,6 +102,8 @@ fn held(
 ) -> Vec<PermissionName> {
     Permission::ALL
         .into_iter()
+        // Hosts belong to an environment: `manage_hosts` is never an app's.
+        .filter(|p| app.is_none() || *p != Permission::ManageHosts)
         .filter(|p| user.can(*p, env, app))
         .map(Into::into)
         .collect()
