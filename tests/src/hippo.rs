@@ -245,6 +245,20 @@ impl Hippo {
         out
     }
 
+    /// Where Hippo keeps its data: the PostgreSQL URL, or `sqlite://<data>/data/hippo.db`.
+    pub fn database_url(&self) -> String {
+        self.env
+            .iter()
+            .find(|(k, _)| k == "HIPPO_DATABASE_URL")
+            .map(|(_, v)| v.clone())
+            .unwrap_or_else(|| {
+                format!(
+                    "sqlite://{}",
+                    self.data.path().join("data/hippo.db").display()
+                )
+            })
+    }
+
     pub fn is_cluster(&self) -> bool {
         self.redis.is_some()
     }
