@@ -9,6 +9,8 @@ pub mod audit;
 pub mod auth;
 /// JSON request bodies: size limit, checked against the spec (422 naming the field).
 pub mod body;
+/// A config's notice channels as typed shapes (one per channel `type`), secrets redacted.
+pub mod channels;
 /// Errors as HTTP problems, and the error responses each operation declares.
 pub mod problem;
 /// A config's repository, fetched for resolving refs and listing branches, tags and commits.

@@ -1,13 +1,13 @@
 //! `/api/release-configs`: how one app is released to one environment (one per pair), its
 //! notice channels, and the versions kept on its hosts. (Its repository's branches, tags and
 //! commits are `routes::git`.)
-use super::notices::{self, NoticeChannel};
 use super::{
     AUTH, ApiResult, ApiTags, BAD_PARAM, BODY, CONFLICT, Created, Deleted, FORBIDDEN, NOT_FOUND,
 };
 use crate::audit;
 use crate::auth::Auth;
 use crate::body::JsonBody;
+use crate::channels::{self, NoticeChannel};
 use crate::problem::ApiError;
 use crate::state::State;
 use crate::text::{
@@ -461,7 +461,7 @@ impl ConfigsApi {
             Some(body.app_id),
         )?;
         let (spec, token) = body.parse(&st, true).await?;
-        let channels = notices::parse(body.notice_channels.as_deref().unwrap_or_default())?;
+        let channels = channels::parse(body.notice_channels.as_deref().unwrap_or_default())?;
         let secret_set = token.is_some();
         let sealed = token.map(|t| st.master.seal(t.as_bytes()));
         let created = st
@@ -519,7 +519,7 @@ impl ConfigsApi {
         let needs_token = body.repo_auth == Some(RepoAuthKind::Token) && !current.has_repo_secret;
         let (spec, token) = body.parse(&st, needs_token).await?;
         let channels = match &body.notice_channels {
-            Some(raw) => Some(notices::parse(raw)?),
+            Some(raw) => Some(channels::parse(raw)?),
             None => None,
         };
         let secret = match (&spec.repo_auth, token) {
@@ -587,7 +587,7 @@ impl ConfigsApi {
             dispatch::channels(&st.deps, id.0)
                 .await
                 .iter()
-                .filter_map(notices::shown)
+                .filter_map(channels::shown)
                 .collect(),
         ))
     }

@@ -23,6 +23,7 @@ use std::sync::Arc;
 pub struct HostOut {
     pub id: i64,
     pub environment_id: i64,
+    pub environment_name: String,
     pub name: String,
     pub addr: String,
     pub port: u16,
@@ -39,8 +40,14 @@ pub struct HostOut {
     pub updated_at: Timestamp,
 }
 
-impl From<Host> for HostOut {
-    fn from(h: Host) -> Self {
+/// A host as the API shows it, with its environment's name.
+async fn shown(st: &State, h: Host) -> Result<HostOut, ApiError> {
+    let name = st.db.get_environment(h.environment_id).await?.name;
+    Ok(out(h, name))
+}
+
+fn out(h: Host, environment_name: String) -> HostOut {
+    {
         let key = match (h.host_key_type, h.host_key) {
             (Some(t), Some(k)) => Some(HostKey {
                 key_type: t,
@@ -48,9 +55,10 @@ impl From<Host> for HostOut {
             }),
             _ => None,
         };
-        Self {
+        HostOut {
             id: h.id,
             environment_id: h.environment_id,
+            environment_name,
             name: h.name,
             addr: h.addr,
             port: u16::try_from(h.port).unwrap_or(22),
@@ -141,12 +149,22 @@ impl HostsApi {
             .db
             .list_hosts(environment_id.0, category.0.as_deref())
             .await?;
+        let names: std::collections::HashMap<i64, String> = st
+            .db
+            .list_environments()
+            .await?
+            .into_iter()
+            .map(|e| (e.id, e.name))
+            .collect();
         // Only the hosts of environments the caller holds a permission in.
         Ok(Json(
             hosts
                 .into_iter()
                 .filter(|h| auth.0.sees(h.environment_id, None))
-                .map(Into::into)
+                .map(|h| {
+                    let name = names.get(&h.environment_id).cloned().unwrap_or_default();
+                    out(h, name)
+                })
                 .collect(),
         ))
     }
@@ -162,7 +180,7 @@ impl HostsApi {
         auth.0
             .require(Permission::ManageHosts, Some(body.environment_id), None)?;
         let input = body.parse(&st).await?;
-        let host: HostOut = st.db.create_host(&input).await?.into();
+        let host = shown(&st, st.db.create_host(&input).await?).await?;
         let changes = audit::diff(None, audit::view(&host));
         audit::record(&st, &auth.0, "host", Some(host.id), "create", changes).await;
         Ok(Created::Ok(Json(host)))
@@ -176,7 +194,8 @@ impl HostsApi {
         st: Data<&Arc<State>>,
         id: Path<i64>,
     ) -> ApiResult<Json<HostOut>, { AUTH | NOT_FOUND }> {
-        Ok(Json(visible(&st, &auth, id.0).await?.into()))
+        let host = visible(&st, &auth, id.0).await?;
+        Ok(Json(shown(&st, host).await?))
     }
 
     /// Replace a host. Changing its address or port forgets the pinned host key.
@@ -188,7 +207,7 @@ impl HostsApi {
         id: Path<i64>,
         body: JsonBody<HostIn>,
     ) -> ApiResult<Json<HostOut>, { AUTH | BODY | FORBIDDEN | NOT_FOUND | CONFLICT }> {
-        let before: HostOut = visible(&st, &auth, id.0).await?.into();
+        let before = shown(&st, visible(&st, &auth, id.0).await?).await?;
         // Moving a host needs the permission in both environments.
         for env in [before.environment_id, body.environment_id] {
             auth.0.require(Permission::ManageHosts, Some(env), None)?;
@@ -213,7 +232,7 @@ impl HostsApi {
             }
         }
         let input = body.parse(&st).await?;
-        let host: HostOut = st.db.update_host(id.0, &input).await?.into();
+        let host = shown(&st, st.db.update_host(id.0, &input).await?).await?;
         let changes = audit::diff(audit::view(&before), audit::view(&host));
         audit::record(&st, &auth.0, "host", Some(id.0), "update", changes).await;
         Ok(Json(host))
@@ -227,7 +246,7 @@ impl HostsApi {
         st: Data<&Arc<State>>,
         id: Path<i64>,
     ) -> ApiResult<Deleted, { AUTH | FORBIDDEN | NOT_FOUND | CONFLICT }> {
-        let before: HostOut = visible(&st, &auth, id.0).await?.into();
+        let before = shown(&st, visible(&st, &auth, id.0).await?).await?;
         auth.0
             .require(Permission::ManageHosts, Some(before.environment_id), None)?;
         st.db.delete_host(id.0).await?;
@@ -249,7 +268,7 @@ impl HostsApi {
         st: Data<&Arc<State>>,
         id: Path<i64>,
     ) -> ApiResult<Deleted, { AUTH | FORBIDDEN | NOT_FOUND }> {
-        let before: HostOut = visible(&st, &auth, id.0).await?.into();
+        let before = shown(&st, visible(&st, &auth, id.0).await?).await?;
         auth.0
             .require(Permission::ManageHosts, Some(before.environment_id), None)?;
         st.db.set_host_key(id.0, None).await?;

@@ -9,7 +9,6 @@ pub mod environments;
 pub mod git;
 pub mod hosts;
 pub mod me;
-pub mod notices;
 pub mod people;
 pub mod releases;
 pub mod system;

@@ -15,7 +15,12 @@ const PASSWORD: &str = "correct horse battery";
 
 /// Copies release `template` `n` times, spread over the statuses and days (one SQL statement;
 /// the same on SQLite and PostgreSQL).
-async fn clone_releases(pool: &sqlx::AnyPool, template: i64, n: i64, offset: i64) -> anyhow::Result<()> {
+async fn clone_releases(
+    pool: &sqlx::AnyPool,
+    template: i64,
+    n: i64,
+    offset: i64,
+) -> anyhow::Result<()> {
     sqlx::query(
         "INSERT INTO releases (config_id, app_id, environment_id, name, kind, ref_kind, ref_name, commit_id,
              commit_message, status, snapshot, requested_by, created_at, updated_at)
@@ -53,7 +58,11 @@ fn main() -> anyhow::Result<()> {
     let lab = Lab::new(1, &[]);
     let h = &lab.hippo;
     let id = |v: Value| v["id"].as_i64().context("id");
-    let test = id(h.ok("/api/environments", &json!({"name": "Test", "tag": "test"}), 201))?;
+    let test = id(h.ok(
+        "/api/environments",
+        &json!({"name": "Test", "tag": "test"}),
+        201,
+    ))?;
     let test_host = id(h.ok(
         "/api/hosts",
         &json!({"environment_id": test, "name": "t-1", "addr": "127.0.0.1", "port": 22}),
@@ -76,11 +85,18 @@ fn main() -> anyhow::Result<()> {
         let t = Instant::now();
         clone_releases(&pool, prod_release, RELEASES / 2 - 1, 0).await?;
         clone_releases(&pool, test_release, RELEASES / 2 - 1, RELEASES).await?;
-        println!("stored {RELEASES} releases in {:.1} s", t.elapsed().as_secs_f64());
+        println!(
+            "stored {RELEASES} releases in {:.1} s",
+            t.elapsed().as_secs_f64()
+        );
         anyhow::Ok(())
     })?;
 
-    let dev = id(h.ok("/api/roles", &json!({"name": "developer", "permissions": ["request"]}), 201))?;
+    let dev = id(h.ok(
+        "/api/roles",
+        &json!({"name": "developer", "permissions": ["request"]}),
+        201,
+    ))?;
     h.ok(
         "/api/users",
         &json!({"username": "dana", "password": PASSWORD, "roles": [{"role_id": dev, "environment_id": test}]}),
@@ -91,16 +107,31 @@ fn main() -> anyhow::Result<()> {
 
     let (base, _, _) = time_get(&lab, &admin, "/api/environments")?;
     println!("baseline GET /api/environments: median {base:.1} ms\n");
-    println!("{:<58} {:>9} {:>9} {:>7} {:>6}", "GET", "median", "worst", "x base", "total");
+    println!(
+        "{:<58} {:>9} {:>9} {:>7} {:>6}",
+        "GET", "median", "worst", "x base", "total"
+    );
     let cases: Vec<(&str, &String, String)> = vec![
         ("admin", &admin, "/api/releases".into()),
         ("admin", &admin, "/api/releases?page=100&per_page=50".into()),
         ("admin", &admin, "/api/releases?status=failed".into()),
-        ("admin", &admin, format!("/api/releases?environment_id={test}&status=approved")),
+        (
+            "admin",
+            &admin,
+            format!("/api/releases?environment_id={test}&status=approved"),
+        ),
         ("admin", &admin, "/api/releases?q=release%204999".into()),
-        ("admin", &admin, "/api/releases?since=2000-01-01T00:00:00Z&requested_by=1".into()),
+        (
+            "admin",
+            &admin,
+            "/api/releases?since=2000-01-01T00:00:00Z&requested_by=1".into(),
+        ),
         ("dana (test only)", &dana, "/api/releases".into()),
-        ("dana (test only)", &dana, "/api/releases?status=pending_review&page=20".into()),
+        (
+            "dana (test only)",
+            &dana,
+            "/api/releases?status=pending_review&page=20".into(),
+        ),
     ];
     let mut worst_median: f64 = 0.0;
     for (who, token, path) in &cases {
@@ -117,7 +148,11 @@ fn main() -> anyhow::Result<()> {
     }
     println!(
         "\nslowest median {worst_median:.1} ms; target < {TARGET_MS} ms: {}",
-        if worst_median < TARGET_MS { "met" } else { "MISSED" }
+        if worst_median < TARGET_MS {
+            "met"
+        } else {
+            "MISSED"
+        }
     );
     Ok(())
 }
