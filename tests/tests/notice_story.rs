@@ -26,15 +26,21 @@ fn notices_reach_a_signed_webhook_and_a_hanging_one_neither_delays_the_release_n
     );
     assert_eq!(channels[0]["secret"], "***", "{channels}");
     // A bad channel is refused with the field named.
-    let mut bad =
-        lab.config_body(json!({"notice_channels": [{"type": "webhook", "url": "ftp://x"}]}));
-    bad["app_id"] = json!(lab.app_id);
-    let (s, body) = h.put(&format!("/api/release-configs/{config}"), &bad);
-    assert_eq!(
-        (s, body["field"].as_str()),
-        (422, Some("notice_channels")),
-        "{body}"
-    );
+    for (channel, field) in [
+        (
+            json!({"type": "webhook", "url": "ftp://x", "secret": "s"}),
+            "notice_channels[0]",
+        ),
+        (
+            json!({"type": "webhook", "url": "https://x"}),
+            "notice_channels[0].secret",
+        ),
+    ] {
+        let mut bad = lab.config_body(json!({"notice_channels": [channel]}));
+        bad["app_id"] = json!(lab.app_id);
+        let (s, body) = h.put(&format!("/api/release-configs/{config}"), &bad);
+        assert_eq!((s, body["field"].as_str()), (422, Some(field)), "{body}");
+    }
 
     let role = h.ok(
         "/api/roles",

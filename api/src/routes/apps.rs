@@ -41,6 +41,7 @@ impl From<App> for AppOut {
 
 /// Create or replace an app.
 #[derive(Object)]
+#[oai(example)]
 pub struct AppIn {
     pub name: Name,
     /// Unique: 1-32 of a-z, 0-9, `-`, `_`.
@@ -136,5 +137,15 @@ impl AppsApi {
         let changes = audit::diff(audit::view(&before), None);
         audit::record(&st, &auth.0, "app", Some(id.0), "delete", changes).await;
         Ok(Deleted::Ok)
+    }
+}
+
+impl poem_openapi::types::Example for AppIn {
+    fn example() -> Self {
+        Self {
+            name: "Cart".into(),
+            tag: "cart".into(),
+            description: "The shop's cart service".into(),
+        }
     }
 }

@@ -85,6 +85,7 @@ fn default_hook_timeout() -> u64 {
 /// A regular release config (create or full replace). Left out: `repo_auth` `none`,
 /// `filter_mode` `exclude`, `failure_policy` `all_or_nothing`, no hooks.
 #[derive(Object)]
+#[oai(example)]
 pub struct ConfigIn {
     pub app_id: i64,
     pub environment_id: i64,
@@ -631,5 +632,35 @@ impl ConfigsApi {
             });
         }
         Ok(Json(out))
+    }
+}
+
+impl poem_openapi::types::Example for ConfigIn {
+    fn example() -> Self {
+        Self {
+            app_id: 1,
+            environment_id: 1,
+            repo_url: "git@git.example.com:shop/cart.git".into(),
+            repo_auth: Some(RepoAuthKind::PlatformKey),
+            repo_username: None,
+            repo_token: None,
+            review_enabled: true,
+            notice_channels: None,
+            host_ids: vec![1],
+            deploy_path: "/var/www/cart".into(),
+            versions_path: "/data/hippo/cart".into(),
+            keep_versions: 5,
+            filter_mode: Some(FilterMode::Exclude),
+            filter: "docs/\n*.log\n".into(),
+            hooks: Some(Hooks {
+                after_checkout: "npm ci && npm run build".into(),
+                after_release: "sudo systemctl reload nginx".into(),
+                ..Hooks::default()
+            }),
+            variables: "NODE_ENV=production\n".into(),
+            parallelism: None,
+            failure_policy: Some(FailurePolicy::AllOrNothing),
+            hook_timeout_secs: 600,
+        }
     }
 }

@@ -41,6 +41,7 @@ impl From<Environment> for EnvironmentOut {
 
 /// Create or replace an environment.
 #[derive(Object)]
+#[oai(example)]
 pub struct EnvironmentIn {
     pub name: Name,
     /// Unique: 1-32 of a-z, 0-9, `-`, `_`.
@@ -140,5 +141,15 @@ impl EnvironmentsApi {
         let changes = audit::diff(audit::view(&before), None);
         audit::record(&st, &auth.0, "environment", Some(id.0), "delete", changes).await;
         Ok(Deleted::Ok)
+    }
+}
+
+impl poem_openapi::types::Example for EnvironmentIn {
+    fn example() -> Self {
+        Self {
+            name: "Production".into(),
+            tag: "prod".into(),
+            description: "Where customers are".into(),
+        }
     }
 }

@@ -81,6 +81,7 @@ fn default_user() -> SshUserText {
 }
 
 #[derive(Object)]
+#[oai(example)]
 pub struct HostIn {
     pub environment_id: i64,
     /// Unique in its environment.
@@ -275,5 +276,19 @@ impl HostsApi {
         let changes = serde_json::json!({"host_key": {"from": before.host_key, "to": null}});
         audit::record(&st, &auth.0, "host", Some(id.0), "forget_host_key", changes).await;
         Ok(Deleted::Ok)
+    }
+}
+
+impl poem_openapi::types::Example for HostIn {
+    fn example() -> Self {
+        Self {
+            environment_id: 1,
+            name: "web-1".into(),
+            addr: "10.0.0.5".into(),
+            port: 22,
+            username: "deploy".into(),
+            category: "web".into(),
+            description: String::new().as_str().into(),
+        }
     }
 }

@@ -16,6 +16,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 #[derive(Object)]
+#[oai(example)]
 pub struct LoginIn {
     pub username: LoginName,
     pub password: LoginPassword,
@@ -216,5 +217,14 @@ impl AuthApi {
             everywhere: held(user, None, None),
             environments,
         }))
+    }
+}
+
+impl poem_openapi::types::Example for LoginIn {
+    fn example() -> Self {
+        Self {
+            username: "admin".into(),
+            password: "correct horse battery".into(),
+        }
     }
 }

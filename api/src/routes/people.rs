@@ -56,6 +56,7 @@ pub struct UserOut {
 }
 
 #[derive(Object)]
+#[oai(example)]
 pub struct UserIn {
     pub username: Name,
     pub password: Password,
@@ -78,6 +79,7 @@ pub struct UserPatch {
 }
 
 #[derive(Object)]
+#[oai(example)]
 pub struct RoleIn {
     pub name: Name,
     #[oai(validator(min_items = 1, max_items = 6))]
@@ -102,6 +104,7 @@ impl From<Role> for RoleOut {
 }
 
 #[derive(Object)]
+#[oai(example)]
 pub struct TokenIn {
     /// What the token is for ("ci deploys").
     pub name: Name,
@@ -466,5 +469,38 @@ impl PeopleApi {
         )
         .await;
         Ok(Deleted::Ok)
+    }
+}
+
+impl poem_openapi::types::Example for RoleIn {
+    fn example() -> Self {
+        Self {
+            name: "developer".into(),
+            permissions: vec![PermissionName::Request],
+        }
+    }
+}
+
+impl poem_openapi::types::Example for TokenIn {
+    fn example() -> Self {
+        Self {
+            name: "ci deploys".into(),
+            expires_in_days: Some(90),
+        }
+    }
+}
+
+impl poem_openapi::types::Example for UserIn {
+    fn example() -> Self {
+        Self {
+            username: "li".into(),
+            password: "correct horse battery".into(),
+            is_admin: false,
+            roles: vec![BindingIn {
+                role_id: 1,
+                environment_id: Some(1),
+                app_id: None,
+            }],
+        }
     }
 }

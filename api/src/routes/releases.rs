@@ -38,6 +38,7 @@ use tokio::sync::broadcast::error::RecvError;
 /// commit may come with the branch it was picked from). For a `rollback`: give `version` (one
 /// of the config's kept versions, `GET /api/release-configs/{id}/versions`).
 #[derive(Object)]
+#[oai(example)]
 pub struct ReleaseIn {
     pub config_id: i64,
     /// A title for people ("Fix the cart total").
@@ -77,6 +78,7 @@ pub struct NoticeAttemptOut {
 
 /// A review decision. `comment` is required to reject.
 #[derive(Object)]
+#[oai(example)]
 pub struct ReviewIn {
     pub comment: Option<Comment>,
     /// The commit the reviewer looked at; if the release was edited to another one since, the
@@ -1014,5 +1016,28 @@ impl ReleasesApi {
             })
             .into_response();
         Ok(EventStreamOut(response))
+    }
+}
+
+impl poem_openapi::types::Example for ReleaseIn {
+    fn example() -> Self {
+        Self {
+            config_id: 1,
+            name: "v2.3 launch".into(),
+            kind: Some(Kind::Release),
+            branch: Some("main".into()),
+            tag: None,
+            commit: None,
+            version: None,
+        }
+    }
+}
+
+impl poem_openapi::types::Example for ReviewIn {
+    fn example() -> Self {
+        Self {
+            comment: Some("Looks good; ship after 18:00".into()),
+            commit_id: None,
+        }
     }
 }
