@@ -8,3 +8,4 @@ pub mod feed; // the live event feed across processes (Redis pub/sub, cluster mo
 pub mod jobs; // queue payloads (ids only, never secrets)
 pub mod keys; // the platform SSH key pair, sealed at rest
 pub mod metrics; // Prometheus text: this process's counters + the database's gauges
+pub mod net; // where Hippo may connect for a user: the SSRF guard, repository locations

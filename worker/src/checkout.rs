@@ -2,7 +2,8 @@
 //! export exactly the requested commit with its submodules, after-checkout hook (in the
 //! exported tree, where builds go).
 use crate::context::{Deps, Run};
-use crate::hooks;
+use crate::hooks::{self, Hook};
+use crate::sandbox::{REPO_INSIDE, SRC_INSIDE, WorkDir};
 use hippo_shared::events::{EventStatus, Stage};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -20,6 +21,10 @@ pub async fn run(deps: &Deps, run: &Run) -> Result<PathBuf, String> {
             )),
     );
     let url = run.spec.repo_url.to_string();
+    // Checked again here: this worker's data folder may differ from the API's, and a link on
+    // the way may have changed since the config was saved.
+    hippo_shared::net::check_repo_location(&url, &deps.settings.data_dir)
+        .map_err(|why| format!("repository location refused: it {why}"))?;
     let auth = deps.repo_auth(run.release.config_id, &run.spec).await?;
     let env = run.hook_env(None);
     let timeout = Duration::from_secs(run.spec.hook_timeout_secs);
@@ -27,17 +32,22 @@ pub async fn run(deps: &Deps, run: &Run) -> Result<PathBuf, String> {
     let mirror = deps.repos.mirror_dir(&url);
     std::fs::create_dir_all(&mirror)
         .map_err(|e| format!("cannot create the repository cache: {e}"))?;
-    hooks::run_local(
-        "before_checkout",
-        &run.spec.hooks.before_checkout,
-        &mirror,
-        &env,
+    // In the repository cache, read-only: other releases of the same repository use it.
+    let before = Hook {
+        name: "before_checkout",
+        script: &run.spec.hooks.before_checkout,
+        work: WorkDir {
+            host: &mirror,
+            inside: REPO_INSIDE,
+            writable: false,
+        },
+        scratch: &run.work.join("before_checkout"),
+        env: &env,
         timeout,
-        ev,
-        Stage::Checkout,
-    )
-    .await
-    .map_err(|e| e.to_string())?;
+    };
+    hooks::run_local(&deps.sandbox, before, ev, Stage::Checkout)
+        .await
+        .map_err(|e| e.to_string())?;
 
     let src = run.work.join("src");
     let _ = std::fs::remove_dir_all(&src);
@@ -59,17 +69,22 @@ pub async fn run(deps: &Deps, run: &Run) -> Result<PathBuf, String> {
         ),
     );
 
-    hooks::run_local(
-        "after_checkout",
-        &run.spec.hooks.after_checkout,
-        &src,
-        &env,
+    // In the exported tree, writable: builds go here.
+    let after = Hook {
+        name: "after_checkout",
+        script: &run.spec.hooks.after_checkout,
+        work: WorkDir {
+            host: &src,
+            inside: SRC_INSIDE,
+            writable: true,
+        },
+        scratch: &run.work.join("after_checkout"),
+        env: &env,
         timeout,
-        ev,
-        Stage::Checkout,
-    )
-    .await
-    .map_err(|e| e.to_string())?;
+    };
+    hooks::run_local(&deps.sandbox, after, ev, Stage::Checkout)
+        .await
+        .map_err(|e| e.to_string())?;
     ev.send(ev.event(Stage::Checkout, EventStatus::Succeeded));
     Ok(src)
 }

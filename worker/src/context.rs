@@ -25,6 +25,8 @@ pub struct Deps {
     pub settings: Settings,
     /// Unique per worker process (lease holder name).
     pub worker_name: String,
+    /// How release-server hooks are confined (found and checked once, at start).
+    pub sandbox: crate::sandbox::Sandbox,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -66,6 +68,11 @@ impl Deps {
         if let Some(url) = &settings.redis_url {
             hub = hub.publish_to_redis(url.expose(), feed::channel(&settings.queue_name))?;
         }
+        let sandbox = crate::sandbox::Sandbox::detect(&settings);
+        match &settings.hook_sandbox.enabled {
+            true => tracing::info!("{}", sandbox.describe()),
+            false => tracing::warn!("{}", sandbox.describe()),
+        }
         Ok(Self {
             hub,
             db,
@@ -74,6 +81,7 @@ impl Deps {
             repos: Arc::new(RepoCache::new(dir.join("repos"))),
             worker_name,
             settings,
+            sandbox,
         })
     }
 
