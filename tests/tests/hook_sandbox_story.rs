@@ -264,3 +264,44 @@ fn a_fork_bomb_a_memory_hog_and_a_hook_that_never_ends_are_stopped_by_the_sandbo
     let (release, _) = run_with("echo fine\n", 60);
     assert_eq!(release["status"], "succeeded", "{release}");
 }
+
+#[test]
+fn a_repository_url_inside_hippos_data_folder_is_refused_naming_repo_url() {
+    let lab = Lab::new(1, &[]);
+    let data = lab.hippo.data.path().join("data");
+    // A real repository cache is there once the lab's config has been fetched.
+    let first = lab.config(json!({}));
+    let (s, _) = lab
+        .hippo
+        .get(&format!("/api/release-configs/{first}/git/branches"));
+    assert_eq!(s, 200);
+    let cache = std::fs::read_dir(data.join("repos"))
+        .expect("repository cache")
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.is_dir())
+        .expect("a mirror");
+    let (_, app) = lab
+        .hippo
+        .post("/api/apps", &json!({"name": "Thief", "tag": "thief"}));
+    let link = lab.hippo.data.path().join("innocent-link");
+    std::os::unix::fs::symlink(&data, &link).expect("symlink");
+    for url in [
+        cache.to_str().expect("utf-8").to_owned(),
+        format!("file://{}", cache.display()),
+        format!("{}/repos/../master.key", data.display()),
+        format!("{}/repos/x", link.display()),
+    ] {
+        let mut body = lab.config_body(json!({"repo_url": url}));
+        body["app_id"] = app["id"].clone();
+        let (s, problem) = lab.hippo.post("/api/release-configs", &body);
+        assert_eq!(s, 422, "{url}: {problem}");
+        assert_eq!(problem["field"], "repo_url", "{problem}");
+        assert!(
+            problem["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("data folder")),
+            "{problem}"
+        );
+    }
+}

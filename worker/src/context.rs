@@ -78,7 +78,7 @@ impl Deps {
             db,
             master,
             key,
-            repos: Arc::new(RepoCache::new(dir.join("repos"))),
+            repos: Arc::new(RepoCache::new(dir.join("repos")).refusing_local_paths_in(dir.clone())),
             worker_name,
             settings,
             sandbox,
