@@ -274,6 +274,12 @@ fn load_guard_settings(
             reason: reason.into(),
         })
     };
+    if let Err(e) = crate::net::AddressPolicy::parse(&s.internal_allowlist) {
+        return Err(ConfigError::Env {
+            name: "HIPPO_INTERNAL_ALLOWLIST",
+            reason: e.to_string(),
+        });
+    }
     let h = &s.hook_sandbox;
     if h.max_processes == 0 {
         return bad("HIPPO_HOOK_MAX_PROCESSES", "must be at least 1");

@@ -343,6 +343,60 @@ pub fn check_repo_location(url: &str, data_dir: &Path) -> Result<(), String> {
     Ok(())
 }
 
+/// The host a Git URL connects to (`ssh://`, `https://`, scp-like `user@host:path`), or
+/// `None` for a local location.
+pub fn repo_host(url: &str) -> Option<String> {
+    let url = url.trim();
+    if local_repo_path(url).is_some() || url.starts_with('/') {
+        return None;
+    }
+    if let Some((scheme, rest)) = url.split_once("://") {
+        if scheme.eq_ignore_ascii_case("file") {
+            return None;
+        }
+        let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+        let host_port = authority.rsplit('@').next().unwrap_or(authority);
+        let host = match host_port.strip_prefix('[') {
+            Some(v6) => v6.split(']').next().unwrap_or(v6),
+            None => host_port.split(':').next().unwrap_or(host_port),
+        };
+        return Some(host.to_ascii_lowercase());
+    }
+    let before_colon = url.split(':').next()?;
+    Some(
+        before_colon
+            .rsplit('@')
+            .next()
+            .unwrap_or(before_colon)
+            .to_ascii_lowercase(),
+    )
+}
+
+/// True when fetching `url` reaches this machine or an internal network: a local path, or a
+/// host that is (or resolves to) a loopback, private, link-local… address. A fetch error of
+/// such a repository would tell its reader which ports and paths exist there, so only
+/// administrators see its details. A name that does not resolve counts as internal.
+pub async fn repo_is_internal(url: &str) -> bool {
+    let Some(host) = repo_host(url) else {
+        return true;
+    };
+    if let Some(ip) = parse_ip_literal(&host) {
+        return internal_class(ip).is_some();
+    }
+    match tokio::time::timeout(
+        Duration::from_secs(3),
+        tokio::net::lookup_host((host.as_str(), 0)),
+    )
+    .await
+    {
+        Ok(Ok(addrs)) => {
+            let addrs: Vec<SocketAddr> = addrs.collect();
+            addrs.is_empty() || addrs.iter().any(|a| internal_class(a.ip()).is_some())
+        }
+        _ => true,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -463,6 +517,36 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(ok, vec!["127.0.0.1:8080".parse().unwrap()]);
+    }
+
+    #[tokio::test]
+    async fn repository_hosts_are_classified() {
+        assert_eq!(
+            repo_host("git@gitee.com:a/b.git").as_deref(),
+            Some("gitee.com")
+        );
+        assert_eq!(
+            repo_host("ssh://git@[::1]:22/x.git").as_deref(),
+            Some("::1")
+        );
+        assert_eq!(
+            repo_host("https://GitHub.com/a/b.git").as_deref(),
+            Some("github.com")
+        );
+        assert_eq!(repo_host("/srv/git/x.git"), None);
+        assert_eq!(repo_host("file:///srv/git/x.git"), None);
+        for internal in [
+            "/srv/git/x.git",
+            "ssh://git@127.0.0.1:2222/x.git",
+            "git@10.0.0.5:a/b.git",
+            "https://0x7f000001:6379/x",
+            "https://localhost:5432/x.git",
+            "http://169.254.169.254/latest/",
+            "ssh://git@does-not-resolve.invalid/x.git",
+        ] {
+            assert!(repo_is_internal(internal).await, "{internal}");
+        }
+        assert!(!repo_is_internal("https://93.184.216.34/x.git").await);
     }
 
     #[test]

@@ -54,13 +54,30 @@ pub async fn run(deps: &Deps, run: &Run) -> Result<PathBuf, String> {
     let repos = deps.repos.clone();
     let commit = run.release.commit_id.clone();
     let dest = src.clone();
+    let shown_url = run.spec.repo_url.to_string();
     let info = tokio::task::spawn_blocking(move || {
-        repos.sync(&url, &auth)?;
-        repos.export(&url, &auth, &commit, &dest)
+        repos.sync(&url, &auth).map_err(|e| (true, e))?;
+        repos
+            .export(&url, &auth, &commit, &dest)
+            .map_err(|e| (false, e))
     })
     .await
-    .map_err(|e| format!("checkout task failed: {e}"))?
-    .map_err(|e| e.to_string())?;
+    .map_err(|e| format!("checkout task failed: {e}"))?;
+    let info = match info {
+        Ok(info) => info,
+        // Every reader of the release sees its events: a failed fetch from this machine or an
+        // internal network says no more than that (no port or path probing through repo_url;
+        // docs/security.md). The details go to the worker's log.
+        Err((true, e)) if hippo_shared::net::repo_is_internal(&shown_url).await => {
+            tracing::warn!(release_id = run.release.id, error = %e, "fetching the repository failed");
+            return Err(format!(
+                "fetching {} failed (the repository is on this machine or an internal network: \
+                 the details are in the worker's log)",
+                crate::git::redact_url(&shown_url)
+            ));
+        }
+        Err((_, e)) => return Err(e.to_string()),
+    };
     ev.info(
         Stage::Checkout,
         format!(
