@@ -51,7 +51,8 @@ impl Deps {
     /// master key, the database (migrated), the platform key, the repository cache.
     pub async fn build(settings: Settings, worker_name: String) -> Result<Self, DepsError> {
         let dir = settings.data_dir.clone();
-        std::fs::create_dir_all(&dir).map_err(|source| DepsError::DataDir {
+        // 0700: the master key, the database, repository caches and artifacts live here.
+        hippo_shared::files::private_dir(&dir).map_err(|source| DepsError::DataDir {
             path: dir.display().to_string(),
             source,
         })?;
