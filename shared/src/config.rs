@@ -322,6 +322,51 @@ mod tests {
     }
 
     #[test]
+    fn hook_sandbox_and_allowlist_settings() {
+        let d = Settings::load_from(|_| None).unwrap();
+        assert!(d.hook_sandbox.enabled && d.hook_sandbox.network);
+        assert!(d.internal_allowlist.is_empty());
+        let s = Settings::load_from(|k| match k {
+            "HIPPO_HOOK_SANDBOX" => Some("off".into()),
+            "HIPPO_HOOK_NETWORK" => Some("false".into()),
+            "HIPPO_HOOK_MAX_PROCESSES" => Some("64".into()),
+            "HIPPO_HOOK_MEMORY_MB" => Some("256".into()),
+            "HIPPO_HOOK_READ_ONLY_PATHS" => Some("/opt/node:/opt/jdk".into()),
+            "HIPPO_INTERNAL_ALLOWLIST" => Some("10.0.0.0/8, smtp.corp.example".into()),
+            _ => None,
+        })
+        .unwrap();
+        assert!(!s.hook_sandbox.enabled && !s.hook_sandbox.network);
+        assert_eq!(
+            (s.hook_sandbox.max_processes, s.hook_sandbox.memory_mb),
+            (64, 256)
+        );
+        assert_eq!(s.hook_sandbox.read_only_paths.len(), 2);
+        assert_eq!(s.internal_allowlist, ["10.0.0.0/8", "smtp.corp.example"]);
+        for (k, v) in [
+            ("HIPPO_HOOK_SANDBOX", "maybe"),
+            ("HIPPO_HOOK_MAX_PROCESSES", "0"),
+            ("HIPPO_HOOK_READ_ONLY_PATHS", "relative/path"),
+            ("HIPPO_INTERNAL_ALLOWLIST", "not a host!"),
+        ] {
+            let e = Settings::load_from(|n| (n == k).then(|| v.to_owned())).unwrap_err();
+            assert!(e.to_string().contains(k), "{e}");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("hippo.toml");
+        std::fs::write(
+            &file,
+            "internal_allowlist = [\"127.0.0.1\"]\n[hook_sandbox]\nnetwork = false\nmemory_mb = 512\n",
+        )
+        .unwrap();
+        let f = file.to_str().unwrap().to_owned();
+        let s = Settings::load_from(|k| (k == "HIPPO_CONFIG").then(|| f.clone())).unwrap();
+        assert!(!s.hook_sandbox.network && s.hook_sandbox.enabled);
+        assert_eq!(s.hook_sandbox.memory_mb, 512);
+        assert_eq!(s.internal_allowlist, ["127.0.0.1"]);
+    }
+
+    #[test]
     fn a_bad_number_names_the_variable() {
         let e = Settings::load_from(|k| (k == "HIPPO_SSH_IO_TIMEOUT_SECS").then(|| "soon".into()))
             .unwrap_err();
