@@ -129,3 +129,47 @@ fn read_only_paths_holding_the_data_folder_are_refused() {
         "{d}"
     );
 }
+
+/// Hooks keep the worker's network (builds fetch packages), loopback included — the gap
+/// docs/security.md warns about; `HIPPO_HOOK_NETWORK=off` takes it away.
+#[tokio::test]
+async fn the_network_is_kept_unless_turned_off() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port().to_string();
+    for network in [true, false] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = settings(&dir.path().join("data"), true);
+        s.hook_sandbox.network = network;
+        let sandbox = Sandbox::detect(&s);
+        let src = dir.path().join("src");
+        std::fs::create_dir_all(&src).unwrap();
+        let prepared = sandbox
+            .prepare(
+                "after_checkout",
+                "if (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null; then echo connected; else echo no-network; fi\n",
+                WorkDir {
+                    host: &src,
+                    inside: SRC_INSIDE,
+                    writable: true,
+                },
+                &dir.path().join("scratch"),
+                &[("PORT".to_owned(), port.clone())],
+                Duration::from_secs(30),
+            )
+            .unwrap();
+        let mut command = prepared.command;
+        let out = command.output().await.unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let want = if network {
+            "connected\n"
+        } else {
+            "no-network\n"
+        };
+        assert_eq!(
+            text,
+            want,
+            "network {network}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
