@@ -19,10 +19,35 @@ pub fn git_error(e: GitError) -> ApiError {
     }
 }
 
+/// A failed fetch as the caller may see it. A repository on a local path or an internal
+/// address (loopback, private, …: `shared::net::repo_is_internal`) would otherwise let anyone
+/// who may edit a config probe the machine's files and its network's ports through the error
+/// ("connection refused" vs "timed out" vs "not a Git server"): non-administrators get a
+/// generic message, the details go to the log.
+pub async fn fetch_error(e: GitError, url: &str, admin: bool) -> ApiError {
+    if admin
+        || matches!(e, GitError::RefNotFound { .. })
+        || !hippo_shared::net::repo_is_internal(url).await
+    {
+        return git_error(e);
+    }
+    tracing::warn!(url = %hippo_worker::git::redact_url(url), error = %e, "fetch failed (details withheld from the caller)");
+    ApiError::upstream(
+        "git_failed",
+        "the repository could not be fetched (it is on this machine or an internal network, so \
+         the details are only in the server log)",
+    )
+}
+
 /// Fetches the config's repository. Listings (`always` false) reuse a fetch of the last few
 /// seconds, so the console's branch → commit pickers do not fetch three times; resolving the
-/// ref of a new release always fetches.
-pub async fn synced(st: &State, config: &ReleaseConfig, always: bool) -> Result<String, ApiError> {
+/// ref of a new release always fetches. `admin`: the caller may see why a fetch failed.
+pub async fn synced(
+    st: &State,
+    config: &ReleaseConfig,
+    always: bool,
+    admin: bool,
+) -> Result<String, ApiError> {
     let url = config.spec.repo_url.to_string();
     if !always && st.fresh(&url, Duration::from_secs(5)) && st.repos.mirror_dir(&url).exists() {
         return Ok(url);
@@ -38,7 +63,7 @@ pub async fn synced(st: &State, config: &ReleaseConfig, always: bool) -> Result<
         .map_err(ApiError::internal)?;
     if let Err(e) = res {
         st.forget_fetch(&url);
-        return Err(git_error(e));
+        return Err(fetch_error(e, &url, admin).await);
     }
     Ok(url)
 }

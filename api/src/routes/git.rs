@@ -64,7 +64,7 @@ async fn with_repo<T: Send + 'static>(
     let config = st.db.get_config(id).await?;
     auth.0
         .require_sees(config.environment_id, Some(config.app_id), "release config")?;
-    let url = repo::synced(st, &config, false).await?;
+    let url = repo::synced(st, &config, false, auth.0.is_admin).await?;
     let repos = st.repos.clone();
     tokio::task::spawn_blocking(move || f(&repos, &url))
         .await

@@ -68,9 +68,13 @@ pub struct NoticeAttemptOut {
     pub at: Timestamp,
     pub duration_ms: i64,
     pub ok: bool,
-    /// Why it failed (never a secret); absent when it worked.
+    /// Why it failed: the kind of failure, the HTTP status, a provider's error code (never a
+    /// secret, never the receiver's answer); absent when it worked.
     #[oai(skip_serializing_if_is_none)]
     pub error: Option<String>,
+    /// What the receiver answered, cut short. Administrators only (absent for everyone else).
+    #[oai(skip_serializing_if_is_none)]
+    pub detail: Option<String>,
     /// The HTTP status the channel answered, when it is an HTTP channel.
     #[oai(skip_serializing_if_is_none)]
     pub http_status: Option<i64>,
@@ -351,6 +355,7 @@ async fn resolve(
     st: &State,
     body: &Wanted,
     config: &hippo_shared::db::configs::ReleaseConfig,
+    admin: bool,
 ) -> Result<(GitRef, String, String), ApiError> {
     let given = [
         ("branch", &body.branch),
@@ -386,7 +391,7 @@ async fn resolve(
         GitRef::Tag(t) => RefSpec::Tag(t.clone()),
         GitRef::Commit(c) => RefSpec::Commit(c.clone()),
     };
-    let url = repo::synced(st, config, true).await?;
+    let url = repo::synced(st, config, true, admin).await?;
     let repos = st.repos.clone();
     let info = tokio::task::spawn_blocking(move || repos.resolve(&url, &refspec))
         .await
@@ -537,7 +542,8 @@ impl ReleasesApi {
                         tag: body.tag.as_ref().map(|b| b.0.clone()),
                         commit: body.commit.as_ref().map(|b| b.0.clone()),
                     };
-                    let (r, commit, message) = resolve(&st, &wanted, &config).await?;
+                    let (r, commit, message) =
+                        resolve(&st, &wanted, &config, auth.0.is_admin).await?;
                     (
                         ReleaseKind::Release,
                         r.kind().to_owned(),
@@ -828,7 +834,8 @@ impl ReleasesApi {
                 (r.ref_kind == "commit").then(|| r.commit_id.clone())
             },
         };
-        let (git_ref, commit_id, commit_message) = resolve(&st, &request, &config).await?;
+        let (git_ref, commit_id, commit_message) =
+            resolve(&st, &request, &config, auth.0.is_admin).await?;
         let edit = ReleaseEdit {
             name,
             ref_kind: git_ref.kind().to_owned(),
@@ -883,6 +890,7 @@ impl ReleasesApi {
                     duration_ms: a.duration_ms,
                     ok: a.ok_flag.0,
                     error: a.error,
+                    detail: a.detail.filter(|_| auth.0.is_admin),
                     http_status: a.http_status,
                 })
                 .collect(),
