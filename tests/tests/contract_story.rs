@@ -454,3 +454,48 @@ fn new_app(h: &Hippo) -> i64 {
         .as_i64()
         .expect("id")
 }
+
+#[test]
+fn one_changes_ones_own_password_only_with_the_current_one_and_then_logs_in_again() {
+    let h = Hippo::start(&[]).expect("hippo");
+    let me = h.get("/api/me").1["id"].clone();
+    // Not through the admin's reset: that needs no current password.
+    let (s, body) = h.call(
+        &h.token,
+        "PATCH",
+        &format!("/api/users/{me}"),
+        &json!({"password": "a brand new password"}),
+    );
+    assert_eq!(
+        (s, body["error"].as_str()),
+        (409, Some("own_password")),
+        "{body}"
+    );
+    let wrong = h.post(
+        "/api/me/password",
+        &json!({"current_password": "not it at all", "new_password": "a brand new password"}),
+    );
+    assert_eq!(
+        field(&wrong),
+        (422, Some("current_password")),
+        "{}",
+        wrong.1
+    );
+    let short = h.post(
+        "/api/me/password",
+        &json!({"current_password": hippo_e2e::hippo::ADMIN_PASSWORD, "new_password": "short"}),
+    );
+    assert_eq!(field(&short), (422, Some("new_password")), "{}", short.1);
+    let (s, _) = h.post(
+        "/api/me/password",
+        &json!({"current_password": hippo_e2e::hippo::ADMIN_PASSWORD, "new_password": "a brand new password"}),
+    );
+    assert_eq!(s, 204);
+    assert_eq!(
+        h.get("/api/me").0,
+        401,
+        "the session ended with the old password"
+    );
+    let token = h.login("admin", "a brand new password");
+    assert_eq!(h.call(&token, "GET", "/api/me", &Value::Null).0, 200);
+}

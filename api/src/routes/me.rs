@@ -5,9 +5,9 @@ use crate::auth::Auth;
 use crate::body::JsonBody;
 use crate::problem::{ApiError, Problem};
 use crate::state::State;
-use crate::text::{LoginName, LoginPassword, Timestamp};
+use crate::text::{LoginName, LoginPassword, Password, Timestamp};
 use crate::values::PermissionName;
-use hippo_shared::crypto::{new_token, verify_password};
+use hippo_shared::crypto::{hash_password, new_token, verify_password};
 use hippo_shared::domain::Permission;
 use poem::web::Data;
 use poem_openapi::payload::Json;
@@ -83,6 +83,13 @@ pub struct MeOut {
     pub environments: Vec<EnvironmentAccessOut>,
 }
 
+/// A change of one's own password.
+#[derive(Object)]
+pub struct PasswordChangeIn {
+    pub current_password: LoginPassword,
+    pub new_password: Password,
+}
+
 #[derive(ApiResponse)]
 pub enum LoggedOut {
     /// The token no longer works.
@@ -154,6 +161,38 @@ impl AuthApi {
     #[oai(path = "/auth/logout", method = "post", operation_id = "logout")]
     async fn logout(&self, auth: Auth, st: Data<&Arc<State>>) -> ApiResult<LoggedOut, AUTH> {
         st.db.delete_token(&auth.0.token_hash).await?;
+        Ok(LoggedOut::Ok)
+    }
+
+    /// Change my password. Every session and API token of mine ends, this one too: log in again.
+    #[oai(
+        path = "/me/password",
+        method = "post",
+        operation_id = "changeMyPassword"
+    )]
+    async fn change_password(
+        &self,
+        auth: Auth,
+        st: Data<&Arc<State>>,
+        body: JsonBody<PasswordChangeIn>,
+    ) -> ApiResult<LoggedOut, { AUTH | BODY }> {
+        let user = st.db.user_by_name(&auth.0.username).await?;
+        let ok = user
+            .as_ref()
+            .is_some_and(|u| verify_password(&body.current_password, &u.password_hash));
+        if !ok {
+            return Err(ApiError::invalid(
+                "current_password",
+                "current_password is not your password",
+            )
+            .into());
+        }
+        let hash = hash_password(&body.new_password).map_err(ApiError::internal)?;
+        st.db
+            .update_user(auth.0.id, Some(&hash), None, None)
+            .await?;
+        let changes = serde_json::json!({"password": "changed"});
+        crate::audit::record(&st, &auth.0, "user", Some(auth.0.id), "update", changes).await;
         Ok(LoggedOut::Ok)
     }
 

@@ -291,7 +291,9 @@ impl PeopleApi {
         Ok(Json(user_out(&st, st.db.get_user(id.0).await?).await?))
     }
 
-    /// Change a user's password, admin flag, disabled flag or roles (admins).
+    /// Change a user's password (a reset: their sessions and tokens end), admin flag, disabled
+    /// flag or roles (admins). Not one's own password (`POST /api/me/password`), admin flag or
+    /// disabled flag (409).
     #[oai(path = "/api/users/:id", method = "patch", operation_id = "updateUser")]
     async fn update_user(
         &self,
@@ -306,6 +308,13 @@ impl PeopleApi {
             return Err(ApiError::conflict(
                 "self_lockout",
                 "you cannot disable yourself or take away your own admin flag",
+            )
+            .into());
+        }
+        if id.0 == auth.0.id && body.password.is_some() {
+            return Err(ApiError::conflict(
+                "own_password",
+                "change your own password with POST /api/me/password, which asks for the current one",
             )
             .into());
         }
