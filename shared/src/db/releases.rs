@@ -363,6 +363,8 @@ impl Db {
     /// they may see.
     pub async fn release_page(&self, q: &ReleaseQuery) -> DbResult<ReleasePage> {
         let (cond, vals) = q.conditions(true);
+        // The page is chosen on `releases` alone (an index walk, no row read for what is
+        // skipped); only its rows are read and joined with the names.
         let sql = format!(
             "SELECT r.id, r.config_id, r.app_id, r.environment_id, r.name, r.kind, r.ref_kind, r.ref_name, r.commit_id,
                     r.commit_message, r.version, r.status, r.error, r.snapshot, r.requested_by, r.created_at, r.updated_at,
@@ -374,7 +376,8 @@ impl Db {
              LEFT JOIN environments e ON e.id = r.environment_id
              LEFT JOIN users u ON u.id = r.requested_by
              LEFT JOIN users v ON v.id = r.reviewed_by
-             WHERE {cond} ORDER BY r.id DESC LIMIT {} OFFSET {}",
+             WHERE r.id IN (SELECT r.id FROM releases r WHERE {cond} ORDER BY r.id DESC LIMIT {} OFFSET {})
+             ORDER BY r.id DESC",
             q.limit.clamp(0, 1000),
             q.offset.max(0)
         );
