@@ -2,6 +2,7 @@
 //! hosts (each with its own /srv) and a real Git repository.
 use hippo_e2e::git_fixture::GitFixture;
 use hippo_e2e::lab::{DEPLOY, Lab, VERSIONS, host_path, wait_for_message};
+use hippo_e2e::proc::wait_until;
 use hippo_e2e::sshd::TestHost;
 use hippo_e2e::tree::{self, Node};
 use serde_json::{Value, json};
@@ -410,7 +411,7 @@ fn a_host_that_stops_answering_during_prepare_fails_the_release_in_time_and_the_
     let events = lab
         .hippo
         .events(next, None, Duration::from_secs(120))
-        .expect("events");
+        .unwrap_or_else(|e| panic!("{e:#}"));
     let elapsed = started.elapsed();
     lab.hosts[2].resume();
     let (_, failed) = lab.hippo.get(&format!("/api/releases/{next}"));
@@ -680,7 +681,7 @@ fn a_release_cut_off_by_a_crash_ends_failed_after_restart_and_can_run_again() {
     let events = lab
         .hippo
         .events(r, None, Duration::from_secs(10))
-        .expect("events");
+        .unwrap_or_else(|e| panic!("{e:#}"));
     assert_eq!(events.last().expect("end")["status"], "failed");
     for host in &lab.hosts {
         assert!(
@@ -775,19 +776,18 @@ fn a_release_whose_worker_is_killed_ends_failed_within_the_lease_time_and_hosts_
         .status()
         .expect("kill");
     assert!(st.success());
-    let deadline = Instant::now() + Duration::from_secs(75);
-    let release = loop {
-        let (_, rel) = lab.hippo.get(&format!("/api/releases/{r}"));
-        if rel["status"] != "running" {
-            break rel;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "still running {:?} after the kill: {rel}",
-            killed.elapsed()
-        );
-        std::thread::sleep(Duration::from_millis(500));
-    };
+    let release = wait_until(
+        "the release to end after its worker was killed",
+        Duration::from_secs(75),
+        || {
+            let (_, rel) = lab.hippo.get(&format!("/api/releases/{r}"));
+            format!("{rel}\n{}", lab.hippo.log())
+        },
+        || {
+            let (_, rel) = lab.hippo.get(&format!("/api/releases/{r}"));
+            (rel["status"] != "running").then_some(rel)
+        },
+    );
     assert_eq!(release["status"], "failed", "{release}");
     assert!(
         release["error"]
@@ -811,6 +811,6 @@ fn a_release_whose_worker_is_killed_ends_failed_within_the_lease_time_and_hosts_
     let events = lab
         .hippo
         .events(r, None, Duration::from_secs(10))
-        .expect("events");
+        .unwrap_or_else(|e| panic!("{e:#}"));
     assert_eq!(events.last().expect("end")["status"], "failed");
 }
