@@ -5,5 +5,6 @@ pub mod audit; // recording changes in the audit trail
 pub mod auth; // bearer tokens, who may do what
 pub mod problem; // errors as HTTP problems
 pub mod routes; // one module per resource
+pub mod server; // serving HTTP: time-outs for slow clients, a connection limit
 pub mod startup; // standalone mode: database, keys, admin user, queue, in-process workers
 pub mod state; // what every handler can reach
