@@ -1,7 +1,9 @@
 //! The route table. `/api/*` is the OpenAPI service; `/docs` its Swagger UI; `/openapi.json`
 //! the spec; `/healthz` and `/readyz` for load balancers; `/metrics` for Prometheus.
 use crate::problem::catch_all;
-use crate::routes::{apps, audit, configs, environments, hosts, people, releases, system};
+use crate::routes::{
+    apps, audit, configs, environments, hosts, lockouts, people, releases, system,
+};
 use crate::state::State;
 use poem::{Endpoint, EndpointExt, IntoEndpoint, Route, get, handler, http::StatusCode, web::Data};
 use poem_openapi::{OpenApiService, Tags};
@@ -36,6 +38,7 @@ pub type Api = (
     releases::ReleasesApi,
     people::PeopleApi,
     audit::AuditApi,
+    lockouts::LockoutsApi,
 );
 
 pub fn api_service() -> OpenApiService<Api, ()> {
