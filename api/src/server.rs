@@ -39,7 +39,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Notify, Semaphore, watch};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, oneshot, watch};
 use tokio::time::{Instant, Sleep};
 
 /// The server's limits (settings `http_*`).
@@ -148,18 +148,18 @@ where
             tokio::spawn(serve_one(stream, permit));
             continue;
         }
-        // At the limit: replace the longest-idle connection, if any.
-        if waiting.load(Ordering::Relaxed) < MAX_WAITING && registry.evict_longest_idle() {
+        // At the limit: replace the longest-idle connection, if any; its slot is handed over
+        // to this one (not to whoever asks the semaphore first).
+        if waiting.load(Ordering::Relaxed) < MAX_WAITING
+            && let Some(handed) = registry.evict_longest_idle()
+        {
             waiting.fetch_add(1, Ordering::Relaxed);
-            let (slots, waiting) = (slots.clone(), waiting.clone());
+            let waiting = waiting.clone();
             tokio::spawn(async move {
-                if let Ok(Ok(permit)) =
-                    tokio::time::timeout(EVICTION_WAIT, slots.acquire_owned()).await
-                {
-                    waiting.fetch_sub(1, Ordering::Relaxed);
-                    serve_one(stream, permit).await;
-                } else {
-                    waiting.fetch_sub(1, Ordering::Relaxed);
+                let slot = tokio::time::timeout(EVICTION_WAIT, handed).await;
+                waiting.fetch_sub(1, Ordering::Relaxed);
+                if let Ok(Ok(slot)) = slot {
+                    serve_one(stream, slot).await;
                 }
             });
             continue;
@@ -204,7 +204,7 @@ async fn serve_connection(
     registry: Arc<Registry>,
     mut stop: watch::Receiver<bool>,
     grace: Duration,
-    _slot: tokio::sync::OwnedSemaphorePermit,
+    slot: OwnedSemaphorePermit,
 ) {
     let conn = registry.open();
     let io = TokioIo::new(Tracked {
@@ -252,6 +252,11 @@ async fn serve_connection(
         }
     }
     registry.close(conn.id);
+    // Evicted (or ended while being evicted): the slot goes to the connection that needs it.
+    let heir = conn.heir.lock().ok().and_then(|mut h| h.take());
+    if let Some(heir) = heir {
+        let _ = heir.send(slot);
+    }
 }
 
 /// Calls the endpoint; the request body, if any, must arrive within `body_timeout`.
@@ -314,6 +319,8 @@ struct Conn {
     head_started: AtomicU64,
     /// Chosen to make room (once).
     evicting: AtomicBool,
+    /// Where its slot goes when it closes, once chosen to make room.
+    heir: Mutex<Option<oneshot::Sender<OwnedSemaphorePermit>>>,
     /// Wakes the time-out watcher after a change of state.
     changed: Notify,
     /// Closes the connection to make room.
@@ -342,6 +349,7 @@ impl Registry {
             idle_since: AtomicU64::new(self.now()),
             head_started: AtomicU64::new(NONE),
             evicting: AtomicBool::new(false),
+            heir: Mutex::new(None),
             changed: Notify::new(),
             evict: Notify::new(),
         });
@@ -404,11 +412,10 @@ impl Registry {
         }
     }
 
-    /// Closes the connection idle (no request in progress) for longest; false if none is.
-    fn evict_longest_idle(&self) -> bool {
-        let Ok(open) = self.open.lock() else {
-            return false;
-        };
+    /// Closes the connection idle (no request in progress) for longest; its slot will arrive
+    /// on the receiver. None if no connection is idle.
+    fn evict_longest_idle(&self) -> Option<oneshot::Receiver<OwnedSemaphorePermit>> {
+        let open = self.open.lock().ok()?;
         let victim = open
             .values()
             .filter(|c| c.busy.load(Ordering::Acquire) == 0 && !c.evicting.load(Ordering::Acquire))
@@ -420,14 +427,12 @@ impl Registry {
                     c.idle_since.load(Ordering::Acquire)
                 }
             });
-        match victim {
-            Some(c) => {
-                c.evicting.store(true, Ordering::Release);
-                c.evict.notify_one();
-                true
-            }
-            None => false,
-        }
+        let c = victim?;
+        let (tx, rx) = oneshot::channel();
+        *c.heir.lock().ok()? = Some(tx);
+        c.evicting.store(true, Ordering::Release);
+        c.evict.notify_one();
+        Some(rx)
     }
 }
 

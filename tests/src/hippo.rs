@@ -302,12 +302,20 @@ impl Hippo {
     /// Starts one more `hippo-worker` (its metrics on a port of its choosing); returns its
     /// index (for the `*_worker` methods) once it serves its health check.
     pub fn start_worker(&mut self) -> anyhow::Result<usize> {
+        self.start_worker_with(Some("127.0.0.1:0"))
+    }
+
+    /// [`Hippo::start_worker`] with `HIPPO_METRICS_LISTEN` set to `metrics_listen`, or unset
+    /// (the worker's default).
+    pub fn start_worker_with(&mut self, metrics_listen: Option<&str>) -> anyhow::Result<usize> {
         let i = self.workers.len() + 1;
         let dir = self.data.path();
         let addr_file = dir.join(format!("worker-{i}.addr"));
         let _ = std::fs::remove_file(&addr_file);
         let mut env = self.env.clone();
-        env.push(("HIPPO_METRICS_LISTEN".into(), "127.0.0.1:0".into()));
+        if let Some(m) = metrics_listen {
+            env.push(("HIPPO_METRICS_LISTEN".into(), m.into()));
+        }
         env.push((
             "HIPPO_ADDR_FILE".into(),
             addr_file.to_string_lossy().into_owned(),
@@ -368,6 +376,11 @@ impl Hippo {
         self.replicas.push(child);
         self.wait_ready_at(&base, &format!("API replica {n}"))?;
         Ok(base)
+    }
+
+    /// Worker `i`'s metrics address, as it reported it.
+    pub fn worker_metrics_addr(&self, i: usize) -> std::net::SocketAddr {
+        self.workers[i - 1].metrics
     }
 
     pub fn worker_pid(&self, i: usize) -> u32 {

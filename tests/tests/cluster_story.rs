@@ -364,3 +364,44 @@ fn postgres_restarted_during_a_release_ends_it_with_every_event_stored() {
     let (release, _) = lab.hippo.run_release(r);
     assert_eq!(release["status"], "succeeded", "{release}");
 }
+
+#[test]
+fn workers_started_on_one_machine_with_default_settings_each_serve_metrics_on_a_port_of_their_own()
+{
+    let Some(opts) = cluster(0) else { return };
+    let mut lab = Lab::with(1, opts);
+    // No HIPPO_METRICS_LISTEN: each takes the first free port from 9091 (another process on
+    // this machine may hold 9091 already; then both move up).
+    let ports: Vec<u16> = (0..2)
+        .map(|_| {
+            let i = lab
+                .hippo
+                .start_worker_with(None)
+                .unwrap_or_else(|e| panic!("a worker with default settings starts: {e:#}"));
+            let addr = lab.hippo.worker_metrics_addr(i);
+            assert!(addr.ip().is_loopback(), "{addr}");
+            addr.port()
+        })
+        .collect();
+    assert_ne!(ports[0], ports[1]);
+    for p in &ports {
+        assert!((9091..9191).contains(p), "{ports:?}");
+    }
+    for i in 1..=2 {
+        assert!(
+            lab.hippo
+                .worker_metrics(i)
+                .contains("# TYPE hippo_hosts_in_flight"),
+            "worker {i}"
+        );
+    }
+    let config = lab.config(json!({}));
+    let r = lab.request(config, "two defaults", json!({"branch": "main"}));
+    let (release, _) = lab.hippo.run_release(r);
+    assert_eq!(
+        release["status"],
+        "succeeded",
+        "{release}\n{}",
+        lab.hippo.log()
+    );
+}
