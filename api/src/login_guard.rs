@@ -1,7 +1,7 @@
 //! Logins that cannot stall the API (issue 9). Password hashes (argon2: ~19 MiB and a core for a
-//! moment each) are computed on a bounded pool of blocking threads, never on the async threads
-//! that serve every other request; and failed logins are limited per user name and per client
-//! address:
+//! moment each) are computed on a small pool of threads of their own ([`HashPool`]), at a lower
+//! CPU priority, never on the async threads that serve every other request; and failed logins
+//! are limited per user name and per client address:
 //!
 //! - within `login_window_secs`, at most `login_max_failures` failures per user name and
 //!   `login_max_failures_per_addr` per address; further attempts get 429 with `Retry-After`
@@ -35,10 +35,13 @@ use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::sync::Semaphore;
 
-/// How long a login waits for a hashing thread before it gives up with 503.
+/// How long a login waits for its hash before it gives up with 503.
 const HASH_QUEUE_WAIT: Duration = Duration::from_secs(20);
+/// Hashes waiting per hashing thread at most; beyond, 503 at once.
+const HASH_QUEUE_PER_THREAD: usize = 32;
+/// The hashing threads' nice value: under load, requests run before hashes.
+const HASH_NICE: i32 = 10;
 /// How long a refused login waits before its 429 goes out.
 pub const REFUSAL_PAUSE: Duration = Duration::from_millis(500);
 /// Counters kept before idle ones are dropped.
@@ -157,7 +160,7 @@ impl Counter {
 pub struct LoginGuard {
     policy: Policy,
     trusted: Vec<IpNet>,
-    hashing: Arc<Semaphore>,
+    hashing: HashPool,
     counters: Mutex<HashMap<Subject, Counter>>,
     /// A hash checked for unknown users, so that they take as long as known ones.
     dummy_hash: tokio::sync::OnceCell<String>,
@@ -178,7 +181,7 @@ impl LoginGuard {
                 lockout: Duration::from_secs(s.login_lockout_secs),
             },
             trusted: s.trusted_proxy_nets(),
-            hashing: Arc::new(Semaphore::new(threads)),
+            hashing: HashPool::new(threads),
             counters: Mutex::new(HashMap::new()),
             dummy_hash: tokio::sync::OnceCell::new(),
         }
@@ -315,26 +318,19 @@ impl LoginGuard {
             .map(String::as_str)
     }
 
-    /// Runs `f` on a blocking thread once one of the pool's places is free; the place is held
-    /// until `f` ends, even if the request is abandoned meanwhile.
+    /// Runs `f` on the hashing pool; 503 if the queue is full or the answer takes too long.
     async fn on_pool<T: Send + 'static>(
         &self,
         f: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, ApiError> {
-        let place = tokio::time::timeout(HASH_QUEUE_WAIT, self.hashing.clone().acquire_owned())
+        let busy =
+            || ApiError::unavailable("login_busy", "too many logins at once; try again shortly");
+        let answer = self.hashing.submit(f).ok_or_else(busy)?;
+        tokio::time::timeout(HASH_QUEUE_WAIT, answer)
             .await
             .ok()
             .and_then(Result::ok)
-            .ok_or_else(|| {
-                ApiError::unavailable("login_busy", "too many logins at once; try again shortly")
-            })?;
-        tokio::task::spawn_blocking(move || {
-            let out = f();
-            drop(place);
-            out
-        })
-        .await
-        .map_err(ApiError::internal)
+            .ok_or_else(busy)
     }
 
     /// Forgets a subject's failures on this replica (an admin cleared its lockout).
@@ -342,6 +338,60 @@ impl LoginGuard {
         if let (Some(s), Ok(mut counters)) = (Subject::parse(kind, text), self.counters.lock()) {
             counters.remove(&s);
         }
+    }
+}
+
+/// Threads that only hash passwords, at nice [`HASH_NICE`], fed through a bounded queue. A job
+/// whose request was abandoned still runs (it cannot be stopped) but never more than the pool's
+/// threads run at once.
+struct HashPool {
+    jobs: std::sync::mpsc::SyncSender<Job>,
+}
+
+type Job = Box<dyn FnOnce() + Send>;
+
+impl HashPool {
+    fn new(threads: usize) -> Self {
+        let (jobs, queue) = std::sync::mpsc::sync_channel::<Job>(threads * HASH_QUEUE_PER_THREAD);
+        let queue = Arc::new(Mutex::new(queue));
+        for i in 0..threads {
+            let queue = queue.clone();
+            let spawned = std::thread::Builder::new()
+                .name(format!("hippo-hash-{i}"))
+                .spawn(move || {
+                    // Linux: the nice value is per thread (`who` 0 is the calling thread).
+                    if let Err(e) = rustix::process::setpriority_process(None, HASH_NICE) {
+                        tracing::debug!(error = %e, "hashing thread keeps its priority");
+                    }
+                    loop {
+                        let job = match queue.lock() {
+                            Ok(q) => q.recv(),
+                            Err(_) => return,
+                        };
+                        // The pool is gone (the guard was dropped): end.
+                        let Ok(job) = job else { return };
+                        job();
+                    }
+                });
+            if let Err(e) = spawned {
+                tracing::error!(error = %e, "could not start a password hashing thread");
+            }
+        }
+        Self { jobs }
+    }
+
+    /// Queues `f`; its result arrives on the receiver. None if the queue is full.
+    fn submit<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> Option<tokio::sync::oneshot::Receiver<T>> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.jobs
+            .try_send(Box::new(move || {
+                let _ = tx.send(f());
+            }))
+            .ok()?;
+        Some(rx)
     }
 }
 
