@@ -230,8 +230,11 @@ async fn serve_connection(
             }
         })
     };
+    // hyper's own header time-out stays off (it would apply to idle keep-alive connections
+    // too, and needs a timer); `Registry::expired` does it.
     let served = hyper::server::conn::http1::Builder::new()
         .keep_alive(true)
+        .header_read_timeout(None)
         .serve_connection(io, service);
     tokio::pin!(served);
     tokio::select! {
