@@ -13,8 +13,9 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 # Build: pkg-config and libssl-dev (libssh2, openssl-sys). Tests: a real sshd and ssh-keygen,
-# git to make fixture repositories, unshare/mount from util-linux.
-packages=(pkg-config libssl-dev openssh-server openssh-client git util-linux)
+# git to make fixture repositories, unshare/mount/setpriv/prlimit from util-linux, and
+# bubblewrap, the sandbox of release-server hooks (docs/security.md).
+packages=(pkg-config libssl-dev openssh-server openssh-client git util-linux bubblewrap)
 # (The PostgreSQL and cluster passes also need PostgreSQL and Redis running on loopback, with
 # psql and redis-cli: see the README; `.ci/run` starts them when they are installed.)
 

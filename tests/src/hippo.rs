@@ -299,6 +299,17 @@ impl Hippo {
         self.redis.is_some()
     }
 
+    /// The master key as hex, wherever this instance keeps it (`data/master.key`, or the
+    /// `HIPPO_MASTER_KEY` a cluster shares).
+    pub fn master_key_hex(&self) -> String {
+        if let Some((_, k)) = self.env.iter().find(|(k, _)| k == "HIPPO_MASTER_KEY") {
+            return k.to_lowercase();
+        }
+        std::fs::read(self.data.path().join("data/master.key"))
+            .map(hex::encode)
+            .unwrap_or_default()
+    }
+
     /// Starts one more `hippo-worker` (its metrics on a port of its choosing); returns its
     /// index (for the `*_worker` methods) once it serves its health check.
     pub fn start_worker(&mut self) -> anyhow::Result<usize> {

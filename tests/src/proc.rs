@@ -213,8 +213,8 @@ pub fn tails(logs: &[LogFile]) -> String {
 }
 
 /// Fails with a clear message when the end-to-end tests cannot run here: they need root (mount
-/// namespaces) and OpenSSH's server, ssh-keygen, git and unshare. `bash tests/prepare.sh`
-/// installs what is missing on Debian.
+/// namespaces) and OpenSSH's server, ssh-keygen, git, unshare and bubblewrap (hooks on the
+/// release server run in it). `bash tests/prepare.sh` installs what is missing on Debian.
 pub fn check_prerequisites() -> anyhow::Result<()> {
     static CHECKED: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
     CHECKED
@@ -231,6 +231,7 @@ pub fn check_prerequisites() -> anyhow::Result<()> {
                 ("/usr/bin/ssh-keygen", "openssh-client"),
                 ("/usr/bin/git", "git"),
                 ("/usr/bin/unshare", "util-linux"),
+                ("/usr/bin/bwrap", "bubblewrap"),
             ] {
                 if !Path::new(path).exists() {
                     missing.push(format!("{path} (Debian package {package})"));
