@@ -34,6 +34,10 @@ fn read(p: &Path) -> String {
 fn a_branch_is_released_to_every_host_then_kept_versions_rotate_and_a_rollback_sends_nothing() {
     let lab = Lab::new(3, &[]);
     let pwned = format!("/tmp/hippo-pwned-{}", std::process::id());
+    // A path of this test's own (a shared name like /tmp/x may be made by anything else on the
+    // machine).
+    let named = format!("/tmp/hippo-release-name-ran-{}", std::process::id());
+    let release_name = format!("first $(touch {named}) release");
     let config_id = lab.config(json!({
         "variables": format!("GREETING=hello $(touch {pwned}) world\n"),
         "hooks": {
@@ -69,11 +73,7 @@ fn a_branch_is_released_to_every_host_then_kept_versions_rotate_and_a_rollback_s
 
     // Release 1: the branch.
     let c1 = lab.repo.head("main").expect("head");
-    let r1 = lab.request(
-        config_id,
-        "first $(touch /tmp/x) release",
-        json!({"branch": "main"}),
-    );
+    let r1 = lab.request(config_id, &release_name, json!({"branch": "main"}));
     let (release, events) = lab.hippo.run_release(r1);
     assert_eq!(
         release["status"],
@@ -151,7 +151,7 @@ fn a_branch_is_released_to_every_host_then_kept_versions_rotate_and_a_rollback_s
             "HIPPO_ENV_TAG=prod".into(),
             "HIPPO_GIT_REF=main".into(),
             format!("HIPPO_RELEASE_ID={r1}"),
-            "HIPPO_RELEASE_NAME=first $(touch /tmp/x) release".into(),
+            format!("HIPPO_RELEASE_NAME={release_name}"),
             "HIPPO_RELEASE_KIND=release".into(),
             format!("HIPPO_HOST_ADDR={}", host.addr),
             format!("HIPPO_DEPLOY_PATH={DEPLOY}"),
@@ -197,7 +197,7 @@ fn a_branch_is_released_to_every_host_then_kept_versions_rotate_and_a_rollback_s
         "a variable value was run as a command"
     );
     assert!(
-        !Path::new("/tmp/x").exists(),
+        !Path::new(&named).exists(),
         "a release name was run as a command"
     );
 
