@@ -3,7 +3,9 @@
 //! response passes the body limit (413), the problem mapping (`problem::catch_all`) and, for
 //! a 405, gets the `Allow` header the spec implies.
 use crate::problem::catch_all;
-use crate::routes::{apps, audit, configs, environments, git, hosts, me, people, releases, system};
+use crate::routes::{
+    apps, audit, configs, environments, git, hosts, lockouts, me, people, releases, system,
+};
 use crate::state::State;
 use poem::http::{HeaderValue, StatusCode, header};
 use poem::{
@@ -25,6 +27,7 @@ pub type Api = (
     releases::ReleasesApi,
     people::PeopleApi,
     audit::AuditApi,
+    lockouts::LockoutsApi,
 );
 
 pub fn api_service() -> OpenApiService<Api, ()> {

@@ -11,12 +11,16 @@ pub mod auth;
 pub mod body;
 /// A config's notice channels as typed shapes (one per channel `type`), secrets redacted.
 pub mod channels;
+/// Login limits and lockouts, password hashing off the request threads.
+pub mod login_guard;
 /// Errors as HTTP problems, and the error responses each operation declares.
 pub mod problem;
 /// A config's repository, fetched for resolving refs and listing branches, tags and commits.
 pub mod repo;
 /// One module per resource.
 pub mod routes;
+/// Serving HTTP: time-outs for slow clients, a connection limit.
+pub mod server;
 /// Standalone mode: database, keys, admin user, queue, in-process workers.
 pub mod startup;
 /// What every handler can reach.

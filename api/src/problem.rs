@@ -52,6 +52,14 @@ pub enum ApiError {
     /// A field holds a value that is not allowed: `field` names it.
     #[oai(status = 422)]
     Invalid(Json<Problem>),
+    /// Too many attempts (logins): wait the `Retry-After` seconds.
+    #[oai(status = 429)]
+    TooManyRequests(
+        Json<Problem>,
+        /// Seconds to wait before trying again.
+        #[oai(header = "Retry-After")]
+        u64,
+    ),
     /// A service Hippo depends on (a Git server) failed or timed out.
     #[oai(status = 502)]
     Upstream(Json<Problem>),
@@ -103,6 +111,10 @@ impl ApiError {
     pub fn upstream(code: &str, message: impl Into<String>) -> Self {
         Self::Upstream(p(code, message, None))
     }
+    /// 429 with `Retry-After: retry_after_secs` (at least 1).
+    pub fn too_many(code: &str, message: impl Into<String>, retry_after_secs: u64) -> Self {
+        Self::TooManyRequests(p(code, message, None), retry_after_secs.max(1))
+    }
     pub fn unavailable(code: &str, message: impl Into<String>) -> Self {
         Self::Unavailable(p(code, message, None))
     }
@@ -121,6 +133,7 @@ impl ApiError {
             Self::Forbidden(_) => 403,
             Self::NotFound(_) => 404,
             Self::Conflict(_) => 409,
+            Self::TooManyRequests(..) => 429,
             Self::TooLarge(_) => 413,
             Self::UnsupportedMediaType(_) => 415,
             Self::Invalid(_) => 422,
@@ -160,6 +173,8 @@ pub const BODY: u16 = BAD_PARAM | 1 << 5 | 1 << 6 | INVALID;
 pub const INVALID: u16 = 1 << 7;
 pub const UPSTREAM: u16 = 1 << 8;
 pub const UNAVAILABLE: u16 = 1 << 9;
+/// 429 (logins): too many attempts, `Retry-After` says when to try again.
+pub const TOO_MANY: u16 = 1 << 10;
 
 fn bit(status: u16) -> u16 {
     match status {
@@ -173,6 +188,7 @@ fn bit(status: u16) -> u16 {
         422 => INVALID,
         502 => UPSTREAM,
         503 => UNAVAILABLE,
+        429 => TOO_MANY,
         _ => 0,
     }
 }

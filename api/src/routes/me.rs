@@ -1,13 +1,13 @@
 //! `/api/auth/*` and `/api/me`: log in and out, and who the caller is and what they may do
 //! where (the console shows and hides its buttons with it).
-use super::{AUTH, ApiResult, ApiTags, BODY};
+use super::{AUTH, ApiResult, ApiTags, BODY, TOO_MANY, UNAVAILABLE};
 use crate::auth::Auth;
 use crate::body::JsonBody;
 use crate::problem::{ApiError, Problem};
 use crate::state::State;
 use crate::text::{LoginName, LoginPassword, Password, Timestamp};
 use crate::values::PermissionName;
-use hippo_shared::crypto::{hash_password, new_token, verify_password};
+use hippo_shared::crypto::new_token;
 use hippo_shared::domain::Permission;
 use poem::web::Data;
 use poem_openapi::payload::Json;
@@ -100,9 +100,6 @@ pub enum LoggedOut {
 #[derive(Default)]
 pub struct AuthApi;
 
-/// argon2 hash of a random string, used to spend the same time on unknown users.
-const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$2a0ZTzC1M1nz3r3qG0mU3Hj1n6w6m4d6k1oJ1dTz8Gk";
-
 fn held(
     user: &crate::auth::CurrentUser,
     env: Option<i64>,
@@ -119,21 +116,26 @@ fn held(
 
 #[OpenApi(prefix_path = "/api", tag = "ApiTags::Auth")]
 impl AuthApi {
-    /// Log in with a user name and password; returns a session token.
+    /// Log in with a user name and password; returns a session token. Failed logins are
+    /// limited per user name and per client address: beyond the limit, 429 with `Retry-After`;
+    /// repeated, a temporary lockout (admins: `/api/login-lockouts`).
     #[oai(path = "/auth/login", method = "post", operation_id = "login")]
     async fn login(
         &self,
         st: Data<&Arc<State>>,
+        req: &poem::Request,
         body: JsonBody<LoginIn>,
-    ) -> ApiResult<Json<LoginOut>, { BODY | AUTH }> {
+    ) -> ApiResult<Json<LoginOut>, { BODY | AUTH | TOO_MANY | UNAVAILABLE }> {
+        let guard = &st.login_guard;
+        let attempt = guard
+            .admit(&st.db, &body.username, guard.client_addr(req))
+            .await?;
         let user = st.db.user_by_name(&body.username).await?;
-        // Hash even when the user does not exist, so timing does not tell which names exist.
-        let hash = user
-            .as_ref()
-            .map(|u| u.password_hash.as_str())
-            .unwrap_or(DUMMY_HASH);
-        let ok = verify_password(&body.password, hash);
+        // Checked even when the user does not exist, so timing does not tell which names exist.
+        let hash = user.as_ref().map(|u| u.password_hash.as_str());
+        let ok = guard.verify(&body.password, hash).await?;
         let Some(user) = user.filter(|_| ok) else {
+            attempt.failed(&st.db).await;
             return Err(ApiError::Unauthorized(Json(Problem {
                 error: "bad_credentials".into(),
                 message: "unknown user name or wrong password".into(),
@@ -142,6 +144,7 @@ impl AuthApi {
             }))
             .into());
         };
+        attempt.succeeded();
         let (token, hash) = new_token();
         let expires =
             chrono::Utc::now() + chrono::Duration::seconds(st.settings.session_ttl_secs as i64);
@@ -175,11 +178,10 @@ impl AuthApi {
         auth: Auth,
         st: Data<&Arc<State>>,
         body: JsonBody<PasswordChangeIn>,
-    ) -> ApiResult<LoggedOut, { AUTH | BODY }> {
+    ) -> ApiResult<LoggedOut, { AUTH | BODY | UNAVAILABLE }> {
         let user = st.db.user_by_name(&auth.0.username).await?;
-        let ok = user
-            .as_ref()
-            .is_some_and(|u| verify_password(&body.current_password, &u.password_hash));
+        let hash = user.as_ref().map(|u| u.password_hash.as_str());
+        let ok = user.is_some() && st.login_guard.verify(&body.current_password, hash).await?;
         if !ok {
             return Err(ApiError::invalid(
                 "current_password",
@@ -187,7 +189,7 @@ impl AuthApi {
             )
             .into());
         }
-        let hash = hash_password(&body.new_password).map_err(ApiError::internal)?;
+        let hash = st.login_guard.hash(&body.new_password).await?;
         st.db
             .update_user(auth.0.id, Some(&hash), None, None)
             .await?;

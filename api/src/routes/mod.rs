@@ -8,6 +8,7 @@ pub mod configs;
 pub mod environments;
 pub mod git;
 pub mod hosts;
+pub mod lockouts;
 pub mod me;
 pub mod people;
 pub mod releases;
@@ -59,5 +60,5 @@ pub enum Deleted {
 pub type ApiResult<T, const CODES: u16> = Result<T, Fail<CODES>>;
 
 pub use crate::problem::{
-    AUTH, BAD_PARAM, BODY, CONFLICT, FORBIDDEN, INVALID, NOT_FOUND, UNAVAILABLE, UPSTREAM,
+    AUTH, BAD_PARAM, BODY, CONFLICT, FORBIDDEN, INVALID, NOT_FOUND, TOO_MANY, UNAVAILABLE, UPSTREAM,
 };

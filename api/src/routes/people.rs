@@ -9,7 +9,7 @@ use crate::problem::ApiError;
 use crate::state::State;
 use crate::text::{Name, Password, Timestamp};
 use crate::values::PermissionName;
-use hippo_shared::crypto::{hash_password, new_token};
+use hippo_shared::crypto::new_token;
 use hippo_shared::db::people::{ApiToken, Role, UserRow};
 use hippo_shared::domain::{self, Permission};
 use poem::web::Data;
@@ -261,7 +261,7 @@ impl PeopleApi {
         auth.0.require_admin()?;
         let username = domain::Name::parse(&body.username).map_err(ApiError::field("username"))?;
         let roles = check_bindings(&st, &body.roles).await?;
-        let hash = hash_password(&body.password).map_err(ApiError::internal)?;
+        let hash = st.login_guard.hash(&body.password).await?;
         let id = st
             .db
             .create_user(username.as_str(), &hash, body.is_admin)
@@ -319,7 +319,7 @@ impl PeopleApi {
             .into());
         }
         let hash = match &body.password {
-            Some(p) => Some(hash_password(p).map_err(ApiError::internal)?),
+            Some(p) => Some(st.login_guard.hash(p).await?),
             None => None,
         };
         let roles = match &body.roles {
