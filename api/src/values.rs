@@ -220,6 +220,8 @@ pub enum AuditEntity {
     User,
     Role,
     Token,
+    /// A login lockout (a user name or client address, cleared by an admin).
+    LoginLockout,
     /// An entity this version does not know (recorded by a newer one).
     Other,
 }
@@ -235,6 +237,7 @@ impl AuditEntity {
             "user" => Self::User,
             "role" => Self::Role,
             "token" => Self::Token,
+            "login_lockout" => Self::LoginLockout,
             _ => Self::Other,
         }
     }
@@ -248,13 +251,14 @@ impl AuditEntity {
             Self::User => "user",
             Self::Role => "role",
             Self::Token => "token",
+            Self::LoginLockout => "login_lockout",
             Self::Other => "other",
         }
     }
 }
 
 /// What was done: `create`, `update`, `delete`, `request` (a release), `edit` (a release),
-/// `status` (a release moved), `revoke` (a token), `forget_host_key`.
+/// `status` (a release moved), `revoke` (a token), `forget_host_key`, `clear` (a login lockout).
 #[derive(Enum, Clone, Copy, PartialEq, Eq, Debug)]
 #[oai(rename_all = "snake_case")]
 pub enum AuditAction {
@@ -266,6 +270,7 @@ pub enum AuditAction {
     Status,
     Revoke,
     ForgetHostKey,
+    Clear,
     /// An action this version does not know (recorded by a newer one).
     Other,
 }
@@ -281,6 +286,7 @@ impl AuditAction {
             "status" => Self::Status,
             "revoke" => Self::Revoke,
             "forget_host_key" => Self::ForgetHostKey,
+            "clear" => Self::Clear,
             _ => Self::Other,
         }
     }
