@@ -1,5 +1,6 @@
 //! The route table. `/api/*` is the OpenAPI service; `/docs` its Swagger UI; `/openapi.json`
-//! the spec; `/healthz` and `/readyz` for load balancers; `/metrics` for Prometheus.
+//! the spec; `/healthz` and `/readyz` for load balancers; `/metrics` for Prometheus; every
+//! other path is the web console (`crate::console`).
 use crate::problem::catch_all;
 use crate::routes::{apps, audit, configs, environments, hosts, people, releases, system};
 use crate::state::State;
@@ -74,12 +75,13 @@ pub fn routes(state: Arc<State>) -> impl Endpoint {
     let ui = service.swagger_ui();
     let spec = service.spec_endpoint();
     Route::new()
-        .nest("/", service.into_endpoint())
+        .nest_no_strip("/api", service.into_endpoint())
         .nest("/docs", ui)
         .at("/openapi.json", spec)
         .at("/healthz", get(healthz))
         .at("/readyz", get(readyz))
         .at("/metrics", get(metrics))
+        .nest("/", crate::console::endpoint())
         .catch_all_error(catch_all)
         .data(state)
 }

@@ -3,6 +3,7 @@
 pub mod app; // the route table: every route wired in one place
 pub mod audit; // recording changes in the audit trail
 pub mod auth; // bearer tokens, who may do what
+pub mod console; // the web console's built files, with the single-page-app fallback
 pub mod problem; // errors as HTTP problems
 pub mod routes; // one module per resource
 pub mod startup; // standalone mode: database, keys, admin user, queue, in-process workers
