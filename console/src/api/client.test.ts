@@ -45,7 +45,7 @@ describe('the API client', () => {
       token: () => 't',
       fetch: fakeFetch(422, { error: 'invalid_field', message: 'deploy_path must be absolute', field: 'deploy_path' }) as never,
     })
-    const err = await unwrap(client.POST('/api/environments', { body: { name: 'x', tag: 'x' } })).catch((e: unknown) => e)
+    const err = await unwrap(client.POST('/api/environments', { body: { name: 'x', tag: 'x', description: '' } })).catch((e: unknown) => e)
     expect(err).toBeInstanceOf(ApiError)
     expect((err as ApiError).status).toBe(422)
     expect((err as ApiError).field).toBe('deploy_path')
