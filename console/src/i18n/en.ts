@@ -87,7 +87,7 @@ const en = {
     titleNew: 'New release config', titleEdit: 'Edit release config', stepBasics: 'Basics',
     stepBuild: 'Build', stepDeploy: 'Deploy', app: 'App', env: 'Environment', hosts: 'Target hosts',
     noHosts: 'This environment has no hosts yet.', repoUrl: 'Repository URL',
-    repoUrlHint: 'SSH (git@host:org/repo.git), HTTPS, file:// or a local path',
+    repoUrlHint: "SSH (git{'@'}host:org/repo.git), HTTPS, file:// or a local path",
     repoAuth: 'Repository access', authNone: 'None (public or local)', authKey: 'Platform SSH key',
     authToken: 'HTTPS token', keyHint: 'Add this public key as a deploy key of the repository:',
     repoUsername: 'User name', repoToken: 'Token', tokenKept: 'A token is stored; leave empty to keep it',

@@ -26,3 +26,22 @@ describe('message files', () => {
     }
   })
 })
+
+describe('every message', () => {
+  it('compiles in both languages (vue-i18n syntax: `@`, `|`, braces need escaping)', async () => {
+    const { createI18n } = await import('vue-i18n')
+    for (const [locale, messages] of [['en', en], ['zh-CN', zhCN]] as const) {
+      const errors: string[] = []
+      const i18n = createI18n({ legacy: false, locale, messages: { [locale]: messages }, warnHtmlMessage: false, missingWarn: false, fallbackWarn: false })
+      for (const k of keys(messages)) {
+        try {
+          const out = i18n.global.t(k, { n: 1, m: 1, s: 1, id: 1, name: 'x', what: 'x', permission: 'p', message: 'm', size: '1 B', done: 1, total: 2, version: 'v', app: 'a', env: 'e' })
+          if (out === k) errors.push(`${locale} ${k}: not translated`)
+        } catch (e) {
+          errors.push(`${locale} ${k}: ${String(e)}`)
+        }
+      }
+      expect(errors).toEqual([])
+    }
+  })
+})

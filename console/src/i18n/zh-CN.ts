@@ -89,7 +89,7 @@ const zhCN: Messages = {
     titleNew: '新建发布配置', titleEdit: '编辑发布配置', stepBasics: '基本配置',
     stepBuild: '构建', stepDeploy: '部署', app: '应用', env: '环境', hosts: '目标主机',
     noHosts: '该环境还没有主机。', repoUrl: 'Git 仓库地址',
-    repoUrlHint: 'SSH（git@host:org/repo.git）、HTTPS、file:// 或本地路径',
+    repoUrlHint: "SSH（git{'@'}host:org/repo.git）、HTTPS、file:// 或本地路径",
     repoAuth: '仓库认证', authNone: '无（公开或本地仓库）', authKey: '平台 SSH 密钥',
     authToken: 'HTTPS 令牌', keyHint: '把这个公钥添加为仓库的部署密钥：',
     repoUsername: '用户名', repoToken: '令牌', tokenKept: '已保存令牌；留空则保持不变',

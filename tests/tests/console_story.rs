@@ -1,0 +1,143 @@
+//! The web console, told by a browser: Debian's Chromium driven by playwright-core
+//! (`console/e2e/story.mjs`) against the real `hippo-api` (which serves the console it
+//! embeds), two real sshd hosts and a real Git repository. Afterwards the hosts' links on disk
+//! must point at the version the rollback chose. Screenshots of every page, in both
+//! languages, land in `console/e2e/artifacts/` (or `HIPPO_E2E_ARTIFACTS`).
+use hippo_e2e::git_fixture::GitFixture;
+use hippo_e2e::hippo::{ADMIN_PASSWORD, Hippo};
+use hippo_e2e::lab::{DEPLOY, VERSIONS, host_path};
+use hippo_e2e::sshd::TestHost;
+use serde_json::{Value, json};
+use std::path::PathBuf;
+use std::process::Command;
+
+fn console_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join("console")
+}
+
+fn chromium() -> String {
+    let path = std::env::var("HIPPO_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    assert!(
+        std::path::Path::new(&path).exists(),
+        "{path} is missing: the console's browser tests need Debian's Chromium \
+         (apt-get install chromium; .ci/run installs it)"
+    );
+    path
+}
+
+/// `npm` in `console/` (its packages are installed by hippo-api's build script).
+fn npm(args: &[&str]) -> std::process::Output {
+    let dir = console_dir();
+    assert!(
+        dir.join("node_modules").is_dir(),
+        "console/node_modules is missing: build hippo-api first (its build script runs npm ci)"
+    );
+    Command::new("npm")
+        .args(args)
+        .current_dir(&dir)
+        .env("CI", "true")
+        .output()
+        .unwrap_or_else(|e| panic!("npm {args:?}: {e} (Node.js 20.19+ and npm are needed)"))
+}
+
+#[test]
+fn the_console_unit_tests_pass_and_its_generated_api_types_match_the_spec() {
+    let out = npm(&["test", "--silent"]);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "vitest failed:\n{text}");
+    println!("{text}");
+}
+
+/// Where the host's deploy link points (the version folder's name).
+fn live_version(host: &TestHost) -> Option<String> {
+    let target = std::fs::read_link(host_path(host, DEPLOY)).ok()?;
+    Some(target.file_name()?.to_str()?.to_owned())
+}
+
+#[test]
+fn an_admin_sets_up_an_app_in_the_browser_a_developer_requests_a_reviewer_approves_and_a_rollback_restores_the_first_version()
+ {
+    let chromium = chromium();
+    let hippo = Hippo::start(&[]).expect("hippo starts");
+    let (_, key) = hippo.get("/api/ssh-key");
+    let public = key["public_key"].as_str().expect("public key").to_owned();
+    let hosts: Vec<TestHost> = (1..=2)
+        .map(|i| TestHost::start(i, &public).expect("sshd starts"))
+        .collect();
+    let repo = GitFixture::new().expect("git fixture");
+    let artifacts = std::env::var("HIPPO_E2E_ARTIFACTS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| console_dir().join("e2e").join("artifacts"));
+    let host_list: Vec<Value> = hosts
+        .iter()
+        .enumerate()
+        .map(|(i, h)| json!({"name": format!("web-{}", i + 1), "addr": h.addr, "port": h.port}))
+        .collect();
+
+    let out = Command::new("node")
+        .arg("e2e/story.mjs")
+        .current_dir(console_dir())
+        .env("HIPPO_URL", &hippo.base)
+        .env("HIPPO_ADMIN_PASSWORD", ADMIN_PASSWORD)
+        .env("HIPPO_REPO", repo.bare.to_str().expect("utf-8"))
+        .env("HIPPO_HOSTS", Value::from(host_list).to_string())
+        .env("HIPPO_ARTIFACTS", &artifacts)
+        .env("HIPPO_CHROMIUM", &chromium)
+        .output()
+        .expect("node runs the browser story");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    println!("{stdout}\nscreenshots: {}", artifacts.display());
+    assert!(
+        out.status.success(),
+        "the browser story failed (screenshots in {}):\n{stdout}\n{stderr}\n--- hippo log ---\n{}",
+        artifacts.display(),
+        hippo.log()
+    );
+    let summary: Value = stdout
+        .lines()
+        .rev()
+        .find_map(|l| serde_json::from_str(l).ok())
+        .expect("the story's summary line");
+
+    // What the browser did is what happened: the rollback went back to the first release's
+    // version on both hosts, and both versions are still kept.
+    let release = |key: &str| {
+        let id = summary[key].as_i64().expect("release id");
+        let (s, r) = hippo.get(&format!("/api/releases/{id}"));
+        assert_eq!(s, 200, "{r}");
+        r
+    };
+    let (first, second, rollback) = (release("first"), release("second"), release("rollback"));
+    for r in [&first, &second, &rollback] {
+        assert_eq!(r["status"], "succeeded", "{r}");
+    }
+    assert_eq!(rollback["kind"], "rollback");
+    let v1 = first["version"].as_str().expect("version").to_owned();
+    let v2 = second["version"].as_str().expect("version").to_owned();
+    assert_eq!(rollback["version"], v1.as_str(), "{rollback}");
+    assert_eq!(first["reviewed_by"], rollback["reviewed_by"]);
+    for h in &hosts {
+        assert_eq!(
+            live_version(h).as_deref(),
+            Some(v1.as_str()),
+            "{}: the deploy link must point at the first version",
+            h.name
+        );
+        let kept: Vec<String> = std::fs::read_dir(host_path(h, VERSIONS))
+            .expect("versions dir")
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .collect();
+        assert!(
+            kept.contains(&v1) && kept.contains(&v2),
+            "{}: kept {kept:?}",
+            h.name
+        );
+    }
+}
