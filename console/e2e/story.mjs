@@ -13,6 +13,7 @@
 // languages.
 import { chromium } from 'playwright-core'
 import { mkdirSync } from 'node:fs'
+import { gzipSync } from 'node:zlib'
 import { join } from 'node:path'
 
 const BASE = must('HIPPO_URL')
@@ -53,6 +54,20 @@ page.on('request', (r) => {
   const u = r.url()
   if (!u.startsWith(BASE) && !u.startsWith('data:') && !u.startsWith('blob:')) foreign.push(u)
 })
+
+// The JavaScript and CSS the page loaded, for the first-load budget.
+const assets = new Set()
+page.on('response', (r) => {
+  const u = r.url()
+  if (/\.(js|css)(\?|$)/.test(u)) assets.add(u)
+})
+/** The gzip size of the JS and CSS loaded so far (as hippo-api sends them compressed). */
+async function loadedKB() {
+  let total = 0
+  for (const u of assets) total += gzipSync(Buffer.from(await (await fetch(u)).arrayBuffer()), { level: 6 }).length
+  return Math.round(total / 1024)
+}
+const BUDGET_KB = 400
 
 const $ = (id) => page.locator(`[data-test="${id}"]`)
 // Element Plus puts attributes on the native <input>/<textarea> of el-input, on the root of
@@ -100,6 +115,7 @@ try {
   await page.goto(`${BASE}/apps`)
   await page.waitForURL(/\/login\?redirect=/)
   await shot('01-login-zh')
+  const loginKB = await loadedKB()
   await fill('login-username', 'admin')
   await fill('login-password', 'wrong password')
   await $('login-submit').click()
@@ -107,6 +123,13 @@ try {
   await fill('login-password', ADMIN_PASSWORD)
   await $('login-submit').click()
   await page.waitForURL((u) => u.pathname === '/apps') // back where the user wanted to go
+  // First load: the login page, then the releases list (what a user opens first).
+  assets.clear()
+  await page.goto(`${BASE}/releases`)
+  await $('releases-table').waitFor()
+  const releasesKB = await loadedKB()
+  console.log(`[story] first load, compressed JS+CSS: login page ${loginKB} KB, releases list ${releasesKB} KB (budget ${BUDGET_KB} KB each)`)
+  if (loginKB > BUDGET_KB || releasesKB > BUDGET_KB) throw new Error('the first load is over budget')
 
   // ── Environment.
   step('environment')

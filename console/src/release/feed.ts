@@ -43,8 +43,6 @@ export class ReleaseFeed {
   lastEventId: number | null = null
   ended = false
   endStatus: 'succeeded' | 'failed' | null = null
-  /** Ids seen, so a replayed event is never counted twice. */
-  private seen = new Set<number>()
 
   constructor(hosts: string[] = []) {
     this.lane(SERVER)
@@ -61,10 +59,12 @@ export class ReleaseFeed {
     return l
   }
 
-  /** Applies one event; false if it was already applied (same id). */
+  /**
+   * Applies one event; false if it was already applied. The server sends a release's events in
+   * increasing id order (and resumes after Last-Event-ID), so one seen id is not newer than the last.
+   */
   apply(e: Event): boolean {
-    if (this.seen.has(e.id)) return false
-    this.seen.add(e.id)
+    if (this.lastEventId !== null && e.id <= this.lastEventId) return false
     this.lastEventId = e.id
     const host = e.host ?? SERVER
     const lane = this.lane(host)
