@@ -26,7 +26,7 @@ describe('a release feed', () => {
     expect(f.byLane.get('web-1')?.map((n) => f.lines[n]?.text)).toContain('second line')
     expect(f.ended).toBe(true)
     expect(f.endStatus).toBe('failed')
-    expect(f.lanes.get(SERVER)).toBeDefined()
+    expect(f.lanes.get(SERVER)).toMatchObject({ stage: 'release', state: 'error', message: 'web-2 failed' })
   })
 
   it('never applies the same event twice', () => {

@@ -87,6 +87,9 @@ export class ReleaseFeed {
       if (e.status === 'succeeded' || e.status === 'failed') {
         this.ended = true
         this.endStatus = e.status
+        // The release server's lane ends with the release.
+        Object.assign(this.lane(SERVER), { stage: 'release', state: e.status === 'succeeded' ? 'success' : 'error' })
+        if (e.status === 'failed') this.lane(SERVER).message = e.message
       }
     } else if (host === SERVER && (e.stage === 'checkout' || e.stage === 'package') && state) {
       this.server[e.stage] = state
