@@ -9,7 +9,7 @@ describe('a 200-host release with 10,000 log lines', () => {
     const feed = new ReleaseFeed(hosts)
     let id = 0
     const ev = (stage: string, status: string, host: string, message = ''): Event => ({
-      id: ++id, release_id: 1, at: '2026-11-30T10:00:00.000Z', stage, status, host, message,
+      id: ++id, release_id: 1, at: '2026-11-30T10:00:00.000Z', stage: stage as Event['stage'], status: status as Event['status'], host, message,
     })
     for (const h of hosts) feed.apply(ev('prepare', 'started', h))
     for (let i = 0; i < 10_000 - 600; i++) feed.apply(ev('prepare', 'output', hosts[i % 200]!, `line ${i}`))

@@ -14,9 +14,12 @@ export function initialLocale(): Locale {
   return nav && !nav.toLowerCase().startsWith('zh') ? 'en' : 'zh-CN'
 }
 
+const start = initialLocale()
+if (typeof document !== 'undefined') document.documentElement.lang = start
+
 export const i18n = createI18n({
   legacy: false,
-  locale: initialLocale(),
+  locale: start,
   fallbackLocale: 'en',
   messages: { 'zh-CN': zhCN, en },
 })

@@ -3,7 +3,7 @@ import { ReleaseFeed, SERVER, type Event } from './feed'
 
 let id = 0
 const ev = (stage: string, status: string, host?: string, extra: Partial<Event> = {}): Event => ({
-  id: ++id, release_id: 1, at: '2026-11-30T10:00:00Z', stage, status, host, message: extra.message ?? '', ...extra,
+  id: ++id, release_id: 1, at: '2026-11-30T10:00:00Z', stage: stage as Event['stage'], status: status as Event['status'], host, message: extra.message ?? '', ...extra,
 })
 
 describe('a release feed', () => {
