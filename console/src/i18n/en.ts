@@ -81,7 +81,7 @@ const en = {
   apps: {
     title: 'Apps', new: 'New app', edit: 'Edit app', configs: 'Release configs', newConfig: 'New release config',
     editConfig: 'Edit config', deleteConfig: 'Delete config', noConfigs: 'No release config yet',
-    review: 'review', noReview: 'no review', policy: 'policy', release: 'Release', tagHint: 'Lowercase letters, digits and dashes, e.g. cart',
+    review: 'review', noReview: 'no review', policy: 'When a host fails', release: 'Release', tagHint: 'Lowercase letters, digits and dashes, e.g. cart',
   },
   config: {
     titleNew: 'New release config', titleEdit: 'Edit release config', stepBasics: 'Basics',

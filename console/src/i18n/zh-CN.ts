@@ -83,7 +83,7 @@ const zhCN: Messages = {
   apps: {
     title: '应用管理', new: '新建应用', edit: '编辑应用', configs: '发布配置', newConfig: '新建发布配置',
     editConfig: '编辑配置', deleteConfig: '删除配置', noConfigs: '还没有发布配置',
-    review: '需审核', noReview: '无需审核', policy: '策略', release: '发布', tagHint: '小写字母、数字和短横线，例如 cart',
+    review: '需审核', noReview: '无需审核', policy: '主机失败时', release: '发布', tagHint: '小写字母、数字和短横线，例如 cart',
   },
   config: {
     titleNew: '新建发布配置', titleEdit: '编辑发布配置', stepBasics: '基本配置',
