@@ -284,6 +284,11 @@ try {
   }
   await $(`lane-${HOSTS[0].name}`).click() // back to the whole log
   await shot('13-release-succeeded-zh')
+  // Every event's lines, once: the Rust side compares with the stored events.
+  await page.reload()
+  await page.locator('.page-head [data-status="succeeded"]').waitFor()
+  await page.waitForTimeout(1000)
+  const firstLines = Number(await $('log-count').getAttribute('data-n'))
 
   // ── A second release, so there is something to roll back from.
   step('second release')
@@ -357,7 +362,7 @@ try {
 
   if (consoleErrors.length) throw new Error(`errors in the page:\n${consoleErrors.join('\n')}`)
   if (foreign.length) throw new Error(`requests outside Hippo:\n${foreign.join('\n')}`)
-  console.log(JSON.stringify({ ok: true, first, second, rollback }))
+  console.log(JSON.stringify({ ok: true, first, second, rollback, firstLines }))
 } catch (e) {
   await shot('zz-failure').catch(() => {})
   console.error(`[story] FAILED at ${page.url()}: ${e.stack ?? e}`)

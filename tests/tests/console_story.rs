@@ -10,6 +10,7 @@ use hippo_e2e::sshd::TestHost;
 use serde_json::{Value, json};
 use std::path::PathBuf;
 use std::process::Command;
+use std::time::Duration;
 
 fn console_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -123,6 +124,26 @@ fn an_admin_sets_up_an_app_in_the_browser_a_developer_requests_a_reviewer_approv
     let v2 = second["version"].as_str().expect("version").to_owned();
     assert_eq!(rollback["version"], v1.as_str(), "{rollback}");
     assert_eq!(first["reviewed_by"], rollback["reviewed_by"]);
+    // The release page showed every stored event's lines exactly once.
+    let events = hippo
+        .events(
+            first["id"].as_i64().expect("id"),
+            None,
+            Duration::from_secs(30),
+        )
+        .expect("events");
+    let lines: usize = events
+        .iter()
+        .map(|e| match e["message"].as_str().unwrap_or_default() {
+            "" => 1,
+            m => m.split('\n').count(),
+        })
+        .sum();
+    assert_eq!(
+        summary["firstLines"].as_u64(),
+        Some(lines as u64),
+        "the release page's log vs the stored events: {events:#?}"
+    );
     for h in &hosts {
         assert_eq!(
             live_version(h).as_deref(),
