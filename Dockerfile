@@ -35,9 +35,11 @@ FROM debian:bookworm-slim
 # ca-certificates libssl3: HTTPS Git and TLS. bash: local hooks run with `bash -e`.
 # git openssh-client curl: for users' after_checkout hooks (curl also for the health checks).
 # procps: /bin/kill, used to end a timed-out hook's process group. tini: PID 1, reaps what
-# hooks leave behind and forwards SIGTERM.
+# hooks leave behind and forwards SIGTERM. bubblewrap (+ util-linux's setpriv and prlimit): the
+# sandbox of release-server hooks; the container must allow it (docs/security.md).
 RUN apt-get update && apt-get install -y --no-install-recommends \
         ca-certificates libssl3 bash coreutils curl git openssh-client procps tini \
+        bubblewrap util-linux \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --home-dir /var/lib/hippo --create-home --shell /usr/sbin/nologin hippo \
     && mkdir -p /var/lib/hippo/data && chown hippo:hippo /var/lib/hippo/data

@@ -56,6 +56,45 @@ pub struct Settings {
     pub notice_timeout_secs: u64,
     /// Where `hippo-worker` serves `/metrics` and `/healthz` (the API serves them on `listen`).
     pub metrics_listen: String,
+    /// How release-server hooks are confined (docs/security.md).
+    pub hook_sandbox: HookSandbox,
+    /// Loopback, private, link-local… destinations notices may reach anyway: CIDRs
+    /// (`10.1.2.0/24`) and host names (`smtp.corp.example`, `*.corp.example`). Empty: none.
+    pub internal_allowlist: Vec<String>,
+}
+
+/// The sandbox of the hooks that run on the release server (before / after checkout).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HookSandbox {
+    /// `false` runs hooks unconfined as Hippo's own user (they can read its data and secrets):
+    /// only for machines where nothing else is possible, and only when set explicitly.
+    pub enabled: bool,
+    /// Hooks keep the network (builds fetch packages); `false` gives them none at all.
+    pub network: bool,
+    /// Most processes and threads one hook may run at once.
+    pub max_processes: u64,
+    /// Most memory (data segment) one process of a hook may use, in MiB.
+    pub memory_mb: u64,
+    /// Host folders hooks may read besides `/usr`, `/etc` and the system libraries (a
+    /// toolchain in `/opt/node`, say). Never Hippo's data folder.
+    pub read_only_paths: Vec<PathBuf>,
+    /// When Hippo runs as root, each hook runs as its own unprivileged user id, taken from
+    /// `uid_base .. uid_base + 1024` (ids no account uses).
+    pub uid_base: u32,
+}
+
+impl Default for HookSandbox {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            network: true,
+            max_processes: 1024,
+            memory_mb: 4096,
+            read_only_paths: Vec::new(),
+            uid_base: 2_000_000_000,
+        }
+    }
 }
 
 impl Default for Settings {
@@ -74,6 +113,8 @@ impl Default for Settings {
             session_ttl_secs: 12 * 3600,
             metrics_listen: "127.0.0.1:9091".into(),
             notice_timeout_secs: 10,
+            hook_sandbox: HookSandbox::default(),
+            internal_allowlist: Vec::new(),
         }
     }
 }
@@ -164,6 +205,7 @@ impl Settings {
         if let Some(v) = env("HIPPO_SSH_IO_TIMEOUT_SECS") {
             s.ssh_io_timeout_secs = num("HIPPO_SSH_IO_TIMEOUT_SECS", v)?;
         }
+        load_guard_settings(&mut s, &env)?;
         if s.worker_concurrency == 0 {
             return Err(ConfigError::Env {
                 name: "HIPPO_WORKER_CONCURRENCY",
@@ -172,6 +214,92 @@ impl Settings {
         }
         Ok(s)
     }
+}
+
+/// The sandbox and outbound-address settings (`HIPPO_HOOK_*`, `HIPPO_INTERNAL_ALLOWLIST`).
+fn load_guard_settings(
+    s: &mut Settings,
+    env: &impl Fn(&str) -> Option<String>,
+) -> Result<(), ConfigError> {
+    fn flag(name: &'static str, v: &str) -> Result<bool, ConfigError> {
+        match v.trim().to_ascii_lowercase().as_str() {
+            "on" | "true" | "yes" | "1" => Ok(true),
+            "off" | "false" | "no" | "0" => Ok(false),
+            _ => Err(ConfigError::Env {
+                name,
+                reason: format!("'{v}' is not on or off"),
+            }),
+        }
+    }
+    fn num<T: std::str::FromStr>(name: &'static str, v: &str) -> Result<T, ConfigError> {
+        v.trim().parse().map_err(|_| ConfigError::Env {
+            name,
+            reason: format!("'{v}' is not a number"),
+        })
+    }
+    let h = &mut s.hook_sandbox;
+    if let Some(v) = env("HIPPO_HOOK_SANDBOX") {
+        h.enabled = flag("HIPPO_HOOK_SANDBOX", &v)?;
+    }
+    if let Some(v) = env("HIPPO_HOOK_NETWORK") {
+        h.network = flag("HIPPO_HOOK_NETWORK", &v)?;
+    }
+    if let Some(v) = env("HIPPO_HOOK_MAX_PROCESSES") {
+        h.max_processes = num("HIPPO_HOOK_MAX_PROCESSES", &v)?;
+    }
+    if let Some(v) = env("HIPPO_HOOK_MEMORY_MB") {
+        h.memory_mb = num("HIPPO_HOOK_MEMORY_MB", &v)?;
+    }
+    if let Some(v) = env("HIPPO_HOOK_UID_BASE") {
+        h.uid_base = num("HIPPO_HOOK_UID_BASE", &v)?;
+    }
+    if let Some(v) = env("HIPPO_HOOK_READ_ONLY_PATHS") {
+        h.read_only_paths = v
+            .split(':')
+            .filter(|p| !p.trim().is_empty())
+            .map(|p| PathBuf::from(p.trim()))
+            .collect();
+    }
+    if let Some(v) = env("HIPPO_INTERNAL_ALLOWLIST") {
+        s.internal_allowlist = v
+            .split([',', ' ', '\n'])
+            .map(str::trim)
+            .filter(|x| !x.is_empty())
+            .map(str::to_owned)
+            .collect();
+    }
+    let bad = |name: &'static str, reason: &str| {
+        Err(ConfigError::Env {
+            name,
+            reason: reason.into(),
+        })
+    };
+    if let Err(e) = crate::net::AddressPolicy::parse(&s.internal_allowlist) {
+        return Err(ConfigError::Env {
+            name: "HIPPO_INTERNAL_ALLOWLIST",
+            reason: e.to_string(),
+        });
+    }
+    let h = &s.hook_sandbox;
+    if h.max_processes == 0 {
+        return bad("HIPPO_HOOK_MAX_PROCESSES", "must be at least 1");
+    }
+    if h.memory_mb < 16 {
+        return bad("HIPPO_HOOK_MEMORY_MB", "must be at least 16");
+    }
+    if h.uid_base < 1000 || h.uid_base > u32::MAX - 2048 {
+        return bad(
+            "HIPPO_HOOK_UID_BASE",
+            "must be between 1000 and 4294965247 (and name ids no account uses)",
+        );
+    }
+    if let Some(p) = h.read_only_paths.iter().find(|p| !p.is_absolute()) {
+        return Err(ConfigError::Env {
+            name: "HIPPO_HOOK_READ_ONLY_PATHS",
+            reason: format!("'{}' is not an absolute path", p.display()),
+        });
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -191,6 +319,51 @@ mod tests {
         assert_eq!(s.listen, "127.0.0.1:9999");
         assert_eq!(s.data_dir, PathBuf::from("/tmp/x"));
         assert_eq!(format!("{:?}", s.admin_password), "Some(Secret(***))");
+    }
+
+    #[test]
+    fn hook_sandbox_and_allowlist_settings() {
+        let d = Settings::load_from(|_| None).unwrap();
+        assert!(d.hook_sandbox.enabled && d.hook_sandbox.network);
+        assert!(d.internal_allowlist.is_empty());
+        let s = Settings::load_from(|k| match k {
+            "HIPPO_HOOK_SANDBOX" => Some("off".into()),
+            "HIPPO_HOOK_NETWORK" => Some("false".into()),
+            "HIPPO_HOOK_MAX_PROCESSES" => Some("64".into()),
+            "HIPPO_HOOK_MEMORY_MB" => Some("256".into()),
+            "HIPPO_HOOK_READ_ONLY_PATHS" => Some("/opt/node:/opt/jdk".into()),
+            "HIPPO_INTERNAL_ALLOWLIST" => Some("10.0.0.0/8, smtp.corp.example".into()),
+            _ => None,
+        })
+        .unwrap();
+        assert!(!s.hook_sandbox.enabled && !s.hook_sandbox.network);
+        assert_eq!(
+            (s.hook_sandbox.max_processes, s.hook_sandbox.memory_mb),
+            (64, 256)
+        );
+        assert_eq!(s.hook_sandbox.read_only_paths.len(), 2);
+        assert_eq!(s.internal_allowlist, ["10.0.0.0/8", "smtp.corp.example"]);
+        for (k, v) in [
+            ("HIPPO_HOOK_SANDBOX", "maybe"),
+            ("HIPPO_HOOK_MAX_PROCESSES", "0"),
+            ("HIPPO_HOOK_READ_ONLY_PATHS", "relative/path"),
+            ("HIPPO_INTERNAL_ALLOWLIST", "not a host!"),
+        ] {
+            let e = Settings::load_from(|n| (n == k).then(|| v.to_owned())).unwrap_err();
+            assert!(e.to_string().contains(k), "{e}");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("hippo.toml");
+        std::fs::write(
+            &file,
+            "internal_allowlist = [\"127.0.0.1\"]\n[hook_sandbox]\nnetwork = false\nmemory_mb = 512\n",
+        )
+        .unwrap();
+        let f = file.to_str().unwrap().to_owned();
+        let s = Settings::load_from(|k| (k == "HIPPO_CONFIG").then(|| f.clone())).unwrap();
+        assert!(!s.hook_sandbox.network && s.hook_sandbox.enabled);
+        assert_eq!(s.hook_sandbox.memory_mb, 512);
+        assert_eq!(s.internal_allowlist, ["127.0.0.1"]);
     }
 
     #[test]

@@ -249,6 +249,17 @@ impl Hippo {
         self.redis.is_some()
     }
 
+    /// The master key as hex, wherever this instance keeps it (`data/master.key`, or the
+    /// `HIPPO_MASTER_KEY` a cluster shares).
+    pub fn master_key_hex(&self) -> String {
+        if let Some((_, k)) = self.env.iter().find(|(k, _)| k == "HIPPO_MASTER_KEY") {
+            return k.to_lowercase();
+        }
+        std::fs::read(self.data.path().join("data/master.key"))
+            .map(hex::encode)
+            .unwrap_or_default()
+    }
+
     /// Starts one more `hippo-worker`; returns its index (for the `*_worker` methods).
     pub fn start_worker(&mut self) -> anyhow::Result<usize> {
         let i = self.workers.len() + 1;

@@ -9,7 +9,14 @@ use std::time::{Duration, Instant};
 #[test]
 fn notices_reach_a_signed_webhook_and_a_hanging_one_neither_delays_the_release_nor_goes_unrecorded()
 {
-    let lab = Lab::new(1, &[("HIPPO_NOTICE_TIMEOUT_SECS", "1")]);
+    // The receivers are on loopback: notices reach them only because the allow-list says so.
+    let lab = Lab::new(
+        1,
+        &[
+            ("HIPPO_NOTICE_TIMEOUT_SECS", "1"),
+            ("HIPPO_INTERNAL_ALLOWLIST", "127.0.0.1"),
+        ],
+    );
     let h = &lab.hippo;
     let hook = WebhookListener::start("hook-secret-123").expect("listener");
     let slow = HangingListener::start().expect("listener");

@@ -32,13 +32,12 @@ fn read(p: &Path) -> String {
 #[test]
 fn a_branch_is_released_to_every_host_then_kept_versions_rotate_and_a_rollback_sends_nothing() {
     let lab = Lab::new(3, &[]);
-    let marks = lab.marks.path().to_str().expect("utf-8").to_owned();
     let pwned = format!("/tmp/hippo-pwned-{}", std::process::id());
     let config_id = lab.config(json!({
-        "variables": format!("MARKS={marks}\nGREETING=hello $(touch {pwned}) world\n"),
+        "variables": format!("GREETING=hello $(touch {pwned}) world\n"),
         "hooks": {
-            "before_checkout": "pwd > \"$MARKS/before_checkout.pwd\"\nenv | grep -E '^(HIPPO_|GREETING)' | sort > \"$MARKS/before_checkout.env\"\n",
-            "after_checkout": "pwd > \"$MARKS/after_checkout.pwd\"\necho \"built $HIPPO_COMMIT\" > BUILD\n",
+            "before_checkout": "echo \"before_checkout in $(pwd)\"\nenv | grep -E '^(HIPPO_|GREETING)' | sort\n",
+            "after_checkout": "echo \"after_checkout in $(pwd)\"\necho \"built $HIPPO_COMMIT\" > BUILD\n",
             "before_release": "mkdir -p /srv/marks\npwd > /srv/marks/before_release.pwd\nenv | grep -E '^(HIPPO_|GREETING)' | sort > /srv/marks/before_release.env\nreadlink /srv/www/app > /srv/marks/live_during_before_release || true\n",
             "after_release": "pwd > /srv/marks/after_release.pwd\necho \"$HIPPO_VERSION\" > /srv/marks/after_release.version\n",
         },
@@ -169,22 +168,29 @@ fn a_branch_is_released_to_every_host_then_kept_versions_rotate_and_a_rollback_s
                 || read(&marks_dir.join("live_during_before_release")).is_empty()
         );
     }
-    // Hooks on the release server: before checkout in the repository cache, after in the tree.
-    let env = read(&lab.marks.path().join("before_checkout.env"));
+    // Hooks on the release server (sandboxed, their output in the events): before checkout
+    // in the repository cache, after in the tree.
+    let output: Vec<&str> = stage_events(&events, "checkout", "output")
+        .iter()
+        .filter_map(|e| e["message"].as_str())
+        .collect();
+    let env = output.join("\n");
     assert!(
-        env.lines().any(|l| l == format!("HIPPO_COMMIT={c1}")),
+        output.iter().any(|l| *l == format!("HIPPO_COMMIT={c1}")),
+        "{env}"
+    );
+    assert!(
+        output
+            .iter()
+            .any(|l| *l == format!("GREETING=hello $(touch {pwned}) world")),
         "{env}"
     );
     assert!(
         !env.contains("HIPPO_HOST_NAME"),
         "no host variables on the release server: {env}"
     );
-    assert!(read(&lab.marks.path().join("before_checkout.pwd")).contains("/repos/"));
-    assert!(
-        read(&lab.marks.path().join("after_checkout.pwd"))
-            .trim()
-            .ends_with("/src")
-    );
+    assert!(output.contains(&"before_checkout in /hippo/repo"), "{env}");
+    assert!(output.contains(&"after_checkout in /hippo/src"), "{env}");
     assert!(
         !Path::new(&pwned).exists(),
         "a variable value was run as a command"

@@ -2,7 +2,8 @@
 //! export exactly the requested commit with its submodules, after-checkout hook (in the
 //! exported tree, where builds go).
 use crate::context::{Deps, Run};
-use crate::hooks;
+use crate::hooks::{self, Hook};
+use crate::sandbox::{REPO_INSIDE, SRC_INSIDE, WorkDir};
 use hippo_shared::events::{EventStatus, Stage};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -20,6 +21,10 @@ pub async fn run(deps: &Deps, run: &Run) -> Result<PathBuf, String> {
             )),
     );
     let url = run.spec.repo_url.to_string();
+    // Checked again here: this worker's data folder may differ from the API's, and a link on
+    // the way may have changed since the config was saved.
+    hippo_shared::net::check_repo_location(&url, &deps.settings.data_dir)
+        .map_err(|why| format!("repository location refused: it {why}"))?;
     let auth = deps.repo_auth(run.release.config_id, &run.spec).await?;
     let env = run.hook_env(None);
     let timeout = Duration::from_secs(run.spec.hook_timeout_secs);
@@ -27,30 +32,52 @@ pub async fn run(deps: &Deps, run: &Run) -> Result<PathBuf, String> {
     let mirror = deps.repos.mirror_dir(&url);
     std::fs::create_dir_all(&mirror)
         .map_err(|e| format!("cannot create the repository cache: {e}"))?;
-    hooks::run_local(
-        "before_checkout",
-        &run.spec.hooks.before_checkout,
-        &mirror,
-        &env,
+    // In the repository cache, read-only: other releases of the same repository use it.
+    let before = Hook {
+        name: "before_checkout",
+        script: &run.spec.hooks.before_checkout,
+        work: WorkDir {
+            host: &mirror,
+            inside: REPO_INSIDE,
+            writable: false,
+        },
+        scratch: &run.work.join("before_checkout"),
+        env: &env,
         timeout,
-        ev,
-        Stage::Checkout,
-    )
-    .await
-    .map_err(|e| e.to_string())?;
+    };
+    hooks::run_local(&deps.sandbox, before, ev, Stage::Checkout)
+        .await
+        .map_err(|e| e.to_string())?;
 
     let src = run.work.join("src");
     let _ = std::fs::remove_dir_all(&src);
     let repos = deps.repos.clone();
     let commit = run.release.commit_id.clone();
     let dest = src.clone();
+    let shown_url = run.spec.repo_url.to_string();
     let info = tokio::task::spawn_blocking(move || {
-        repos.sync(&url, &auth)?;
-        repos.export(&url, &auth, &commit, &dest)
+        repos.sync(&url, &auth).map_err(|e| (true, e))?;
+        repos
+            .export(&url, &auth, &commit, &dest)
+            .map_err(|e| (false, e))
     })
     .await
-    .map_err(|e| format!("checkout task failed: {e}"))?
-    .map_err(|e| e.to_string())?;
+    .map_err(|e| format!("checkout task failed: {e}"))?;
+    let info = match info {
+        Ok(info) => info,
+        // Every reader of the release sees its events: a failed fetch from this machine or an
+        // internal network says no more than that (no port or path probing through repo_url;
+        // docs/security.md). The details go to the worker's log.
+        Err((true, e)) if hippo_shared::net::repo_is_internal(&shown_url).await => {
+            tracing::warn!(release_id = run.release.id, error = %e, "fetching the repository failed");
+            return Err(format!(
+                "fetching {} failed (the repository is on this machine or an internal network: \
+                 the details are in the worker's log)",
+                crate::git::redact_url(&shown_url)
+            ));
+        }
+        Err((_, e)) => return Err(e.to_string()),
+    };
     ev.info(
         Stage::Checkout,
         format!(
@@ -59,17 +86,22 @@ pub async fn run(deps: &Deps, run: &Run) -> Result<PathBuf, String> {
         ),
     );
 
-    hooks::run_local(
-        "after_checkout",
-        &run.spec.hooks.after_checkout,
-        &src,
-        &env,
+    // In the exported tree, writable: builds go here.
+    let after = Hook {
+        name: "after_checkout",
+        script: &run.spec.hooks.after_checkout,
+        work: WorkDir {
+            host: &src,
+            inside: SRC_INSIDE,
+            writable: true,
+        },
+        scratch: &run.work.join("after_checkout"),
+        env: &env,
         timeout,
-        ev,
-        Stage::Checkout,
-    )
-    .await
-    .map_err(|e| e.to_string())?;
+    };
+    hooks::run_local(&deps.sandbox, after, ev, Stage::Checkout)
+        .await
+        .map_err(|e| e.to_string())?;
     ev.send(ev.event(Stage::Checkout, EventStatus::Succeeded));
     Ok(src)
 }

@@ -25,6 +25,8 @@ pub struct Deps {
     pub settings: Settings,
     /// Unique per worker process (lease holder name).
     pub worker_name: String,
+    /// How release-server hooks are confined (found and checked once, at start).
+    pub sandbox: crate::sandbox::Sandbox,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -49,7 +51,8 @@ impl Deps {
     /// master key, the database (migrated), the platform key, the repository cache.
     pub async fn build(settings: Settings, worker_name: String) -> Result<Self, DepsError> {
         let dir = settings.data_dir.clone();
-        std::fs::create_dir_all(&dir).map_err(|source| DepsError::DataDir {
+        // 0700: the master key, the database, repository caches and artifacts live here.
+        hippo_shared::files::private_dir(&dir).map_err(|source| DepsError::DataDir {
             path: dir.display().to_string(),
             source,
         })?;
@@ -66,14 +69,20 @@ impl Deps {
         if let Some(url) = &settings.redis_url {
             hub = hub.publish_to_redis(url.expose(), feed::channel(&settings.queue_name))?;
         }
+        let sandbox = crate::sandbox::Sandbox::detect(&settings);
+        match &settings.hook_sandbox.enabled {
+            true => tracing::info!("{}", sandbox.describe()),
+            false => tracing::warn!("{}", sandbox.describe()),
+        }
         Ok(Self {
             hub,
             db,
             master,
             key,
-            repos: Arc::new(RepoCache::new(dir.join("repos"))),
+            repos: Arc::new(RepoCache::new(dir.join("repos")).refusing_local_paths_in(dir.clone())),
             worker_name,
             settings,
+            sandbox,
         })
     }
 

@@ -172,6 +172,9 @@ pub struct RepoCache {
     root: PathBuf,
     locks: Mutex<HashMap<String, Arc<Mutex<()>>>>,
     fetch_deadline: Duration,
+    /// Local repository paths inside this folder (Hippo's data folder) are refused, whether
+    /// a config or a submodule names them (`shared::net::check_repo_location`).
+    private_dir: Option<PathBuf>,
 }
 
 impl fmt::Debug for RepoCache {
@@ -188,7 +191,15 @@ impl RepoCache {
             root,
             locks: Mutex::new(HashMap::new()),
             fetch_deadline: DEFAULT_FETCH_DEADLINE,
+            private_dir: None,
         }
+    }
+
+    /// Refuses local repositories (and submodules) inside `dir`: Hippo's data folder holds the
+    /// other configs' mirrors, the database and the master key.
+    pub fn refusing_local_paths_in(mut self, dir: PathBuf) -> Self {
+        self.private_dir = Some(dir);
+        self
     }
 
     /// Overall deadline of one fetch (default 30 min), checked whenever libgit2 reports
@@ -215,6 +226,14 @@ impl RepoCache {
     /// Bare mirror of `url`: cloned if absent, then all branches and tags fetched with prune.
     /// Returns the mirror directory.
     pub fn sync(&self, url: &str, auth: &RepoAuth) -> Result<PathBuf, GitError> {
+        if let Some(private) = &self.private_dir {
+            hippo_shared::net::check_repo_location(url, private).map_err(|why| {
+                GitError::Fetch {
+                    url: redact_url(url),
+                    message: format!("the repository location {why}"),
+                }
+            })?;
+        }
         let key = cache_key(url);
         let lock = self.url_lock(&key);
         let _guard = lock.lock().unwrap_or_else(PoisonError::into_inner);

@@ -16,5 +16,6 @@ pub mod hooks; // hooks on the release server
 pub mod process; // logging, shutdown signal, worker names (both binaries)
 pub mod queue; // the deploy queue (embedded or Redis) and its workers
 pub mod runner; // the deploy job: lease, status, stages
+pub mod sandbox; // bubblewrap around release-server hooks: no data, no secrets, limits
 pub mod ssh; // the one SSH transport that runs `commands`
 pub mod targets; // one target host: connect with pinned keys, run commands, report events

@@ -49,6 +49,9 @@ fn sqlite_config(queue: &str) -> apalis_sqlite::Config {
 
 /// Opens (creating if needed) the embedded queue at `path`.
 pub async fn open_standalone(path: &Path, queue: &str) -> Result<(Queue, Source), QueueError> {
+    // Owner-only, like Hippo's own database.
+    hippo_shared::files::private_sqlite(path)
+        .map_err(|e| QueueError::Storage(format!("{}: {e}", path.display())))?;
     let url = format!("sqlite://{}?mode=rwc", path.display());
     let (pool, listener) = SqliteStorage::connect_with_callback(&url).map_err(storage_err)?;
     SqliteStorage::setup(&pool).await.map_err(storage_err)?;

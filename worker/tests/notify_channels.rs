@@ -6,8 +6,9 @@
 
 use base64::Engine;
 use hippo_worker::notify::{
-    self, Channel, DingTalk, Email, FailedHost, Feishu, FeishuMsgType, Named, Notice, NoticeError,
-    NoticeKind, RetryPolicy, Secret, SendOptions, Sms, SmtpSecurity, WeCom, Webhook,
+    self, AddressPolicy, Channel, DingTalk, Email, FailedHost, Feishu, FeishuMsgType, Named,
+    Notice, NoticeError, NoticeKind, RetryPolicy, Secret, SendOptions, Sms, SmtpSecurity, WeCom,
+    Webhook,
 };
 use hmac::{Hmac, Mac};
 use sha1::Sha1;
@@ -43,9 +44,11 @@ fn notice(kind: NoticeKind) -> Notice {
     }
 }
 
+/// The listeners are on loopback, which notices may only reach when the allow-list says so.
 fn opts(timeout: Duration) -> SendOptions {
     SendOptions {
         timeout,
+        addresses: AddressPolicy::parse(&["127.0.0.0/8"]).unwrap(),
         ..SendOptions::default()
     }
 }

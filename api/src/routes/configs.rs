@@ -246,6 +246,8 @@ impl ConfigIn {
                 ApiError::invalid("environment_id", "environment_id names no environment")
             })?;
         let repo_url = RepoUrl::parse(&self.repo_url).map_err(ApiError::field("repo_url"))?;
+        hippo_shared::net::check_repo_location(repo_url.as_str(), &st.settings.data_dir)
+            .map_err(|why| ApiError::invalid("repo_url", format!("repo_url {why}")))?;
         let token = self
             .repo_token
             .as_deref()
@@ -469,13 +471,34 @@ pub fn git_error(e: GitError) -> ApiError {
     }
 }
 
+/// A failed fetch as the caller may see it. A repository on a local path or an internal
+/// address (loopback, private, …: `shared::net::repo_is_internal`) would otherwise let anyone
+/// who may edit a config probe the machine's files and its network's ports through the error
+/// ("connection refused" vs "timed out" vs "not a Git server"): non-administrators get a
+/// generic message, the details go to the log.
+pub async fn fetch_error(e: GitError, url: &str, admin: bool) -> ApiError {
+    if admin
+        || matches!(e, GitError::RefNotFound { .. })
+        || !hippo_shared::net::repo_is_internal(url).await
+    {
+        return git_error(e);
+    }
+    tracing::warn!(url = %hippo_worker::git::redact_url(url), error = %e, "fetch failed (details withheld from the caller)");
+    ApiError::upstream(
+        "git_failed",
+        "the repository could not be fetched (it is on this machine or an internal network, so \
+         the details are only in the server log)",
+    )
+}
+
 /// Fetches the config's repository. Listings (`always` false) reuse a fetch of the last few
 /// seconds, so the console's branch → commit pickers do not fetch three times; resolving the
-/// ref of a new release always fetches.
+/// ref of a new release always fetches. `admin`: the caller may see why a fetch failed.
 pub async fn synced_repo(
     st: &State,
     config: &ReleaseConfig,
     always: bool,
+    admin: bool,
 ) -> Result<String, ApiError> {
     let url = config.spec.repo_url.to_string();
     if !always && st.fresh(&url, Duration::from_secs(5)) && st.repos.mirror_dir(&url).exists() {
@@ -492,7 +515,7 @@ pub async fn synced_repo(
         .map_err(ApiError::internal)?;
     if let Err(e) = res {
         st.forget_fetch(&url);
-        return Err(git_error(e));
+        return Err(fetch_error(e, &url, admin).await);
     }
     Ok(url)
 }
@@ -505,7 +528,7 @@ async fn with_repo<T: Send + 'static>(
     f: impl FnOnce(&hippo_worker::git::RepoCache, &str) -> Result<T, GitError> + Send + 'static,
 ) -> Result<T, ApiError> {
     let config = visible(st, auth, id).await?;
-    let url = synced_repo(st, &config, false).await?;
+    let url = synced_repo(st, &config, false, auth.0.is_admin).await?;
     let repos = st.repos.clone();
     tokio::task::spawn_blocking(move || f(&repos, &url))
         .await

@@ -103,8 +103,11 @@ pub struct NoticeAttemptOut {
     pub at: String,
     pub duration_ms: i64,
     pub ok: bool,
-    /// Why it failed (never a secret).
+    /// Why it failed: the kind of failure, the HTTP status, a provider's error code (never a
+    /// secret, never the receiver's answer).
     pub error: Option<String>,
+    /// What the receiver answered, cut short. Administrators only (absent for everyone else).
+    pub detail: Option<String>,
     pub http_status: Option<i64>,
 }
 
@@ -269,6 +272,7 @@ async fn resolve(
     st: &State,
     body: &ReleaseIn,
     config: &hippo_shared::db::configs::ReleaseConfig,
+    admin: bool,
 ) -> Result<(GitRef, String, String), ApiError> {
     let given = [
         ("branch", &body.branch),
@@ -304,7 +308,7 @@ async fn resolve(
         GitRef::Tag(t) => RefSpec::Tag(t.clone()),
         GitRef::Commit(c) => RefSpec::Commit(c.clone()),
     };
-    let url = synced_repo(st, config, true).await?;
+    let url = synced_repo(st, config, true, admin).await?;
     let repos = st.repos.clone();
     let info = tokio::task::spawn_blocking(move || repos.resolve(&url, &refspec))
         .await
@@ -449,7 +453,7 @@ impl ReleasesApi {
                         "version is only for rollbacks",
                     ));
                 }
-                let (r, commit, message) = resolve(&st, &body, &config).await?;
+                let (r, commit, message) = resolve(&st, &body, &config, auth.0.is_admin).await?;
                 (
                     ReleaseKind::Release,
                     r.kind().to_owned(),
@@ -680,7 +684,8 @@ impl ReleasesApi {
             },
             version: None,
         };
-        let (git_ref, commit_id, commit_message) = resolve(&st, &request, &config).await?;
+        let (git_ref, commit_id, commit_message) =
+            resolve(&st, &request, &config, auth.0.is_admin).await?;
         let edit = ReleaseEdit {
             name,
             ref_kind: git_ref.kind().to_owned(),
@@ -728,6 +733,7 @@ impl ReleasesApi {
                     duration_ms: a.duration_ms,
                     ok: a.ok_flag.0,
                     error: a.error,
+                    detail: a.detail.filter(|_| auth.0.is_admin),
                     http_status: a.http_status,
                 })
                 .collect(),

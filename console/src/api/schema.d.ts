@@ -5676,8 +5676,13 @@ export interface components {
             /** Format: int64 */
             duration_ms: number;
             ok: boolean;
-            /** @description Why it failed (never a secret). */
+            /**
+             * @description Why it failed: the kind of failure, the HTTP status, a provider's error code (never a
+             *     secret, never the receiver's answer).
+             */
             error?: string;
+            /** @description What the receiver answered, cut short. Administrators only (absent for everyone else). */
+            detail?: string;
             /** Format: int64 */
             http_status?: number;
         };

@@ -74,7 +74,13 @@ pub struct Db {
 
 impl Db {
     /// Opens (creating if needed) the SQLite file and applies the migrations.
+    /// The file (and its WAL and shared-memory files) is readable by Hippo's user only.
     pub async fn open_sqlite(path: &Path) -> DbResult<Self> {
+        crate::files::private_sqlite(path).map_err(|e| {
+            DbError::Sqlx(sqlx::Error::Configuration(
+                format!("{}: {e}", path.display()).into(),
+            ))
+        })?;
         Self::connect(&format!("sqlite://{}?mode=rwc", path.display())).await
     }
 

@@ -15,6 +15,8 @@ pub struct NoticeAttempt {
     #[sqlx(try_from = "i64")]
     pub ok_flag: super::Flag,
     pub error: Option<String>,
+    /// What the receiver answered (administrators only).
+    pub detail: Option<String>,
     pub http_status: Option<i64>,
 }
 
@@ -30,6 +32,7 @@ pub struct NewAttempt<'a> {
     pub duration_ms: i64,
     pub ok: bool,
     pub error: Option<&'a str>,
+    pub detail: Option<&'a str>,
     pub http_status: Option<i64>,
 }
 
@@ -60,8 +63,8 @@ impl Db {
 
     pub async fn record_notice_attempt(&self, a: &NewAttempt<'_>) -> DbResult<()> {
         sqlx::query(
-            "INSERT INTO notice_attempts (release_id, notice, channel, channel_index, attempt, at, duration_ms, ok, error, http_status)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            "INSERT INTO notice_attempts (release_id, notice, channel, channel_index, attempt, at, duration_ms, ok, error, http_status, detail)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         )
         .bind(a.release_id)
         .bind(a.notice)
@@ -73,6 +76,7 @@ impl Db {
         .bind(i64::from(a.ok))
         .bind(a.error)
         .bind(a.http_status)
+        .bind(a.detail)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -80,7 +84,7 @@ impl Db {
 
     pub async fn notice_attempts(&self, release_id: i64) -> DbResult<Vec<NoticeAttempt>> {
         Ok(sqlx::query_as(
-            "SELECT id, release_id, notice, channel, channel_index, attempt, at, duration_ms, ok AS ok_flag, error, http_status
+            "SELECT id, release_id, notice, channel, channel_index, attempt, at, duration_ms, ok AS ok_flag, error, detail, http_status
              FROM notice_attempts WHERE release_id = $1 ORDER BY id",
         )
         .bind(release_id)

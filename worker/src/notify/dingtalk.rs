@@ -106,7 +106,7 @@ impl DingTalk {
         let webhook = http::parse_http_url(self.webhook_url.expose(), "webhook_url")?;
         let ts = chrono::Utc::now().timestamp_millis();
         let url = signed_url(&webhook, self.secret.expose(), ts);
-        let client = http::client(opts)?;
+        let client = http::client(&url, opts).await?;
         let (status, text) = http::execute(client.post(url).json(&body(notice)), opts).await?;
         let detail = http::check_errcode("DingTalk", status, &text)?;
         Ok(Delivered {

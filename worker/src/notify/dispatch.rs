@@ -2,7 +2,10 @@
 //! [`Notice`], deliver it on every channel in the background and store every attempt. Used by
 //! the runner (started, succeeded / failed / rollback) and by the API (requested, approved,
 //! rejected). Never fails and never waits: a release does not notice a slow provider.
-use super::{Channel, FailedHost, Named, Notice, NoticeKind, RetryPolicy, SendOptions, deliver};
+use super::{
+    AddressPolicy, Channel, FailedHost, Named, Notice, NoticeKind, RetryPolicy, SendOptions,
+    deliver,
+};
 use crate::context::Deps;
 use hippo_shared::db::notices::NewAttempt;
 use hippo_shared::db::releases::Release;
@@ -97,6 +100,8 @@ pub async fn dispatch(
     let policy = RetryPolicy {
         send: SendOptions {
             timeout: Duration::from_secs(deps.settings.notice_timeout_secs.max(1)),
+            // Checked when the settings were loaded; an unreadable list allows nothing.
+            addresses: AddressPolicy::parse(&deps.settings.internal_allowlist).unwrap_or_default(),
             ..SendOptions::default()
         },
         ..RetryPolicy::default()
@@ -117,6 +122,7 @@ pub async fn dispatch(
                     duration_ms: a.duration_ms as i64,
                     ok: a.ok,
                     error: a.error.as_deref(),
+                    detail: a.detail.as_deref(),
                     http_status: a.http_status.map(i64::from),
                 };
                 if let Err(e) = deps.db.record_notice_attempt(&row).await {

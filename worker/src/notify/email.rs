@@ -11,6 +11,7 @@ use super::{Delivered, NoticeError, Secret, SendOptions};
 use lettre::message::header::{ContentTransferEncoding, ContentType};
 use lettre::message::{Body, Mailbox, MultiPart, SinglePart};
 use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use serde::{Deserialize, Serialize};
 
@@ -124,11 +125,27 @@ fn part(content_type: ContentType, content: String) -> Result<SinglePart, Notice
     Ok(SinglePart::builder().header(content_type).body(body))
 }
 
+/// The kind of failure and the reply code for everyone; the server's words as the detail.
 fn smtp_error(e: &lettre::transport::smtp::Error) -> NoticeError {
-    if e.is_timeout() {
-        NoticeError::Smtp(format!("timed out: {}", error_chain(e)))
+    let code = e.status().map(|c| format!(" ({c})")).unwrap_or_default();
+    let summary = if e.is_timeout() {
+        "timed out".to_owned()
+    } else if e.is_permanent() {
+        format!("permanent error{code}")
+    } else if e.is_transient() {
+        format!("transient error{code}")
+    } else if e.is_tls() {
+        "TLS failed".to_owned()
+    } else if e.is_response() {
+        "unexpected reply".to_owned()
+    } else if e.is_client() {
+        "client error".to_owned()
     } else {
-        NoticeError::Smtp(error_chain(e))
+        "connection failed".to_owned()
+    };
+    NoticeError::Smtp {
+        summary,
+        detail: error_chain(e),
     }
 }
 
@@ -186,13 +203,27 @@ impl Email {
         self.validate()?;
         let message = self.message(notice)?;
         let host = self.host.trim();
+        // SSRF guard: resolve and check the relay's address now, then connect to that address
+        // (the certificate is still checked against the host name).
+        let addrs = opts
+            .addresses
+            .resolve(host, self.port(), opts.timeout)
+            .await
+            .map_err(super::http::refused)?;
+        let addr = addrs
+            .first()
+            .ok_or_else(|| NoticeError::Transport(format!("{host} has no address")))?;
+        let tls_name = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned();
+        let tls = |name: String| TlsParameters::new(name).map_err(|e| smtp_error(&e));
+        let builder =
+            AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(addr.ip().to_string());
         let builder = match self.security {
-            SmtpSecurity::Tls => {
-                AsyncSmtpTransport::<Tokio1Executor>::relay(host).map_err(|e| smtp_error(&e))?
-            }
-            SmtpSecurity::Starttls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(host)
-                .map_err(|e| smtp_error(&e))?,
-            SmtpSecurity::Plain => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host),
+            SmtpSecurity::Tls => builder.tls(Tls::Wrapper(tls(tls_name)?)),
+            SmtpSecurity::Starttls => builder.tls(Tls::Required(tls(tls_name)?)),
+            SmtpSecurity::Plain => builder,
         };
         let mut builder = builder.port(self.port()).timeout(Some(opts.timeout));
         if let Some(user) = self.username.as_deref().filter(|u| !u.is_empty()) {

@@ -187,7 +187,7 @@ impl Feishu {
                 let ts = chrono::Utc::now().timestamp();
                 (ts, sign(secret.expose(), ts))
             });
-        let client = http::client(opts)?;
+        let client = http::client(&url, opts).await?;
         let payload = body(notice, self.msg_type, signed);
         let (status, text) = http::execute(client.post(url).json(&payload), opts).await?;
         let detail = check_answer(status, &text)?;

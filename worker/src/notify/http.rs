@@ -21,17 +21,64 @@ pub(crate) fn ensure_crypto_provider() {
     });
 }
 
-/// A client for one send: connect timeout and whole-request timeout both `opts.timeout`, no
-/// redirects (a channel URL is user input; a 3xx is reported, not followed).
-pub(crate) fn client(opts: &SendOptions) -> Result<reqwest::Client, NoticeError> {
+/// A client for one send to `url`: the URL's host is resolved and checked now (SSRF guard,
+/// `shared::net`: loopback, private, link-local… refused unless allow-listed) and the client
+/// connects only to the addresses checked (no second DNS lookup; any other name fails to
+/// resolve). No redirects (a 3xx is reported, not followed), no proxy from the environment,
+/// connect timeout and whole-request timeout both `opts.timeout`.
+pub(crate) async fn client(url: &Url, opts: &SendOptions) -> Result<reqwest::Client, NoticeError> {
     ensure_crypto_provider();
-    reqwest::Client::builder()
+    let port = url
+        .port_or_known_default()
+        .ok_or_else(|| NoticeError::Config("the URL has no port".into()))?;
+    let mut builder = reqwest::Client::builder()
         .connect_timeout(opts.timeout)
         .timeout(opts.timeout)
         .redirect(reqwest::redirect::Policy::none())
-        .user_agent(opts.user_agent.clone())
+        .no_proxy()
+        .dns_resolver(NoLookups)
+        .user_agent(opts.user_agent.clone());
+    match url.host() {
+        Some(url::Host::Domain(name)) => {
+            let addrs = opts
+                .addresses
+                .resolve(name, port, opts.timeout)
+                .await
+                .map_err(refused)?;
+            builder = builder.resolve_to_addrs(name, &addrs);
+        }
+        Some(url::Host::Ipv4(ip)) => opts
+            .addresses
+            .check_ip(&ip.to_string(), ip.into())
+            .map_err(refused)?,
+        Some(url::Host::Ipv6(ip)) => opts
+            .addresses
+            .check_ip(&format!("[{ip}]"), ip.into())
+            .map_err(refused)?,
+        None => return Err(NoticeError::Config("the URL has no host".into())),
+    }
+    builder
         .build()
         .map_err(|e| NoticeError::Transport(error_chain(&e.without_url())))
+}
+
+/// The guard's verdict as a notice error: refusals are permanent (not retried).
+pub(crate) fn refused(e: hippo_shared::net::NetError) -> NoticeError {
+    match e {
+        hippo_shared::net::NetError::Internal { .. } => NoticeError::Refused(e.to_string()),
+        other => NoticeError::Transport(other.to_string()),
+    }
+}
+
+/// The resolver of notice clients: every name was resolved and checked before the client was
+/// built (`resolve_to_addrs`), so any other lookup is refused.
+struct NoLookups;
+
+impl reqwest::dns::Resolve for NoLookups {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let host = name.as_str().to_owned();
+        Box::pin(async move { Err(format!("{host} was not checked by the address guard").into()) })
+    }
 }
 
 /// Parses a user-supplied channel URL: http or https with a host, nothing else. The URL itself
@@ -182,6 +229,36 @@ mod tests {
             .map(|e| e.to_string())
             .unwrap_or_default();
         assert!(!msg.contains("secret-token"), "{msg}");
+    }
+
+    #[tokio::test]
+    async fn a_client_connects_only_to_the_addresses_it_checked() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let opts = SendOptions {
+            addresses: hippo_shared::net::AddressPolicy::allow_all(),
+            ..SendOptions::default()
+        };
+        let checked = Url::parse(&format!("http://127.0.0.1:{port}/")).unwrap();
+        let client = client(&checked, &opts).await.unwrap();
+        // Any name the guard did not resolve is not looked up at all.
+        let e = client
+            .get(format!("http://localhost:{port}/"))
+            .send()
+            .await
+            .unwrap_err();
+        assert!(
+            error_chain(&e).contains("not checked by the address guard"),
+            "{}",
+            error_chain(&e)
+        );
+        // And by default, loopback is refused before any connection.
+        let e = client_for_default(&checked).await;
+        assert!(matches!(e, Err(NoticeError::Refused(_))), "{e:?}");
+    }
+
+    async fn client_for_default(url: &Url) -> Result<reqwest::Client, NoticeError> {
+        client(url, &SendOptions::default()).await
     }
 
     #[test]

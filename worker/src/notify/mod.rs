@@ -28,6 +28,13 @@
 //! - **TLS**: reqwest is built with `rustls-no-provider`; [`http::ensure_crypto_provider`]
 //!   installs ring's rustls provider process-wide on first use (if none is installed yet).
 //!   lettre uses ring explicitly. Redirects are not followed (3xx is a failure).
+//! - **Where notices may go** (SSRF guard, `shared::net`): every send resolves the channel's
+//!   host and refuses loopback, private, link-local (169.254.169.254), unique-local,
+//!   unspecified, multicast… addresses, in any spelling, unless `SendOptions::addresses`
+//!   (`HIPPO_INTERNAL_ALLOWLIST`) allows them; it then connects to exactly the checked address.
+//!   A refusal is recorded like any failure and not retried.
+//! - **What readers see**: an attempt's `error` is [`NoticeError::summary`] (kind, HTTP status,
+//!   provider code); the answer's words are only in `detail`, for administrators.
 //! - **Tests**: unit tests next to each channel check the signatures against vectors computed
 //!   independently; `worker/tests/notify_channels.rs` runs every channel against local
 //!   listeners that verify the signatures as the providers do.
@@ -56,6 +63,7 @@ pub use wecom::WeCom;
 use crate::context::Run;
 use futures::FutureExt;
 use hippo_shared::events::Stage;
+pub use hippo_shared::net::AddressPolicy;
 use serde::{Deserialize, Serialize};
 use std::time::{Duration, Instant};
 
@@ -203,6 +211,9 @@ pub struct SendOptions {
     /// Cap on connecting and on the whole exchange (HTTP request and answer, SMTP session).
     pub timeout: Duration,
     pub user_agent: String,
+    /// Where a notice may go: public addresses, plus what the allow-list names
+    /// (`HIPPO_INTERNAL_ALLOWLIST`). Checked at every send, after resolving.
+    pub addresses: AddressPolicy,
 }
 
 impl Default for SendOptions {
@@ -210,6 +221,7 @@ impl Default for SendOptions {
         Self {
             timeout: Duration::from_secs(10),
             user_agent: format!("hippo-notify/{}", env!("CARGO_PKG_VERSION")),
+            addresses: AddressPolicy::default(),
         }
     }
 }
@@ -273,8 +285,12 @@ pub struct Attempt {
     pub started_at: String,
     pub duration_ms: u64,
     pub ok: bool,
-    /// Why it failed; never contains a secret.
+    /// Why it failed, for every reader: the kind, the HTTP status, a provider's error code.
+    /// Never a secret, never what the other side answered.
     pub error: Option<String>,
+    /// For administrators only: a short, truncated quote of the other side's answer.
+    #[serde(default)]
+    pub detail: Option<String>,
     pub http_status: Option<u16>,
 }
 
@@ -298,8 +314,12 @@ pub enum NoticeError {
     },
     #[error("unexpected answer (HTTP {status}): {detail}")]
     BadResponse { status: u16, detail: String },
-    #[error("SMTP: {0}")]
-    Smtp(String),
+    /// `summary`: what kind of failure and the reply code; `detail`: the server's words.
+    #[error("SMTP: {summary}: {detail}")]
+    Smtp { summary: String, detail: String },
+    /// The destination is not allowed (SSRF guard): loopback, private, link-local….
+    #[error("{0}")]
+    Refused(String),
 }
 
 impl NoticeError {
@@ -312,9 +332,46 @@ impl NoticeError {
         }
     }
 
-    /// A configuration error fails the same way every time: [`deliver`] does not retry it.
+    /// A configuration error (or a refused destination) fails the same way every time:
+    /// [`deliver`] does not retry it.
     pub fn is_permanent(&self) -> bool {
-        matches!(self, NoticeError::Config(_))
+        matches!(self, NoticeError::Config(_) | NoticeError::Refused(_))
+    }
+
+    /// What every reader of a release may see: the kind of failure, the HTTP status and a
+    /// provider's short error code, never the body of an answer (a notice URL can point at a
+    /// service that is not a chat robot; its answer must not be readable through Hippo).
+    pub fn summary(&self) -> String {
+        match self {
+            NoticeError::Http { status, .. } => format!("HTTP {status}"),
+            NoticeError::Provider {
+                provider,
+                status,
+                code,
+                ..
+            } => format!(
+                "{provider} refused it (HTTP {status}, code {})",
+                short_code(code)
+            ),
+            NoticeError::BadResponse { status, .. } => {
+                format!("unexpected answer (HTTP {status})")
+            }
+            NoticeError::Smtp { summary, .. } => format!("SMTP: {summary}"),
+            other => other.to_string(),
+        }
+    }
+
+    /// For administrators: what the other side said, single line, at most 200 characters.
+    pub fn detail(&self) -> Option<String> {
+        let said = match self {
+            NoticeError::Http { body, .. } => body,
+            NoticeError::Provider { message, .. } => message,
+            NoticeError::BadResponse { detail, .. } => detail,
+            NoticeError::Smtp { detail, .. } => detail,
+            _ => return None,
+        };
+        let said = notice::truncate_chars(&notice::one_line(said), 200);
+        (!said.is_empty()).then_some(said)
     }
 
     /// Replaces every occurrence of the given values with `***`.
@@ -350,9 +407,21 @@ impl NoticeError {
                 status,
                 detail: clean(detail),
             },
-            NoticeError::Smtp(m) => NoticeError::Smtp(clean(m)),
+            NoticeError::Smtp { summary, detail } => NoticeError::Smtp {
+                summary: clean(summary),
+                detail: clean(detail),
+            },
+            NoticeError::Refused(m) => NoticeError::Refused(clean(m)),
         }
     }
+}
+
+/// A provider's error code as shown to everyone: letters, digits and `._:-`, at most 64.
+fn short_code(code: &str) -> String {
+    code.chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-'))
+        .take(64)
+        .collect()
 }
 
 /// Sends `notice` once through `channel`, within `opts.timeout` (a hard cap on the whole send).
@@ -409,6 +478,7 @@ pub async fn deliver(channel: &Channel, notice: &Notice, policy: &RetryPolicy) -
                     duration_ms,
                     ok: true,
                     error: None,
+                    detail: None,
                     http_status: delivered.http_status,
                 });
                 break;
@@ -430,7 +500,8 @@ pub async fn deliver(channel: &Channel, notice: &Notice, policy: &RetryPolicy) -
                     started_at,
                     duration_ms,
                     ok: false,
-                    error: Some(e.to_string()),
+                    error: Some(e.summary()),
+                    detail: e.detail(),
                     http_status: e.http_status(),
                 });
                 if last {

@@ -205,7 +205,7 @@ impl Sms {
         let nonce = uuid::Uuid::new_v4().to_string();
         let params = self.request_params(notice, &nonce, chrono::Utc::now());
         let url = self.signed_url(&params)?;
-        let client = http::client(opts)?;
+        let client = http::client(&url, opts).await?;
         let (status, text) = http::execute(client.get(url), opts).await?;
         let json: Option<serde_json::Value> = serde_json::from_str(&text).ok();
         let code = json

@@ -60,7 +60,7 @@ impl Webhook {
         let payload = body(notice)?;
         let ts = chrono::Utc::now().timestamp();
         let sig = signature(self.secret.expose(), ts, &payload);
-        let client = http::client(opts)?;
+        let client = http::client(&url, opts).await?;
         let req = client
             .post(url)
             .header("Content-Type", "application/json")

@@ -76,7 +76,7 @@ impl WeCom {
         opts: &SendOptions,
     ) -> Result<Delivered, NoticeError> {
         let url = http::parse_http_url(self.webhook_url.expose(), "webhook_url")?;
-        let client = http::client(opts)?;
+        let client = http::client(&url, opts).await?;
         let (status, text) = http::execute(client.post(url).json(&body(notice)), opts).await?;
         let detail = http::check_errcode("WeCom", status, &text)?;
         Ok(Delivered {
