@@ -14,9 +14,10 @@
 import { chromium } from 'playwright-core'
 import { mkdirSync } from 'node:fs'
 import { gzipSync } from 'node:zlib'
+import net from 'node:net'
 import { join } from 'node:path'
 
-const BASE = must('HIPPO_URL')
+const HIPPO = new URL(must('HIPPO_URL'))
 const ADMIN_PASSWORD = must('HIPPO_ADMIN_PASSWORD')
 const REPO = must('HIPPO_REPO')
 const HOSTS = JSON.parse(must('HIPPO_HOSTS'))
@@ -32,6 +33,35 @@ function must(name) {
 }
 
 mkdirSync(ART, { recursive: true })
+
+// The browser reaches Hippo through a TCP relay the story can cut, to drop a live event stream
+// the way a flaky network does.
+const relayed = new Set()
+const relay = net.createServer((client) => {
+  const upstream = net.connect(Number(HIPPO.port), HIPPO.hostname)
+  const pair = [client, upstream]
+  relayed.add(pair)
+  const end = () => {
+    client.destroy()
+    upstream.destroy()
+    relayed.delete(pair)
+  }
+  client.pipe(upstream)
+  upstream.pipe(client)
+  for (const s of pair) {
+    s.on('error', end)
+    s.on('close', end)
+  }
+})
+await new Promise((resolve) => relay.listen(0, '127.0.0.1', resolve))
+const BASE = `http://127.0.0.1:${relay.address().port}`
+function dropConnections() {
+  for (const [c, u] of relayed) {
+    c.destroy()
+    u.destroy()
+  }
+  relayed.clear()
+}
 const step = (what) => console.log(`[story] ${what}`)
 
 const browser = await chromium.launch({
@@ -276,6 +306,11 @@ try {
   await expectText(`hello from ${HOSTS[0].name}`, 90_000)
   const liveWhenSeen = await $('live').first().isVisible()
   await shot('12-release-live-zh')
+  // The connection drops mid-release (the hook is still sleeping): the page says so, resumes
+  // after the last event it had, and ends with every line once (checked against the store).
+  dropConnections()
+  await $('reconnecting').waitFor({ timeout: 10_000 })
+  await $('live').first().waitFor({ timeout: 30_000 })
   await page.locator('.page-head [data-status="succeeded"]').waitFor({ timeout: 120_000 })
   if (!liveWhenSeen) throw new Error('the hook output was not seen while the stream was live')
   for (const h of HOSTS) {
@@ -283,6 +318,8 @@ try {
     if (state !== 'success') throw new Error(`lane ${h.name} ended ${state}`)
   }
   await $(`lane-${HOSTS[0].name}`).click() // back to the whole log
+  await page.waitForTimeout(1000)
+  const resumedLines = Number(await $('log-count').getAttribute('data-n'))
   await shot('13-release-succeeded-zh')
   // Every event's lines, once: the Rust side compares with the stored events.
   await page.reload()
@@ -362,11 +399,12 @@ try {
 
   if (consoleErrors.length) throw new Error(`errors in the page:\n${consoleErrors.join('\n')}`)
   if (foreign.length) throw new Error(`requests outside Hippo:\n${foreign.join('\n')}`)
-  console.log(JSON.stringify({ ok: true, first, second, rollback, firstLines }))
+  console.log(JSON.stringify({ ok: true, first, second, rollback, firstLines, resumedLines }))
 } catch (e) {
   await shot('zz-failure').catch(() => {})
   console.error(`[story] FAILED at ${page.url()}: ${e.stack ?? e}`)
   process.exitCode = 1
 } finally {
   await browser.close()
+  relay.close()
 }

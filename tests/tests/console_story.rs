@@ -1,8 +1,9 @@
 //! The web console, told by a browser: Debian's Chromium driven by playwright-core
 //! (`console/e2e/story.mjs`) against the real `hippo-api` (which serves the console it
 //! embeds), two real sshd hosts and a real Git repository. Afterwards the hosts' links on disk
-//! must point at the version the rollback chose. Screenshots of every page, in both
-//! languages, land in `console/e2e/artifacts/` (or `HIPPO_E2E_ARTIFACTS`).
+//! must point at the version the rollback chose, and the release page must have shown every
+//! stored event once, also across a connection dropped mid-release. Screenshots of every page,
+//! in both languages, land in `console/e2e/artifacts/` (or `HIPPO_E2E_ARTIFACTS`).
 use hippo_e2e::git_fixture::GitFixture;
 use hippo_e2e::hippo::{ADMIN_PASSWORD, Hippo};
 use hippo_e2e::lab::{DEPLOY, VERSIONS, host_path};
@@ -124,7 +125,7 @@ fn an_admin_sets_up_an_app_in_the_browser_a_developer_requests_a_reviewer_approv
     let v2 = second["version"].as_str().expect("version").to_owned();
     assert_eq!(rollback["version"], v1.as_str(), "{rollback}");
     assert_eq!(first["reviewed_by"], rollback["reviewed_by"]);
-    // The release page showed every stored event's lines exactly once.
+    // The release page, opened after the release, showed every stored event's lines once.
     let events = hippo
         .events(
             first["id"].as_i64().expect("id"),
@@ -143,6 +144,13 @@ fn an_admin_sets_up_an_app_in_the_browser_a_developer_requests_a_reviewer_approv
         summary["firstLines"].as_u64(),
         Some(lines as u64),
         "the release page's log vs the stored events: {events:#?}"
+    );
+    // And so did the page that lived through a dropped connection mid-release (it resumed with
+    // Last-Event-ID: nothing lost, nothing doubled).
+    assert_eq!(
+        summary["resumedLines"].as_u64(),
+        Some(lines as u64),
+        "the resumed release page's log vs the stored events: {events:#?}"
     );
     for h in &hosts {
         assert_eq!(
