@@ -379,6 +379,7 @@ try {
   await nav('/releases')
   await setLocale('en')
   await expectText('New release')
+  if ((await page.title()) !== 'Releases · Hippo') throw new Error(`tab title: ${await page.title()}`)
   await page.reload() // remembered
   await expectText('Waiting to release')
   for (const [name, path] of pages) {

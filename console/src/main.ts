@@ -1,8 +1,8 @@
 import { createApp } from 'vue'
 import { createPinia } from 'pinia'
 import App from './App.vue'
-import { router } from './router'
-import { i18n } from './i18n'
+import { pageTitle, router } from './router'
+import { i18n, whenLocaleChanges } from './i18n'
 import { setUnauthorizedHandler } from './api'
 import { useSession } from './stores/session'
 import { useMe } from './stores/me'
@@ -22,5 +22,7 @@ setUnauthorizedHandler(() => {
   const here = router.currentRoute.value
   if (here.name !== 'login') void router.push({ name: 'login', query: { redirect: here.fullPath } })
 })
+
+whenLocaleChanges(() => (document.title = pageTitle()))
 
 app.mount('#app')

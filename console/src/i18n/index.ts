@@ -28,4 +28,11 @@ export function setLocale(l: Locale): void {
   i18n.global.locale.value = l
   localStorage.setItem(KEY, l)
   document.documentElement.lang = l
+  onLocaleChange?.()
+}
+
+let onLocaleChange: (() => void) | undefined
+/** Called after every language switch (main.ts: the tab's title). */
+export function whenLocaleChanges(f: () => void): void {
+  onLocaleChange = f
 }
