@@ -202,6 +202,10 @@ try {
   for (const h of HOSTS) await $(`cfg-host-${h.name}`).click()
   await fill('cfg-repo', REPO)
   await $('cfg-review').click()
+  // A DingTalk robot: its URL (with the access token) and secret are write-only.
+  await $('notice-add').click()
+  await fill('notice-webhook_url-0', 'http://127.0.0.1:9/robot/send?access_token=ROBOT-TOKEN-123')
+  await fill('notice-secret-0', 'SEC-ROBOT-SECRET-456')
   await shot('04-wizard-basics-zh')
   await $('wizard-next').click()
   await $('step-build').waitFor()
@@ -385,6 +389,8 @@ try {
   for (const [name, path] of pages) {
     await nav(path)
     await shot(`20-${name}-en`)
+    const html = await page.content()
+    if (html.includes('ROBOT-TOKEN-123') || html.includes('SEC-ROBOT-SECRET-456')) throw new Error(`${path} shows a notice secret`)
   }
   await nav('/releases')
   await setLocale('zh')
