@@ -65,7 +65,7 @@ const en = {
     noticeError: 'Error', version: 'Version', kindRollback: 'Rollback to {version}',
   },
   review: {
-    title: 'Review release', commit: 'Commit', hosts: 'Hosts', snapshot: 'Config snapshot',
+    title: 'Review release', commit: 'Commit', hosts: 'Hosts', snapshot: 'Release config (as it is now)',
     comment: 'Comment', commentRequired: 'Say why it is rejected', approve: 'Approve', reject: 'Reject',
     approved: 'Approved', rejected: 'Rejected',
     changed: 'The release was changed while you were reviewing it: it now ships another commit. Look again.',

@@ -67,7 +67,7 @@ const zhCN: Messages = {
     noticeError: '错误', version: '版本', kindRollback: '回滚到 {version}',
   },
   review: {
-    title: '审核发布申请', commit: '提交', hosts: '目标主机', snapshot: '配置快照',
+    title: '审核发布申请', commit: '提交', hosts: '目标主机', snapshot: '发布配置（当前）',
     comment: '审核意见', commentRequired: '请填写驳回原因', approve: '通过', reject: '驳回',
     approved: '已通过', rejected: '已驳回',
     changed: '审核期间该申请被修改了：现在发布的是另一个提交。请重新查看。',
