@@ -170,3 +170,84 @@ fn an_admin_sets_up_an_app_in_the_browser_a_developer_requests_a_reviewer_approv
         );
     }
 }
+
+#[test]
+fn hippo_api_serves_the_console_on_every_page_path_and_leaves_the_api_paths_alone() {
+    let hippo = Hippo::start(&[]).expect("hippo starts");
+    let http = hippo_e2e::hippo::client_builder().build().expect("client");
+    // `gzip`: say the client takes it (the body then stays compressed: reqwest is built
+    // without decompression here).
+    let fetch = |path: &str, gzip: bool| {
+        let mut req = http.get(format!("{}{path}", hippo.base));
+        if gzip {
+            req = req.header("accept-encoding", "gzip");
+        }
+        let r = req.send().unwrap_or_else(|e| panic!("GET {path}: {e}"));
+        let header = |name: &str| {
+            r.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned()
+        };
+        let (ty, cache, enc) = (
+            header("content-type"),
+            header("cache-control"),
+            header("content-encoding"),
+        );
+        (
+            r.status().as_u16(),
+            ty,
+            cache,
+            enc,
+            r.bytes().unwrap_or_default(),
+        )
+    };
+    let get = |path: &str| fetch(path, false);
+
+    // Any page path is the app (its router shows the page), never cached.
+    for path in ["/", "/releases", "/releases/42", "/system/users?x=1"] {
+        let (status, ty, cache, _, body) = get(path);
+        assert_eq!(status, 200, "{path}");
+        assert!(ty.starts_with("text/html"), "{path}: {ty}");
+        assert_eq!(cache, "no-cache", "{path}");
+        assert!(
+            String::from_utf8_lossy(&body).contains("<div id=\"app\">"),
+            "{path}"
+        );
+    }
+    // The hashed files it names are immutable and compressed.
+    let (_, _, _, _, index) = get("/");
+    let index = String::from_utf8_lossy(&index).into_owned();
+    let script = index
+        .split('"')
+        .find(|s| s.starts_with("/assets/") && s.ends_with(".js"))
+        .expect("index.html names its script")
+        .to_owned();
+    let (status, ty, cache, enc, _) = fetch(&script, true);
+    assert_eq!(status, 200);
+    assert!(ty.starts_with("text/javascript"), "{ty}");
+    assert_eq!(cache, "public, max-age=31536000, immutable");
+    assert_eq!(enc, "gzip");
+    // A missing asset is a 404, not the page (a browser would run HTML as a script).
+    let (status, ty, ..) = get("/assets/missing-0000.js");
+    assert_eq!(status, 404);
+    assert!(!ty.starts_with("text/html"), "{ty}");
+    // The API and the service paths are unchanged.
+    let (status, ty, ..) = get("/api/no-such-route");
+    assert_eq!(status, 404);
+    assert!(ty.starts_with("application/json"), "{ty}");
+    let (status, ..) = get("/api/environments");
+    assert_eq!(status, 401, "the API still wants a token");
+    for (path, want) in [
+        ("/openapi.json", "application/json"),
+        ("/docs", "text/html"),
+        ("/healthz", "text/plain"),
+        ("/readyz", "text/plain"),
+        ("/metrics", "text/plain"),
+    ] {
+        let (status, ty, ..) = get(path);
+        assert_eq!(status, 200, "{path}");
+        assert!(ty.starts_with(want), "{path}: {ty}");
+    }
+}
