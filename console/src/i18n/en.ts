@@ -27,6 +27,7 @@ const en = {
     running: 'Running', succeeded: 'Succeeded', failed: 'Failed', rejected: 'Rejected',
     cancelled: 'Cancelled',
   },
+  hostStatus: { pending: 'pending', prepared: 'prepared', skipped: 'skipped', switched: 'switched', failed: 'failed' },
   releases: {
     title: 'Releases', new: 'New release', tabAll: 'All', tabRejected: 'Rejected / cancelled',
     filterEnv: 'Environment', filterApp: 'App', filterRequester: 'Requester', filterText: 'Title, ref or commit',

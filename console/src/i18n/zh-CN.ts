@@ -29,6 +29,7 @@ const zhCN: Messages = {
     running: '发布中', succeeded: '发布成功', failed: '发布异常', rejected: '已驳回',
     cancelled: '已取消',
   },
+  hostStatus: { pending: '等待中', prepared: '已准备', skipped: '已跳过', switched: '已切换', failed: '失败' },
   releases: {
     title: '发布申请', new: '新建发布', tabAll: '全部', tabRejected: '驳回 / 取消',
     filterEnv: '环境', filterApp: '应用', filterRequester: '申请人', filterText: '标题、版本或提交',
