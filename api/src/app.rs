@@ -2,7 +2,9 @@
 //! the spec; `/healthz` and `/readyz` for load balancers; `/metrics` for Prometheus; every
 //! other path is the web console (`crate::console`).
 use crate::problem::catch_all;
-use crate::routes::{apps, audit, configs, environments, hosts, people, releases, system};
+use crate::routes::{
+    apps, audit, configs, environments, hosts, lockouts, people, releases, system,
+};
 use crate::state::State;
 use poem::{Endpoint, EndpointExt, IntoEndpoint, Route, get, handler, http::StatusCode, web::Data};
 use poem_openapi::{OpenApiService, Tags};
@@ -37,6 +39,7 @@ pub type Api = (
     releases::ReleasesApi,
     people::PeopleApi,
     audit::AuditApi,
+    lockouts::LockoutsApi,
 );
 
 pub fn api_service() -> OpenApiService<Api, ()> {

@@ -1,7 +1,7 @@
 //! `hippo-api`: with no arguments, serves Hippo in standalone mode (API + in-process workers).
 //! `hippo-api openapi` prints the OpenAPI spec (that is how `openapi/openapi.json` is made).
 use anyhow::Context as _;
-use hippo_api::{app, startup};
+use hippo_api::{app, server, startup};
 use hippo_shared::config::Settings;
 use std::time::Duration;
 
@@ -57,15 +57,26 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     } else {
         "cluster API"
     };
-    tracing::info!(%listen, mode, "Hippo listening");
-    poem::Server::new(poem::listener::TcpListener::bind(listen))
-        .run_with_graceful_shutdown(
-            app::routes(started.state),
-            stopped(stop_rx.clone()),
-            Some(Duration::from_secs(5)),
-        )
+    let listener = tokio::net::TcpListener::bind(&listen)
         .await
-        .context("serving HTTP")?;
+        .with_context(|| format!("listening on {listen} (HIPPO_LISTEN)"))?;
+    let addr = listener.local_addr().context("the listener's address")?;
+    tracing::info!(%addr, mode, "Hippo listening");
+    if let Some(path) = &started.state.settings.addr_file {
+        hippo_worker::process::write_addr_file(path, addr)
+            .with_context(|| format!("writing {} (HIPPO_ADDR_FILE)", path.display()))?;
+    }
+    let mut limits = server::Limits::from_settings(&started.state.settings);
+    limits.max_connections = server::fit_connection_limit(limits.max_connections);
+    server::serve(
+        listener,
+        app::routes(started.state),
+        limits,
+        stopped(stop_rx.clone()),
+        Duration::from_secs(5),
+    )
+    .await
+    .context("serving HTTP")?;
     if let Some(w) = workers {
         let _ = w.await;
     }

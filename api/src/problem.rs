@@ -41,6 +41,14 @@ pub enum ApiError {
     /// A field holds a value that is not allowed.
     #[oai(status = 422)]
     Invalid(Json<Problem>),
+    /// Too many attempts (logins): wait the `Retry-After` seconds.
+    #[oai(status = 429)]
+    TooManyRequests(
+        Json<Problem>,
+        /// Seconds to wait before trying again.
+        #[oai(header = "Retry-After")]
+        u64,
+    ),
     /// A service Hippo depends on (a Git server) failed or timed out.
     #[oai(status = 502)]
     Upstream(Json<Problem>),
@@ -88,6 +96,10 @@ impl ApiError {
     }
     pub fn upstream(code: &str, message: impl Into<String>) -> Self {
         Self::Upstream(p(code, message, None))
+    }
+    /// 429 with `Retry-After: retry_after_secs` (at least 1).
+    pub fn too_many(code: &str, message: impl Into<String>, retry_after_secs: u64) -> Self {
+        Self::TooManyRequests(p(code, message, None), retry_after_secs.max(1))
     }
     pub fn unavailable(code: &str, message: impl Into<String>) -> Self {
         Self::Unavailable(p(code, message, None))

@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 pub struct State {
     pub deps: Arc<Deps>,
     pub queue: Queue,
+    /// Login limits, lockouts and the password hashing pool.
+    pub login_guard: crate::login_guard::LoginGuard,
     /// When each repository was last fetched for the Git listing routes.
     fetched: Mutex<HashMap<String, Instant>>,
 }
@@ -16,6 +18,7 @@ pub struct State {
 impl State {
     pub fn new(deps: Arc<Deps>, queue: Queue) -> Self {
         Self {
+            login_guard: crate::login_guard::LoginGuard::new(&deps.settings),
             deps,
             queue,
             fetched: Mutex::new(HashMap::new()),

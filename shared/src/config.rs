@@ -55,7 +55,44 @@ pub struct Settings {
     /// Seconds one notice delivery attempt may take (connect and answer); 3 attempts.
     pub notice_timeout_secs: u64,
     /// Where `hippo-worker` serves `/metrics` and `/healthz` (the API serves them on `listen`).
-    pub metrics_listen: String,
+    /// Unset: the first free port from 127.0.0.1:9091 (so several workers can share a machine);
+    /// `off`: not served.
+    pub metrics_listen: Option<String>,
+    /// After binding, the process writes the address it actually serves HTTP on (the API's
+    /// `listen`, a worker's metrics address) to this file: for supervisors and tests that
+    /// listen on port 0.
+    pub addr_file: Option<PathBuf>,
+
+    // The API's HTTP server (slow or idle clients must not hold it: `api::server`).
+    /// Seconds a client has to send a whole request head, counted from the connection's start
+    /// or the head's first byte.
+    pub http_header_timeout_secs: u64,
+    /// Seconds a client has to send a request body, counted from the end of the head.
+    pub http_body_timeout_secs: u64,
+    /// Seconds an idle keep-alive connection stays open between requests.
+    pub http_keepalive_timeout_secs: u64,
+    /// Open connections at most; beyond it the longest-idle connection is closed, or the new
+    /// one when none is idle.
+    pub http_max_connections: usize,
+
+    // Logins (`api::login_guard`).
+    /// Seconds over which failed logins are counted.
+    pub login_window_secs: u64,
+    /// Failed logins per user name in a window before further attempts get 429 (0: no limit).
+    pub login_max_failures: u32,
+    /// Failed logins per client address in a window before further attempts get 429 (0: no
+    /// limit).
+    pub login_max_failures_per_addr: u32,
+    /// A user name or address that reaches its limit this many times within `login_lockout_secs`
+    /// is locked out for `login_lockout_secs` (until then, or until an admin clears it).
+    pub login_lockout_after: u32,
+    pub login_lockout_secs: u64,
+    /// Password hashes computed at once (each takes ~19 MiB and a core for a moment); 0: half
+    /// the cores, at least one.
+    pub login_hash_threads: usize,
+    /// Proxies (addresses or CIDR ranges) whose `X-Forwarded-For` is believed when deciding a
+    /// login's client address. Empty: the socket's peer address is the client.
+    pub trusted_proxies: Vec<String>,
     /// How release-server hooks are confined (docs/security.md).
     pub hook_sandbox: HookSandbox,
     /// Loopback, private, link-local… destinations notices may reach anyway: CIDRs
@@ -111,8 +148,20 @@ impl Default for Settings {
             ssh_connect_timeout_secs: 10,
             ssh_io_timeout_secs: 30,
             session_ttl_secs: 12 * 3600,
-            metrics_listen: "127.0.0.1:9091".into(),
+            metrics_listen: None,
             notice_timeout_secs: 10,
+            addr_file: None,
+            http_header_timeout_secs: 10,
+            http_body_timeout_secs: 60,
+            http_keepalive_timeout_secs: 75,
+            http_max_connections: 4096,
+            login_window_secs: 60,
+            login_max_failures: 5,
+            login_max_failures_per_addr: 20,
+            login_lockout_after: 3,
+            login_lockout_secs: 900,
+            login_hash_threads: 0,
+            trusted_proxies: Vec::new(),
             hook_sandbox: HookSandbox::default(),
             internal_allowlist: Vec::new(),
         }
@@ -142,6 +191,13 @@ impl Settings {
     pub fn ssh_io_timeout(&self) -> Duration {
         Duration::from_secs(self.ssh_io_timeout_secs)
     }
+    /// [`Settings::trusted_proxies`] parsed (checked when the settings were loaded).
+    pub fn trusted_proxy_nets(&self) -> Vec<ipnet::IpNet> {
+        self.trusted_proxies
+            .iter()
+            .filter_map(|p| parse_net(p).ok())
+            .collect()
+    }
 
     /// Loads the settings from the process environment.
     pub fn load() -> Result<Self, ConfigError> {
@@ -167,7 +223,18 @@ impl Settings {
             s.listen = v;
         }
         if let Some(v) = env("HIPPO_METRICS_LISTEN").filter(|v| !v.is_empty()) {
-            s.metrics_listen = v;
+            s.metrics_listen = Some(v);
+        }
+        if let Some(v) = env("HIPPO_ADDR_FILE").filter(|v| !v.is_empty()) {
+            s.addr_file = Some(PathBuf::from(v));
+        }
+        if let Some(v) = env("HIPPO_TRUSTED_PROXIES") {
+            s.trusted_proxies = v
+                .split(',')
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+                .map(str::to_owned)
+                .collect();
         }
         if let Some(v) = env("HIPPO_DATA_DIR") {
             s.data_dir = PathBuf::from(v);
@@ -205,6 +272,48 @@ impl Settings {
         if let Some(v) = env("HIPPO_SSH_IO_TIMEOUT_SECS") {
             s.ssh_io_timeout_secs = num("HIPPO_SSH_IO_TIMEOUT_SECS", v)?;
         }
+        macro_rules! numbers {
+            ($($name:literal => $field:ident),* $(,)?) => {
+                $(if let Some(v) = env($name) {
+                    s.$field = num($name, v)?;
+                })*
+            };
+        }
+        numbers!(
+            "HIPPO_HTTP_HEADER_TIMEOUT_SECS" => http_header_timeout_secs,
+            "HIPPO_HTTP_BODY_TIMEOUT_SECS" => http_body_timeout_secs,
+            "HIPPO_HTTP_KEEPALIVE_TIMEOUT_SECS" => http_keepalive_timeout_secs,
+            "HIPPO_HTTP_MAX_CONNECTIONS" => http_max_connections,
+            "HIPPO_LOGIN_WINDOW_SECS" => login_window_secs,
+            "HIPPO_LOGIN_MAX_FAILURES" => login_max_failures,
+            "HIPPO_LOGIN_MAX_FAILURES_PER_ADDR" => login_max_failures_per_addr,
+            "HIPPO_LOGIN_LOCKOUT_AFTER" => login_lockout_after,
+            "HIPPO_LOGIN_LOCKOUT_SECS" => login_lockout_secs,
+            "HIPPO_LOGIN_HASH_THREADS" => login_hash_threads,
+        );
+        for (name, value) in [
+            ("HIPPO_HTTP_HEADER_TIMEOUT_SECS", s.http_header_timeout_secs),
+            ("HIPPO_HTTP_BODY_TIMEOUT_SECS", s.http_body_timeout_secs),
+            (
+                "HIPPO_HTTP_KEEPALIVE_TIMEOUT_SECS",
+                s.http_keepalive_timeout_secs,
+            ),
+            ("HIPPO_HTTP_MAX_CONNECTIONS", s.http_max_connections as u64),
+            ("HIPPO_LOGIN_WINDOW_SECS", s.login_window_secs),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::Env {
+                    name,
+                    reason: "must be at least 1".into(),
+                });
+            }
+        }
+        for p in &s.trusted_proxies {
+            parse_net(p).map_err(|_| ConfigError::Env {
+                name: "HIPPO_TRUSTED_PROXIES",
+                reason: format!("'{p}' is not an IP address or CIDR range"),
+            })?;
+        }
         load_guard_settings(&mut s, &env)?;
         if s.worker_concurrency == 0 {
             return Err(ConfigError::Env {
@@ -213,6 +322,14 @@ impl Settings {
             });
         }
         Ok(s)
+    }
+}
+
+/// `10.0.0.1` (one address) or `10.0.0.0/8`.
+fn parse_net(text: &str) -> Result<ipnet::IpNet, ipnet::AddrParseError> {
+    match text.parse::<std::net::IpAddr>() {
+        Ok(ip) => Ok(ipnet::IpNet::from(ip)),
+        Err(_) => text.parse(),
     }
 }
 
@@ -371,5 +488,32 @@ mod tests {
         let e = Settings::load_from(|k| (k == "HIPPO_SSH_IO_TIMEOUT_SECS").then(|| "soon".into()))
             .unwrap_err();
         assert!(e.to_string().contains("HIPPO_SSH_IO_TIMEOUT_SECS"));
+    }
+
+    #[test]
+    fn trusted_proxies_are_addresses_or_ranges_and_a_bad_one_names_the_variable() {
+        let s = Settings::load_from(|k| {
+            (k == "HIPPO_TRUSTED_PROXIES").then(|| "10.0.0.0/8, 192.168.1.7,::1".into())
+        })
+        .unwrap();
+        let nets = s.trusted_proxy_nets();
+        assert_eq!(nets.len(), 3);
+        assert!(nets[0].contains(&"10.1.2.3".parse::<std::net::IpAddr>().unwrap()));
+        assert!(nets[1].contains(&"192.168.1.7".parse::<std::net::IpAddr>().unwrap()));
+        assert!(!nets[1].contains(&"192.168.1.8".parse::<std::net::IpAddr>().unwrap()));
+        let e = Settings::load_from(|k| (k == "HIPPO_TRUSTED_PROXIES").then(|| "proxy".into()))
+            .unwrap_err();
+        assert!(e.to_string().contains("HIPPO_TRUSTED_PROXIES"), "{e}");
+    }
+
+    #[test]
+    fn a_zero_timeout_is_refused() {
+        let e =
+            Settings::load_from(|k| (k == "HIPPO_HTTP_HEADER_TIMEOUT_SECS").then(|| "0".into()))
+                .unwrap_err();
+        assert!(
+            e.to_string().contains("HIPPO_HTTP_HEADER_TIMEOUT_SECS"),
+            "{e}"
+        );
     }
 }

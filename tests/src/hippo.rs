@@ -1,12 +1,18 @@
-//! The real `hippo-api` binary, started on a free loopback port with its own data folder, and
-//! a small HTTP client for it (JSON and Server-Sent Events).
+//! The real `hippo-api` binary, listening on a loopback port of its own choosing (port 0; it
+//! reports the port in `HIPPO_ADDR_FILE`) with its own data folder, and a small HTTP client for
+//! it (JSON and Server-Sent Events). Every wait has a deadline and fails with the logs.
+use crate::proc::{LogFile, command, tails, try_wait_until, wait_for_addr_file};
 use anyhow::{Context, bail};
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
-use std::net::TcpListener;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
+
+/// How long a process may take to start listening (a debug build on a busy 2-core machine).
+const START_LIMIT: Duration = Duration::from_secs(60);
 
 pub struct Hippo {
     /// The PostgreSQL server (base URL) and the database made for this instance (dropped with
@@ -16,8 +22,9 @@ pub struct Hippo {
     /// Cluster mode: the Redis URL.
     redis: Option<String>,
     pub base: String,
-    port: u16,
     env: Vec<(String, String)>,
+    /// Other processes' logs shown when something fails (the test hosts' sshd logs).
+    extra_logs: Vec<LogFile>,
     pub token: String,
     pub data: tempfile::TempDir,
     child: Child,
@@ -82,19 +89,24 @@ pub fn binary() -> anyhow::Result<PathBuf> {
     Ok(bin)
 }
 
-fn free_port() -> anyhow::Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
-}
-
-fn spawn(data: &std::path::Path, port: u16, env: &[(String, String)]) -> anyhow::Result<Child> {
+/// Starts `hippo-api` in `dir` (log `hippo.log`, data in `data/`) on port 0 and waits until it
+/// says where it listens; its base URL.
+fn spawn(
+    dir: &Path,
+    env: &[(String, String)],
+    logs: impl Fn() -> String,
+) -> anyhow::Result<(Child, String)> {
+    let addr_file = dir.join("hippo-api.addr");
+    let _ = std::fs::remove_file(&addr_file);
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
-        .open(data.join("hippo.log"))?;
-    Command::new(binary()?)
-        .current_dir(data)
-        .env("HIPPO_LISTEN", format!("127.0.0.1:{port}"))
-        .env("HIPPO_DATA_DIR", data.join("data"))
+        .open(dir.join("hippo.log"))?;
+    let mut child = command(binary()?)
+        .current_dir(dir)
+        .env("HIPPO_LISTEN", "127.0.0.1:0")
+        .env("HIPPO_ADDR_FILE", &addr_file)
+        .env("HIPPO_DATA_DIR", dir.join("data"))
         .env("HIPPO_ADMIN_PASSWORD", ADMIN_PASSWORD)
         .env("HIPPO_LOG", "info,hippo_worker=debug,sqlx=warn")
         .envs(env.iter().map(|(k, v)| (k, v)))
@@ -102,7 +114,15 @@ fn spawn(data: &std::path::Path, port: u16, env: &[(String, String)]) -> anyhow:
         .stderr(log)
         .stdin(Stdio::null())
         .spawn()
-        .context("starting hippo-api")
+        .context("starting hippo-api")?;
+    match wait_for_addr_file(&mut child, &addr_file, "hippo-api", START_LIMIT, logs) {
+        Ok(addr) => Ok((child, format!("http://{addr}"))),
+        Err(e) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            Err(e)
+        }
+    }
 }
 
 pub const ADMIN_PASSWORD: &str = "test-admin-password";
@@ -139,8 +159,8 @@ impl Options {
 /// One `hippo-worker` process.
 struct Worker {
     child: Child,
-    /// Its `/metrics` port.
-    metrics_port: u16,
+    /// Its `/metrics` address (`127.0.0.1:PORT`).
+    metrics: std::net::SocketAddr,
     exited: Option<std::process::ExitStatus>,
 }
 
@@ -152,8 +172,8 @@ impl Hippo {
     }
 
     pub fn start_with(opts: Options) -> anyhow::Result<Hippo> {
+        crate::proc::check_prerequisites()?;
         let data = tempfile::Builder::new().prefix("hippo-data-").tempdir()?;
-        let port = free_port()?;
         let mut env = opts.env;
         let pg_database = match &opts.postgres {
             Some(base) => {
@@ -176,15 +196,16 @@ impl Hippo {
             ));
             env.push(("HIPPO_MASTER_KEY".into(), random_hex(32)?));
         }
-        let child = spawn(data.path(), port, &env)?;
+        let api_log = LogFile::new("hippo-api", data.path().join("hippo.log"));
+        let (child, base) = spawn(data.path(), &env, || tails(std::slice::from_ref(&api_log)))?;
         let http = client_builder().timeout(Duration::from_secs(120)).build()?;
         let mut h = Hippo {
             postgres: opts.postgres,
             redis: opts.redis,
             pg_database,
-            base: format!("http://127.0.0.1:{port}"),
-            port,
+            base,
             env,
+            extra_logs: Vec::new(),
             token: String::new(),
             data,
             child,
@@ -210,39 +231,68 @@ impl Hippo {
     }
 
     /// Kills the process (SIGKILL: no chance to clean up) and starts it again on the same data
-    /// folder and port. Tokens stay valid.
+    /// folder (on a new port: `base` changes). Tokens stay valid.
     pub fn crash_and_restart(&mut self) -> anyhow::Result<()> {
         self.child.kill()?;
         self.child.wait()?;
-        self.child = spawn(self.data.path(), self.port, &self.env)?;
+        let logs = self.log_files();
+        let (child, base) = spawn(self.data.path(), &self.env, || tails(&logs))?;
+        self.child = child;
+        self.base = base;
         self.wait_ready()
     }
 
     fn wait_ready(&self) -> anyhow::Result<()> {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Ok(r) = self.http.get(format!("{}/readyz", self.base)).send()
-                && r.status().is_success()
-            {
-                return Ok(());
-            }
-            if Instant::now() > deadline {
-                bail!("hippo-api did not become ready:\n{}", self.log());
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        self.wait_ready_at(&self.base.clone(), "hippo-api")
     }
 
-    /// The API's log, then each worker's.
-    pub fn log(&self) -> String {
-        let mut out =
-            std::fs::read_to_string(self.data.path().join("hippo.log")).unwrap_or_default();
-        for i in 1..=self.workers.len() {
-            let w = std::fs::read_to_string(self.data.path().join(format!("worker-{i}.log")))
-                .unwrap_or_default();
-            out.push_str(&format!("\n--- worker {i} ---\n{w}"));
+    /// Waits until the API at `base` answers `/readyz` (its database is reachable).
+    fn wait_ready_at(&self, base: &str, what: &str) -> anyhow::Result<()> {
+        try_wait_until(
+            &format!("{what} at {base} ready"),
+            START_LIMIT,
+            || self.log(),
+            || {
+                self.http
+                    .get(format!("{base}/readyz"))
+                    .timeout(Duration::from_secs(5))
+                    .send()
+                    .ok()
+                    .filter(|r| r.status().is_success())
+                    .map(|_| ())
+            },
+        )
+    }
+
+    /// Adds a log file to those [`Hippo::log`] shows (a test host's sshd log).
+    pub fn attach_log(&mut self, log: LogFile) {
+        self.extra_logs.push(log);
+    }
+
+    /// Every log a failure should show: the API's, each API replica's and worker's, then the
+    /// attached ones.
+    pub fn log_files(&self) -> Vec<LogFile> {
+        let dir = self.data.path();
+        let mut out = vec![LogFile::new("hippo-api", dir.join("hippo.log"))];
+        for i in 1..=self.replicas.len() {
+            out.push(LogFile::new(
+                format!("hippo-api replica {i}"),
+                dir.join(format!("replica-{i}/hippo.log")),
+            ));
         }
+        for i in 1..=self.workers.len() {
+            out.push(LogFile::new(
+                format!("hippo-worker {i}"),
+                dir.join(format!("worker-{i}.log")),
+            ));
+        }
+        out.extend(self.extra_logs.iter().cloned());
         out
+    }
+
+    /// The tails of [`Hippo::log_files`], for failure messages.
+    pub fn log(&self) -> String {
+        tails(&self.log_files())
     }
 
     pub fn is_cluster(&self) -> bool {
@@ -260,60 +310,88 @@ impl Hippo {
             .unwrap_or_default()
     }
 
-    /// Starts one more `hippo-worker`; returns its index (for the `*_worker` methods).
+    /// Starts one more `hippo-worker` (its metrics on a port of its choosing); returns its
+    /// index (for the `*_worker` methods) once it serves its health check.
     pub fn start_worker(&mut self) -> anyhow::Result<usize> {
+        self.start_worker_with(Some("127.0.0.1:0"))
+    }
+
+    /// [`Hippo::start_worker`] with `HIPPO_METRICS_LISTEN` set to `metrics_listen`, or unset
+    /// (the worker's default).
+    pub fn start_worker_with(&mut self, metrics_listen: Option<&str>) -> anyhow::Result<usize> {
         let i = self.workers.len() + 1;
-        let metrics_port = free_port()?;
+        let dir = self.data.path();
+        let addr_file = dir.join(format!("worker-{i}.addr"));
+        let _ = std::fs::remove_file(&addr_file);
         let mut env = self.env.clone();
+        if let Some(m) = metrics_listen {
+            env.push(("HIPPO_METRICS_LISTEN".into(), m.into()));
+        }
         env.push((
-            "HIPPO_METRICS_LISTEN".into(),
-            format!("127.0.0.1:{metrics_port}"),
+            "HIPPO_ADDR_FILE".into(),
+            addr_file.to_string_lossy().into_owned(),
         ));
-        let child = spawn_worker(self.data.path(), i, &env)?;
+        let mut child = spawn_worker(dir, i, &env)?;
+        let mut logs = self.log_files();
+        logs.push(LogFile::new(
+            format!("hippo-worker {i}"),
+            dir.join(format!("worker-{i}.log")),
+        ));
+        let metrics = match wait_for_addr_file(
+            &mut child,
+            &addr_file,
+            &format!("hippo-worker {i}"),
+            START_LIMIT,
+            || tails(&logs),
+        ) {
+            Ok(a) => a,
+            Err(e) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(e);
+            }
+        };
         self.workers.push(Worker {
             child,
-            metrics_port,
+            metrics,
             exited: None,
         });
-        // Ready when it serves its health check.
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while self
-            .http
-            .get(format!("http://127.0.0.1:{metrics_port}/healthz"))
-            .send()
-            .map_or(true, |r| !r.status().is_success())
-        {
-            if Instant::now() > deadline {
-                bail!("hippo-worker {i} did not become ready:\n{}", self.log());
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        try_wait_until(
+            &format!("hippo-worker {i} healthy at {metrics}"),
+            START_LIMIT,
+            || self.log(),
+            || {
+                self.http
+                    .get(format!("http://{metrics}/healthz"))
+                    .timeout(Duration::from_secs(5))
+                    .send()
+                    .ok()
+                    .filter(|r| r.status().is_success())
+                    .map(|_| ())
+            },
+        )?;
         Ok(i)
     }
 
     /// Starts another `hippo-api` on the same database and Redis; returns its base URL.
     pub fn start_api_replica(&mut self) -> anyhow::Result<String> {
-        let dir = self
-            .data
-            .path()
-            .join(format!("replica-{}", self.replicas.len() + 1));
+        let n = self.replicas.len() + 1;
+        let dir = self.data.path().join(format!("replica-{n}"));
         std::fs::create_dir_all(&dir)?;
-        let port = free_port()?;
-        self.replicas.push(spawn(&dir, port, &self.env)?);
-        let base = format!("http://127.0.0.1:{port}");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while self
-            .http
-            .get(format!("{base}/readyz"))
-            .send()
-            .map_or(true, |r| !r.status().is_success())
-        {
-            if Instant::now() > deadline {
-                bail!("API replica did not become ready");
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let mut logs = self.log_files();
+        logs.push(LogFile::new(
+            format!("hippo-api replica {n}"),
+            dir.join("hippo.log"),
+        ));
+        let (child, base) = spawn(&dir, &self.env, || tails(&logs))?;
+        self.replicas.push(child);
+        self.wait_ready_at(&base, &format!("API replica {n}"))?;
         Ok(base)
+    }
+
+    /// Worker `i`'s metrics address, as it reported it.
+    pub fn worker_metrics_addr(&self, i: usize) -> std::net::SocketAddr {
+        self.workers[i - 1].metrics
     }
 
     pub fn worker_pid(&self, i: usize) -> u32 {
@@ -373,9 +451,9 @@ impl Hippo {
 
     /// Worker `i`'s `/metrics` text.
     pub fn worker_metrics(&self, i: usize) -> String {
-        let port = self.workers[i - 1].metrics_port;
+        let addr = self.workers[i - 1].metrics;
         self.http
-            .get(format!("http://127.0.0.1:{port}/metrics"))
+            .get(format!("http://{addr}/metrics"))
             .send()
             .and_then(|r| r.text())
             .unwrap_or_default()
@@ -445,15 +523,16 @@ impl Hippo {
         out
     }
 
-    /// Reads `GET /api/releases/{id}/events` (SSE) until the server closes it or `timeout`; returns
-    /// the events' JSON. `last_event_id` resumes after that id.
+    /// Reads `GET /api/releases/{id}/events` (SSE) to its end (the server closes it after the
+    /// release's last event); the events' JSON. `last_event_id` resumes after that id. An error,
+    /// with the events so far and the logs, if the stream has not ended within `limit`.
     pub fn events(
         &self,
         release_id: i64,
         last_event_id: Option<i64>,
-        timeout: Duration,
+        limit: Duration,
     ) -> anyhow::Result<Vec<Value>> {
-        self.events_from(&self.base, release_id, last_event_id, timeout)
+        self.events_from(&self.base, release_id, last_event_id, limit)
     }
 
     /// [`Hippo::events`] from the API at `base` (an API replica).
@@ -462,36 +541,111 @@ impl Hippo {
         base: &str,
         release_id: i64,
         last_event_id: Option<i64>,
-        timeout: Duration,
+        limit: Duration,
     ) -> anyhow::Result<Vec<Value>> {
-        let client = client_builder().timeout(timeout).build()?;
-        let mut req = client
-            .get(format!("{base}/api/releases/{release_id}/events"))
-            .bearer_auth(&self.token);
-        if let Some(id) = last_event_id {
-            req = req.header("Last-Event-ID", id.to_string());
+        let (events, end) = self.read_events(base, release_id, last_event_id, limit, None)?;
+        match end {
+            StreamEnd::Closed => Ok(events),
+            StreamEnd::Quiet | StreamEnd::Deadline => bail!(
+                "the event stream of release {release_id} did not end within {limit:?}; \
+                 {} events so far, the last: {:#}\n{}",
+                events.len(),
+                events.last().cloned().unwrap_or(Value::Null),
+                self.log()
+            ),
         }
-        let resp = req.send()?;
-        if !resp.status().is_success() {
-            bail!("events: {}", resp.status());
-        }
-        let mut out = Vec::new();
-        let mut data = String::new();
-        for line in BufReader::new(resp).lines() {
-            // A read that times out ends the stream: the caller gets what arrived so far.
-            let Ok(line) = line else { break };
-            if line.is_empty() {
-                // The server closes the stream after the release's last `end` event (a re-run
-                // release has one per run), so read to the end of the stream.
-                if !data.is_empty() {
-                    out.push(serde_json::from_str::<Value>(&data)?);
+    }
+
+    /// The events of release `release_id` stored or arriving until the stream has been quiet
+    /// for half a second (or ended): a look at a running release.
+    pub fn events_so_far(&self, release_id: i64) -> anyhow::Result<Vec<Value>> {
+        let (events, _) = self.read_events(
+            &self.base,
+            release_id,
+            None,
+            Duration::from_secs(30),
+            Some(Duration::from_millis(500)),
+        )?;
+        Ok(events)
+    }
+
+    /// Reads the SSE stream on a thread of its own (a blocking read cannot be given a deadline:
+    /// the server's keep-alive comments keep every read short) until it ends, `quiet` passes
+    /// without an event, or `limit` passes.
+    fn read_events(
+        &self,
+        base: &str,
+        release_id: i64,
+        last_event_id: Option<i64>,
+        limit: Duration,
+        quiet: Option<Duration>,
+    ) -> anyhow::Result<(Vec<Value>, StreamEnd)> {
+        let url = format!("{base}/api/releases/{release_id}/events");
+        let token = self.token.clone();
+        let stop = Arc::new(AtomicBool::new(false));
+        let (tx, rx) = std::sync::mpsc::channel::<anyhow::Result<Value>>();
+        let reader_stop = stop.clone();
+        std::thread::spawn(move || {
+            let read = || -> anyhow::Result<()> {
+                // Each read is bounded too (keep-alives come every 15 s), so the thread ends.
+                let client = client_builder().timeout(Duration::from_secs(60)).build()?;
+                let mut req = client.get(&url).bearer_auth(&token);
+                if let Some(id) = last_event_id {
+                    req = req.header("Last-Event-ID", id.to_string());
                 }
-                data.clear();
-            } else if let Some(v) = line.strip_prefix("data:") {
-                data.push_str(v.trim_start());
+                let resp = req.send()?;
+                if !resp.status().is_success() {
+                    bail!("GET {url}: {}", resp.status());
+                }
+                let mut data = String::new();
+                for line in BufReader::new(resp).lines() {
+                    let line = line?;
+                    if reader_stop.load(Ordering::Relaxed) {
+                        return Ok(());
+                    }
+                    if line.is_empty() {
+                        if !data.is_empty() {
+                            let event = serde_json::from_str::<Value>(&data)
+                                .with_context(|| format!("event data {data:?}"))?;
+                            if tx.send(Ok(event)).is_err() {
+                                return Ok(());
+                            }
+                        }
+                        data.clear();
+                    } else if let Some(v) = line.strip_prefix("data:") {
+                        data.push_str(v.trim_start());
+                    }
+                }
+                Ok(())
+            };
+            if let Err(e) = read() {
+                let _ = tx.send(Err(e));
             }
-        }
-        Ok(out)
+        });
+        let deadline = Instant::now() + limit;
+        let mut events = Vec::new();
+        let end = loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break StreamEnd::Deadline;
+            }
+            let wait = quiet.map_or(left, |q| q.min(left));
+            match rx.recv_timeout(wait) {
+                Ok(Ok(e)) => events.push(e),
+                Ok(Err(e)) => {
+                    stop.store(true, Ordering::Relaxed);
+                    return Err(e.context(format!("events of release {release_id}")));
+                }
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break StreamEnd::Closed,
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                    if wait < left {
+                        break StreamEnd::Quiet;
+                    }
+                }
+            }
+        };
+        stop.store(true, Ordering::Relaxed);
+        Ok((events, end))
     }
 
     /// Queues a release and follows its events to the end; returns (final release JSON, events).
@@ -504,7 +658,7 @@ impl Hippo {
         assert_eq!(queued["status"], "queued", "{queued}");
         let events = self
             .events(release_id, None, Duration::from_secs(180))
-            .unwrap_or_else(|e| panic!("events of release {release_id}: {e}\n{}", self.log()));
+            .unwrap_or_else(|e| panic!("events of release {release_id}: {e:#}"));
         let (_, release) = self.get(&format!("/api/releases/{release_id}"));
         (release, events)
     }
@@ -527,19 +681,28 @@ impl Drop for Hippo {
             self.env.iter().find(|(k, _)| k == "HIPPO_QUEUE_NAME"),
         ) {
             // The test's queue keys: `<queue>:*`.
-            if let Ok(out) = Command::new("redis-cli")
-                .args(["-u", &url, "--scan", "--pattern", &format!("{queue}:*")])
-                .output()
-            {
+            let limit = Duration::from_secs(20);
+            if let Ok(out) = crate::proc::output_within(
+                Command::new("redis-cli").args([
+                    "-u",
+                    &url,
+                    "--scan",
+                    "--pattern",
+                    &format!("{queue}:*"),
+                ]),
+                limit,
+            ) {
                 let keys: Vec<String> = String::from_utf8_lossy(&out.stdout)
                     .lines()
                     .map(str::to_owned)
                     .collect();
                 if !keys.is_empty() {
-                    let _ = Command::new("redis-cli")
-                        .args(["-u", &url, "DEL"])
-                        .args(&keys)
-                        .output();
+                    let _ = crate::proc::output_within(
+                        Command::new("redis-cli")
+                            .args(["-u", &url, "DEL"])
+                            .args(&keys),
+                        limit,
+                    );
                 }
             }
         }
@@ -550,6 +713,16 @@ impl Drop for Hippo {
             );
         }
     }
+}
+
+/// How a read of an event stream ended.
+enum StreamEnd {
+    /// The server closed it (after the release's last event).
+    Closed,
+    /// Nothing arrived for the quiet time asked for.
+    Quiet,
+    /// The time limit passed.
+    Deadline,
 }
 
 /// `HIPPO_E2E_REDIS=redis://host:port` (with `HIPPO_E2E_POSTGRES`) runs every story as a
@@ -577,7 +750,7 @@ fn spawn_worker(
         .create(true)
         .append(true)
         .open(data.join(format!("worker-{i}.log")))?;
-    Command::new(bin)
+    command(bin)
         .current_dir(data)
         .env("HIPPO_DATA_DIR", data.join(format!("worker-{i}")))
         .env("HIPPO_LOG", "info,hippo_worker=debug,sqlx=warn")
@@ -598,10 +771,13 @@ fn postgres_base() -> Option<String> {
 }
 
 fn psql(base: &str, sql: &str) -> anyhow::Result<()> {
-    let out = Command::new("psql")
-        .arg(format!("{base}/postgres"))
-        .args(["-v", "ON_ERROR_STOP=1", "-qc", sql])
-        .output()?;
+    let out = crate::proc::output_within(
+        Command::new("psql")
+            .arg(format!("{base}/postgres"))
+            .args(["-v", "ON_ERROR_STOP=1", "-qc", sql])
+            .env("PGCONNECT_TIMEOUT", "10"),
+        Duration::from_secs(60),
+    )?;
     if !out.status.success() {
         bail!("psql {sql}: {}", String::from_utf8_lossy(&out.stderr));
     }

@@ -2,10 +2,11 @@
 //! `prod`, app `cart`, and a real Git repository.
 use crate::git_fixture::GitFixture;
 use crate::hippo::{Hippo, Options};
+use crate::proc::{LogFile, wait_until};
 use crate::sshd::TestHost;
 use serde_json::{Value, json};
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 pub const DEPLOY: &str = "/srv/www/app";
 pub const VERSIONS: &str = "/srv/hippo/versions";
@@ -28,12 +29,15 @@ impl Lab {
     }
 
     pub fn with(n: u8, opts: Options) -> Lab {
-        let hippo = Hippo::start_with(opts).expect("hippo starts");
+        let mut hippo = Hippo::start_with(opts).unwrap_or_else(|e| panic!("hippo starts: {e:#}"));
         let (_, key) = hippo.get("/api/ssh-key");
         let public = key["public_key"].as_str().expect("public key").to_owned();
         let hosts: Vec<TestHost> = (1..=n)
-            .map(|i| TestHost::start(i, &public).expect("sshd starts"))
+            .map(|i| TestHost::start(i, &public).unwrap_or_else(|e| panic!("sshd starts: {e:#}")))
             .collect();
+        for h in &hosts {
+            hippo.attach_log(LogFile::new(format!("sshd {}", h.name), h.log_path()));
+        }
         let env = hippo.ok(
             "/api/environments",
             &json!({"name": "Production", "tag": "prod"}),
@@ -132,20 +136,22 @@ pub fn host_path(host: &TestHost, path: &str) -> PathBuf {
 /// Follows a running release's events until one message contains `needle` (at most 60 s);
 /// returns the events seen so far.
 pub fn wait_for_message(hippo: &Hippo, release: i64, needle: &str) -> Vec<Value> {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let evs = hippo
-            .events(release, None, Duration::from_millis(500))
-            .unwrap_or_default();
-        if evs
-            .iter()
-            .any(|e| e["message"].as_str().is_some_and(|m| m.contains(needle)))
-        {
-            return evs;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "release {release} never said {needle:?}: {evs:#?}"
-        );
-    }
+    wait_until(
+        &format!("release {release} saying {needle:?}"),
+        Duration::from_secs(60),
+        || {
+            let (_, r) = hippo.get(&format!("/api/releases/{release}"));
+            let seen = hippo.events_so_far(release).unwrap_or_default();
+            format!("release: {r}\nevents so far: {seen:#?}\n{}", hippo.log())
+        },
+        || {
+            let evs = hippo
+                .events_so_far(release)
+                .unwrap_or_else(|e| panic!("{e:#}\n{}", hippo.log()));
+            let found = evs
+                .iter()
+                .any(|e| e["message"].as_str().is_some_and(|m| m.contains(needle)));
+            found.then_some(evs)
+        },
+    )
 }

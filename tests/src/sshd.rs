@@ -8,7 +8,7 @@
 use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::io::{BufRead, BufReader};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -80,6 +80,7 @@ impl TestHost {
     /// `sshd.log` in the host's temporary directory. Returns once the host answers with an SSH
     /// banner (at most 10 s). Needs root.
     pub fn start(index: u8, authorized_key: &str) -> anyhow::Result<TestHost> {
+        crate::proc::check_prerequisites()?;
         let addr = format!("127.0.0.{}", 10u16 + u16::from(index));
         let name = format!("host{index}");
         fs::create_dir_all("/run/sshd").context("mkdir /run/sshd")?;
@@ -114,8 +115,9 @@ impl TestHost {
             dir,
         };
         let mut last_err = anyhow::anyhow!("not started");
-        // The free port is found by binding and releasing it; another process may grab it in
-        // between, so retry a few times.
+        // sshd cannot listen on port 0 and say which port it got: it gets a port outside the
+        // ephemeral range (`proc::pick_port`); should another test's host take the same one
+        // first, sshd exits and starts again on a new one.
         for _ in 0..5 {
             match host.spawn_sshd() {
                 Ok(()) => return Ok(host),
@@ -129,10 +131,7 @@ impl TestHost {
     }
 
     fn spawn_sshd(&mut self) -> anyhow::Result<()> {
-        let port = TcpListener::bind((self.addr.as_str(), 0))
-            .with_context(|| format!("binding {}:0", self.addr))?
-            .local_addr()?
-            .port();
+        let port = crate::proc::pick_port(&self.addr)?;
         self.port = port;
         let dir = self.dir.path();
         let cfg = dir.join("sshd_config");
@@ -161,7 +160,7 @@ impl TestHost {
             .create(true)
             .append(true)
             .open(self.log_path())?;
-        let child = Command::new("unshare")
+        let child = crate::proc::command("unshare")
             .args(["-m", "--propagation", "private", "sh", "-c"])
             .arg(r#"mount --bind "$1" /srv && mount --bind "$3" "$4" && exec /usr/sbin/sshd -D -e -f "$2""#)
             .arg("sh")
@@ -224,7 +223,7 @@ impl TestHost {
         self.dir.path()
     }
 
-    fn log_path(&self) -> PathBuf {
+    pub fn log_path(&self) -> PathBuf {
         self.dir.path().join("sshd.log")
     }
 

@@ -5,10 +5,11 @@
 //! other test.
 use hippo_e2e::hippo::{Hippo, Options};
 use hippo_e2e::lab::{Lab, wait_for_message};
+use hippo_e2e::proc::wait_until;
 use hippo_e2e::services::{PrivatePostgres, PrivateRedis};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The cluster as the environment names it, with `workers` worker processes.
 fn cluster(workers: usize) -> Option<Options> {
@@ -108,7 +109,10 @@ fn two_workers_share_ten_releases_of_two_apps_and_never_overlap_one_app_and_envi
     let mut lab = Lab::with(2, opts);
     // A second API replica: half the event streams are read from it (live, while the workers
     // run the releases), so events must cross processes through Redis or the store.
-    let replica = lab.hippo.start_api_replica().expect("API replica");
+    let replica = lab
+        .hippo
+        .start_api_replica()
+        .unwrap_or_else(|e| panic!("API replica: {e:#}"));
     let shop = lab
         .hippo
         .ok("/api/apps", &json!({"name": "Shop", "tag": "shop"}), 201)["id"]
@@ -140,7 +144,7 @@ fn two_workers_share_ten_releases_of_two_apps_and_never_overlap_one_app_and_envi
         let events = lab
             .hippo
             .events_from(base, *id, None, Duration::from_secs(240))
-            .expect("events");
+            .unwrap_or_else(|e| panic!("{e:#}"));
         let (_, r) = lab.hippo.get(&format!("/api/releases/{id}"));
         assert_eq!(r["status"], "succeeded", "{r}\n{events:#?}");
         assert_complete(&events, 2);
@@ -195,7 +199,7 @@ fn a_worker_stopped_between_jobs_exits_cleanly_and_the_other_takes_the_work() {
     let status = lab
         .hippo
         .wait_worker(1, Duration::from_secs(15))
-        .expect("worker 1 exits after SIGTERM");
+        .unwrap_or_else(|| panic!("worker 1 exits after SIGTERM\n{}", lab.hippo.log()));
     assert!(status.success(), "{status}\n{}", lab.hippo.log());
     let config = lab.config(json!({}));
     let r = lab.request(config, "after", json!({"branch": "main"}));
@@ -227,20 +231,25 @@ fn a_worker_stopped_mid_release_finishes_it_takes_nothing_new_and_exits_cleanly(
     let events = lab
         .hippo
         .events(first, None, Duration::from_secs(120))
-        .expect("events");
+        .unwrap_or_else(|e| panic!("{e:#}"));
     let (_, r) = lab.hippo.get(&format!("/api/releases/{first}"));
     assert_eq!(r["status"], "succeeded", "{r}\n{}", lab.hippo.log());
     assert_complete(&events, 2);
     let status = lab
         .hippo
         .wait_worker(i, Duration::from_secs(30))
-        .expect("the stopped worker exits once its release is done");
+        .unwrap_or_else(|| {
+            panic!(
+                "the stopped worker exits once its release is done\n{}",
+                lab.hippo.log()
+            )
+        });
     assert!(status.success(), "{status}\n{}", lab.hippo.log());
 
     let events = lab
         .hippo
         .events(second, None, Duration::from_secs(120))
-        .expect("events");
+        .unwrap_or_else(|e| panic!("{e:#}"));
     let (_, r) = lab.hippo.get(&format!("/api/releases/{second}"));
     assert_eq!(r["status"], "succeeded", "{r}\n{}", lab.hippo.log());
     assert_ne!(
@@ -281,23 +290,24 @@ fn release_through(lab: &mut Lab, outage: impl FnOnce(&Hippo)) -> (i64, Vec<(Val
     let ended = ids
         .iter()
         .map(|id| {
-            let deadline = Instant::now() + Duration::from_secs(180);
-            loop {
-                let (s, r) = lab.hippo.get(&format!("/api/releases/{id}"));
-                if s == 200 && (r["status"] == "succeeded" || r["status"] == "failed") {
-                    let events = lab
-                        .hippo
-                        .events(*id, None, Duration::from_secs(30))
-                        .expect("events");
-                    return (r, events);
-                }
-                assert!(
-                    Instant::now() < deadline,
-                    "release {id} did not end: {r}\n{}",
-                    lab.hippo.log()
-                );
-                std::thread::sleep(Duration::from_millis(300));
-            }
+            let r = wait_until(
+                &format!("release {id} to end"),
+                Duration::from_secs(180),
+                || {
+                    let (_, r) = lab.hippo.get(&format!("/api/releases/{id}"));
+                    format!("{r}\n{}", lab.hippo.log())
+                },
+                || {
+                    let (s, r) = lab.hippo.get(&format!("/api/releases/{id}"));
+                    (s == 200 && (r["status"] == "succeeded" || r["status"] == "failed"))
+                        .then_some(r)
+                },
+            );
+            let events = lab
+                .hippo
+                .events(*id, None, Duration::from_secs(30))
+                .unwrap_or_else(|e| panic!("{e:#}"));
+            (r, events)
         })
         .collect();
     (config, ended)
@@ -353,4 +363,45 @@ fn postgres_restarted_during_a_release_ends_it_with_every_event_stored() {
     let r = lab.request(config, "after", json!({"branch": "main"}));
     let (release, _) = lab.hippo.run_release(r);
     assert_eq!(release["status"], "succeeded", "{release}");
+}
+
+#[test]
+fn workers_started_on_one_machine_with_default_settings_each_serve_metrics_on_a_port_of_their_own()
+{
+    let Some(opts) = cluster(0) else { return };
+    let mut lab = Lab::with(1, opts);
+    // No HIPPO_METRICS_LISTEN: each takes the first free port from 9091 (another process on
+    // this machine may hold 9091 already; then both move up).
+    let ports: Vec<u16> = (0..2)
+        .map(|_| {
+            let i = lab
+                .hippo
+                .start_worker_with(None)
+                .unwrap_or_else(|e| panic!("a worker with default settings starts: {e:#}"));
+            let addr = lab.hippo.worker_metrics_addr(i);
+            assert!(addr.ip().is_loopback(), "{addr}");
+            addr.port()
+        })
+        .collect();
+    assert_ne!(ports[0], ports[1]);
+    for p in &ports {
+        assert!((9091..9191).contains(p), "{ports:?}");
+    }
+    for i in 1..=2 {
+        assert!(
+            lab.hippo
+                .worker_metrics(i)
+                .contains("# TYPE hippo_hosts_in_flight"),
+            "worker {i}"
+        );
+    }
+    let config = lab.config(json!({}));
+    let r = lab.request(config, "two defaults", json!({"branch": "main"}));
+    let (release, _) = lab.hippo.run_release(r);
+    assert_eq!(
+        release["status"],
+        "succeeded",
+        "{release}\n{}",
+        lab.hippo.log()
+    );
 }

@@ -3,6 +3,7 @@
 //! attempt, failed ones included, is on the release.
 use hippo_e2e::lab::Lab;
 use hippo_e2e::listeners::{HangingListener, WebhookListener};
+use hippo_e2e::proc::wait_until;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
@@ -73,24 +74,27 @@ fn notices_reach_a_signed_webhook_and_a_hanging_one_neither_delays_the_release_n
     assert!(took < Duration::from_secs(7), "the release took {took:?}");
 
     // Every notice arrives at the good receiver, signed; every attempt is on the release.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let attempts = loop {
-        let (_, attempts) = h.get(&format!("/api/releases/{id}/notices"));
-        let list = attempts.as_array().cloned().unwrap_or_default();
-        let failed_slow = |n: &str| {
-            list.iter()
-                .filter(|a| a["channel_index"] == 1 && a["notice"] == n && a["ok"] == false)
-                .count()
-        };
-        if ["requested", "approved", "started", "succeeded"]
-            .iter()
-            .all(|n| failed_slow(n) == 3)
-        {
-            break list;
-        }
-        assert!(Instant::now() < deadline, "attempts so far: {attempts:#}");
-        std::thread::sleep(Duration::from_millis(300));
-    };
+    let attempts = wait_until(
+        "three failed attempts of every notice to the hanging receiver",
+        Duration::from_secs(60),
+        || {
+            let (_, attempts) = h.get(&format!("/api/releases/{id}/notices"));
+            format!("attempts so far: {attempts:#}\n{}", h.log())
+        },
+        || {
+            let (_, attempts) = h.get(&format!("/api/releases/{id}/notices"));
+            let list = attempts.as_array().cloned().unwrap_or_default();
+            let failed_slow = |n: &str| {
+                list.iter()
+                    .filter(|a| a["channel_index"] == 1 && a["notice"] == n && a["ok"] == false)
+                    .count()
+            };
+            ["requested", "approved", "started", "succeeded"]
+                .iter()
+                .all(|n| failed_slow(n) == 3)
+                .then_some(list)
+        },
+    );
     for n in ["requested", "approved", "started", "succeeded"] {
         let ok: Vec<&Value> = attempts
             .iter()
@@ -145,22 +149,16 @@ fn notices_reach_a_signed_webhook_and_a_hanging_one_neither_delays_the_release_n
         !events.iter().any(|e| e["message"] == "LEAKED"),
         "{events:#?}"
     );
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let failed = loop {
-        if let Some(r) = hook
-            .received()
-            .into_iter()
-            .find(|r| r.body["kind"] == "failed")
-        {
-            break r;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no failed notice: {:#?}",
+    let failed = wait_until(
+        "the failed notice at the receiver",
+        Duration::from_secs(30),
+        || format!("received: {:#?}\n{}", hook.received(), lab.hippo.log()),
+        || {
             hook.received()
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    };
+                .into_iter()
+                .find(|r| r.body["kind"] == "failed")
+        },
+    );
     assert!(failed.signature_ok);
     let hosts = failed.body["failed_hosts"]
         .as_array()

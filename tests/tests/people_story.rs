@@ -268,7 +268,7 @@ fn a_developer_requests_a_reviewer_decides_a_releaser_ships_and_the_audit_trail_
         "{queued}"
     );
     h.events(id2, None, Duration::from_secs(120))
-        .expect("events");
+        .unwrap_or_else(|e| panic!("{e:#}"));
     let (_, done) = h.get(&format!("/api/releases/{id2}"));
     assert_eq!(done["status"], "succeeded", "{done}");
     // Revoked: the token stops working at once.

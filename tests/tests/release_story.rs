@@ -2,6 +2,7 @@
 //! hosts (each with its own /srv) and a real Git repository.
 use hippo_e2e::git_fixture::GitFixture;
 use hippo_e2e::lab::{DEPLOY, Lab, VERSIONS, host_path, wait_for_message};
+use hippo_e2e::proc::wait_until;
 use hippo_e2e::sshd::TestHost;
 use hippo_e2e::tree::{self, Node};
 use serde_json::{Value, json};
@@ -33,6 +34,10 @@ fn read(p: &Path) -> String {
 fn a_branch_is_released_to_every_host_then_kept_versions_rotate_and_a_rollback_sends_nothing() {
     let lab = Lab::new(3, &[]);
     let pwned = format!("/tmp/hippo-pwned-{}", std::process::id());
+    // A path of this test's own (a shared name like /tmp/x may be made by anything else on the
+    // machine).
+    let named = format!("/tmp/hippo-release-name-ran-{}", std::process::id());
+    let release_name = format!("first $(touch {named}) release");
     let config_id = lab.config(json!({
         "variables": format!("GREETING=hello $(touch {pwned}) world\n"),
         "hooks": {
@@ -68,11 +73,7 @@ fn a_branch_is_released_to_every_host_then_kept_versions_rotate_and_a_rollback_s
 
     // Release 1: the branch.
     let c1 = lab.repo.head("main").expect("head");
-    let r1 = lab.request(
-        config_id,
-        "first $(touch /tmp/x) release",
-        json!({"branch": "main"}),
-    );
+    let r1 = lab.request(config_id, &release_name, json!({"branch": "main"}));
     let (release, events) = lab.hippo.run_release(r1);
     assert_eq!(
         release["status"],
@@ -150,7 +151,7 @@ fn a_branch_is_released_to_every_host_then_kept_versions_rotate_and_a_rollback_s
             "HIPPO_ENV_TAG=prod".into(),
             "HIPPO_GIT_REF=main".into(),
             format!("HIPPO_RELEASE_ID={r1}"),
-            "HIPPO_RELEASE_NAME=first $(touch /tmp/x) release".into(),
+            format!("HIPPO_RELEASE_NAME={release_name}"),
             "HIPPO_RELEASE_KIND=release".into(),
             format!("HIPPO_HOST_ADDR={}", host.addr),
             format!("HIPPO_DEPLOY_PATH={DEPLOY}"),
@@ -196,7 +197,7 @@ fn a_branch_is_released_to_every_host_then_kept_versions_rotate_and_a_rollback_s
         "a variable value was run as a command"
     );
     assert!(
-        !Path::new("/tmp/x").exists(),
+        !Path::new(&named).exists(),
         "a release name was run as a command"
     );
 
@@ -416,7 +417,7 @@ fn a_host_that_stops_answering_during_prepare_fails_the_release_in_time_and_the_
     let events = lab
         .hippo
         .events(next, None, Duration::from_secs(120))
-        .expect("events");
+        .unwrap_or_else(|e| panic!("{e:#}"));
     let elapsed = started.elapsed();
     lab.hosts[2].resume();
     let (_, failed) = lab.hippo.get(&format!("/api/releases/{next}"));
@@ -686,7 +687,7 @@ fn a_release_cut_off_by_a_crash_ends_failed_after_restart_and_can_run_again() {
     let events = lab
         .hippo
         .events(r, None, Duration::from_secs(10))
-        .expect("events");
+        .unwrap_or_else(|e| panic!("{e:#}"));
     assert_eq!(events.last().expect("end")["status"], "failed");
     for host in &lab.hosts {
         assert!(
@@ -781,19 +782,18 @@ fn a_release_whose_worker_is_killed_ends_failed_within_the_lease_time_and_hosts_
         .status()
         .expect("kill");
     assert!(st.success());
-    let deadline = Instant::now() + Duration::from_secs(75);
-    let release = loop {
-        let (_, rel) = lab.hippo.get(&format!("/api/releases/{r}"));
-        if rel["status"] != "running" {
-            break rel;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "still running {:?} after the kill: {rel}",
-            killed.elapsed()
-        );
-        std::thread::sleep(Duration::from_millis(500));
-    };
+    let release = wait_until(
+        "the release to end after its worker was killed",
+        Duration::from_secs(75),
+        || {
+            let (_, rel) = lab.hippo.get(&format!("/api/releases/{r}"));
+            format!("{rel}\n{}", lab.hippo.log())
+        },
+        || {
+            let (_, rel) = lab.hippo.get(&format!("/api/releases/{r}"));
+            (rel["status"] != "running").then_some(rel)
+        },
+    );
     assert_eq!(release["status"], "failed", "{release}");
     assert!(
         release["error"]
@@ -817,6 +817,6 @@ fn a_release_whose_worker_is_killed_ends_failed_within_the_lease_time_and_hosts_
     let events = lab
         .hippo
         .events(r, None, Duration::from_secs(10))
-        .expect("events");
+        .unwrap_or_else(|e| panic!("{e:#}"));
     assert_eq!(events.last().expect("end")["status"], "failed");
 }

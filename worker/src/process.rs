@@ -1,5 +1,5 @@
-//! What both binaries (`hippo-api`, `hippo-worker`) do at the process level: logging and the
-//! shutdown signal.
+//! What both binaries (`hippo-api`, `hippo-worker`) do at the process level: logging, the
+//! shutdown signal, telling a supervisor the address they bound.
 
 /// Structured logs to stderr; filter from `HIPPO_LOG` (default `info`).
 pub fn init_tracing() {
@@ -30,4 +30,13 @@ pub fn worker_name(role: &str) -> String {
         .map(|s| s.trim().to_owned())
         .unwrap_or_else(|_| "localhost".into());
     format!("{role}-{host}-{}", std::process::id())
+}
+
+/// Writes `addr` (as `127.0.0.1:PORT`) to `path`, all at once (a temporary file renamed into
+/// place): whoever waits for the file never reads half an address. `HIPPO_ADDR_FILE` names it,
+/// so that a process told to listen on port 0 can say which port it got.
+pub fn write_addr_file(path: &std::path::Path, addr: std::net::SocketAddr) -> std::io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, format!("{addr}\n"))?;
+    std::fs::rename(&tmp, path)
 }

@@ -5,6 +5,7 @@ pub mod audit;
 pub mod configs;
 pub mod environments;
 pub mod hosts;
+pub mod lockouts;
 pub mod people;
 pub mod releases;
 pub mod system;

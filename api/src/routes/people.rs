@@ -7,7 +7,7 @@ use crate::audit;
 use crate::auth::Auth;
 use crate::problem::ApiError;
 use crate::state::State;
-use hippo_shared::crypto::{hash_password, new_token};
+use hippo_shared::crypto::new_token;
 use hippo_shared::db::people::{ApiToken, Role, UserRow};
 use hippo_shared::domain::{Name, Permission};
 use poem::web::Data;
@@ -231,7 +231,7 @@ impl PeopleApi {
         let username = Name::parse(&body.username).map_err(ApiError::field("username"))?;
         check_password(&body.password)?;
         let roles = check_bindings(&st, &body.roles).await?;
-        let hash = hash_password(&body.password).map_err(ApiError::internal)?;
+        let hash = st.login_guard.hash(&body.password).await?;
         let id = st
             .db
             .create_user(username.as_str(), &hash, body.is_admin)
@@ -281,7 +281,7 @@ impl PeopleApi {
         let hash = match &body.password {
             Some(p) => {
                 check_password(p)?;
-                Some(hash_password(p).map_err(ApiError::internal)?)
+                Some(st.login_guard.hash(p).await?)
             }
             None => None,
         };

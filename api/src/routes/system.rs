@@ -4,7 +4,7 @@ use crate::app::ApiTags;
 use crate::auth::Auth;
 use crate::problem::ApiError;
 use crate::state::State;
-use hippo_shared::crypto::{new_token, verify_password};
+use hippo_shared::crypto::new_token;
 use hippo_worker::ssh::HostKey;
 use poem::web::Data;
 use poem_openapi::payload::Json;
@@ -38,17 +38,26 @@ pub struct SystemApi;
 
 #[OpenApi(prefix_path = "/api", tag = "ApiTags::System")]
 impl SystemApi {
-    /// Log in with a user name and password; returns a bearer token.
+    /// Log in with a user name and password; returns a bearer token. Failed logins are
+    /// limited per user name and per client address: beyond the limit, 429 with `Retry-After`;
+    /// repeated, a temporary lockout (admins: `/api/login-lockouts`).
     #[oai(path = "/auth/login", method = "post", tag = "ApiTags::Auth")]
-    async fn login(&self, st: Data<&Arc<State>>, body: Json<LoginIn>) -> ApiResult<Json<LoginOut>> {
+    async fn login(
+        &self,
+        st: Data<&Arc<State>>,
+        req: &poem::Request,
+        body: Json<LoginIn>,
+    ) -> ApiResult<Json<LoginOut>> {
+        let guard = &st.login_guard;
+        let attempt = guard
+            .admit(&st.db, &body.username, guard.client_addr(req))
+            .await?;
         let user = st.db.user_by_name(&body.username).await?;
-        // Hash even when the user does not exist, so timing does not tell which names exist.
-        let hash = user
-            .as_ref()
-            .map(|u| u.password_hash.as_str())
-            .unwrap_or(DUMMY_HASH);
-        let ok = verify_password(&body.password, hash);
+        // Checked even when the user does not exist, so timing does not tell which names exist.
+        let hash = user.as_ref().map(|u| u.password_hash.as_str());
+        let ok = guard.verify(&body.password, hash).await?;
         let Some(user) = user.filter(|_| ok) else {
+            attempt.failed(&st.db).await;
             return Err(ApiError::Unauthorized(Json(crate::problem::Problem {
                 error: "bad_credentials".into(),
                 message: "unknown user name or wrong password".into(),
@@ -56,6 +65,7 @@ impl SystemApi {
                 permission: None,
             })));
         };
+        attempt.succeeded();
         let (token, hash) = new_token();
         let expires =
             chrono::Utc::now() + chrono::Duration::seconds(st.settings.session_ttl_secs as i64);
@@ -83,6 +93,3 @@ impl SystemApi {
         }))
     }
 }
-
-/// argon2 hash of a random string, used to spend the same time on unknown users.
-const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$2a0ZTzC1M1nz3r3qG0mU3Hj1n6w6m4d6k1oJ1dTz8Gk";

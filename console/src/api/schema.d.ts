@@ -13,7 +13,11 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Log in with a user name and password; returns a bearer token. */
+        /**
+         * Log in with a user name and password; returns a bearer token. Failed logins are
+         *     limited per user name and per client address: beyond the limit, 429 with `Retry-After`;
+         *     repeated, a temporary lockout (admins: `/api/login-lockouts`).
+         */
         post: {
             parameters: {
                 query?: never;
@@ -83,6 +87,17 @@ export interface paths {
                 /** @description A field holds a value that is not allowed. */
                 422: {
                     headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Too many attempts (logins): wait the `Retry-After` seconds. */
+                429: {
+                    headers: {
+                        /** @description Seconds to wait before trying again. */
+                        "RETRY-AFTER": number;
                         [name: string]: unknown;
                     };
                     content: {
@@ -197,6 +212,17 @@ export interface paths {
                 /** @description A field holds a value that is not allowed. */
                 422: {
                     headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Too many attempts (logins): wait the `Retry-After` seconds. */
+                429: {
+                    headers: {
+                        /** @description Seconds to wait before trying again. */
+                        "RETRY-AFTER": number;
                         [name: string]: unknown;
                     };
                     content: {
@@ -319,6 +345,17 @@ export interface paths {
                         "application/json; charset=utf-8": components["schemas"]["Problem"];
                     };
                 };
+                /** @description Too many attempts (logins): wait the `Retry-After` seconds. */
+                429: {
+                    headers: {
+                        /** @description Seconds to wait before trying again. */
+                        "RETRY-AFTER": number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["Problem"];
+                    };
+                };
                 /** @description Something unexpected; the cause is in the server log. */
                 500: {
                     headers: {
@@ -420,6 +457,17 @@ export interface paths {
                 /** @description A field holds a value that is not allowed. */
                 422: {
                     headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Too many attempts (logins): wait the `Retry-After` seconds. */
+                429: {
+                    headers: {
+                        /** @description Seconds to wait before trying again. */
+                        "RETRY-AFTER": number;
                         [name: string]: unknown;
                     };
                     content: {
@@ -542,6 +590,17 @@ export interface paths {
                         "application/json; charset=utf-8": components["schemas"]["Problem"];
                     };
                 };
+                /** @description Too many attempts (logins): wait the `Retry-After` seconds. */
+                429: {
+                    headers: {
+                        /** @description Seconds to wait before trying again. */
+                        "RETRY-AFTER": number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["Problem"];
+                    };
+                };
                 /** @description Something unexpected; the cause is in the server log. */
                 500: {
                     headers: {
@@ -649,6 +708,17 @@ export interface paths {
                         "application/json; charset=utf-8": components["schemas"]["Problem"];
                     };
                 };
+                /** @description Too many attempts (logins): wait the `Retry-After` seconds. */
+                429: {
+                    headers: {
+                        /** @description Seconds to wait before trying again. */
+                        "RETRY-AFTER": number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["Problem"];
+                    };
+                };
                 /** @description Something unexpected; the cause is in the server log. */
                 500: {
                     headers: {
@@ -746,6 +816,17 @@ export interface paths {
                 /** @description A field holds a value that is not allowed. */
                 422: {
                     headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Too many attempts (logins): wait the `Retry-After` seconds. */
+                429: {
+                    headers: {
+                        /** @description Seconds to wait before trying again. */
+                        "RETRY-AFTER": number;
                         [name: string]: unknown;
                     };
                     content: {
@@ -868,6 +949,17 @@ export interface paths {
                         "application/json; charset=utf-8": components["schemas"]["Problem"];
                     };
                 };
+                /** @description Too many attempts (logins): wait the `Retry-After` seconds. */
+                429: {
+                    headers: {
+                        /** @description Seconds to wait before trying again. */
+                        "RETRY-AFTER": number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["Problem"];
+                    };
+                };
                 /** @description Something unexpected; the cause is in the server log. */
                 500: {
                     headers: {
@@ -969,6 +1061,17 @@ export interface paths {
                 /** @description A field holds a value that is not allowed. */
                 422: {
                     headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Too many attempts (logins): wait the `Retry-After` seconds. */
+                429: {
+                    headers: {
+                        /** @description Seconds to wait before trying again. */
+                        "RETRY-AFTER": number;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1091,6 +1194,17 @@ export interface paths {
                         "application/json; charset=utf-8": components["schemas"]["Problem"];
                     };
                 };
+                /** @description Too many attempts (logins): wait the `Retry-After` seconds. */
+                429: {
+                    headers: {
+                        /** @description Seconds to wait before trying again. */
+                        "RETRY-AFTER": number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["Problem"];
+                    };
+                };
                 /** @description Something unexpected; the cause is in the server log. */
                 500: {
                     headers: {
@@ -1198,6 +1312,17 @@ export interface paths {
                         "application/json; charset=utf-8": components["schemas"]["Problem"];
                     };
                 };
+                /** @description Too many attempts (logins): wait the `Retry-After` seconds. */
+                429: {
+                    headers: {
+                        /** @description Seconds to wait before trying again. */
+                        "RETRY-AFTER": number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["Problem"];
+                    };
+                };
                 /** @description Something unexpected; the cause is in the server log. */
                 500: {
                     headers: {
@@ -1295,6 +1420,17 @@ export interface paths {
                 /** @description A field holds a value that is not allowed. */
                 422: {
                     headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Too many attempts (logins): wait the `Retry-After` seconds. */
+                429: {
+                    headers: {
+                        /** @description Seconds to wait before trying again. */
+                        "RETRY-AFTER": number;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1421,6 +1557,17 @@ export interface paths {
                         "application/json; charset=utf-8": components["schemas"]["Problem"];
                     };
                 };
+                /** @description Too many attempts (logins): wait the `Retry-After` seconds. */
+                429: {
+                    headers: {
+                        /** @description Seconds to wait before trying again. */
+                        "RETRY-AFTER": number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["Problem"];
+                    };
+                };
                 /** @description Something unexpected; the cause is in the server log. */
                 500: {
                     headers: {
@@ -1534,6 +1681,17 @@ export interface paths {
                         "application/json; charset=utf-8": components["schemas"]["Problem"];
                     };
                 };
+                /** @description Too many attempts (logins): wait the `Retry-After` seconds. */
+                429: {
+                    headers: {
+                        /** @description Seconds to wait before trying again. */
+                        "RETRY-AFTER": number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["Problem"];
+                    };
+                };
                 /** @description Something unexpected; the cause is in the server log. */
                 500: {
                     headers: {
@@ -1635,6 +1793,17 @@ export interface paths {
                 /** @description A field holds a value that is not allowed. */
                 422: {
                     headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Too many attempts (logins): wait the `Retry-After` seconds. */
+                429: {
+                    headers: {
+                        /** @description Seconds to wait before trying again. */
+                        "RETRY-AFTER": number;
                         [name: string]: unknown;
                     };
                     content: {
@@ -1757,6 +1926,17 @@ export interface paths {
                         "application/json; charset=utf-8": components["schemas"]["Problem"];
                     };
                 };
+                /** @description Too many attempts (logins): wait the `Retry-After` seconds. */
+                429: {
+                    headers: {
+                        /** @description Seconds to wait before trying again. */
+                        "RETRY-AFTER": number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["Problem"];
+                    };
+                };
                 /** @description Something unexpected; the cause is in the server log. */
                 500: {
                     headers: {
@@ -1864,6 +2044,17 @@ export interface paths {
                         "application/json; charset=utf-8": components["schemas"]["Problem"];
                     };
                 };
+                /** @description Too many attempts (logins): wait the `Retry-After` seconds. */
+                429: {
+                    headers: {
+                        /** @description Seconds to wait before trying again. */
+                        "RETRY-AFTER": number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["Problem"];
+                    };
+                };
                 /** @description Something unexpected; the cause is in the server log. */
                 500: {
                     headers: {
@@ -1961,6 +2152,17 @@ export interface paths {
                 /** @description A field holds a value that is not allowed. */
                 422: {
                     headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Too many attempts (logins): wait the `Retry-After` seconds. */
+                429: {
+                    headers: {
+                        /** @description Seconds to wait before trying again. */
+                        "RETRY-AFTER": number;
                         [name: string]: unknown;
                     };
                     content: {
@@ -2083,6 +2285,17 @@ export interface paths {
                         "application/json; charset=utf-8": components["schemas"]["Problem"];
                     };
                 };
+                /** @description Too many attempts (logins): wait the `Retry-After` seconds. */
+                429: {
+                    headers: {
+                        /** @description Seconds to wait before trying again. */
+                        "RETRY-AFTER": number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["Problem"];
+                    };
+                };
                 /** @description Something unexpected; the cause is in the server log. */
                 500: {
                     headers: {
@@ -2184,6 +2397,17 @@ export interface paths {
                 /** @description A field holds a value that is not allowed. */
                 422: {
                     headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Too many attempts (logins): wait the `Retry-After` seconds. */
+                429: {
+                    headers: {
+                        /** @description Seconds to wait before trying again. */
+                        "RETRY-AFTER": number;
                         [name: string]: unknown;
                     };
                     content: {
@@ -2306,6 +2530,17 @@ export interface paths {
                         "application/json; charset=utf-8": components["schemas"]["Problem"];
                     };
                 };
+                /** @description Too many attempts (logins): wait the `Retry-After` seconds. */
+                429: {
+                    headers: {
+                        /** @description Seconds to wait before trying again. */
+                        "RETRY-AFTER": number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["Problem"];
+                    };
+                };
                 /** @description Something unexpected; the cause is in the server log. */
                 500: {
                     headers: {
@@ -2416,6 +2651,17 @@ export interface paths {
                         "application/json; charset=utf-8": components["schemas"]["Problem"];
                     };
                 };
+                /** @description Too many attempts (logins): wait the `Retry-After` seconds. */
+                429: {
+                    headers: {
+                        /** @description Seconds to wait before trying again. */
+                        "RETRY-AFTER": number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["Problem"];
+                    };
+                };
                 /** @description Something unexpected; the cause is in the server log. */
                 500: {
                     headers: {
@@ -2513,6 +2759,17 @@ export interface paths {
                 /** @description A field holds a value that is not allowed. */
                 422: {
                     headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Too many attempts (logins): wait the `Retry-After` seconds. */
+                429: {
+                    headers: {
+                        /** @description Seconds to wait before trying again. */
+                        "RETRY-AFTER": number;
                         [name: string]: unknown;
                     };
                     content: {
@@ -2628,6 +2885,17 @@ export interface paths {
                 /** @description A field holds a value that is not allowed. */
                 422: {
                     headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Too many attempts (logins): wait the `Retry-After` seconds. */
+                429: {
+                    headers: {
+                        /** @description Seconds to wait before trying again. */
+                        "RETRY-AFTER": number;
                         [name: string]: unknown;
                     };
                     content: {
@@ -2752,6 +3020,17 @@ export interface paths {
                         "application/json; charset=utf-8": components["schemas"]["Problem"];
                     };
                 };
+                /** @description Too many attempts (logins): wait the `Retry-After` seconds. */
+                429: {
+                    headers: {
+                        /** @description Seconds to wait before trying again. */
+                        "RETRY-AFTER": number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["Problem"];
+                    };
+                };
                 /** @description Something unexpected; the cause is in the server log. */
                 500: {
                     headers: {
@@ -2864,6 +3143,17 @@ export interface paths {
                 /** @description A field holds a value that is not allowed. */
                 422: {
                     headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Too many attempts (logins): wait the `Retry-After` seconds. */
+                429: {
+                    headers: {
+                        /** @description Seconds to wait before trying again. */
+                        "RETRY-AFTER": number;
                         [name: string]: unknown;
                     };
                     content: {
@@ -2990,6 +3280,17 @@ export interface paths {
                         "application/json; charset=utf-8": components["schemas"]["Problem"];
                     };
                 };
+                /** @description Too many attempts (logins): wait the `Retry-After` seconds. */
+                429: {
+                    headers: {
+                        /** @description Seconds to wait before trying again. */
+                        "RETRY-AFTER": number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["Problem"];
+                    };
+                };
                 /** @description Something unexpected; the cause is in the server log. */
                 500: {
                     headers: {
@@ -3102,6 +3403,17 @@ export interface paths {
                 /** @description A field holds a value that is not allowed. */
                 422: {
                     headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Too many attempts (logins): wait the `Retry-After` seconds. */
+                429: {
+                    headers: {
+                        /** @description Seconds to wait before trying again. */
+                        "RETRY-AFTER": number;
                         [name: string]: unknown;
                     };
                     content: {
@@ -3228,6 +3540,17 @@ export interface paths {
                         "application/json; charset=utf-8": components["schemas"]["Problem"];
                     };
                 };
+                /** @description Too many attempts (logins): wait the `Retry-After` seconds. */
+                429: {
+                    headers: {
+                        /** @description Seconds to wait before trying again. */
+                        "RETRY-AFTER": number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["Problem"];
+                    };
+                };
                 /** @description Something unexpected; the cause is in the server log. */
                 500: {
                     headers: {
@@ -3332,6 +3655,17 @@ export interface paths {
                 /** @description A field holds a value that is not allowed. */
                 422: {
                     headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Too many attempts (logins): wait the `Retry-After` seconds. */
+                429: {
+                    headers: {
+                        /** @description Seconds to wait before trying again. */
+                        "RETRY-AFTER": number;
                         [name: string]: unknown;
                     };
                     content: {
@@ -3454,6 +3788,17 @@ export interface paths {
                         "application/json; charset=utf-8": components["schemas"]["Problem"];
                     };
                 };
+                /** @description Too many attempts (logins): wait the `Retry-After` seconds. */
+                429: {
+                    headers: {
+                        /** @description Seconds to wait before trying again. */
+                        "RETRY-AFTER": number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["Problem"];
+                    };
+                };
                 /** @description Something unexpected; the cause is in the server log. */
                 500: {
                     headers: {
@@ -3558,6 +3903,17 @@ export interface paths {
                 /** @description A field holds a value that is not allowed. */
                 422: {
                     headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Too many attempts (logins): wait the `Retry-After` seconds. */
+                429: {
+                    headers: {
+                        /** @description Seconds to wait before trying again. */
+                        "RETRY-AFTER": number;
                         [name: string]: unknown;
                     };
                     content: {
@@ -3677,6 +4033,17 @@ export interface paths {
                 /** @description A field holds a value that is not allowed. */
                 422: {
                     headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Too many attempts (logins): wait the `Retry-After` seconds. */
+                429: {
+                    headers: {
+                        /** @description Seconds to wait before trying again. */
+                        "RETRY-AFTER": number;
                         [name: string]: unknown;
                     };
                     content: {
@@ -3808,6 +4175,17 @@ export interface paths {
                         "application/json; charset=utf-8": components["schemas"]["Problem"];
                     };
                 };
+                /** @description Too many attempts (logins): wait the `Retry-After` seconds. */
+                429: {
+                    headers: {
+                        /** @description Seconds to wait before trying again. */
+                        "RETRY-AFTER": number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["Problem"];
+                    };
+                };
                 /** @description Something unexpected; the cause is in the server log. */
                 500: {
                     headers: {
@@ -3933,6 +4311,17 @@ export interface paths {
                         "application/json; charset=utf-8": components["schemas"]["Problem"];
                     };
                 };
+                /** @description Too many attempts (logins): wait the `Retry-After` seconds. */
+                429: {
+                    headers: {
+                        /** @description Seconds to wait before trying again. */
+                        "RETRY-AFTER": number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["Problem"];
+                    };
+                };
                 /** @description Something unexpected; the cause is in the server log. */
                 500: {
                     headers: {
@@ -4046,6 +4435,17 @@ export interface paths {
                 /** @description A field holds a value that is not allowed. */
                 422: {
                     headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Too many attempts (logins): wait the `Retry-After` seconds. */
+                429: {
+                    headers: {
+                        /** @description Seconds to wait before trying again. */
+                        "RETRY-AFTER": number;
                         [name: string]: unknown;
                     };
                     content: {
@@ -4175,6 +4575,17 @@ export interface paths {
                         "application/json; charset=utf-8": components["schemas"]["Problem"];
                     };
                 };
+                /** @description Too many attempts (logins): wait the `Retry-After` seconds. */
+                429: {
+                    headers: {
+                        /** @description Seconds to wait before trying again. */
+                        "RETRY-AFTER": number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["Problem"];
+                    };
+                };
                 /** @description Something unexpected; the cause is in the server log. */
                 500: {
                     headers: {
@@ -4291,6 +4702,17 @@ export interface paths {
                         "application/json; charset=utf-8": components["schemas"]["Problem"];
                     };
                 };
+                /** @description Too many attempts (logins): wait the `Retry-After` seconds. */
+                429: {
+                    headers: {
+                        /** @description Seconds to wait before trying again. */
+                        "RETRY-AFTER": number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["Problem"];
+                    };
+                };
                 /** @description Something unexpected; the cause is in the server log. */
                 500: {
                     headers: {
@@ -4392,6 +4814,17 @@ export interface paths {
                 /** @description A field holds a value that is not allowed. */
                 422: {
                     headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Too many attempts (logins): wait the `Retry-After` seconds. */
+                429: {
+                    headers: {
+                        /** @description Seconds to wait before trying again. */
+                        "RETRY-AFTER": number;
                         [name: string]: unknown;
                     };
                     content: {
@@ -4514,6 +4947,17 @@ export interface paths {
                         "application/json; charset=utf-8": components["schemas"]["Problem"];
                     };
                 };
+                /** @description Too many attempts (logins): wait the `Retry-After` seconds. */
+                429: {
+                    headers: {
+                        /** @description Seconds to wait before trying again. */
+                        "RETRY-AFTER": number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["Problem"];
+                    };
+                };
                 /** @description Something unexpected; the cause is in the server log. */
                 500: {
                     headers: {
@@ -4620,6 +5064,17 @@ export interface paths {
                 /** @description A field holds a value that is not allowed. */
                 422: {
                     headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Too many attempts (logins): wait the `Retry-After` seconds. */
+                429: {
+                    headers: {
+                        /** @description Seconds to wait before trying again. */
+                        "RETRY-AFTER": number;
                         [name: string]: unknown;
                     };
                     content: {
@@ -4736,6 +5191,17 @@ export interface paths {
                         "application/json; charset=utf-8": components["schemas"]["Problem"];
                     };
                 };
+                /** @description Too many attempts (logins): wait the `Retry-After` seconds. */
+                429: {
+                    headers: {
+                        /** @description Seconds to wait before trying again. */
+                        "RETRY-AFTER": number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["Problem"];
+                    };
+                };
                 /** @description Something unexpected; the cause is in the server log. */
                 500: {
                     headers: {
@@ -4837,6 +5303,17 @@ export interface paths {
                 /** @description A field holds a value that is not allowed. */
                 422: {
                     headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Too many attempts (logins): wait the `Retry-After` seconds. */
+                429: {
+                    headers: {
+                        /** @description Seconds to wait before trying again. */
+                        "RETRY-AFTER": number;
                         [name: string]: unknown;
                     };
                     content: {
@@ -4957,6 +5434,17 @@ export interface paths {
                         "application/json; charset=utf-8": components["schemas"]["Problem"];
                     };
                 };
+                /** @description Too many attempts (logins): wait the `Retry-After` seconds. */
+                429: {
+                    headers: {
+                        /** @description Seconds to wait before trying again. */
+                        "RETRY-AFTER": number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["Problem"];
+                    };
+                };
                 /** @description Something unexpected; the cause is in the server log. */
                 500: {
                     headers: {
@@ -5061,6 +5549,17 @@ export interface paths {
                 /** @description A field holds a value that is not allowed. */
                 422: {
                     headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Too many attempts (logins): wait the `Retry-After` seconds. */
+                429: {
+                    headers: {
+                        /** @description Seconds to wait before trying again. */
+                        "RETRY-AFTER": number;
                         [name: string]: unknown;
                     };
                     content: {
@@ -5179,6 +5678,17 @@ export interface paths {
                 /** @description A field holds a value that is not allowed. */
                 422: {
                     headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Too many attempts (logins): wait the `Retry-After` seconds. */
+                429: {
+                    headers: {
+                        /** @description Seconds to wait before trying again. */
+                        "RETRY-AFTER": number;
                         [name: string]: unknown;
                     };
                     content: {
@@ -5307,6 +5817,17 @@ export interface paths {
                         "application/json; charset=utf-8": components["schemas"]["Problem"];
                     };
                 };
+                /** @description Too many attempts (logins): wait the `Retry-After` seconds. */
+                429: {
+                    headers: {
+                        /** @description Seconds to wait before trying again. */
+                        "RETRY-AFTER": number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["Problem"];
+                    };
+                };
                 /** @description Something unexpected; the cause is in the server log. */
                 500: {
                     headers: {
@@ -5339,6 +5860,261 @@ export interface paths {
         put?: never;
         post?: never;
         delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/login-lockouts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Login lockouts in force, newest first (admins). */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["LockoutOut"][];
+                    };
+                };
+                /** @description The request could not be read (bad JSON, wrong types). */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description No or an invalid bearer token. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Not allowed. */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description No such resource. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description The request conflicts with the current state (duplicate, wrong status). */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description A field holds a value that is not allowed. */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Too many attempts (logins): wait the `Retry-After` seconds. */
+                429: {
+                    headers: {
+                        /** @description Seconds to wait before trying again. */
+                        "RETRY-AFTER": number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Something unexpected; the cause is in the server log. */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description A service Hippo depends on (a Git server) failed or timed out. */
+                502: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description A service Hippo itself needs (the queue) is unavailable; try again shortly. */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/login-lockouts/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** End a lockout now: the user name or address may log in again (admins; audited). */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: number;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Deleted. */
+                204: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description The request could not be read (bad JSON, wrong types). */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description No or an invalid bearer token. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Not allowed. */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description No such resource. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description The request conflicts with the current state (duplicate, wrong status). */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description A field holds a value that is not allowed. */
+                422: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Too many attempts (logins): wait the `Retry-After` seconds. */
+                429: {
+                    headers: {
+                        /** @description Seconds to wait before trying again. */
+                        "RETRY-AFTER": number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Something unexpected; the cause is in the server log. */
+                500: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description A service Hippo depends on (a Git server) failed or timed out. */
+                502: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description A service Hippo itself needs (the queue) is unavailable; try again shortly. */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
         options?: never;
         head?: never;
         patch?: never;
@@ -5622,6 +6398,25 @@ export interface components {
         };
         /** @enum {string} */
         KindDto: "release" | "rollback";
+        /** LockoutOut */
+        LockoutOut: {
+            /** Format: int64 */
+            id: number;
+            /**
+             * @description `user` (a user name, as typed at login) or `address` (a client address; IPv6 as its
+             *     /64 network).
+             */
+            kind: string;
+            subject: string;
+            /**
+             * Format: int64
+             * @description Failed logins that led to it.
+             */
+            failures: number;
+            locked_at: string;
+            /** @description Logins of this subject get 429 until then. */
+            locked_until: string;
+        };
         /** LoginIn */
         LoginIn: {
             username: string;

@@ -12,6 +12,7 @@ pub mod audit;
 pub mod configs;
 pub mod inventory;
 pub mod leases;
+pub mod lockouts;
 pub mod notices;
 pub mod people;
 pub mod releases;

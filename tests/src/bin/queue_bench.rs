@@ -99,7 +99,18 @@ fn timed_run(h: &Hippo, release: i64, s: &mut Series, record: bool) -> anyhow::R
     let mut checkout = None;
     let mut end = None;
     let mut worker = None;
-    for (at, ev) in rx.iter() {
+    // A release that never ends must fail the benchmark, not hang it (keep-alive comments keep
+    // every read of the stream short, so only a total deadline ends the wait).
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let (at, ev) = match rx.recv_timeout(left) {
+            Ok(e) => e,
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                bail!("release {release}: its event stream did not end within 300 s")
+            }
+        };
         let ms = at.duration_since(sent).as_secs_f64() * 1000.0;
         first.get_or_insert(ms);
         if ev["stage"] == "checkout" {
