@@ -6,11 +6,22 @@
 #                 entrypoint to ["/usr/bin/tini", "--", "/usr/local/bin/hippo-worker"].
 # Needs BuildKit (the default builder of current Docker) for the cache mounts.
 
+# The web console (console/): built here, embedded into hippo-api below (HIPPO_CONSOLE_DIST
+# tells api/build.rs to take these files instead of running npm itself).
+FROM node:20-bookworm-slim AS console
+WORKDIR /console
+COPY console/package.json console/package-lock.json ./
+RUN --mount=type=cache,target=/root/.npm npm ci --no-audit --no-fund
+COPY console/ ./
+RUN npm run build -- --outDir /console-dist
+
 FROM rust:1.95-bookworm AS build
 RUN apt-get update && apt-get install -y --no-install-recommends pkg-config libssl-dev \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
+COPY --from=console /console-dist /console-dist
+ENV HIPPO_CONSOLE_DIST=/console-dist
 # target/ lives in a cache mount, which is not part of the image: copy the binaries out in the
 # same step. sharing=locked: two builds at once would clobber each other's rlibs.
 RUN --mount=type=cache,target=/usr/local/cargo/registry \

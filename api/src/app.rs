@@ -1,7 +1,8 @@
 //! The route table. `/api/*` is the OpenAPI service; `/docs` its Swagger UI; `/openapi.json`
-//! the spec; `/healthz` and `/readyz` for load balancers; `/metrics` for Prometheus. Every
-//! response passes the body limit (413), the problem mapping (`problem::catch_all`) and, for
-//! a 405, gets the `Allow` header the spec implies.
+//! the spec; `/healthz` and `/readyz` for load balancers; `/metrics` for Prometheus; every
+//! other path is the web console (`crate::console`). Every response passes the body limit
+//! (413), the problem mapping (`problem::catch_all`) and, for a 405, gets the `Allow` header
+//! the spec implies.
 use crate::problem::catch_all;
 use crate::routes::{
     apps, audit, configs, environments, git, hosts, lockouts, me, people, releases, system,
@@ -238,7 +239,7 @@ pub fn routes(state: Arc<State>) -> impl Endpoint {
         .swagger_ui_html()
         .replace(&service.spec(), &spec_json());
     Route::new()
-        .nest("/", service.into_endpoint())
+        .nest_no_strip("/api", service.into_endpoint())
         .at(
             "/docs",
             get(poem::endpoint::make_sync(move |_| {
@@ -249,6 +250,7 @@ pub fn routes(state: Arc<State>) -> impl Endpoint {
         .at("/healthz", get(healthz))
         .at("/readyz", get(readyz))
         .at("/metrics", get(metrics))
+        .nest("/", crate::console::endpoint())
         .around(body_limit)
         .catch_all_error(catch_all)
         .around(allow_header)

@@ -11,6 +11,8 @@ pub mod auth;
 pub mod body;
 /// A config's notice channels as typed shapes (one per channel `type`), secrets redacted.
 pub mod channels;
+/// The web console's built files, with the single-page-app fallback.
+pub mod console;
 /// Login limits and lockouts, password hashing off the request threads.
 pub mod login_guard;
 /// Errors as HTTP problems, and the error responses each operation declares.

@@ -1,0 +1,32 @@
+import { describe, expect, it } from 'vitest'
+import { mount } from '@vue/test-utils'
+import VirtualLog from './VirtualLog.vue'
+import { ReleaseFeed, type Event } from '@/release/feed'
+
+describe('a 200-host release with 10,000 log lines', () => {
+  it('keeps one lane per host and every line once, and renders only the visible lines', async () => {
+    const hosts = Array.from({ length: 200 }, (_, i) => `web-${i + 1}`)
+    const feed = new ReleaseFeed(hosts)
+    let id = 0
+    const ev = (stage: string, status: string, host: string, message = ''): Event => ({
+      id: ++id, release_id: 1, at: '2026-11-30T10:00:00.000Z', stage: stage as Event['stage'], status: status as Event['status'], host, message,
+    })
+    for (const h of hosts) feed.apply(ev('prepare', 'started', h))
+    for (let i = 0; i < 10_000 - 600; i++) feed.apply(ev('prepare', 'output', hosts[i % 200]!, `line ${i}`))
+    for (const h of hosts) feed.apply(ev('prepare', 'succeeded', h))
+    for (const h of hosts) feed.apply(ev('switch', 'succeeded', h))
+    // A reconnect replays what was already seen: nothing doubles.
+    const last = id
+    for (let replay = last - 500; replay <= last; replay++) feed.apply({ ...ev('prepare', 'output', 'web-1', 'dup'), id: replay })
+    expect(feed.hostLanes()).toHaveLength(200)
+    expect(feed.lines).toHaveLength(10_000)
+    expect(feed.prepared.size).toBe(200)
+    expect(feed.switched.size).toBe(200)
+
+    const w = mount(VirtualLog, { props: { lines: feed.lines, version: 1, showHost: true, follow: false }, attachTo: document.body })
+    const rendered = w.findAll('[data-test="log-line"]').length
+    expect(rendered).toBeGreaterThan(0)
+    expect(rendered).toBeLessThan(100)
+    w.unmount()
+  })
+})
