@@ -440,17 +440,20 @@ pub enum Permission {
     Release,
     /// Create, change and delete hosts (and forget their keys).
     ManageHosts,
+    /// Open a web terminal on the hosts of an environment (every session is recorded).
+    Terminal,
     /// Everything, everywhere: users, roles, environments, apps, the audit trail.
     Admin,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 6] = [
+    pub const ALL: [Permission; 7] = [
         Self::EditConfigs,
         Self::Request,
         Self::Review,
         Self::Release,
         Self::ManageHosts,
+        Self::Terminal,
         Self::Admin,
     ];
     pub fn as_str(self) -> &'static str {
@@ -460,6 +463,7 @@ impl Permission {
             Self::Review => "review",
             Self::Release => "release",
             Self::ManageHosts => "manage_hosts",
+            Self::Terminal => "terminal",
             Self::Admin => "admin",
         }
     }

@@ -107,8 +107,8 @@ fn held(
 ) -> Vec<PermissionName> {
     Permission::ALL
         .into_iter()
-        // Hosts belong to an environment: `manage_hosts` is never an app's.
-        .filter(|p| app.is_none() || *p != Permission::ManageHosts)
+        // Hosts belong to an environment: `manage_hosts` and `terminal` are never an app's.
+        .filter(|p| app.is_none() || !matches!(p, Permission::ManageHosts | Permission::Terminal))
         .filter(|p| user.can(*p, env, app))
         .map(Into::into)
         .collect()
