@@ -7,6 +7,7 @@ use crate::ssh::{
     Timeouts,
 };
 use hippo_shared::db::inventory::{Host, HostCheck, PathCheck};
+use hippo_shared::domain::ConfigId;
 use std::time::{Duration, Instant};
 
 /// The pinned key of a host, or trust on first use.
@@ -28,7 +29,7 @@ fn port(host: &Host) -> u16 {
 /// directory that must be writable).
 #[derive(Debug, Clone)]
 pub struct PathToCheck {
-    pub config_id: i64,
+    pub config_id: ConfigId,
     pub kind: &'static str,
     pub path: String,
 }
@@ -36,7 +37,11 @@ pub struct PathToCheck {
 impl PathToCheck {
     /// The directories a config needs on its hosts: the deploy link's parent (the link is
     /// replaced there) and the versions directory.
-    pub fn of_config(config_id: i64, deploy_path: &str, versions_path: &str) -> [PathToCheck; 2] {
+    pub fn of_config(
+        config_id: ConfigId,
+        deploy_path: &str,
+        versions_path: &str,
+    ) -> [PathToCheck; 2] {
         let parent = std::path::Path::new(deploy_path)
             .parent()
             .map(|p| p.display().to_string())

@@ -9,7 +9,7 @@ use crate::{checkout, cleanup, notify, prepare, switch};
 use hippo_shared::db::DbError;
 use hippo_shared::db::releases::Release;
 use hippo_shared::domain::{
-    CommitId, FailurePolicy, FilterMode, ReleaseKind, ReleaseStatus, VersionName,
+    CommitId, FailurePolicy, FilterMode, ReleaseId, ReleaseKind, ReleaseStatus, VersionName,
 };
 use hippo_shared::events::{EventStatus, ReleaseEvent, Stage};
 use hippo_shared::metrics;
@@ -22,10 +22,10 @@ const LEASE_TTL_MS: i64 = 30_000;
 
 /// Runs a queued release to its end. Errors are only infrastructure failures (the database);
 /// everything that goes wrong with the release itself ends it as `failed` with the reason.
-pub async fn execute(deps: &Arc<Deps>, release_id: i64) -> Result<(), DbError> {
+pub async fn execute(deps: &Arc<Deps>, release_id: ReleaseId) -> Result<(), DbError> {
     let release = retry_db("reading the release", || deps.db.get_release(release_id)).await?;
     if release.status != ReleaseStatus::Queued {
-        tracing::warn!(release_id, status = %release.status, "job for a release that is not queued; skipped");
+        tracing::warn!(%release_id, status = %release.status, "job for a release that is not queued; skipped");
         return Ok(());
     }
     let lease = format!("app:{}:env:{}", release.app_id, release.environment_id);
@@ -113,7 +113,7 @@ pub async fn execute(deps: &Arc<Deps>, release_id: i64) -> Result<(), DbError> {
     match ended {
         // Someone else ended it meanwhile (a sweeper that took this worker for dead).
         Some(Ok(false)) => tracing::warn!(
-            release_id,
+            %release_id,
             "release was already ended elsewhere; outcome not recorded"
         ),
         Some(Err(e)) => return Err(e),
@@ -124,7 +124,11 @@ pub async fn execute(deps: &Arc<Deps>, release_id: i64) -> Result<(), DbError> {
 
 /// Ends a running release: `Ok` → succeeded, `Err(reason)` → failed. The final event is
 /// published only if this call made the move, so a release never gets two contradicting ends.
-async fn finish(deps: &Deps, release_id: i64, outcome: Result<(), &str>) -> Result<bool, DbError> {
+async fn finish(
+    deps: &Deps,
+    release_id: ReleaseId,
+    outcome: Result<(), &str>,
+) -> Result<bool, DbError> {
     let (status, event, message) = match outcome {
         Ok(()) => (
             ReleaseStatus::Succeeded,
@@ -549,7 +553,7 @@ pub async fn recover_after_restart(
         let reason = "interrupted: Hippo stopped while this release was running; each host still links to a complete version (see its per-host result); run it again";
         if finish(deps, r.id, Err(reason)).await? {
             tracing::warn!(
-                release_id = r.id,
+                release_id = %r.id,
                 "release interrupted by a restart marked failed"
             );
         }
@@ -563,7 +567,7 @@ pub async fn recover_after_restart(
         .await?;
     for r in queued {
         if let Err(e) = queue.push(hippo_shared::jobs::DeployJob::run(r.id)).await {
-            tracing::error!(release_id = r.id, error = %e, "could not re-queue a release");
+            tracing::error!(release_id = %r.id, error = %e, "could not re-queue a release");
         }
     }
     Ok(())
@@ -596,7 +600,7 @@ pub async fn sweep_orphans(deps: &Deps) -> Result<(), DbError> {
         };
         let reason = "worker lost: the worker running this release stopped (its lease expired); each host still links to a complete version (see its per-host result); run it again";
         if finish(deps, r.id, Err(reason)).await? {
-            tracing::warn!(release_id = r.id, "release of a lost worker marked failed");
+            tracing::warn!(release_id = %r.id, "release of a lost worker marked failed");
         }
         deps.db.release_lease(&lease, &holder, token).await?;
     }

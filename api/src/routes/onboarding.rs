@@ -15,7 +15,7 @@ use crate::state::State;
 use crate::text::{HostPassword, ImportText};
 use crate::values::ImportFormat;
 use hippo_shared::db::inventory::{Host, HostCheck, HostInput};
-use hippo_shared::domain::{self, HostAddr, Permission, SshUser};
+use hippo_shared::domain::{self, EnvironmentId, HostAddr, HostId, Permission, SshUser};
 use hippo_worker::hostops::{self, CheckOutcome, InstallError, PathToCheck};
 use hippo_worker::ssh::{Password, SshError, Timeouts};
 use poem::web::Data;
@@ -95,7 +95,7 @@ pub async fn run_checks(st: &State, hosts: Vec<Host>) -> Result<Vec<HostCheckOut
 
 /// The host, if the caller sees it (else 404) and may manage the hosts of its environment
 /// (else 403).
-async fn managed(st: &State, user: &CurrentUser, id: i64) -> Result<Host, ApiError> {
+async fn managed(st: &State, user: &CurrentUser, id: HostId) -> Result<Host, ApiError> {
     let host = st.db.get_host(id).await?;
     user.require_sees(host.environment_id, None, "host")?;
     user.require(Permission::ManageHosts, Some(host.environment_id), None)?;
@@ -106,7 +106,7 @@ async fn managed(st: &State, user: &CurrentUser, id: i64) -> Result<Host, ApiErr
 pub struct CheckHostsIn {
     /// The hosts to check (1-1000), each one the caller may manage.
     #[oai(validator(min_items = 1, max_items = 1000))]
-    pub host_ids: Vec<i64>,
+    pub host_ids: Vec<HostId>,
 }
 
 #[derive(Object)]
@@ -122,7 +122,7 @@ pub struct InstallKeyIn {
 
 #[derive(Object)]
 pub struct InstallKeyOut {
-    pub host_id: i64,
+    pub host_id: HostId,
     /// False when the key was already in `authorized_keys` (nothing was written).
     pub added: bool,
     /// The host key the host presented (pinned if it was the first contact).
@@ -141,7 +141,7 @@ pub struct ImportIn {
     pub content: ImportText,
     /// The environment of rows that name none.
     #[oai(skip_serializing_if_is_none)]
-    pub environment_id: Option<i64>,
+    pub environment_id: Option<EnvironmentId>,
     /// Check every imported host afterwards.
     #[oai(default)]
     pub check: bool,
@@ -169,7 +169,7 @@ impl OnboardingApi {
         &self,
         auth: Auth,
         st: Data<&Arc<State>>,
-        id: Path<i64>,
+        id: Path<HostId>,
     ) -> ApiResult<Json<HostCheckOut>, { AUTH | FORBIDDEN | NOT_FOUND }> {
         let host = managed(&st, &auth.0, id.0).await?;
         let mut results = run_checks(&st, vec![host]).await?;
@@ -226,7 +226,7 @@ impl OnboardingApi {
         &self,
         auth: Auth,
         st: Data<&Arc<State>>,
-        id: Path<i64>,
+        id: Path<HostId>,
         body: JsonBody<InstallKeyIn>,
     ) -> ApiResult<Json<InstallKeyOut>, { AUTH | BODY | FORBIDDEN | NOT_FOUND | CONFLICT | UPSTREAM }>
     {
@@ -309,13 +309,14 @@ impl OnboardingApi {
             )
             .into());
         }
-        let by_tag: HashMap<&str, i64> = envs
+        let by_tag: HashMap<&str, EnvironmentId> = envs
             .iter()
             .filter(|e| auth.0.sees(e.id, None))
             .map(|e| (e.tag.as_str(), e.id))
             .collect();
-        let tag_of: HashMap<i64, &str> = envs.iter().map(|e| (e.id, e.tag.as_str())).collect();
-        let mut taken: HashSet<(i64, String)> = st
+        let tag_of: HashMap<EnvironmentId, &str> =
+            envs.iter().map(|e| (e.id, e.tag.as_str())).collect();
+        let mut taken: HashSet<(EnvironmentId, String)> = st
             .db
             .list_hosts(None, None)
             .await?
@@ -379,13 +380,13 @@ impl OnboardingApi {
             &st,
             &auth.0,
             "host",
-            None,
+            None::<HostId>,
             "import",
             json!({"hosts": {"from": null, "to": names}, "host_ids": {"from": null, "to": ids}}),
         )
         .await;
-        let wanted: HashSet<i64> = ids.iter().copied().collect();
-        let mut created: HashMap<i64, Host> = st
+        let wanted: HashSet<HostId> = ids.iter().copied().collect();
+        let mut created: HashMap<HostId, Host> = st
             .db
             .list_hosts(None, None)
             .await?
@@ -399,10 +400,11 @@ impl OnboardingApi {
         } else {
             Vec::new()
         };
-        let names: HashMap<i64, String> = envs.into_iter().map(|e| (e.id, e.name)).collect();
+        let names: HashMap<EnvironmentId, String> =
+            envs.into_iter().map(|e| (e.id, e.name)).collect();
         // Read again: the checks may have pinned keys.
         let hosts = if body.check {
-            let mut fresh: HashMap<i64, Host> = st
+            let mut fresh: HashMap<HostId, Host> = st
                 .db
                 .list_hosts(None, None)
                 .await?
@@ -489,10 +491,10 @@ impl Row {
 
     fn parse(
         &self,
-        envs: &HashMap<&str, i64>,
-        default_env: Option<i64>,
+        envs: &HashMap<&str, EnvironmentId>,
+        default_env: Option<EnvironmentId>,
         user: &CurrentUser,
-        tag_of: &HashMap<i64, &str>,
+        tag_of: &HashMap<EnvironmentId, &str>,
     ) -> Result<HostInput, String> {
         let f = |field: &'static str| move |e: domain::Invalid| format!("{field}: {field} {}", e.0);
         let environment_id = match self.get("environment") {

@@ -20,7 +20,7 @@ use crate::text::Timestamp;
 use futures::{SinkExt, StreamExt};
 use hippo_shared::db::audit::Actor;
 use hippo_shared::db::terminal::TerminalSession;
-use hippo_shared::domain::Permission;
+use hippo_shared::domain::{EnvironmentId, HostId, Permission, TerminalSessionId, UserId};
 use hippo_worker::hostops::{self, TermEvent};
 use hippo_worker::ssh::{TermInput, Timeouts};
 use poem::web::websocket::{Message, WebSocket};
@@ -42,7 +42,7 @@ const MAX_TRANSCRIPT: usize = 8 * 1024 * 1024;
 
 #[derive(Object)]
 pub struct TerminalTicketOut {
-    pub session_id: i64,
+    pub session_id: TerminalSessionId,
     /// Opens the session once, within 30 seconds: `GET /ws/terminal?ticket=…` (a WebSocket).
     pub ticket: String,
     /// The WebSocket's path, with the ticket.
@@ -52,11 +52,11 @@ pub struct TerminalTicketOut {
 
 #[derive(Object)]
 pub struct TerminalSessionOut {
-    pub id: i64,
-    pub host_id: i64,
+    pub id: TerminalSessionId,
+    pub host_id: HostId,
     pub host_name: String,
-    pub environment_id: i64,
-    pub user_id: i64,
+    pub environment_id: EnvironmentId,
+    pub user_id: UserId,
     pub username: String,
     pub started_at: Timestamp,
     #[oai(skip_serializing_if_is_none)]
@@ -113,7 +113,7 @@ impl TerminalApi {
         &self,
         auth: Auth,
         st: Data<&Arc<State>>,
-        id: Path<i64>,
+        id: Path<HostId>,
     ) -> ApiResult<Created<TerminalTicketOut>, { AUTH | FORBIDDEN | NOT_FOUND }> {
         let host = st.db.get_host(id.0).await?;
         auth.0.require_sees(host.environment_id, None, "host")?;
@@ -144,7 +144,7 @@ impl TerminalApi {
         &self,
         auth: Auth,
         st: Data<&Arc<State>>,
-        host_id: OQuery<Option<i64>>,
+        host_id: OQuery<Option<HostId>>,
     ) -> ApiResult<Json<Vec<TerminalSessionOut>>, { AUTH | BAD_PARAM | FORBIDDEN }> {
         auth.0.require_admin()?;
         Ok(Json(
@@ -167,7 +167,7 @@ impl TerminalApi {
         &self,
         auth: Auth,
         st: Data<&Arc<State>>,
-        id: Path<i64>,
+        id: Path<TerminalSessionId>,
     ) -> ApiResult<Json<TerminalTranscriptOut>, { AUTH | FORBIDDEN | NOT_FOUND }> {
         auth.0.require_admin()?;
         let session = st.db.get_terminal_session(id.0).await?;
@@ -257,7 +257,7 @@ pub async fn websocket(
 
 /// The transcript being written: JSON lines, flushed to the database about every second.
 struct Transcript {
-    id: i64,
+    id: TerminalSessionId,
     started: Instant,
     buf: String,
     written: usize,
@@ -308,7 +308,7 @@ impl Transcript {
         self.written += chunk.len();
         self.last_flush = Instant::now();
         if let Err(e) = st.db.append_transcript(self.id, &chunk).await {
-            tracing::error!(session = self.id, error = %e, "could not record a terminal transcript");
+            tracing::error!(session = %self.id, error = %e, "could not record a terminal transcript");
         }
     }
 }
@@ -317,7 +317,14 @@ async fn audit(st: &State, s: &TerminalSession, changes: serde_json::Value) {
     let actor = Actor::user(s.user_id, &s.username);
     if let Err(e) = st
         .db
-        .audit(&actor, "host", Some(s.host_id), "terminal", &changes, "")
+        .audit(
+            &actor,
+            "host",
+            Some(s.host_id.get()),
+            "terminal",
+            &changes,
+            "",
+        )
         .await
     {
         tracing::error!(error = %e, "could not record an audit entry");
@@ -337,7 +344,7 @@ async fn run(
         json!({"session_id": {"from": null, "to": session.id}, "started_at": {"from": null, "to": started_at}}),
     )
     .await;
-    tracing::info!(session = session.id, host = %host.name, user = %session.username, "terminal session started");
+    tracing::info!(session = %session.id, host = %host.name, user = %session.username, "terminal session started");
     let (mut sink, mut stream) = socket.split();
     let (in_tx, in_rx) = std::sync::mpsc::channel::<TermInput>();
     let (ev_tx, mut ev_rx) = tokio::sync::mpsc::channel::<TermEvent>(64);
@@ -432,5 +439,5 @@ async fn run(
                "ended_at": {"from": null, "to": ended}, "end_reason": {"from": null, "to": reason}}),
     )
     .await;
-    tracing::info!(session = session.id, reason = %reason, "terminal session ended");
+    tracing::info!(session = %session.id, reason = %reason, "terminal session ended");
 }

@@ -4,14 +4,15 @@
 //! cleared by the first use and dies after `ticket_expires_at`.
 use super::{Db, DbError, DbResult, now};
 use crate::db::inventory::Host;
+use crate::domain::{EnvironmentId, HostId, TerminalSessionId, UserId};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct TerminalSession {
-    pub id: i64,
-    pub host_id: i64,
+    pub id: TerminalSessionId,
+    pub host_id: HostId,
     pub host_name: String,
-    pub environment_id: i64,
-    pub user_id: i64,
+    pub environment_id: EnvironmentId,
+    pub user_id: UserId,
     pub username: String,
     pub created_at: String,
     pub started_at: Option<String>,
@@ -32,12 +33,12 @@ impl Db {
     pub async fn create_terminal_session(
         &self,
         host: &Host,
-        user_id: i64,
+        user_id: UserId,
         username: &str,
         ticket_hash: &str,
         expires_at: &str,
     ) -> DbResult<TerminalSession> {
-        let id: i64 = sqlx::query_scalar(
+        let id: TerminalSessionId = sqlx::query_scalar(
             "INSERT INTO terminal_sessions (host_id, host_name, environment_id, user_id, username, created_at, ticket_hash, ticket_expires_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
         )
@@ -61,7 +62,7 @@ impl Db {
         ticket_hash: &str,
     ) -> DbResult<Option<TerminalSession>> {
         let t = now();
-        let id: Option<i64> = sqlx::query_scalar(
+        let id: Option<TerminalSessionId> = sqlx::query_scalar(
             "UPDATE terminal_sessions SET ticket_hash = NULL, started_at = $1
              WHERE ticket_hash = $2 AND ticket_expires_at > $3 AND started_at IS NULL RETURNING id",
         )
@@ -77,7 +78,7 @@ impl Db {
     }
 
     /// Appends to a session's transcript (JSON lines).
-    pub async fn append_transcript(&self, id: i64, chunk: &str) -> DbResult<()> {
+    pub async fn append_transcript(&self, id: TerminalSessionId, chunk: &str) -> DbResult<()> {
         sqlx::query(
             "UPDATE terminal_sessions SET transcript = transcript || $1, transcript_bytes = transcript_bytes + $2 WHERE id = $3",
         )
@@ -90,7 +91,7 @@ impl Db {
     }
 
     /// Marks a session ended (`reason`: `closed`, `idle`, `host_closed`, `error: …`).
-    pub async fn end_terminal_session(&self, id: i64, reason: &str) -> DbResult<()> {
+    pub async fn end_terminal_session(&self, id: TerminalSessionId, reason: &str) -> DbResult<()> {
         sqlx::query(
             "UPDATE terminal_sessions SET ended_at = $1, end_reason = $2, ticket_hash = NULL WHERE id = $3 AND ended_at IS NULL",
         )
@@ -102,7 +103,7 @@ impl Db {
         Ok(())
     }
 
-    pub async fn get_terminal_session(&self, id: i64) -> DbResult<TerminalSession> {
+    pub async fn get_terminal_session(&self, id: TerminalSessionId) -> DbResult<TerminalSession> {
         sqlx::query_as(concat!(
             "SELECT ",
             session_cols!(),
@@ -115,7 +116,7 @@ impl Db {
     }
 
     /// The transcript of a session (JSON lines).
-    pub async fn terminal_transcript(&self, id: i64) -> DbResult<String> {
+    pub async fn terminal_transcript(&self, id: TerminalSessionId) -> DbResult<String> {
         sqlx::query_scalar("SELECT transcript FROM terminal_sessions WHERE id = $1")
             .bind(id)
             .fetch_optional(&self.pool)
@@ -126,7 +127,7 @@ impl Db {
     /// Newest first, at most 500, optionally of one host; sessions never opened are left out.
     pub async fn list_terminal_sessions(
         &self,
-        host_id: Option<i64>,
+        host_id: Option<HostId>,
     ) -> DbResult<Vec<TerminalSession>> {
         Ok(sqlx::query_as(concat!(
             "SELECT ",
