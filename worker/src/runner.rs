@@ -1,16 +1,14 @@
 //! The deploy job: one release from `queued` to `succeeded` or `failed`. It reads like the
 //! list of stages: checkout → package → prepare → switch → cleanup → notify.
 use crate::context::{Deps, Events, Run};
-use crate::package::{FileFilter, FilterMode as PackFilterMode};
+use crate::package::FileFilter;
 use crate::prepare::{Payload, Prepared};
 use crate::ssh::Timeouts;
 use crate::targets::SshSetup;
 use crate::{checkout, cleanup, notify, prepare, switch};
 use hippo_shared::db::DbError;
 use hippo_shared::db::releases::Release;
-use hippo_shared::domain::{
-    CommitId, FailurePolicy, FilterMode, ReleaseId, ReleaseKind, ReleaseStatus, VersionName,
-};
+use hippo_shared::domain::{FailurePolicy, ReleaseId, ReleaseKind, ReleaseStatus, VersionName};
 use hippo_shared::events::{EventStatus, ReleaseEvent, Stage};
 use hippo_shared::metrics;
 use std::sync::Arc;
@@ -255,13 +253,12 @@ async fn prepare_run(deps: &Deps, release: &Release, events: Events) -> Result<R
         return Err("the config has no target hosts".into());
     }
     let version = match (release.kind, &release.version) {
-        (ReleaseKind::Rollback, Some(v)) => VersionName::parse(v).map_err(|e| e.0)?,
+        (ReleaseKind::Rollback, Some(v)) => v.clone(),
         (ReleaseKind::Rollback, None) => return Err("the rollback has no target version".into()),
         (ReleaseKind::Release, _) => {
-            let commit = CommitId::parse(&release.commit_id).map_err(|e| e.0)?;
             // A new folder per run: a re-run never touches a folder a host may be serving.
-            let v = VersionName::for_release(chrono::Utc::now(), release.id, &commit);
-            db.set_release_version(release.id, v.as_str())
+            let v = VersionName::for_release(chrono::Utc::now(), release.id, &release.commit_id);
+            db.set_release_version(release.id, &v)
                 .await
                 .map_err(|e| e.to_string())?;
             v
@@ -367,7 +364,7 @@ async fn stages(
                             host.id,
                             run.version.as_str(),
                             rid,
-                            &run.release.commit_id,
+                            run.release.commit_id.as_str(),
                         )
                         .await;
                 }
@@ -478,11 +475,8 @@ async fn package(
 ) -> Result<String, String> {
     let ev = &run.events;
     ev.send(ev.event(Stage::Package, EventStatus::Started));
-    let mode = match run.spec.filter_mode {
-        FilterMode::Include => PackFilterMode::Include,
-        FilterMode::Exclude => PackFilterMode::Exclude,
-    };
-    let filter = FileFilter::parse(mode, &run.spec.filter).map_err(|e| e.to_string())?;
+    let filter =
+        FileFilter::parse(run.spec.filter_mode, &run.spec.filter).map_err(|e| e.to_string())?;
     if let Some(dir) = out.parent() {
         std::fs::create_dir_all(dir)
             .map_err(|e| format!("cannot create the artifact folder: {e}"))?;

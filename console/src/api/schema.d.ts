@@ -1698,7 +1698,7 @@ export interface components {
          * @description What a role lets its holder do, within the environments and apps it is bound to:
          *     `edit_configs` (create and change release configs), `request` (request releases and
          *     rollbacks), `review` (approve or reject), `release` (run approved releases), `manage_hosts`
-         *     (hosts and their keys), `terminal` (a web terminal on the environment's hosts, audited),
+         *     (hosts and their keys), `terminal` (a web terminal on the environment's hosts, recorded),
          *     `admin` (everything, everywhere).
          * @enum {string}
          */
@@ -1743,7 +1743,7 @@ export interface components {
         ReleaseEditIn: {
             /** @description A Git branch or tag name. */
             branch?: string;
-            /** @description 7-64 hexadecimal characters. */
+            /** @description 7-40 hexadecimal characters. */
             commit?: string;
             /** @description 1-100 characters on one line, not blank. */
             name?: string;
@@ -1788,7 +1788,7 @@ export interface components {
         ReleaseIn: {
             /** @description A Git branch or tag name. */
             branch?: string;
-            /** @description 7-64 hexadecimal characters. */
+            /** @description 7-40 hexadecimal characters. */
             commit?: string;
             /** Format: int64 */
             config_id: number;
