@@ -579,9 +579,9 @@ impl ConfigsApi {
             .collect();
         for v in st.db.host_versions(id.0).await? {
             by_host.entry(v.host_id).or_default().push(VersionOut {
-                version: v.version,
+                version: v.version.into(),
                 release_id: v.release_id,
-                commit_id: v.commit_id,
+                commit_id: v.commit_id.into(),
                 live: v.live.0,
                 created_at: v.created_at.into(),
             });

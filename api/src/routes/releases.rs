@@ -565,7 +565,7 @@ impl ReleasesApi {
                     };
                     let v = VersionName::parse(v).map_err(ApiError::field("version"))?;
                     let kept = st.db.host_versions(config.id).await?;
-                    let Some(found) = kept.iter().find(|k| k.version == v.as_str()) else {
+                    let Some(found) = kept.iter().find(|k| k.version == v) else {
                         return Err(ApiError::invalid(
                             "version",
                             format!("version {v} is not kept on any host of this config"),
@@ -576,7 +576,7 @@ impl ReleasesApi {
                         ReleaseKind::Rollback,
                         RefKind::Version,
                         v.to_string(),
-                        CommitId::parse(&found.commit_id).map_err(|e| ApiError::internal(e.0))?,
+                        found.commit_id.clone(),
                         String::new(),
                         Some(v),
                     )

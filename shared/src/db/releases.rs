@@ -305,9 +305,11 @@ pub struct ReleaseHost {
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct HostVersion {
     pub host_id: HostId,
-    pub version: String,
+    #[sqlx(try_from = "String")]
+    pub version: VersionName,
     pub release_id: ReleaseId,
-    pub commit_id: String,
+    #[sqlx(try_from = "String")]
+    pub commit_id: CommitId,
     #[sqlx(try_from = "i64")]
     pub live: super::Flag,
     pub created_at: String,
