@@ -100,11 +100,18 @@ fn an_admin_imports_checks_installs_the_key_and_sees_42_in_the_browser_terminal(
         .cloned()
         .expect("a session");
     let (_, full) = hippo.get(&format!("/api/terminal-sessions/{}", first["id"]));
-    let text = full.to_string();
-    assert!(
-        text.contains("echo $((6*7))") && text.contains("42"),
-        "{full}"
-    );
+    // Keystrokes arrive one by one: what was typed is the inputs joined.
+    let joined = |kind: &str| -> String {
+        full["entries"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|e| e["k"] == kind)
+            .filter_map(|e| e["d"].as_str())
+            .collect()
+    };
+    assert!(joined("i").contains("echo $((6*7))\r"), "{full}");
+    assert!(joined("o").contains("42\r\n"), "{full}");
     let (_, audit) = hippo.get("/api/audit?entity=host");
     assert!(audit.to_string().contains("\"terminal\""), "{audit}");
     assert!(audit.to_string().contains("\"install_key\""), "{audit}");
