@@ -139,15 +139,16 @@ pub enum HostStatus {
     Failed,
 }
 
-impl HostStatus {
-    pub fn parse(s: &str) -> Self {
+impl From<hippo_shared::domain::HostStatus> for HostStatus {
+    fn from(s: hippo_shared::domain::HostStatus) -> Self {
+        use hippo_shared::domain::HostStatus as S;
         match s {
-            "preparing" => Self::Preparing,
-            "prepared" => Self::Prepared,
-            "switched" => Self::Switched,
-            "skipped" => Self::Skipped,
-            "failed" => Self::Failed,
-            _ => Self::Pending,
+            S::Pending => Self::Pending,
+            S::Preparing => Self::Preparing,
+            S::Prepared => Self::Prepared,
+            S::Switched => Self::Switched,
+            S::Skipped => Self::Skipped,
+            S::Failed => Self::Failed,
         }
     }
 }

@@ -530,6 +530,61 @@ impl ReleaseKind {
     }
 }
 
+/// Where one host is in a release (its row in the release's per-host results):
+/// `pending` → `prepared` (its new version is in place) → `switched` (it serves it); or
+/// `skipped` (not switched because another host failed) or `failed`. `preparing` is kept for
+/// rows written by older versions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HostStatus {
+    Pending,
+    Preparing,
+    Prepared,
+    Switched,
+    Skipped,
+    Failed,
+}
+
+impl HostStatus {
+    pub const ALL: [HostStatus; 6] = [
+        Self::Pending,
+        Self::Preparing,
+        Self::Prepared,
+        Self::Switched,
+        Self::Skipped,
+        Self::Failed,
+    ];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Preparing => "preparing",
+            Self::Prepared => "prepared",
+            Self::Switched => "switched",
+            Self::Skipped => "skipped",
+            Self::Failed => "failed",
+        }
+    }
+    pub fn parse(s: &str) -> Result<Self, Invalid> {
+        Self::ALL
+            .into_iter()
+            .find(|st| st.as_str() == s)
+            .ok_or_else(|| Invalid(format!("unknown host status '{s}'")))
+    }
+}
+
+impl TryFrom<String> for HostStatus {
+    type Error = Invalid;
+    fn try_from(s: String) -> Result<Self, Invalid> {
+        Self::parse(&s)
+    }
+}
+
+impl fmt::Display for HostStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// What a host that failed to prepare means for the others.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]

@@ -18,6 +18,21 @@ pub enum Stage {
     Notify,
 }
 
+impl Stage {
+    /// The name stored and shown (the serde name).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Release => "release",
+            Self::Checkout => "checkout",
+            Self::Package => "package",
+            Self::Prepare => "prepare",
+            Self::Switch => "switch",
+            Self::Cleanup => "cleanup",
+            Self::Notify => "notify",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EventStatus {

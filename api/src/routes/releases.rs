@@ -130,7 +130,7 @@ impl From<ReleaseHost> for ReleaseHostOut {
             host_id: h.host_id,
             host_name: h.host_name,
             addr: h.addr,
-            status: HostStatus::parse(&h.status),
+            status: h.status.into(),
             stage: stage_of(&h.stage),
             message: h.message,
             bytes_sent: h.bytes_sent,
