@@ -46,6 +46,60 @@ macro_rules! string_newtype {
     };
 }
 
+/// Typed record ids: an `EnvironmentId` is not an `AppId`, so passing one where the other is
+/// meant does not compile. Each is an `i64` in the database (sqlx `transparent`, SQLite and
+/// PostgreSQL alike), in JSON and in the spec (a plain `integer`, format `int64`: with the
+/// `openapi` feature they are poem-openapi new types without a title or description of their
+/// own, so the spec is the same as with bare integers). See [`Grant::covers`] for the
+/// compile-time check.
+macro_rules! id_newtype {
+    ($($name:ident),* $(,)?) => {$(
+        // No doc comment on the struct: poem-openapi would copy it into every id's schema.
+        #[derive(
+            Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+            sqlx::Type,
+        )]
+        #[serde(transparent)]
+        #[sqlx(transparent)]
+        #[cfg_attr(feature = "openapi", derive(poem_openapi::NewType))]
+        #[cfg_attr(feature = "openapi", oai(to_header = false, from_multipart = false))]
+        pub struct $name(i64);
+        impl $name {
+            pub const fn new(id: i64) -> Self {
+                Self(id)
+            }
+            pub const fn get(self) -> i64 {
+                self.0
+            }
+        }
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+        impl From<$name> for i64 {
+            fn from(v: $name) -> i64 {
+                v.0
+            }
+        }
+    )*};
+}
+
+id_newtype!(
+    EnvironmentId,
+    AppId,
+    HostId,
+    ConfigId,
+    ReleaseId,
+    UserId,
+    RoleId,
+    BindingId,
+    TokenId,
+    LockoutId,
+    AuditId,
+    NoticeAttemptId,
+);
+
 string_newtype!(
     /// `dev`, `prod`, `cart`: lowercase letters, digits, `-` and `_`, 1–32 chars, starting
     /// with a letter or digit. Used for environments and apps.
@@ -137,7 +191,7 @@ impl VersionName {
     /// A new version's name: sortable by time, then release id, then commit.
     pub fn for_release(
         at: chrono::DateTime<chrono::Utc>,
-        release_id: i64,
+        release_id: ReleaseId,
         commit: &CommitId,
     ) -> Self {
         Self(format!(
@@ -480,8 +534,8 @@ impl Permission {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Grant {
     pub permission: Permission,
-    pub environment_id: Option<i64>,
-    pub app_id: Option<i64>,
+    pub environment_id: Option<EnvironmentId>,
+    pub app_id: Option<AppId>,
 }
 
 impl Grant {
@@ -489,17 +543,35 @@ impl Grant {
     /// question means "every": only a grant unscoped on that axis covers it (a `manage_hosts`
     /// grant for app `cart` does not cover the hosts of an environment; an `admin` grant for
     /// `test` is not the platform's admin).
+    ///
+    /// The environment and the app are typed ids, so swapping them does not compile:
+    ///
+    /// ```compile_fail,E0308
+    /// use hippo_shared::domain::{AppId, EnvironmentId, Grant, Permission};
+    /// let g = Grant { permission: Permission::Release, environment_id: None, app_id: None };
+    /// let (env, app) = (EnvironmentId::new(1), AppId::new(2));
+    /// g.covers(Permission::Release, Some(app), Some(env)); // swapped
+    /// ```
+    ///
+    /// ```
+    /// use hippo_shared::domain::{AppId, EnvironmentId, Grant, Permission};
+    /// let g = Grant { permission: Permission::Release, environment_id: None, app_id: None };
+    /// let (env, app) = (EnvironmentId::new(1), AppId::new(2));
+    /// assert!(g.covers(Permission::Release, Some(env), Some(app)));
+    /// ```
     pub fn covers(
         &self,
         permission: Permission,
-        environment_id: Option<i64>,
-        app_id: Option<i64>,
+        environment_id: Option<EnvironmentId>,
+        app_id: Option<AppId>,
     ) -> bool {
-        let fits = |scope: Option<i64>, asked: Option<i64>| match (scope, asked) {
-            (None, _) => true,
-            (Some(_), None) => false,
-            (Some(a), Some(b)) => a == b,
-        };
+        fn fits<T: PartialEq>(scope: Option<T>, asked: Option<T>) -> bool {
+            match (scope, asked) {
+                (None, _) => true,
+                (Some(_), None) => false,
+                (Some(a), Some(b)) => a == b,
+            }
+        }
         (self.permission == permission || self.permission == Permission::Admin)
             && fits(self.environment_id, environment_id)
             && fits(self.app_id, app_id)
@@ -710,8 +782,8 @@ mod tests {
         let c = CommitId::parse(&"a".repeat(40)).unwrap();
         let t1 = chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap();
         let t2 = chrono::DateTime::from_timestamp(1_700_000_100, 0).unwrap();
-        let a = VersionName::for_release(t1, 9, &c);
-        let b = VersionName::for_release(t2, 10, &c);
+        let a = VersionName::for_release(t1, ReleaseId::new(9), &c);
+        let b = VersionName::for_release(t2, ReleaseId::new(10), &c);
         assert!(a < b);
         assert!(VersionName::parse(a.as_str()).is_ok());
         assert!(VersionName::parse("../x").is_err());
@@ -720,22 +792,23 @@ mod tests {
 
     #[test]
     fn a_scoped_grant_covers_its_scope_only_and_never_everything() {
-        let g = |p, e, a| Grant {
+        let g = |p, e: Option<i64>, a: Option<i64>| Grant {
             permission: p,
-            environment_id: e,
-            app_id: a,
+            environment_id: e.map(EnvironmentId::new),
+            app_id: a.map(AppId::new),
         };
+        let (e, a) = (|i| Some(EnvironmentId::new(i)), |i| Some(AppId::new(i)));
         let test_release = g(Permission::Release, Some(2), None);
-        assert!(test_release.covers(Permission::Release, Some(2), Some(7)));
-        assert!(!test_release.covers(Permission::Release, Some(1), Some(7)));
-        assert!(!test_release.covers(Permission::Request, Some(2), Some(7)));
+        assert!(test_release.covers(Permission::Release, e(2), a(7)));
+        assert!(!test_release.covers(Permission::Release, e(1), a(7)));
+        assert!(!test_release.covers(Permission::Request, e(2), a(7)));
         // "every environment" is not "some environment".
         assert!(!test_release.covers(Permission::Release, None, None));
         let scoped_admin = g(Permission::Admin, Some(2), None);
-        assert!(scoped_admin.covers(Permission::Review, Some(2), Some(1)));
+        assert!(scoped_admin.covers(Permission::Review, e(2), a(1)));
         assert!(!scoped_admin.covers(Permission::Admin, None, None));
         let app_hosts = g(Permission::ManageHosts, Some(2), Some(7));
-        assert!(!app_hosts.covers(Permission::ManageHosts, Some(2), None));
+        assert!(!app_hosts.covers(Permission::ManageHosts, e(2), None));
         assert!(g(Permission::Admin, None, None).covers(Permission::Admin, None, None));
     }
 }

@@ -1,6 +1,7 @@
 //! Release events. Every stage of every host reports here; each event is stored first (so a
 //! client that reconnects can replay it) and then sent to live subscribers.
 use crate::db::{Db, DbResult, now};
+use crate::domain::ReleaseId;
 use crate::feed::FeedError;
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
@@ -49,7 +50,7 @@ pub struct ReleaseEvent {
     /// Assigned when stored; increases across all releases (the SSE event id).
     #[serde(default)]
     pub id: i64,
-    pub release_id: i64,
+    pub release_id: ReleaseId,
     #[serde(default)]
     pub at: String,
     pub stage: Stage,
@@ -65,7 +66,7 @@ pub struct ReleaseEvent {
 }
 
 impl ReleaseEvent {
-    pub fn new(release_id: i64, stage: Stage, status: EventStatus) -> Self {
+    pub fn new(release_id: ReleaseId, stage: Stage, status: EventStatus) -> Self {
         Self {
             id: 0,
             release_id,
@@ -157,7 +158,7 @@ impl EventHub {
     }
 
     /// Stored events of a release with an id above `after`, oldest first.
-    pub async fn replay(&self, release_id: i64, after: i64) -> DbResult<Vec<ReleaseEvent>> {
+    pub async fn replay(&self, release_id: ReleaseId, after: i64) -> DbResult<Vec<ReleaseEvent>> {
         let rows: Vec<(i64, String)> = sqlx::query_as(
             "SELECT id, body FROM release_events WHERE release_id = $1 AND id > $2 ORDER BY id",
         )

@@ -70,7 +70,7 @@ pub async fn run(deps: &Deps, run: &Run) -> Result<PathBuf, String> {
         // internal network says no more than that (no port or path probing through repo_url;
         // docs/security.md). The details go to the worker's log.
         Err((true, e)) if hippo_shared::net::repo_is_internal(&shown_url).await => {
-            tracing::warn!(release_id = run.release.id, error = %e, "fetching the repository failed");
+            tracing::warn!(release_id = %run.release.id, error = %e, "fetching the repository failed");
             return Err(format!(
                 "fetching {} failed (the repository is on this machine or an internal network: \
                  the details are in the worker's log)",

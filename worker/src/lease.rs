@@ -9,6 +9,7 @@
 //! someone else took meanwhile, stops there.
 use crate::retry::retry_db;
 use hippo_shared::db::{Db, DbError};
+use hippo_shared::domain::{AppId, EnvironmentId};
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -24,7 +25,7 @@ const WAIT_POLL: Duration = Duration::from_millis(300);
 const RETRY_AFTER: Duration = Duration::from_secs(1);
 
 /// The lease a release of `app_id` to `environment_id` takes.
-pub fn name(app_id: i64, environment_id: i64) -> String {
+pub fn name(app_id: AppId, environment_id: EnvironmentId) -> String {
     format!("app:{app_id}:env:{environment_id}")
 }
 
@@ -216,8 +217,9 @@ mod tests {
 
     #[test]
     fn the_lease_is_per_app_and_environment() {
-        assert_eq!(name(3, 7), "app:3:env:7");
-        assert_ne!(name(3, 7), name(7, 3));
+        let (app, env) = (AppId::new(3), EnvironmentId::new(7));
+        assert_eq!(name(app, env), "app:3:env:7");
+        assert_ne!(name(app, env), name(AppId::new(7), EnvironmentId::new(3)));
     }
 
     async fn db() -> (tempfile::TempDir, Db) {

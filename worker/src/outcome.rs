@@ -106,7 +106,7 @@ impl HostRun {
 pub async fn record(db: &Db, run: &Run, hosts: &[HostRun]) {
     for h in hosts {
         if let Err(e) = record_one(db, run, h).await {
-            tracing::warn!(release_id = run.release.id, host = %h.host.name, error = %e, "recording a host's result failed");
+            tracing::warn!(release_id = %run.release.id, host = %h.host.name, error = %e, "recording a host's result failed");
         }
     }
 }

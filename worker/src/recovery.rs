@@ -28,7 +28,7 @@ pub async fn recover_after_restart(
         let reason = "interrupted: Hippo stopped while this release was running; each host still links to a complete version (see its per-host result); run it again";
         if finish(deps, r.id, Err(reason)).await? {
             tracing::warn!(
-                release_id = r.id,
+                release_id = %r.id,
                 "release interrupted by a restart marked failed"
             );
         }
@@ -42,7 +42,7 @@ pub async fn recover_after_restart(
         .await?;
     for r in queued {
         if let Err(e) = queue.push(hippo_shared::jobs::DeployJob::run(r.id)).await {
-            tracing::error!(release_id = r.id, error = %e, "could not re-queue a release");
+            tracing::error!(release_id = %r.id, error = %e, "could not re-queue a release");
         }
     }
     Ok(())
@@ -70,7 +70,7 @@ pub async fn sweep_orphans(deps: &Deps) -> Result<(), DbError> {
         };
         let reason = "worker lost: the worker running this release stopped (its lease expired); each host still links to a complete version (see its per-host result); run it again";
         if finish(deps, r.id, Err(reason)).await? {
-            tracing::warn!(release_id = r.id, "release of a lost worker marked failed");
+            tracing::warn!(release_id = %r.id, "release of a lost worker marked failed");
         }
         held.release().await?;
     }

@@ -12,17 +12,17 @@ use crate::targets::SshSetup;
 use crate::{checkout, cleanup, notify, package, prepare, switch};
 use hippo_shared::db::DbError;
 use hippo_shared::db::releases::Release;
-use hippo_shared::domain::{CommitId, ReleaseKind, ReleaseStatus, VersionName};
+use hippo_shared::domain::{CommitId, ReleaseId, ReleaseKind, ReleaseStatus, VersionName};
 use hippo_shared::events::{EventStatus, ReleaseEvent, Stage};
 use hippo_shared::metrics;
 use std::sync::Arc;
 
 /// Runs a queued release to its end. Errors are only infrastructure failures (the database);
 /// everything that goes wrong with the release itself ends it as `failed` with the reason.
-pub async fn execute(deps: &Arc<Deps>, release_id: i64) -> Result<(), DbError> {
+pub async fn execute(deps: &Arc<Deps>, release_id: ReleaseId) -> Result<(), DbError> {
     let release = retry_db("reading the release", || deps.db.get_release(release_id)).await?;
     if release.status != ReleaseStatus::Queued {
-        tracing::warn!(release_id, status = %release.status, "job for a release that is not queued; skipped");
+        tracing::warn!(%release_id, status = %release.status, "job for a release that is not queued; skipped");
         return Ok(());
     }
     let name = lease::name(release.app_id, release.environment_id);
@@ -59,7 +59,7 @@ pub async fn execute(deps: &Arc<Deps>, release_id: i64) -> Result<(), DbError> {
     match ended {
         // Someone else ended it meanwhile (a sweeper that took this worker for dead).
         Some(Ok(false)) => tracing::warn!(
-            release_id,
+            %release_id,
             "release was already ended elsewhere; outcome not recorded"
         ),
         Some(Err(e)) => return Err(e),
@@ -72,7 +72,7 @@ pub async fn execute(deps: &Arc<Deps>, release_id: i64) -> Result<(), DbError> {
 /// published only if this call made the move, so a release never gets two contradicting ends.
 pub(crate) async fn finish(
     deps: &Deps,
-    release_id: i64,
+    release_id: ReleaseId,
     outcome: Result<(), &str>,
 ) -> Result<bool, DbError> {
     let (status, event, message) = match outcome {

@@ -17,7 +17,9 @@ use hippo_shared::db::configs::{
     self as shared_configs, ConfigSpec, NoticeSpec, ReleaseConfig, RepoAuthSpec, SecretChange,
     Variable,
 };
-use hippo_shared::domain::{self, Permission, RemotePath, RepoUrl};
+use hippo_shared::domain::{
+    self, AppId, ConfigId, EnvironmentId, HostId, Permission, ReleaseId, RemotePath, RepoUrl,
+};
 use hippo_worker::notify::{Channel, dispatch};
 use hippo_worker::package::{FileFilter, FilterMode as PackMode};
 use poem::web::Data;
@@ -87,8 +89,8 @@ fn default_hook_timeout() -> u64 {
 #[derive(Object)]
 #[oai(example)]
 pub struct ConfigIn {
-    pub app_id: i64,
-    pub environment_id: i64,
+    pub app_id: AppId,
+    pub environment_id: EnvironmentId,
     pub repo_url: RepoUrlText,
     pub repo_auth: Option<RepoAuthKind>,
     /// For `repo_auth` `token`.
@@ -104,7 +106,7 @@ pub struct ConfigIn {
     pub notice_channels: Option<Vec<NoticeChannel>>,
     /// Target hosts, all of the config's environment.
     #[oai(validator(min_items = 1, max_items = 1000))]
-    pub host_ids: Vec<i64>,
+    pub host_ids: Vec<HostId>,
     /// Becomes a link to the live version, e.g. `/var/www/html`.
     pub deploy_path: RemotePathText,
     /// Holds one folder per version, e.g. `/data/hippo/repos`.
@@ -137,10 +139,10 @@ pub struct ConfigIn {
 
 #[derive(Object)]
 pub struct ConfigOut {
-    pub id: i64,
-    pub app_id: i64,
+    pub id: ConfigId,
+    pub app_id: AppId,
     pub app_name: String,
-    pub environment_id: i64,
+    pub environment_id: EnvironmentId,
     pub environment_name: String,
     pub repo_url: String,
     pub repo_auth: RepoAuthKind,
@@ -150,7 +152,7 @@ pub struct ConfigOut {
     pub review_enabled: bool,
     /// How many notice channels are set (see `/api/release-configs/{id}/notice-channels`).
     pub notice_channel_count: u32,
-    pub host_ids: Vec<i64>,
+    pub host_ids: Vec<HostId>,
     pub deploy_path: String,
     pub versions_path: String,
     pub keep_versions: u32,
@@ -169,8 +171,8 @@ pub struct ConfigOut {
 
 /// Names of environments and apps, for answers that show their ids.
 pub struct Names {
-    pub environments: HashMap<i64, String>,
-    pub apps: HashMap<i64, String>,
+    pub environments: HashMap<EnvironmentId, String>,
+    pub apps: HashMap<AppId, String>,
 }
 
 impl Names {
@@ -192,10 +194,10 @@ impl Names {
                 .collect(),
         })
     }
-    pub fn environment(&self, id: i64) -> String {
+    pub fn environment(&self, id: EnvironmentId) -> String {
         self.environments.get(&id).cloned().unwrap_or_default()
     }
-    pub fn app(&self, id: i64) -> String {
+    pub fn app(&self, id: AppId) -> String {
         self.apps.get(&id).cloned().unwrap_or_default()
     }
 }
@@ -389,7 +391,7 @@ impl ConfigIn {
 }
 
 /// The config, if the caller holds any permission for its environment and app (else 404).
-async fn visible(st: &State, auth: &Auth, id: i64) -> Result<ReleaseConfig, ApiError> {
+async fn visible(st: &State, auth: &Auth, id: ConfigId) -> Result<ReleaseConfig, ApiError> {
     let config = st.db.get_config(id).await?;
     auth.0
         .require_sees(config.environment_id, Some(config.app_id), "release config")?;
@@ -397,7 +399,7 @@ async fn visible(st: &State, auth: &Auth, id: i64) -> Result<ReleaseConfig, ApiE
 }
 
 /// The config, if the caller may edit it (`edit_configs` for its environment and app).
-async fn editable(st: &State, auth: &Auth, id: i64) -> Result<ReleaseConfig, ApiError> {
+async fn editable(st: &State, auth: &Auth, id: ConfigId) -> Result<ReleaseConfig, ApiError> {
     let config = visible(st, auth, id).await?;
     auth.0.require(
         Permission::EditConfigs,
@@ -410,7 +412,7 @@ async fn editable(st: &State, auth: &Auth, id: i64) -> Result<ReleaseConfig, Api
 #[derive(Object)]
 pub struct VersionOut {
     pub version: String,
-    pub release_id: i64,
+    pub release_id: ReleaseId,
     pub commit_id: String,
     /// The deploy path links to it on this host.
     pub live: bool,
@@ -419,7 +421,7 @@ pub struct VersionOut {
 
 #[derive(Object)]
 pub struct HostVersionsOut {
-    pub host_id: i64,
+    pub host_id: HostId,
     pub host_name: String,
     /// Newest first.
     pub versions: Vec<VersionOut>,
@@ -436,8 +438,8 @@ impl ConfigsApi {
         &self,
         auth: Auth,
         st: Data<&Arc<State>>,
-        app_id: Query<Option<i64>>,
-        environment_id: Query<Option<i64>>,
+        app_id: Query<Option<AppId>>,
+        environment_id: Query<Option<EnvironmentId>>,
     ) -> ApiResult<Json<Vec<ConfigOut>>, { AUTH | BAD_PARAM }> {
         let names = Names::load(&st).await?;
         let mut list = Vec::new();
@@ -495,7 +497,7 @@ impl ConfigsApi {
         &self,
         auth: Auth,
         st: Data<&Arc<State>>,
-        id: Path<i64>,
+        id: Path<ConfigId>,
     ) -> ApiResult<Json<ConfigOut>, { AUTH | NOT_FOUND }> {
         let c = visible(&st, &auth, id.0).await?;
         Ok(Json(shown(&st, c).await?))
@@ -508,7 +510,7 @@ impl ConfigsApi {
         &self,
         auth: Auth,
         st: Data<&Arc<State>>,
-        id: Path<i64>,
+        id: Path<ConfigId>,
         body: JsonBody<ConfigIn>,
     ) -> ApiResult<Json<ConfigOut>, { AUTH | BODY | FORBIDDEN | NOT_FOUND | CONFLICT }> {
         let current = editable(&st, &auth, id.0).await?;
@@ -563,7 +565,7 @@ impl ConfigsApi {
         &self,
         auth: Auth,
         st: Data<&Arc<State>>,
-        id: Path<i64>,
+        id: Path<ConfigId>,
     ) -> ApiResult<Deleted, { AUTH | FORBIDDEN | NOT_FOUND | CONFLICT }> {
         let current = editable(&st, &auth, id.0).await?;
         let before = shown(&st, current).await?;
@@ -583,7 +585,7 @@ impl ConfigsApi {
         &self,
         auth: Auth,
         st: Data<&Arc<State>>,
-        id: Path<i64>,
+        id: Path<ConfigId>,
     ) -> ApiResult<Json<Vec<NoticeChannel>>, { AUTH | NOT_FOUND }> {
         visible(&st, &auth, id.0).await?;
         Ok(Json(
@@ -601,10 +603,10 @@ impl ConfigsApi {
         &self,
         auth: Auth,
         st: Data<&Arc<State>>,
-        id: Path<i64>,
+        id: Path<ConfigId>,
     ) -> ApiResult<Json<Vec<HostVersionsOut>>, { AUTH | NOT_FOUND }> {
         let config = visible(&st, &auth, id.0).await?;
-        let mut by_host: BTreeMap<i64, Vec<VersionOut>> = config
+        let mut by_host: BTreeMap<HostId, Vec<VersionOut>> = config
             .spec
             .host_ids
             .iter()
@@ -640,15 +642,15 @@ impl ConfigsApi {
 impl poem_openapi::types::Example for ConfigIn {
     fn example() -> Self {
         Self {
-            app_id: 1,
-            environment_id: 1,
+            app_id: AppId::new(1),
+            environment_id: EnvironmentId::new(1),
             repo_url: "git@git.example.com:shop/cart.git".into(),
             repo_auth: Some(RepoAuthKind::PlatformKey),
             repo_username: None,
             repo_token: None,
             review_enabled: true,
             notice_channels: None,
-            host_ids: vec![1],
+            host_ids: vec![HostId::new(1)],
             deploy_path: "/var/www/cart".into(),
             versions_path: "/data/hippo/cart".into(),
             keep_versions: 5,

@@ -15,7 +15,10 @@ use crate::values::{EventStage, EventStatus, HostStatus, Kind, NoticeKindName, R
 use hippo_shared::db::releases::{
     NamedRelease, NewRelease, Release, ReleaseEdit, ReleaseHost, ReleaseQuery, Visibility,
 };
-use hippo_shared::domain::{self, GitRef, Permission, ReleaseKind, ReleaseStatus, VersionName};
+use hippo_shared::domain::{
+    self, AppId, ConfigId, EnvironmentId, GitRef, HostId, Permission, ReleaseId, ReleaseKind,
+    ReleaseStatus, UserId, VersionName,
+};
 use hippo_shared::events::{self, ReleaseEvent, Stage};
 use hippo_shared::jobs::DeployJob;
 use hippo_worker::git::RefSpec;
@@ -40,7 +43,7 @@ use tokio::sync::broadcast::error::RecvError;
 #[derive(Object)]
 #[oai(example)]
 pub struct ReleaseIn {
-    pub config_id: i64,
+    pub config_id: ConfigId,
     /// A title for people ("Fix the cart total").
     pub name: Name,
     pub kind: Option<Kind>,
@@ -103,7 +106,7 @@ pub struct ReleaseEditIn {
 /// One host's part in a release; `stage` (absent before it started) is the stage it reached.
 #[derive(Object)]
 pub struct ReleaseHostOut {
-    pub host_id: i64,
+    pub host_id: HostId,
     pub host_name: String,
     pub addr: String,
     pub status: HostStatus,
@@ -142,11 +145,11 @@ impl From<ReleaseHost> for ReleaseHostOut {
 
 #[derive(Object)]
 pub struct ReleaseOut {
-    pub id: i64,
-    pub config_id: i64,
-    pub app_id: i64,
+    pub id: ReleaseId,
+    pub config_id: ConfigId,
+    pub app_id: AppId,
     pub app_name: String,
-    pub environment_id: i64,
+    pub environment_id: EnvironmentId,
     pub environment_name: String,
     pub name: String,
     pub kind: Kind,
@@ -163,7 +166,7 @@ pub struct ReleaseOut {
     /// Why it failed; absent unless it did.
     #[oai(skip_serializing_if_is_none)]
     pub error: Option<String>,
-    pub requested_by: i64,
+    pub requested_by: UserId,
     pub requested_by_name: String,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
@@ -173,7 +176,7 @@ pub struct ReleaseOut {
     pub finished_at: Option<Timestamp>,
     /// Who approved or rejected it (absent until reviewed, and again after an edit).
     #[oai(skip_serializing_if_is_none)]
-    pub reviewed_by: Option<i64>,
+    pub reviewed_by: Option<UserId>,
     #[oai(skip_serializing_if_is_none)]
     pub reviewed_by_name: Option<String>,
     /// The reviewer's comment (required to reject).
@@ -253,7 +256,7 @@ pub struct ReleasePageOut {
 pub struct EventOut {
     /// Increases across all releases; the SSE event id (resume with `Last-Event-ID`).
     pub id: i64,
-    pub release_id: i64,
+    pub release_id: ReleaseId,
     pub at: Timestamp,
     pub stage: EventStage,
     /// The host it is about; absent for the release server's stages.
@@ -339,7 +342,7 @@ fn visibility(user: &CurrentUser) -> Visibility {
     if user.is_admin {
         return Visibility::All;
     }
-    let mut scopes: Vec<(Option<i64>, Option<i64>)> = user
+    let mut scopes: Vec<(Option<EnvironmentId>, Option<AppId>)> = user
         .grants
         .iter()
         .map(|g| (g.environment_id, g.app_id))
@@ -401,7 +404,7 @@ async fn resolve(
 }
 
 /// The release, if the caller holds any permission for its environment and app (else 404).
-async fn visible(st: &State, auth: &Auth, id: i64) -> Result<Release, ApiError> {
+async fn visible(st: &State, auth: &Auth, id: ReleaseId) -> Result<Release, ApiError> {
     let r = st.db.get_release(id).await?;
     auth.0
         .require_sees(r.environment_id, Some(r.app_id), "release")?;
@@ -412,7 +415,7 @@ async fn visible(st: &State, auth: &Auth, id: i64) -> Result<Release, ApiError> 
 async fn review(
     st: &State,
     auth: &Auth,
-    id: i64,
+    id: ReleaseId,
     to: ReleaseStatus,
     body: ReviewIn,
 ) -> Result<Json<ReleaseOut>, ApiError> {
@@ -475,17 +478,17 @@ async fn review(
 
 /// Notices are sent by the workers: queue a notice job. A queue that is down costs the notice,
 /// not the request (it is logged).
-async fn queue_notice(st: &State, release_id: i64, kind: NoticeKind) {
+async fn queue_notice(st: &State, release_id: ReleaseId, kind: NoticeKind) {
     if let Err(e) = st
         .queue
         .push(DeployJob::notice(release_id, kind.as_str()))
         .await
     {
-        tracing::warn!(release_id, notice = kind.as_str(), error = %e, "could not queue a notice");
+        tracing::warn!(%release_id, notice = kind.as_str(), error = %e, "could not queue a notice");
     }
 }
 
-async fn release_is_final(st: &State, id: i64) -> bool {
+async fn release_is_final(st: &State, id: ReleaseId) -> bool {
     st.db
         .get_release(id)
         .await
@@ -493,7 +496,7 @@ async fn release_is_final(st: &State, id: i64) -> bool {
 }
 
 /// Rejected and cancelled releases end without a final event.
-async fn ended_without_events(st: &State, id: i64) -> bool {
+async fn ended_without_events(st: &State, id: ReleaseId) -> bool {
     st.db
         .get_release(id)
         .await
@@ -624,10 +627,10 @@ impl ReleasesApi {
         auth: Auth,
         st: Data<&Arc<State>>,
         status: Query<Option<Status>>,
-        environment_id: Query<Option<i64>>,
-        app_id: Query<Option<i64>>,
+        environment_id: Query<Option<EnvironmentId>>,
+        app_id: Query<Option<AppId>>,
         /// A user id.
-        requested_by: Query<Option<i64>>,
+        requested_by: Query<Option<UserId>>,
         kind: Query<Option<Kind>>,
         /// Text in the title, the ref or the commit id (case-insensitive).
         #[oai(validator(max_length = 200))]
@@ -696,7 +699,7 @@ impl ReleasesApi {
         &self,
         auth: Auth,
         st: Data<&Arc<State>>,
-        id: Path<i64>,
+        id: Path<ReleaseId>,
     ) -> ApiResult<Json<ReleaseOut>, { AUTH | NOT_FOUND }> {
         let r = visible(&st, &auth, id.0).await?;
         let hosts = st.db.release_hosts(id.0).await?;
@@ -709,7 +712,7 @@ impl ReleasesApi {
         &self,
         auth: Auth,
         st: Data<&Arc<State>>,
-        id: Path<i64>,
+        id: Path<ReleaseId>,
     ) -> ApiResult<Json<ReleaseOut>, { AUTH | FORBIDDEN | NOT_FOUND | CONFLICT | UNAVAILABLE }>
     {
         let r = visible(&st, &auth, id.0).await?;
@@ -730,7 +733,7 @@ impl ReleasesApi {
             .into());
         }
         if let Err(e) = st.queue.push(DeployJob::run(id.0)).await {
-            tracing::error!(release_id = id.0, error = %e, "could not queue a release");
+            tracing::error!(release_id = %id.0, error = %e, "could not queue a release");
             // Only if no worker took it meanwhile (a push that timed out may have landed); the
             // final event ends any stream following the release.
             let reason = "could not be queued";
@@ -741,7 +744,7 @@ impl ReleasesApi {
                 let end = ReleaseEvent::new(id.0, Stage::Release, events::EventStatus::Failed)
                     .message(reason);
                 if let Err(e) = st.hub.publish(end).await {
-                    tracing::warn!(release_id = id.0, error = %e, "could not store the final event");
+                    tracing::warn!(release_id = %id.0, error = %e, "could not store the final event");
                 }
             }
             return Err(ApiError::unavailable(
@@ -768,7 +771,7 @@ impl ReleasesApi {
         &self,
         auth: Auth,
         st: Data<&Arc<State>>,
-        id: Path<i64>,
+        id: Path<ReleaseId>,
         body: JsonBody<ReviewIn>,
     ) -> ApiResult<Json<ReleaseOut>, { AUTH | BODY | FORBIDDEN | NOT_FOUND | CONFLICT }> {
         Ok(review(&st, &auth, id.0, ReleaseStatus::Approved, body.0).await?)
@@ -781,7 +784,7 @@ impl ReleasesApi {
         &self,
         auth: Auth,
         st: Data<&Arc<State>>,
-        id: Path<i64>,
+        id: Path<ReleaseId>,
         body: JsonBody<ReviewIn>,
     ) -> ApiResult<Json<ReleaseOut>, { AUTH | BODY | FORBIDDEN | NOT_FOUND | CONFLICT }> {
         Ok(review(&st, &auth, id.0, ReleaseStatus::Rejected, body.0).await?)
@@ -794,7 +797,7 @@ impl ReleasesApi {
         &self,
         auth: Auth,
         st: Data<&Arc<State>>,
-        id: Path<i64>,
+        id: Path<ReleaseId>,
         body: JsonBody<ReleaseEditIn>,
     ) -> ApiResult<Json<ReleaseOut>, { AUTH | BODY | FORBIDDEN | NOT_FOUND | CONFLICT | UPSTREAM }>
     {
@@ -873,7 +876,7 @@ impl ReleasesApi {
         &self,
         auth: Auth,
         st: Data<&Arc<State>>,
-        id: Path<i64>,
+        id: Path<ReleaseId>,
     ) -> ApiResult<Json<Vec<NoticeAttemptOut>>, { AUTH | NOT_FOUND }> {
         visible(&st, &auth, id.0).await?;
         Ok(Json(
@@ -908,7 +911,7 @@ impl ReleasesApi {
         &self,
         auth: Auth,
         st: Data<&Arc<State>>,
-        id: Path<i64>,
+        id: Path<ReleaseId>,
         /// An event id: only later events are listed.
         #[oai(validator(minimum(value = "0")))]
         after: Query<Option<i64>>,
@@ -934,7 +937,7 @@ impl ReleasesApi {
         &self,
         auth: Auth,
         st: Data<&Arc<State>>,
-        id: Path<i64>,
+        id: Path<ReleaseId>,
         /// The id of the last event received: the stream resumes after it.
         #[oai(name = "Last-Event-ID", validator(minimum(value = "0")))]
         last_event_id: Header<Option<i64>>,
@@ -1030,7 +1033,7 @@ impl ReleasesApi {
 impl poem_openapi::types::Example for ReleaseIn {
     fn example() -> Self {
         Self {
-            config_id: 1,
+            config_id: ConfigId::new(1),
             name: "v2.3 launch".into(),
             kind: Some(Kind::Release),
             branch: Some("main".into()),

@@ -2,15 +2,18 @@
 use super::audit::Actor;
 use super::configs::ConfigSpec;
 use super::{Db, DbError, DbResult, now};
-use crate::domain::{HostStatus, ReleaseKind, ReleaseStatus};
+use crate::domain::{
+    AppId, ConfigId, EnvironmentId, HostId, HostStatus, ReleaseId, ReleaseKind, ReleaseStatus,
+    UserId,
+};
 use crate::events::Stage;
 
 #[derive(Debug, Clone)]
 pub struct Release {
-    pub id: i64,
-    pub config_id: i64,
-    pub app_id: i64,
-    pub environment_id: i64,
+    pub id: ReleaseId,
+    pub config_id: ConfigId,
+    pub app_id: AppId,
+    pub environment_id: EnvironmentId,
     pub name: String,
     pub kind: ReleaseKind,
     pub ref_kind: String,
@@ -21,22 +24,22 @@ pub struct Release {
     pub status: ReleaseStatus,
     pub error: Option<String>,
     pub snapshot: ConfigSpec,
-    pub requested_by: i64,
+    pub requested_by: UserId,
     pub created_at: String,
     pub updated_at: String,
     pub started_at: Option<String>,
     pub finished_at: Option<String>,
-    pub reviewed_by: Option<i64>,
+    pub reviewed_by: Option<UserId>,
     pub review_comment: Option<String>,
     pub reviewed_at: Option<String>,
 }
 
 #[derive(sqlx::FromRow)]
 struct Row {
-    id: i64,
-    config_id: i64,
-    app_id: i64,
-    environment_id: i64,
+    id: ReleaseId,
+    config_id: ConfigId,
+    app_id: AppId,
+    environment_id: EnvironmentId,
     name: String,
     kind: String,
     ref_kind: String,
@@ -47,12 +50,12 @@ struct Row {
     status: String,
     error: Option<String>,
     snapshot: String,
-    requested_by: i64,
+    requested_by: UserId,
     created_at: String,
     updated_at: String,
     started_at: Option<String>,
     finished_at: Option<String>,
-    reviewed_by: Option<i64>,
+    reviewed_by: Option<UserId>,
     review_comment: Option<String>,
     reviewed_at: Option<String>,
 }
@@ -98,9 +101,9 @@ macro_rules! cols {
 
 #[derive(Debug, Clone)]
 pub struct NewRelease {
-    pub config_id: i64,
-    pub app_id: i64,
-    pub environment_id: i64,
+    pub config_id: ConfigId,
+    pub app_id: AppId,
+    pub environment_id: EnvironmentId,
     pub name: String,
     pub kind: ReleaseKind,
     pub ref_kind: String,
@@ -110,7 +113,7 @@ pub struct NewRelease {
     pub version: Option<String>,
     pub status: ReleaseStatus,
     pub snapshot: ConfigSpec,
-    pub requested_by: i64,
+    pub requested_by: UserId,
 }
 
 /// What an edit of a release may change.
@@ -126,8 +129,8 @@ pub struct ReleaseEdit {
 #[derive(Debug, Clone, Default)]
 pub struct ReleaseFilter {
     pub status: Option<ReleaseStatus>,
-    pub app_id: Option<i64>,
-    pub environment_id: Option<i64>,
+    pub app_id: Option<AppId>,
+    pub environment_id: Option<EnvironmentId>,
 }
 
 /// Which releases a caller may see: all of them, or those of the (environment, app) scopes
@@ -135,16 +138,16 @@ pub struct ReleaseFilter {
 #[derive(Debug, Clone)]
 pub enum Visibility {
     All,
-    Scopes(Vec<(Option<i64>, Option<i64>)>),
+    Scopes(Vec<(Option<EnvironmentId>, Option<AppId>)>),
 }
 
 /// One page of the releases list, filtered (all filters are optional).
 #[derive(Debug, Clone)]
 pub struct ReleaseQuery {
     pub status: Option<ReleaseStatus>,
-    pub app_id: Option<i64>,
-    pub environment_id: Option<i64>,
-    pub requested_by: Option<i64>,
+    pub app_id: Option<AppId>,
+    pub environment_id: Option<EnvironmentId>,
+    pub requested_by: Option<UserId>,
     pub kind: Option<ReleaseKind>,
     /// Matched (case-insensitively) in the name, the ref and the commit id.
     pub text: Option<String>,
@@ -205,15 +208,15 @@ impl ReleaseQuery {
             sql.push(format!("r.status = {p}"));
         }
         if let Some(a) = self.app_id {
-            let p = push(&mut vals, Bound::Int(a));
+            let p = push(&mut vals, Bound::Int(a.get()));
             sql.push(format!("r.app_id = {p}"));
         }
         if let Some(e) = self.environment_id {
-            let p = push(&mut vals, Bound::Int(e));
+            let p = push(&mut vals, Bound::Int(e.get()));
             sql.push(format!("r.environment_id = {p}"));
         }
         if let Some(u) = self.requested_by {
-            let p = push(&mut vals, Bound::Int(u));
+            let p = push(&mut vals, Bound::Int(u.get()));
             sql.push(format!("r.requested_by = {p}"));
         }
         if let Some(k) = self.kind {
@@ -249,11 +252,11 @@ impl ReleaseQuery {
             for (env, app) in scopes {
                 let mut both = Vec::new();
                 if let Some(e) = env {
-                    let p = push(&mut vals, Bound::Int(*e));
+                    let p = push(&mut vals, Bound::Int(e.get()));
                     both.push(format!("r.environment_id = {p}"));
                 }
                 if let Some(a) = app {
-                    let p = push(&mut vals, Bound::Int(*a));
+                    let p = push(&mut vals, Bound::Int(a.get()));
                     both.push(format!("r.app_id = {p}"));
                 }
                 if both.is_empty() {
@@ -285,7 +288,7 @@ fn bind_all<'q>(
 
 #[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
 pub struct ReleaseHost {
-    pub host_id: i64,
+    pub host_id: HostId,
     pub host_name: String,
     pub addr: String,
     #[sqlx(try_from = "String")]
@@ -299,9 +302,9 @@ pub struct ReleaseHost {
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct HostVersion {
-    pub host_id: i64,
+    pub host_id: HostId,
     pub version: String,
-    pub release_id: i64,
+    pub release_id: ReleaseId,
     pub commit_id: String,
     #[sqlx(try_from = "i64")]
     pub live: super::Flag,
@@ -311,7 +314,7 @@ pub struct HostVersion {
 impl Db {
     pub async fn create_release(&self, n: &NewRelease) -> DbResult<Release> {
         let t = now();
-        let r: i64 = sqlx::query_scalar(
+        let r: ReleaseId = sqlx::query_scalar(
             "INSERT INTO releases (config_id, app_id, environment_id, name, kind, ref_kind, ref_name, commit_id, commit_message,
                 version, status, snapshot, requested_by, created_at, updated_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING id",
@@ -336,7 +339,7 @@ impl Db {
         self.get_release(r).await
     }
 
-    pub async fn get_release(&self, id: i64) -> DbResult<Release> {
+    pub async fn get_release(&self, id: ReleaseId) -> DbResult<Release> {
         let row: Row = sqlx::query_as(concat!("SELECT ", cols!(), " FROM releases WHERE id = $1"))
             .bind(id)
             .fetch_optional(&self.pool)
@@ -433,22 +436,25 @@ impl Db {
                 .await
         };
         let reviewed_by_name = match r.reviewed_by {
-            Some(id) => name("SELECT username FROM users WHERE id = $1", id).await?,
+            Some(id) => name("SELECT username FROM users WHERE id = $1", id.get()).await?,
             None => None,
         };
         Ok(NamedRelease {
-            app_name: name("SELECT name FROM apps WHERE id = $1", r.app_id)
+            app_name: name("SELECT name FROM apps WHERE id = $1", r.app_id.get())
                 .await?
                 .unwrap_or_default(),
             environment_name: name(
                 "SELECT name FROM environments WHERE id = $1",
-                r.environment_id,
+                r.environment_id.get(),
             )
             .await?
             .unwrap_or_default(),
-            requested_by_name: name("SELECT username FROM users WHERE id = $1", r.requested_by)
-                .await?
-                .unwrap_or_default(),
+            requested_by_name: name(
+                "SELECT username FROM users WHERE id = $1",
+                r.requested_by.get(),
+            )
+            .await?
+            .unwrap_or_default(),
             reviewed_by_name,
             release: r.clone(),
         })
@@ -467,7 +473,7 @@ impl Db {
     /// The check and the write are one statement, so two callers cannot both win.
     pub async fn transition_release(
         &self,
-        id: i64,
+        id: ReleaseId,
         to: ReleaseStatus,
         error: Option<&str>,
     ) -> DbResult<bool> {
@@ -479,7 +485,7 @@ impl Db {
     /// transaction. `approved`/`rejected` also record the review (reviewer, comment, time).
     pub async fn transition_release_as(
         &self,
-        id: i64,
+        id: ReleaseId,
         to: ReleaseStatus,
         error: Option<&str>,
         actor: &Actor,
@@ -490,7 +496,12 @@ impl Db {
 
     /// Fails a release that is still `queued` (its job could not be queued); false if it has
     /// moved on (a worker may have taken a job whose push only looked failed).
-    pub async fn fail_if_queued(&self, id: i64, reason: &str, actor: &Actor) -> DbResult<bool> {
+    pub async fn fail_if_queued(
+        &self,
+        id: ReleaseId,
+        reason: &str,
+        actor: &Actor,
+    ) -> DbResult<bool> {
         self.move_release(
             id,
             Some(ReleaseStatus::Queued),
@@ -504,7 +515,7 @@ impl Db {
 
     async fn move_release(
         &self,
-        id: i64,
+        id: ReleaseId,
         only_from: Option<ReleaseStatus>,
         to: ReleaseStatus,
         error: Option<&str>,
@@ -557,7 +568,7 @@ impl Db {
                     &mut tx,
                     actor,
                     "release",
-                    Some(id),
+                    Some(id.get()),
                     "status",
                     &changes,
                     comment,
@@ -575,7 +586,7 @@ impl Db {
     /// moved on meanwhile (queued, running…). The editor becomes the requester.
     pub async fn edit_release(
         &self,
-        id: i64,
+        id: ReleaseId,
         edit: &ReleaseEdit,
         review: bool,
         actor: &Actor,
@@ -622,12 +633,21 @@ impl Db {
             "commit_id": {"from": before.commit_id, "to": edit.commit_id},
             "status": {"from": before.status.as_str(), "to": to.as_str()},
         });
-        super::audit::insert(&mut tx, actor, "release", Some(id), "edit", &changes, "").await?;
+        super::audit::insert(
+            &mut tx,
+            actor,
+            "release",
+            Some(id.get()),
+            "edit",
+            &changes,
+            "",
+        )
+        .await?;
         tx.commit().await?;
         Ok(true)
     }
 
-    pub async fn set_release_version(&self, id: i64, version: &str) -> DbResult<()> {
+    pub async fn set_release_version(&self, id: ReleaseId, version: &str) -> DbResult<()> {
         sqlx::query("UPDATE releases SET version = $1, updated_at = $2 WHERE id = $3")
             .bind(version)
             .bind(now())
@@ -640,8 +660,8 @@ impl Db {
     /// (Re)starts the per-host results of a run.
     pub async fn reset_release_hosts(
         &self,
-        release_id: i64,
-        hosts: &[(i64, String, String)],
+        release_id: ReleaseId,
+        hosts: &[(HostId, String, String)],
     ) -> DbResult<()> {
         let mut tx = self.pool.begin().await?;
         sqlx::query("DELETE FROM release_hosts WHERE release_id = $1")
@@ -665,8 +685,8 @@ impl Db {
     /// Where one host of a release is: its status, the stage it got to, and why (failures).
     pub async fn update_release_host(
         &self,
-        release_id: i64,
-        host_id: i64,
+        release_id: ReleaseId,
+        host_id: HostId,
         status: HostStatus,
         stage: Stage,
         message: &str,
@@ -685,8 +705,8 @@ impl Db {
 
     pub async fn set_release_host_extra(
         &self,
-        release_id: i64,
-        host_id: i64,
+        release_id: ReleaseId,
+        host_id: HostId,
         bytes_sent: u64,
         previous: Option<&str>,
     ) -> DbResult<()> {
@@ -700,7 +720,7 @@ impl Db {
         Ok(())
     }
 
-    pub async fn release_hosts(&self, release_id: i64) -> DbResult<Vec<ReleaseHost>> {
+    pub async fn release_hosts(&self, release_id: ReleaseId) -> DbResult<Vec<ReleaseHost>> {
         Ok(sqlx::query_as(
             "SELECT host_id, host_name, addr, status, stage, message, bytes_sent, previous_version, updated_at
              FROM release_hosts WHERE release_id = $1 ORDER BY host_id",
@@ -713,10 +733,10 @@ impl Db {
     /// Records that `host` now holds `version` (prepared, not live yet).
     pub async fn record_host_version(
         &self,
-        config_id: i64,
-        host_id: i64,
+        config_id: ConfigId,
+        host_id: HostId,
         version: &str,
-        release_id: i64,
+        release_id: ReleaseId,
         commit_id: &str,
     ) -> DbResult<()> {
         sqlx::query(
@@ -736,8 +756,8 @@ impl Db {
 
     pub async fn mark_live_version(
         &self,
-        config_id: i64,
-        host_id: i64,
+        config_id: ConfigId,
+        host_id: HostId,
         version: &str,
     ) -> DbResult<()> {
         let mut tx = self.pool.begin().await?;
@@ -755,8 +775,8 @@ impl Db {
 
     pub async fn forget_host_versions(
         &self,
-        config_id: i64,
-        host_id: i64,
+        config_id: ConfigId,
+        host_id: HostId,
         versions: &[String],
     ) -> DbResult<()> {
         for v in versions {
@@ -772,7 +792,7 @@ impl Db {
         Ok(())
     }
 
-    pub async fn host_versions(&self, config_id: i64) -> DbResult<Vec<HostVersion>> {
+    pub async fn host_versions(&self, config_id: ConfigId) -> DbResult<Vec<HostVersion>> {
         Ok(sqlx::query_as(
             "SELECT host_id, version, release_id, commit_id, live, created_at FROM host_versions WHERE config_id = $1 ORDER BY host_id, version DESC",
         )

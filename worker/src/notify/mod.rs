@@ -467,7 +467,7 @@ pub async fn deliver(channel: &Channel, notice: &Notice, policy: &RetryPolicy) -
                 tracing::info!(
                     channel = channel.kind(),
                     kind = notice.kind.as_str(),
-                    release_id = notice.release_id,
+                    release_id = %notice.release_id,
                     attempt = number,
                     duration_ms,
                     "notice delivered"
@@ -488,7 +488,7 @@ pub async fn deliver(channel: &Channel, notice: &Notice, policy: &RetryPolicy) -
                 tracing::warn!(
                     channel = channel.kind(),
                     kind = notice.kind.as_str(),
-                    release_id = notice.release_id,
+                    release_id = %notice.release_id,
                     attempt = number,
                     duration_ms,
                     error = %e,
