@@ -203,13 +203,19 @@ impl VersionName {
     }
 }
 
+/// Hex digits of a full commit id. SHA-1 only: libgit2 (git2 0.21, as built here) reads
+/// SHA-1 repositories, so a longer id could never name a commit (the API refuses it with 422).
+pub const COMMIT_ID_LEN: usize = 40;
+/// The fewest hex digits an abbreviated commit id may have.
+pub const COMMIT_ID_MIN: usize = 7;
+
 string_newtype!(
-    /// A full Git object id in lowercase hex (40 for SHA-1, 64 for SHA-256).
+    /// A full Git commit id: 40 lowercase hex digits (SHA-1, [`COMMIT_ID_LEN`]).
     CommitId
 );
 impl CommitId {
     pub fn parse(s: &str) -> Result<Self, Invalid> {
-        let ok = (s.len() == 40 || s.len() == 64)
+        let ok = s.len() == COMMIT_ID_LEN
             && s.chars()
                 .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c));
         if !ok {
@@ -228,7 +234,7 @@ impl CommitId {
 pub enum GitRef {
     Branch(String),
     Tag(String),
-    /// A full or abbreviated (≥ 7 hex) commit id.
+    /// A full or abbreviated commit id: 7–40 hex digits, lowercase.
     Commit(String),
 }
 
@@ -240,9 +246,10 @@ impl GitRef {
         check_ref_name(s).map(|()| Self::Tag(s.to_owned()))
     }
     pub fn commit(s: &str) -> Result<Self, Invalid> {
-        let ok = (7..=64).contains(&s.len()) && s.chars().all(|c| c.is_ascii_hexdigit());
+        let ok = (COMMIT_ID_MIN..=COMMIT_ID_LEN).contains(&s.len())
+            && s.chars().all(|c| c.is_ascii_hexdigit());
         if !ok {
-            return invalid("must be 7-64 hexadecimal characters");
+            return invalid("must be 7-40 hexadecimal characters (a SHA-1 commit id)");
         }
         Ok(Self::Commit(s.to_ascii_lowercase()))
     }
@@ -409,9 +416,15 @@ pub fn parse_variables(text: &str) -> Result<Vec<(String, String)>, Invalid> {
     Ok(out)
 }
 
-/// Where a release is in its life. Transitions are checked by [`ReleaseStatus::can_become`].
+// The doc comments of the enums below are their descriptions in the API's spec.
+
+/// Where a release is: `pending_review` → `approved` (or `rejected`) → `queued` → `running` →
+/// `succeeded` | `failed`; `cancelled` ends a release that will not run.
+// Transitions are checked by [`ReleaseStatus::can_become`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(poem_openapi::Enum))]
+#[cfg_attr(feature = "openapi", oai(rename_all = "snake_case"))]
 pub enum ReleaseStatus {
     PendingReview,
     Approved,
@@ -480,9 +493,14 @@ impl fmt::Display for ReleaseStatus {
     }
 }
 
-/// What a role lets its holder do, within the environments and apps it is bound to.
+/// What a role lets its holder do, within the environments and apps it is bound to:
+/// `edit_configs` (create and change release configs), `request` (request releases and
+/// rollbacks), `review` (approve or reject), `release` (run approved releases), `manage_hosts`
+/// (hosts and their keys), `admin` (everything, everywhere).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(poem_openapi::Enum))]
+#[cfg_attr(feature = "openapi", oai(rename_all = "snake_case"))]
 pub enum Permission {
     /// Create and change release configs (and their credentials).
     EditConfigs,
@@ -578,9 +596,11 @@ impl Grant {
     }
 }
 
-/// A release ships a new version; a rollback switches back to a kept one.
+/// `release` ships a new version; `rollback` switches back to a kept one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(poem_openapi::Enum))]
+#[cfg_attr(feature = "openapi", oai(rename_all = "snake_case"))]
 pub enum ReleaseKind {
     Release,
     Rollback,
@@ -602,12 +622,14 @@ impl ReleaseKind {
     }
 }
 
-/// Where one host is in a release (its row in the release's per-host results):
-/// `pending` → `prepared` (its new version is in place) → `switched` (it serves it); or
-/// `skipped` (not switched because another host failed) or `failed`. `preparing` is kept for
-/// rows written by older versions.
+// One host's row in a release's per-host results (`preparing` is only in rows written by
+// older versions). The doc comment below is the spec's description.
+/// A host in a release: `pending` → `prepared` (its new version is in place) → `switched`
+/// (it serves it); `skipped` (not switched because another host failed) or `failed`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(poem_openapi::Enum))]
+#[cfg_attr(feature = "openapi", oai(rename_all = "snake_case"))]
 pub enum HostStatus {
     Pending,
     Preparing,
@@ -657,9 +679,61 @@ impl fmt::Display for HostStatus {
     }
 }
 
-/// What a host that failed to prepare means for the others.
+/// What a release ships: a `branch`, a `tag` or a `commit`; a rollback names a kept `version`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(poem_openapi::Enum))]
+#[cfg_attr(feature = "openapi", oai(rename_all = "snake_case"))]
+pub enum RefKind {
+    Branch,
+    Tag,
+    Commit,
+    Version,
+}
+
+impl RefKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Branch => "branch",
+            Self::Tag => "tag",
+            Self::Commit => "commit",
+            Self::Version => "version",
+        }
+    }
+    pub fn parse(s: &str) -> Result<Self, Invalid> {
+        match s {
+            "branch" => Ok(Self::Branch),
+            "tag" => Ok(Self::Tag),
+            "commit" => Ok(Self::Commit),
+            "version" => Ok(Self::Version),
+            _ => invalid("must be branch, tag, commit or version"),
+        }
+    }
+}
+
+impl fmt::Display for RefKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl From<&GitRef> for RefKind {
+    fn from(r: &GitRef) -> Self {
+        match r {
+            GitRef::Branch(_) => Self::Branch,
+            GitRef::Tag(_) => Self::Tag,
+            GitRef::Commit(_) => Self::Commit,
+        }
+    }
+}
+
+/// What a host that fails to prepare means for the others: `all_or_nothing` (the default: no
+/// host switches unless every host prepared) or `continue` (prepared hosts switch anyway; the
+/// release still ends failed).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(poem_openapi::Enum))]
+#[cfg_attr(feature = "openapi", oai(rename_all = "snake_case"))]
 pub enum FailurePolicy {
     /// No host switches unless every host prepared (the default).
     #[default]
@@ -668,11 +742,16 @@ pub enum FailurePolicy {
     Continue,
 }
 
-/// Include or exclude filter mode.
+/// How `filter` is read: `exclude` (the default: matching files are left out) or `include`
+/// (only matching files are shipped).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(poem_openapi::Enum))]
+#[cfg_attr(feature = "openapi", oai(rename_all = "snake_case"))]
 pub enum FilterMode {
+    /// Only matching paths (or paths under a matching directory) are shipped.
     Include,
+    /// Matching paths (and everything under a matching directory) are left out.
     #[default]
     Exclude,
 }
@@ -723,6 +802,13 @@ mod tests {
             GitRef::Commit("abcdef1".into())
         );
         assert!(GitRef::commit("abc").is_err());
+        assert!(GitRef::commit(&"a".repeat(40)).is_ok());
+        for len in 41..=64 {
+            assert!(GitRef::commit(&"a".repeat(len)).is_err(), "{len} digits");
+        }
+        assert!(CommitId::parse(&"a".repeat(40)).is_ok());
+        assert!(CommitId::parse(&"a".repeat(64)).is_err());
+        assert!(CommitId::parse(&"A".repeat(40)).is_err());
         assert!(GitRef::commit("xyz1234").is_err());
     }
 

@@ -18,7 +18,7 @@ pub async fn run(deps: &Deps, run: &Run) -> Result<PathBuf, String> {
                 "checking out {} {} ({})",
                 run.release.ref_kind,
                 run.release.ref_name,
-                &run.release.commit_id[..7]
+                run.release.commit_id.short()
             )),
     );
     let url = run.spec.repo_url.to_string();
@@ -53,7 +53,7 @@ pub async fn run(deps: &Deps, run: &Run) -> Result<PathBuf, String> {
     let src = run.work.join("src");
     let _ = std::fs::remove_dir_all(&src);
     let repos = deps.repos.clone();
-    let commit = run.release.commit_id.clone();
+    let commit = run.release.commit_id.to_string();
     let dest = src.clone();
     let shown_url = run.spec.repo_url.to_string();
     let info = tokio::task::spawn_blocking(move || {

@@ -186,7 +186,7 @@ impl Run {
             ("HIPPO_RELEASE_ID", r.id.to_string()),
             ("HIPPO_RELEASE_NAME", r.name.clone()),
             ("HIPPO_GIT_REF", r.ref_name.clone()),
-            ("HIPPO_COMMIT", r.commit_id.clone()),
+            ("HIPPO_COMMIT", r.commit_id.to_string()),
             ("HIPPO_VERSION", self.version.to_string()),
             ("HIPPO_DEPLOY_PATH", self.spec.deploy_path.to_string()),
             ("HIPPO_VERSIONS_PATH", self.spec.versions_path.to_string()),

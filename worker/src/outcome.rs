@@ -128,7 +128,7 @@ async fn record_one(db: &Db, run: &Run, h: &HostRun) -> Result<(), hippo_shared:
                 h.host.id,
                 run.version.as_str(),
                 rid,
-                &run.release.commit_id,
+                run.release.commit_id.as_str(),
             )
             .await?;
         }

@@ -21,14 +21,8 @@ use flate2::write::GzEncoder;
 use ignore::gitignore::{Gitignore, GitignoreBuilder};
 use sha2::{Digest, Sha256};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum FilterMode {
-    /// Only matching paths (or paths under a matching directory) are shipped.
-    Include,
-    /// Matching paths (and everything under a matching directory) are left out.
-    Exclude,
-}
+/// The one filter mode type: the config's (`shared::domain`).
+pub use hippo_shared::domain::FilterMode;
 
 /// A gitignore-style filter over paths relative to the package root.
 ///
@@ -442,11 +436,8 @@ pub async fn run(run: &crate::context::Run, src: &Path, out: &Path) -> Result<St
     let ev = &run.events;
     ev.send(ev.event(Stage::Package, EventStatus::Started));
     let _timer = hippo_shared::metrics::global().time_stage(Stage::Package);
-    let mode = match run.spec.filter_mode {
-        hippo_shared::domain::FilterMode::Include => FilterMode::Include,
-        hippo_shared::domain::FilterMode::Exclude => FilterMode::Exclude,
-    };
-    let filter = FileFilter::parse(mode, &run.spec.filter).map_err(|e| e.to_string())?;
+    let filter =
+        FileFilter::parse(run.spec.filter_mode, &run.spec.filter).map_err(|e| e.to_string())?;
     if let Some(dir) = out.parent() {
         fs::create_dir_all(dir).map_err(|e| format!("cannot create the artifact folder: {e}"))?;
     }

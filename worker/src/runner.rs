@@ -12,7 +12,7 @@ use crate::targets::SshSetup;
 use crate::{checkout, cleanup, notify, package, prepare, switch};
 use hippo_shared::db::DbError;
 use hippo_shared::db::releases::Release;
-use hippo_shared::domain::{CommitId, ReleaseId, ReleaseKind, ReleaseStatus, VersionName};
+use hippo_shared::domain::{ReleaseId, ReleaseKind, ReleaseStatus, VersionName};
 use hippo_shared::events::{EventStatus, ReleaseEvent, Stage};
 use hippo_shared::metrics;
 use std::sync::Arc;
@@ -168,13 +168,12 @@ async fn prepare_run(deps: &Deps, release: &Release, events: Events) -> Result<R
         return Err("the config has no target hosts".into());
     }
     let version = match (release.kind, &release.version) {
-        (ReleaseKind::Rollback, Some(v)) => VersionName::parse(v).map_err(|e| e.0)?,
+        (ReleaseKind::Rollback, Some(v)) => v.clone(),
         (ReleaseKind::Rollback, None) => return Err("the rollback has no target version".into()),
         (ReleaseKind::Release, _) => {
-            let commit = CommitId::parse(&release.commit_id).map_err(|e| e.0)?;
             // A new folder per run: a re-run never touches a folder a host may be serving.
-            let v = VersionName::for_release(chrono::Utc::now(), release.id, &commit);
-            db.set_release_version(release.id, v.as_str())
+            let v = VersionName::for_release(chrono::Utc::now(), release.id, &release.commit_id);
+            db.set_release_version(release.id, &v)
                 .await
                 .map_err(|e| e.to_string())?;
             v

@@ -14,14 +14,14 @@ use crate::text::{
     LongText, RemotePathText, RepoUrlText, Script, SecretText, ShortText, Timestamp,
 };
 use hippo_shared::db::configs::{
-    self as shared_configs, ConfigSpec, NoticeSpec, ReleaseConfig, RepoAuthSpec, SecretChange,
-    Variable,
+    self as shared_configs, ConfigSpec, ReleaseConfig, RepoAuthSpec, SecretChange, Variable,
 };
 use hippo_shared::domain::{
-    self, AppId, ConfigId, EnvironmentId, HostId, Permission, ReleaseId, RemotePath, RepoUrl,
+    self, AppId, ConfigId, EnvironmentId, FailurePolicy, FilterMode, HostId, Permission, ReleaseId,
+    RemotePath, RepoUrl,
 };
 use hippo_worker::notify::{Channel, dispatch};
-use hippo_worker::package::{FileFilter, FilterMode as PackMode};
+use hippo_worker::package::FileFilter;
 use poem::web::Data;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
@@ -38,25 +38,6 @@ pub enum RepoAuthKind {
     None,
     PlatformKey,
     Token,
-}
-
-/// How `filter` is read: `exclude` (the default: matching files are left out) or `include`
-/// (only matching files are shipped).
-#[derive(Enum, Clone, Copy)]
-#[oai(rename_all = "snake_case")]
-pub enum FilterMode {
-    Include,
-    Exclude,
-}
-
-/// What a host that fails to prepare means for the others: `all_or_nothing` (the default: no
-/// host switches unless every host prepared) or `continue` (prepared hosts switch anyway; the
-/// release still ends failed).
-#[derive(Enum, Clone, Copy)]
-#[oai(rename_all = "snake_case")]
-pub enum FailurePolicy {
-    AllOrNothing,
-    Continue,
 }
 
 /// Shell scripts run at four points of a release (empty: none). Each gets the release's
@@ -225,10 +206,7 @@ fn out(c: ReleaseConfig, names: &Names, channels: usize) -> ConfigOut {
         deploy_path: s.deploy_path.to_string(),
         versions_path: s.versions_path.to_string(),
         keep_versions: s.keep_versions,
-        filter_mode: match s.filter_mode {
-            domain::FilterMode::Include => FilterMode::Include,
-            domain::FilterMode::Exclude => FilterMode::Exclude,
-        },
+        filter_mode: s.filter_mode,
         filter: s.filter,
         hooks: Hooks {
             before_checkout: s.hooks.before_checkout.as_str().into(),
@@ -242,10 +220,7 @@ fn out(c: ReleaseConfig, names: &Names, channels: usize) -> ConfigOut {
             .map(|v| format!("{}={}\n", v.name, v.value))
             .collect(),
         parallelism: s.parallelism,
-        failure_policy: match s.failure_policy {
-            domain::FailurePolicy::AllOrNothing => FailurePolicy::AllOrNothing,
-            domain::FailurePolicy::Continue => FailurePolicy::Continue,
-        },
+        failure_policy: s.failure_policy,
         hook_timeout_secs: s.hook_timeout_secs,
         created_at: c.created_at.into(),
         updated_at: c.updated_at.into(),
@@ -346,11 +321,8 @@ impl ConfigIn {
                 "versions_path and deploy_path must not contain one another",
             ));
         }
-        let (filter_mode, pack_mode) = match self.filter_mode.unwrap_or(FilterMode::Exclude) {
-            FilterMode::Include => (domain::FilterMode::Include, PackMode::Include),
-            FilterMode::Exclude => (domain::FilterMode::Exclude, PackMode::Exclude),
-        };
-        FileFilter::parse(pack_mode, &self.filter)
+        let filter_mode = self.filter_mode.unwrap_or_default();
+        FileFilter::parse(filter_mode, &self.filter)
             .map_err(|e| ApiError::invalid("filter", e.to_string()))?;
         let variables = domain::parse_variables(&self.variables)
             .map_err(|e| ApiError::invalid("variables", e.0))?
@@ -362,10 +334,6 @@ impl ConfigIn {
             repo_url,
             repo_auth,
             review_enabled: self.review_enabled,
-            notice: NoticeSpec {
-                channel: "off".into(),
-                target: String::new(),
-            },
             host_ids,
             deploy_path,
             versions_path,
@@ -380,10 +348,7 @@ impl ConfigIn {
             },
             variables,
             parallelism: self.parallelism,
-            failure_policy: match self.failure_policy.unwrap_or(FailurePolicy::AllOrNothing) {
-                FailurePolicy::AllOrNothing => domain::FailurePolicy::AllOrNothing,
-                FailurePolicy::Continue => domain::FailurePolicy::Continue,
-            },
+            failure_policy: self.failure_policy.unwrap_or_default(),
             hook_timeout_secs: self.hook_timeout_secs,
         };
         Ok((spec, token))
@@ -614,9 +579,9 @@ impl ConfigsApi {
             .collect();
         for v in st.db.host_versions(id.0).await? {
             by_host.entry(v.host_id).or_default().push(VersionOut {
-                version: v.version,
+                version: v.version.into(),
                 release_id: v.release_id,
-                commit_id: v.commit_id,
+                commit_id: v.commit_id.into(),
                 live: v.live.0,
                 created_at: v.created_at.into(),
             });

@@ -6,7 +6,6 @@ use crate::body::JsonBody;
 use crate::problem::{ApiError, Problem};
 use crate::state::State;
 use crate::text::{LoginName, LoginPassword, Password, Timestamp};
-use crate::values::PermissionName;
 use hippo_shared::crypto::new_token;
 use hippo_shared::domain::{AppId, EnvironmentId, Permission, RoleId, UserId};
 use poem::web::Data;
@@ -36,7 +35,7 @@ pub struct LoginOut {
 pub struct MyRoleOut {
     pub role_id: RoleId,
     pub role_name: String,
-    pub permissions: Vec<PermissionName>,
+    pub permissions: Vec<Permission>,
     /// Absent: every environment.
     #[oai(skip_serializing_if_is_none)]
     pub environment_id: Option<EnvironmentId>,
@@ -55,7 +54,7 @@ pub struct AppAccessOut {
     pub app_id: AppId,
     pub app_name: String,
     /// `edit_configs`, `request`, `review`, `release` as they apply here (`admin` for admins).
-    pub permissions: Vec<PermissionName>,
+    pub permissions: Vec<Permission>,
 }
 
 /// What the caller may do in one environment: for the environment as a whole (hosts:
@@ -65,7 +64,7 @@ pub struct EnvironmentAccessOut {
     pub environment_id: EnvironmentId,
     pub environment_name: String,
     /// Permissions for the environment itself (whatever the app).
-    pub permissions: Vec<PermissionName>,
+    pub permissions: Vec<Permission>,
     /// Apps the caller holds a permission for here.
     pub apps: Vec<AppAccessOut>,
 }
@@ -79,7 +78,7 @@ pub struct MeOut {
     pub is_admin: bool,
     pub roles: Vec<MyRoleOut>,
     /// Permissions that hold in every environment for every app.
-    pub everywhere: Vec<PermissionName>,
+    pub everywhere: Vec<Permission>,
     pub environments: Vec<EnvironmentAccessOut>,
 }
 
@@ -104,13 +103,12 @@ fn held(
     user: &crate::auth::CurrentUser,
     env: Option<EnvironmentId>,
     app: Option<AppId>,
-) -> Vec<PermissionName> {
+) -> Vec<Permission> {
     Permission::ALL
         .into_iter()
         // Hosts belong to an environment: `manage_hosts` is never an app's.
         .filter(|p| app.is_none() || *p != Permission::ManageHosts)
         .filter(|p| user.can(*p, env, app))
-        .map(Into::into)
         .collect()
 }
 
@@ -223,7 +221,7 @@ impl AuthApi {
             my_roles.push(MyRoleOut {
                 role_id: role.id,
                 role_name: role.name.clone(),
-                permissions: role.permissions.iter().map(|p| (*p).into()).collect(),
+                permissions: role.permissions.clone(),
                 environment_name: b.environment_id.and_then(|e| env_names.get(&e).cloned()),
                 environment_id: b.environment_id,
                 app_name: b.app_id.and_then(|a| app_names.get(&a).cloned()),

@@ -8,7 +8,6 @@ use crate::body::JsonBody;
 use crate::problem::ApiError;
 use crate::state::State;
 use crate::text::{Name, Password, Timestamp};
-use crate::values::PermissionName;
 use hippo_shared::crypto::new_token;
 use hippo_shared::db::people::{ApiToken, Role, UserRow};
 use hippo_shared::domain::{self, AppId, EnvironmentId, Permission, RoleId, TokenId, UserId};
@@ -83,14 +82,14 @@ pub struct UserPatch {
 pub struct RoleIn {
     pub name: Name,
     #[oai(validator(min_items = 1, max_items = 6))]
-    pub permissions: Vec<PermissionName>,
+    pub permissions: Vec<Permission>,
 }
 
 #[derive(Object)]
 pub struct RoleOut {
     pub id: RoleId,
     pub name: String,
-    pub permissions: Vec<PermissionName>,
+    pub permissions: Vec<Permission>,
 }
 
 impl From<Role> for RoleOut {
@@ -98,7 +97,7 @@ impl From<Role> for RoleOut {
         Self {
             id: r.id,
             name: r.name,
-            permissions: r.permissions.iter().map(|p| (*p).into()).collect(),
+            permissions: r.permissions,
         }
     }
 }
@@ -376,8 +375,7 @@ impl PeopleApi {
     ) -> ApiResult<Created<RoleOut>, { AUTH | BODY | FORBIDDEN | CONFLICT }> {
         auth.0.require_admin()?;
         let name = domain::Name::parse(&body.name).map_err(ApiError::field("name"))?;
-        let mut permissions: Vec<Permission> =
-            body.permissions.iter().map(|p| (*p).into()).collect();
+        let mut permissions: Vec<Permission> = body.permissions.clone();
         permissions.sort();
         permissions.dedup();
         if permissions.is_empty() {
@@ -485,7 +483,7 @@ impl poem_openapi::types::Example for RoleIn {
     fn example() -> Self {
         Self {
             name: "developer".into(),
-            permissions: vec![PermissionName::Request],
+            permissions: vec![Permission::Request],
         }
     }
 }

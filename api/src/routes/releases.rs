@@ -11,17 +11,16 @@ use crate::repo;
 use crate::state::State;
 use crate::text::{Comment, CommitText, Name, RefName, Timestamp, VersionText};
 use crate::values::ChannelType;
-use crate::values::{EventStage, EventStatus, HostStatus, Kind, NoticeKindName, RefKind, Status};
+use crate::values::NoticeKindName;
 use hippo_shared::db::releases::{
     NamedRelease, NewRelease, Release, ReleaseEdit, ReleaseHost, ReleaseQuery, Visibility,
 };
 use hippo_shared::domain::{
-    self, AppId, ConfigId, EnvironmentId, GitRef, HostId, Permission, ReleaseId, ReleaseKind,
-    ReleaseStatus, UserId, VersionName,
+    self, AppId, CommitId, ConfigId, EnvironmentId, GitRef, HostId, HostStatus, Permission,
+    RefKind, ReleaseId, ReleaseKind, ReleaseStatus, UserId, VersionName,
 };
-use hippo_shared::events::{self, ReleaseEvent, Stage};
+use hippo_shared::events::{self, EventStatus, ReleaseEvent, Stage};
 use hippo_shared::jobs::DeployJob;
-use hippo_worker::git::RefSpec;
 use hippo_worker::notify::NoticeKind;
 use poem::IntoResponse;
 use poem::web::Data;
@@ -46,7 +45,7 @@ pub struct ReleaseIn {
     pub config_id: ConfigId,
     /// A title for people ("Fix the cart total").
     pub name: Name,
-    pub kind: Option<Kind>,
+    pub kind: Option<ReleaseKind>,
     pub branch: Option<RefName>,
     pub tag: Option<RefName>,
     pub commit: Option<CommitText>,
@@ -111,7 +110,7 @@ pub struct ReleaseHostOut {
     pub addr: String,
     pub status: HostStatus,
     #[oai(skip_serializing_if_is_none)]
-    pub stage: Option<EventStage>,
+    pub stage: Option<Stage>,
     /// The reason when it failed.
     pub message: String,
     pub bytes_sent: i64,
@@ -121,10 +120,8 @@ pub struct ReleaseHostOut {
     pub updated_at: Timestamp,
 }
 
-fn stage_of(s: &str) -> Option<EventStage> {
-    serde_json::from_value::<Stage>(serde_json::Value::String(s.to_owned()))
-        .ok()
-        .map(Into::into)
+fn stage_of(s: &str) -> Option<Stage> {
+    serde_json::from_value::<Stage>(serde_json::Value::String(s.to_owned())).ok()
 }
 
 impl From<ReleaseHost> for ReleaseHostOut {
@@ -133,7 +130,7 @@ impl From<ReleaseHost> for ReleaseHostOut {
             host_id: h.host_id,
             host_name: h.host_name,
             addr: h.addr,
-            status: h.status.into(),
+            status: h.status,
             stage: stage_of(&h.stage),
             message: h.message,
             bytes_sent: h.bytes_sent,
@@ -152,7 +149,7 @@ pub struct ReleaseOut {
     pub environment_id: EnvironmentId,
     pub environment_name: String,
     pub name: String,
-    pub kind: Kind,
+    pub kind: ReleaseKind,
     pub ref_kind: RefKind,
     /// The branch, tag or commit asked for (the version, for a rollback).
     pub ref_name: String,
@@ -162,7 +159,7 @@ pub struct ReleaseOut {
     /// The version folder on the hosts (set when a release runs; the target of a rollback).
     #[oai(skip_serializing_if_is_none)]
     pub version: Option<String>,
-    pub status: Status,
+    pub status: ReleaseStatus,
     /// Why it failed; absent unless it did.
     #[oai(skip_serializing_if_is_none)]
     pub error: Option<String>,
@@ -198,13 +195,13 @@ fn out(n: NamedRelease, hosts: Vec<ReleaseHost>) -> ReleaseOut {
         environment_id: r.environment_id,
         environment_name: n.environment_name,
         name: r.name,
-        kind: r.kind.into(),
-        ref_kind: RefKind::parse(&r.ref_kind),
+        kind: r.kind,
+        ref_kind: r.ref_kind,
         ref_name: r.ref_name,
-        commit_id: r.commit_id,
+        commit_id: r.commit_id.into(),
         commit_message: r.commit_message,
-        version: r.version,
-        status: r.status.into(),
+        version: r.version.map(Into::into),
+        status: r.status,
         error: r.error,
         requested_by: r.requested_by,
         requested_by_name: n.requested_by_name,
@@ -258,7 +255,7 @@ pub struct EventOut {
     pub id: i64,
     pub release_id: ReleaseId,
     pub at: Timestamp,
-    pub stage: EventStage,
+    pub stage: Stage,
     /// The host it is about; absent for the release server's stages.
     #[oai(skip_serializing_if_is_none)]
     pub host: Option<String>,
@@ -278,9 +275,9 @@ impl From<ReleaseEvent> for EventOut {
             id: e.id,
             release_id: e.release_id,
             at: e.at.into(),
-            stage: e.stage.into(),
+            stage: e.stage,
             host: e.host,
-            status: e.status.into(),
+            status: e.status,
             message: e.message,
             bytes_sent: e.bytes_sent,
             exit_code: e.exit_code,
@@ -359,7 +356,7 @@ async fn resolve(
     body: &Wanted,
     config: &hippo_shared::db::configs::ReleaseConfig,
     admin: bool,
-) -> Result<(GitRef, String, String), ApiError> {
+) -> Result<(GitRef, CommitId, String), ApiError> {
     let given = [
         ("branch", &body.branch),
         ("tag", &body.tag),
@@ -388,19 +385,21 @@ async fn resolve(
             return Err(ApiError::invalid("branch", msg));
         }
     };
-    let target = spec.unwrap_or_else(|| display.clone());
-    let refspec = match &target {
-        GitRef::Branch(b) => RefSpec::Branch(b.clone()),
-        GitRef::Tag(t) => RefSpec::Tag(t.clone()),
-        GitRef::Commit(c) => RefSpec::Commit(c.clone()),
-    };
     let url = repo::synced(st, config, true, admin).await?;
     let repos = st.repos.clone();
-    let info = tokio::task::spawn_blocking(move || repos.resolve(&url, &refspec))
-        .await
-        .map_err(ApiError::internal)?
-        .map_err(repo::git_error)?;
-    Ok((display, info.id, info.message))
+    let asked = display.clone();
+    // A commit picked from a branch must be on that branch (its tip or an ancestor).
+    let info = tokio::task::spawn_blocking(move || match (&asked, spec) {
+        (GitRef::Branch(branch), Some(GitRef::Commit(sha))) => {
+            repos.resolve_on_branch(&url, &sha, branch)
+        }
+        _ => repos.resolve(&url, &asked),
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(repo::git_error)?;
+    let commit = CommitId::parse(&info.id).map_err(|e| ApiError::internal(e.0))?;
+    Ok((display, commit, info.message))
 }
 
 /// The release, if the caller holds any permission for its environment and app (else 404).
@@ -421,7 +420,7 @@ async fn review(
 ) -> Result<Json<ReleaseOut>, ApiError> {
     let r = visible(st, auth, id).await?;
     if let Some(seen) = &body.commit_id
-        && seen.trim() != r.commit_id
+        && seen.trim() != r.commit_id.as_str()
     {
         return Err(ApiError::conflict(
             "changed",
@@ -533,8 +532,8 @@ impl ReleasesApi {
         )?;
         let name = domain::Name::parse(&body.name).map_err(ApiError::field("name"))?;
         let (kind, ref_kind, ref_name, commit_id, message, version) =
-            match body.kind.unwrap_or(Kind::Release) {
-                Kind::Release => {
+            match body.kind.unwrap_or(ReleaseKind::Release) {
+                ReleaseKind::Release => {
                     if body.version.is_some() {
                         return Err(
                             ApiError::invalid("version", "version is only for rollbacks").into(),
@@ -549,14 +548,14 @@ impl ReleasesApi {
                         resolve(&st, &wanted, &config, auth.0.is_admin).await?;
                     (
                         ReleaseKind::Release,
-                        r.kind().to_owned(),
+                        RefKind::from(&r),
                         r.name().to_owned(),
                         commit,
                         message,
                         None,
                     )
                 }
-                Kind::Rollback => {
+                ReleaseKind::Rollback => {
                     let Some(v) = body.version.as_deref() else {
                         return Err(ApiError::invalid(
                             "version",
@@ -566,7 +565,7 @@ impl ReleasesApi {
                     };
                     let v = VersionName::parse(v).map_err(ApiError::field("version"))?;
                     let kept = st.db.host_versions(config.id).await?;
-                    let Some(found) = kept.iter().find(|k| k.version == v.as_str()) else {
+                    let Some(found) = kept.iter().find(|k| k.version == v) else {
                         return Err(ApiError::invalid(
                             "version",
                             format!("version {v} is not kept on any host of this config"),
@@ -575,11 +574,11 @@ impl ReleasesApi {
                     };
                     (
                         ReleaseKind::Rollback,
-                        "version".to_owned(),
+                        RefKind::Version,
                         v.to_string(),
                         found.commit_id.clone(),
                         String::new(),
-                        Some(v.to_string()),
+                        Some(v),
                     )
                 }
             };
@@ -626,12 +625,12 @@ impl ReleasesApi {
         &self,
         auth: Auth,
         st: Data<&Arc<State>>,
-        status: Query<Option<Status>>,
+        status: Query<Option<ReleaseStatus>>,
         environment_id: Query<Option<EnvironmentId>>,
         app_id: Query<Option<AppId>>,
         /// A user id.
         requested_by: Query<Option<UserId>>,
-        kind: Query<Option<Kind>>,
+        kind: Query<Option<ReleaseKind>>,
         /// Text in the title, the ref or the commit id (case-insensitive).
         #[oai(validator(max_length = 200))]
         q: Query<Option<String>>,
@@ -649,13 +648,13 @@ impl ReleasesApi {
         let page = page.0.unwrap_or(1).max(1);
         let per_page = per_page.0.unwrap_or(50).clamp(1, 200);
         let query = ReleaseQuery {
-            status: status.0.map(Into::into),
+            status: status.0,
             app_id: app_id.0,
             environment_id: environment_id.0,
             requested_by: requested_by.0,
             kind: kind.0.map(|k| match k {
-                Kind::Release => ReleaseKind::Release,
-                Kind::Rollback => ReleaseKind::Rollback,
+                ReleaseKind::Release => ReleaseKind::Release,
+                ReleaseKind::Rollback => ReleaseKind::Rollback,
             }),
             text: q.0,
             from: since.0.map(|t| t.0),
@@ -824,24 +823,24 @@ impl ReleasesApi {
             branch: if new_ref {
                 given(&body.branch)
             } else {
-                (r.ref_kind == "branch").then(|| r.ref_name.clone())
+                (r.ref_kind == RefKind::Branch).then(|| r.ref_name.clone())
             },
             tag: if new_ref {
                 given(&body.tag)
             } else {
-                (r.ref_kind == "tag").then(|| r.ref_name.clone())
+                (r.ref_kind == RefKind::Tag).then(|| r.ref_name.clone())
             },
             commit: if new_ref {
                 body.commit.as_ref().map(|c| c.0.clone())
             } else {
-                (r.ref_kind == "commit").then(|| r.commit_id.clone())
+                (r.ref_kind == RefKind::Commit).then(|| r.commit_id.to_string())
             },
         };
         let (git_ref, commit_id, commit_message) =
             resolve(&st, &request, &config, auth.0.is_admin).await?;
         let edit = ReleaseEdit {
             name,
-            ref_kind: git_ref.kind().to_owned(),
+            ref_kind: RefKind::from(&git_ref),
             ref_name: git_ref.name().to_owned(),
             commit_id,
             commit_message,
@@ -1016,7 +1015,7 @@ impl ReleasesApi {
             .keep_alive(Duration::from_secs(15))
             .to_event(|e: EventOut| {
                 let id = e.id.to_string();
-                let kind = if e.stage == EventStage::Release
+                let kind = if e.stage == Stage::Release
                     && matches!(e.status, EventStatus::Succeeded | EventStatus::Failed)
                 {
                     "end"
@@ -1035,7 +1034,7 @@ impl poem_openapi::types::Example for ReleaseIn {
         Self {
             config_id: ConfigId::new(1),
             name: "v2.3 launch".into(),
-            kind: Some(Kind::Release),
+            kind: Some(ReleaseKind::Release),
             branch: Some("main".into()),
             tag: None,
             commit: None,

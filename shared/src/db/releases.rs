@@ -3,8 +3,8 @@ use super::audit::Actor;
 use super::configs::ConfigSpec;
 use super::{Db, DbError, DbResult, now};
 use crate::domain::{
-    AppId, ConfigId, EnvironmentId, HostId, HostStatus, ReleaseId, ReleaseKind, ReleaseStatus,
-    UserId,
+    AppId, CommitId, ConfigId, EnvironmentId, HostId, HostStatus, RefKind, ReleaseId, ReleaseKind,
+    ReleaseStatus, UserId, VersionName,
 };
 use crate::events::Stage;
 
@@ -16,11 +16,12 @@ pub struct Release {
     pub environment_id: EnvironmentId,
     pub name: String,
     pub kind: ReleaseKind,
-    pub ref_kind: String,
+    pub ref_kind: RefKind,
+    /// The branch, tag, (abbreviated) commit or version as asked for.
     pub ref_name: String,
-    pub commit_id: String,
+    pub commit_id: CommitId,
     pub commit_message: String,
-    pub version: Option<String>,
+    pub version: Option<VersionName>,
     pub status: ReleaseStatus,
     pub error: Option<String>,
     pub snapshot: ConfigSpec,
@@ -68,6 +69,12 @@ impl TryFrom<Row> for Release {
         Ok(Self {
             kind: ReleaseKind::parse(&r.kind).map_err(|e| corrupt("kind", e.0))?,
             status: ReleaseStatus::parse(&r.status).map_err(|e| corrupt("status", e.0))?,
+            ref_kind: RefKind::parse(&r.ref_kind).map_err(|e| corrupt("ref_kind", e.0))?,
+            commit_id: CommitId::parse(&r.commit_id).map_err(|e| corrupt("commit_id", e.0))?,
+            version: match r.version.as_deref() {
+                Some(v) => Some(VersionName::parse(v).map_err(|e| corrupt("version", e.0))?),
+                None => None,
+            },
             snapshot: serde_json::from_str(&r.snapshot)
                 .map_err(|e| corrupt("snapshot", e.to_string()))?,
             id: r.id,
@@ -75,11 +82,8 @@ impl TryFrom<Row> for Release {
             app_id: r.app_id,
             environment_id: r.environment_id,
             name: r.name,
-            ref_kind: r.ref_kind,
             ref_name: r.ref_name,
-            commit_id: r.commit_id,
             commit_message: r.commit_message,
-            version: r.version,
             error: r.error,
             requested_by: r.requested_by,
             created_at: r.created_at,
@@ -106,11 +110,11 @@ pub struct NewRelease {
     pub environment_id: EnvironmentId,
     pub name: String,
     pub kind: ReleaseKind,
-    pub ref_kind: String,
+    pub ref_kind: RefKind,
     pub ref_name: String,
-    pub commit_id: String,
+    pub commit_id: CommitId,
     pub commit_message: String,
-    pub version: Option<String>,
+    pub version: Option<VersionName>,
     pub status: ReleaseStatus,
     pub snapshot: ConfigSpec,
     pub requested_by: UserId,
@@ -120,9 +124,9 @@ pub struct NewRelease {
 #[derive(Debug, Clone)]
 pub struct ReleaseEdit {
     pub name: String,
-    pub ref_kind: String,
+    pub ref_kind: RefKind,
     pub ref_name: String,
-    pub commit_id: String,
+    pub commit_id: CommitId,
     pub commit_message: String,
 }
 
@@ -303,9 +307,11 @@ pub struct ReleaseHost {
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct HostVersion {
     pub host_id: HostId,
-    pub version: String,
+    #[sqlx(try_from = "String")]
+    pub version: VersionName,
     pub release_id: ReleaseId,
-    pub commit_id: String,
+    #[sqlx(try_from = "String")]
+    pub commit_id: CommitId,
     #[sqlx(try_from = "i64")]
     pub live: super::Flag,
     pub created_at: String,
@@ -324,11 +330,11 @@ impl Db {
         .bind(n.environment_id)
         .bind(&n.name)
         .bind(n.kind.as_str())
-        .bind(&n.ref_kind)
+        .bind(n.ref_kind.as_str())
         .bind(&n.ref_name)
-        .bind(&n.commit_id)
+        .bind(n.commit_id.as_str())
         .bind(&n.commit_message)
-        .bind(&n.version)
+        .bind(n.version.as_ref().map(VersionName::as_str))
         .bind(n.status.as_str())
         .bind(serde_json::to_string(&n.snapshot).unwrap_or_default())
         .bind(n.requested_by)
@@ -611,9 +617,9 @@ impl Db {
              WHERE id = $9 AND status = $10",
         )
         .bind(&edit.name)
-        .bind(&edit.ref_kind)
+        .bind(edit.ref_kind.as_str())
         .bind(&edit.ref_name)
-        .bind(&edit.commit_id)
+        .bind(edit.commit_id.as_str())
         .bind(&edit.commit_message)
         .bind(to.as_str())
         .bind(now())
@@ -647,9 +653,9 @@ impl Db {
         Ok(true)
     }
 
-    pub async fn set_release_version(&self, id: ReleaseId, version: &str) -> DbResult<()> {
+    pub async fn set_release_version(&self, id: ReleaseId, version: &VersionName) -> DbResult<()> {
         sqlx::query("UPDATE releases SET version = $1, updated_at = $2 WHERE id = $3")
-            .bind(version)
+            .bind(version.as_str())
             .bind(now())
             .bind(id)
             .execute(&self.pool)

@@ -188,8 +188,8 @@ async fn build(
         release_id: r.id,
         release_name: r.name.clone(),
         git_ref: format!("{} {}", r.ref_kind, r.ref_name),
-        commit: r.commit_id.chars().take(10).collect(),
-        version: r.version.clone(),
+        commit: r.commit_id.as_str().chars().take(10).collect(),
+        version: r.version.as_ref().map(ToString::to_string),
         requested_by,
         actor,
         comment: comment.or_else(|| {
