@@ -3,16 +3,17 @@
 //! The stages, in order (`runner` runs them):
 pub mod checkout; // before-checkout hook, fetch, export the commit, after-checkout hook
 pub mod cleanup; // per host: keep N versions, never the live or the new one
-pub mod notify;
+pub mod notify; // notices about the outcome
 pub mod package; // include/exclude filter and the tar.gz that goes to hosts
 pub mod prepare; // per host: upload, unpack into a new version folder, before-release hook
-pub mod switch; // per host: atomic link switch, after-release hook // notices about the outcome
+pub mod switch; // per host: atomic link switch, after-release hook
 //
 // The machinery:
 pub mod commands; // remote commands as quoted values (never executed here)
 pub mod context; // dependencies and the facts of one run, event sink
 pub mod git; // repository cache, refs, export of one commit (with submodules)
 pub mod hooks; // hooks on the release server
+pub mod hostops; // outside releases: connectivity check, platform key install with a password
 pub mod lease; // one running release per app × environment: acquire, heartbeat, fencing
 pub mod outcome; // one host through prepare → switch → cleanup, the failure policy, recording
 pub mod process; // logging, shutdown signal, worker names (both binaries)
