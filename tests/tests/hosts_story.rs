@@ -152,6 +152,22 @@ fn the_platform_key_is_installed_once_with_a_one_time_password_that_is_found_now
         assert!(!lab.hippo.log().contains(pw), "a log holds the password");
         let found = files_containing(lab.hippo.data.path(), pw);
         assert!(found.is_empty(), "files hold the password: {found:?}");
+        // On PostgreSQL the data is not in the data folder: a dump of the database.
+        let url = lab.hippo.database_url();
+        if url.starts_with("postgres") {
+            let dump = std::process::Command::new("pg_dump")
+                .arg(&url)
+                .output()
+                .expect("pg_dump runs");
+            assert!(
+                dump.status.success(),
+                "{}",
+                String::from_utf8_lossy(&dump.stderr)
+            );
+            assert!(dump.stdout.len() > 1000, "the dump holds the database");
+            let text = String::from_utf8_lossy(&dump.stdout);
+            assert!(!text.contains(pw), "the database holds the password");
+        }
     }
 }
 
