@@ -38,10 +38,11 @@ pub async fn record(
     st: &State,
     who: &CurrentUser,
     entity: &str,
-    id: Option<i64>,
+    id: Option<impl Into<i64>>,
     action: &str,
     changes: Value,
 ) {
+    let id: Option<i64> = id.map(Into::into);
     if let Err(e) = st
         .db
         .audit(&who.actor(), entity, id, action, &changes, "")

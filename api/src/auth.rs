@@ -7,7 +7,7 @@ use crate::problem::ApiError;
 use crate::state::State;
 use hippo_shared::crypto::token_hash;
 use hippo_shared::db::audit::Actor;
-use hippo_shared::domain::{Grant, Permission};
+use hippo_shared::domain::{AppId, EnvironmentId, Grant, Permission, UserId};
 use poem::Request;
 use poem_openapi::SecurityScheme;
 use poem_openapi::auth::Bearer;
@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 #[derive(Debug, Clone)]
 pub struct CurrentUser {
-    pub id: i64,
+    pub id: UserId,
     pub username: String,
     pub is_admin: bool,
     /// The permissions the user's roles grant, with their scopes.
@@ -26,17 +26,33 @@ pub struct CurrentUser {
 
 impl CurrentUser {
     /// Whether the user may do `p` in environment `env` for app `app` (`None`: "some").
-    pub fn can(&self, p: Permission, env: Option<i64>, app: Option<i64>) -> bool {
+    pub fn can(&self, p: Permission, env: Option<EnvironmentId>, app: Option<AppId>) -> bool {
         self.is_admin || self.grants.iter().any(|g| g.covers(p, env, app))
     }
 
     /// 403 unless [`CurrentUser::can`]. The message names the permission and the user, never
     /// the ids of environments or apps (the caller may not be allowed to know they exist).
+    ///
+    /// The environment and the app are typed ids: swapping them does not compile.
+    ///
+    /// ```compile_fail,E0308
+    /// # use hippo_shared::domain::{AppId, EnvironmentId, Permission};
+    /// # fn check(user: &hippo_api::auth::CurrentUser, env: EnvironmentId, app: AppId) {
+    /// let _ = user.require(Permission::Release, Some(app), Some(env));
+    /// # }
+    /// ```
+    ///
+    /// ```
+    /// # use hippo_shared::domain::{AppId, EnvironmentId, Permission};
+    /// # fn check(user: &hippo_api::auth::CurrentUser, env: EnvironmentId, app: AppId) {
+    /// let _ = user.require(Permission::Release, Some(env), Some(app));
+    /// # }
+    /// ```
     pub fn require(
         &self,
         p: Permission,
-        env: Option<i64>,
-        app: Option<i64>,
+        env: Option<EnvironmentId>,
+        app: Option<AppId>,
     ) -> Result<(), ApiError> {
         if self.can(p, env, app) {
             return Ok(());
@@ -62,7 +78,7 @@ impl CurrentUser {
 
     /// Whether the user holds any permission in this environment (and app): what they may see.
     /// `app: None` (hosts): any grant in the environment, whatever its app scope.
-    pub fn sees(&self, env: i64, app: Option<i64>) -> bool {
+    pub fn sees(&self, env: EnvironmentId, app: Option<AppId>) -> bool {
         self.is_admin
             || self.grants.iter().any(|g| {
                 g.environment_id.is_none_or(|e| e == env)
@@ -75,7 +91,12 @@ impl CurrentUser {
 
     /// 404 unless [`CurrentUser::sees`] (reading a config, a release, a host): what a caller may
     /// not see answers as if it did not exist, so ids do not leak across environments.
-    pub fn require_sees(&self, env: i64, app: Option<i64>, what: &str) -> Result<(), ApiError> {
+    pub fn require_sees(
+        &self,
+        env: EnvironmentId,
+        app: Option<AppId>,
+        what: &str,
+    ) -> Result<(), ApiError> {
         if self.sees(env, app) {
             return Ok(());
         }

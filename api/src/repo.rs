@@ -7,13 +7,23 @@ use hippo_shared::db::configs::ReleaseConfig;
 use hippo_worker::git::GitError;
 use std::time::Duration;
 
-/// Git errors as problems: a ref that does not exist is the caller's (422 naming it), anything
-/// else is the Git server's (502).
+/// Git errors as problems: a ref that does not exist, a malformed commit id or a commit that is
+/// not on the branch it was picked from is the caller's (422 naming the field), anything else
+/// is the Git server's (502).
 pub fn git_error(e: GitError) -> ApiError {
     match e {
         GitError::RefNotFound { kind, name } => ApiError::invalid(
             kind,
             format!("{kind} '{name}' does not exist in the repository"),
+        ),
+        GitError::InvalidCommitId(_) | GitError::AmbiguousCommit(_) => {
+            ApiError::invalid("commit", e.to_string())
+        }
+        GitError::NotOnBranch { commit, branch } => ApiError::invalid(
+            "commit",
+            format!(
+                "commit {commit} is not on branch '{branch}' (neither its tip nor an ancestor)"
+            ),
         ),
         other => ApiError::upstream("git_failed", other.to_string()),
     }
@@ -26,7 +36,13 @@ pub fn git_error(e: GitError) -> ApiError {
 /// generic message, the details go to the log.
 pub async fn fetch_error(e: GitError, url: &str, admin: bool) -> ApiError {
     if admin
-        || matches!(e, GitError::RefNotFound { .. })
+        || matches!(
+            e,
+            GitError::RefNotFound { .. }
+                | GitError::InvalidCommitId(_)
+                | GitError::AmbiguousCommit(_)
+                | GitError::NotOnBranch { .. }
+        )
         || !hippo_shared::net::repo_is_internal(url).await
     {
         return git_error(e);

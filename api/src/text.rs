@@ -151,9 +151,9 @@ text_type!(
     "A Git branch or tag name."
 );
 text_type!(
-    /// A full or abbreviated commit id.
-    CommitText, 7, 64, Some(r"^[0-9a-fA-F]+$"),
-    "7-64 hexadecimal characters."
+    /// A full or abbreviated commit id (SHA-1: Hippo's Git library reads SHA-1 repositories).
+    CommitText, 7, 40, Some(r"^[0-9a-fA-F]+$"),
+    "7-40 hexadecimal characters."
 );
 text_type!(
     /// The folder name of a kept version.

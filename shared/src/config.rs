@@ -4,25 +4,8 @@ use serde::Deserialize;
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// A value that must never reach a log or an API response.
-#[derive(Clone, Deserialize, Default)]
-#[serde(transparent)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(s: impl Into<String>) -> Self {
-        Self(s.into())
-    }
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Secret(***)")
-    }
-}
+/// A value that must never reach a log or an API response (the one `Secret` type).
+pub use crate::secret::Secret;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]

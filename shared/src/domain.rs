@@ -46,6 +46,60 @@ macro_rules! string_newtype {
     };
 }
 
+/// Typed record ids: an `EnvironmentId` is not an `AppId`, so passing one where the other is
+/// meant does not compile. Each is an `i64` in the database (sqlx `transparent`, SQLite and
+/// PostgreSQL alike), in JSON and in the spec (a plain `integer`, format `int64`: with the
+/// `openapi` feature they are poem-openapi new types without a title or description of their
+/// own, so the spec is the same as with bare integers). See [`Grant::covers`] for the
+/// compile-time check.
+macro_rules! id_newtype {
+    ($($name:ident),* $(,)?) => {$(
+        // No doc comment on the struct: poem-openapi would copy it into every id's schema.
+        #[derive(
+            Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+            sqlx::Type,
+        )]
+        #[serde(transparent)]
+        #[sqlx(transparent)]
+        #[cfg_attr(feature = "openapi", derive(poem_openapi::NewType))]
+        #[cfg_attr(feature = "openapi", oai(to_header = false, from_multipart = false))]
+        pub struct $name(i64);
+        impl $name {
+            pub const fn new(id: i64) -> Self {
+                Self(id)
+            }
+            pub const fn get(self) -> i64 {
+                self.0
+            }
+        }
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+        impl From<$name> for i64 {
+            fn from(v: $name) -> i64 {
+                v.0
+            }
+        }
+    )*};
+}
+
+id_newtype!(
+    EnvironmentId,
+    AppId,
+    HostId,
+    ConfigId,
+    ReleaseId,
+    UserId,
+    RoleId,
+    BindingId,
+    TokenId,
+    LockoutId,
+    AuditId,
+    NoticeAttemptId,
+);
+
 string_newtype!(
     /// `dev`, `prod`, `cart`: lowercase letters, digits, `-` and `_`, 1–32 chars, starting
     /// with a letter or digit. Used for environments and apps.
@@ -137,7 +191,7 @@ impl VersionName {
     /// A new version's name: sortable by time, then release id, then commit.
     pub fn for_release(
         at: chrono::DateTime<chrono::Utc>,
-        release_id: i64,
+        release_id: ReleaseId,
         commit: &CommitId,
     ) -> Self {
         Self(format!(
@@ -149,13 +203,19 @@ impl VersionName {
     }
 }
 
+/// Hex digits of a full commit id. SHA-1 only: libgit2 (git2 0.21, as built here) reads
+/// SHA-1 repositories, so a longer id could never name a commit (the API refuses it with 422).
+pub const COMMIT_ID_LEN: usize = 40;
+/// The fewest hex digits an abbreviated commit id may have.
+pub const COMMIT_ID_MIN: usize = 7;
+
 string_newtype!(
-    /// A full Git object id in lowercase hex (40 for SHA-1, 64 for SHA-256).
+    /// A full Git commit id: 40 lowercase hex digits (SHA-1, [`COMMIT_ID_LEN`]).
     CommitId
 );
 impl CommitId {
     pub fn parse(s: &str) -> Result<Self, Invalid> {
-        let ok = (s.len() == 40 || s.len() == 64)
+        let ok = s.len() == COMMIT_ID_LEN
             && s.chars()
                 .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c));
         if !ok {
@@ -174,7 +234,7 @@ impl CommitId {
 pub enum GitRef {
     Branch(String),
     Tag(String),
-    /// A full or abbreviated (≥ 7 hex) commit id.
+    /// A full or abbreviated commit id: 7–40 hex digits, lowercase.
     Commit(String),
 }
 
@@ -186,9 +246,10 @@ impl GitRef {
         check_ref_name(s).map(|()| Self::Tag(s.to_owned()))
     }
     pub fn commit(s: &str) -> Result<Self, Invalid> {
-        let ok = (7..=64).contains(&s.len()) && s.chars().all(|c| c.is_ascii_hexdigit());
+        let ok = (COMMIT_ID_MIN..=COMMIT_ID_LEN).contains(&s.len())
+            && s.chars().all(|c| c.is_ascii_hexdigit());
         if !ok {
-            return invalid("must be 7-64 hexadecimal characters");
+            return invalid("must be 7-40 hexadecimal characters (a SHA-1 commit id)");
         }
         Ok(Self::Commit(s.to_ascii_lowercase()))
     }
@@ -355,9 +416,15 @@ pub fn parse_variables(text: &str) -> Result<Vec<(String, String)>, Invalid> {
     Ok(out)
 }
 
-/// Where a release is in its life. Transitions are checked by [`ReleaseStatus::can_become`].
+// The doc comments of the enums below are their descriptions in the API's spec.
+
+/// Where a release is: `pending_review` → `approved` (or `rejected`) → `queued` → `running` →
+/// `succeeded` | `failed`; `cancelled` ends a release that will not run.
+// Transitions are checked by [`ReleaseStatus::can_become`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(poem_openapi::Enum))]
+#[cfg_attr(feature = "openapi", oai(rename_all = "snake_case"))]
 pub enum ReleaseStatus {
     PendingReview,
     Approved,
@@ -426,9 +493,14 @@ impl fmt::Display for ReleaseStatus {
     }
 }
 
-/// What a role lets its holder do, within the environments and apps it is bound to.
+/// What a role lets its holder do, within the environments and apps it is bound to:
+/// `edit_configs` (create and change release configs), `request` (request releases and
+/// rollbacks), `review` (approve or reject), `release` (run approved releases), `manage_hosts`
+/// (hosts and their keys), `admin` (everything, everywhere).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(poem_openapi::Enum))]
+#[cfg_attr(feature = "openapi", oai(rename_all = "snake_case"))]
 pub enum Permission {
     /// Create and change release configs (and their credentials).
     EditConfigs,
@@ -480,8 +552,8 @@ impl Permission {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Grant {
     pub permission: Permission,
-    pub environment_id: Option<i64>,
-    pub app_id: Option<i64>,
+    pub environment_id: Option<EnvironmentId>,
+    pub app_id: Option<AppId>,
 }
 
 impl Grant {
@@ -489,26 +561,46 @@ impl Grant {
     /// question means "every": only a grant unscoped on that axis covers it (a `manage_hosts`
     /// grant for app `cart` does not cover the hosts of an environment; an `admin` grant for
     /// `test` is not the platform's admin).
+    ///
+    /// The environment and the app are typed ids, so swapping them does not compile:
+    ///
+    /// ```compile_fail,E0308
+    /// use hippo_shared::domain::{AppId, EnvironmentId, Grant, Permission};
+    /// let g = Grant { permission: Permission::Release, environment_id: None, app_id: None };
+    /// let (env, app) = (EnvironmentId::new(1), AppId::new(2));
+    /// g.covers(Permission::Release, Some(app), Some(env)); // swapped
+    /// ```
+    ///
+    /// ```
+    /// use hippo_shared::domain::{AppId, EnvironmentId, Grant, Permission};
+    /// let g = Grant { permission: Permission::Release, environment_id: None, app_id: None };
+    /// let (env, app) = (EnvironmentId::new(1), AppId::new(2));
+    /// assert!(g.covers(Permission::Release, Some(env), Some(app)));
+    /// ```
     pub fn covers(
         &self,
         permission: Permission,
-        environment_id: Option<i64>,
-        app_id: Option<i64>,
+        environment_id: Option<EnvironmentId>,
+        app_id: Option<AppId>,
     ) -> bool {
-        let fits = |scope: Option<i64>, asked: Option<i64>| match (scope, asked) {
-            (None, _) => true,
-            (Some(_), None) => false,
-            (Some(a), Some(b)) => a == b,
-        };
+        fn fits<T: PartialEq>(scope: Option<T>, asked: Option<T>) -> bool {
+            match (scope, asked) {
+                (None, _) => true,
+                (Some(_), None) => false,
+                (Some(a), Some(b)) => a == b,
+            }
+        }
         (self.permission == permission || self.permission == Permission::Admin)
             && fits(self.environment_id, environment_id)
             && fits(self.app_id, app_id)
     }
 }
 
-/// A release ships a new version; a rollback switches back to a kept one.
+/// `release` ships a new version; `rollback` switches back to a kept one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(poem_openapi::Enum))]
+#[cfg_attr(feature = "openapi", oai(rename_all = "snake_case"))]
 pub enum ReleaseKind {
     Release,
     Rollback,
@@ -530,9 +622,61 @@ impl ReleaseKind {
     }
 }
 
-/// What a host that failed to prepare means for the others.
+/// What a release ships: a `branch`, a `tag` or a `commit`; a rollback names a kept `version`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(poem_openapi::Enum))]
+#[cfg_attr(feature = "openapi", oai(rename_all = "snake_case"))]
+pub enum RefKind {
+    Branch,
+    Tag,
+    Commit,
+    Version,
+}
+
+impl RefKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Branch => "branch",
+            Self::Tag => "tag",
+            Self::Commit => "commit",
+            Self::Version => "version",
+        }
+    }
+    pub fn parse(s: &str) -> Result<Self, Invalid> {
+        match s {
+            "branch" => Ok(Self::Branch),
+            "tag" => Ok(Self::Tag),
+            "commit" => Ok(Self::Commit),
+            "version" => Ok(Self::Version),
+            _ => invalid("must be branch, tag, commit or version"),
+        }
+    }
+}
+
+impl fmt::Display for RefKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl From<&GitRef> for RefKind {
+    fn from(r: &GitRef) -> Self {
+        match r {
+            GitRef::Branch(_) => Self::Branch,
+            GitRef::Tag(_) => Self::Tag,
+            GitRef::Commit(_) => Self::Commit,
+        }
+    }
+}
+
+/// What a host that fails to prepare means for the others: `all_or_nothing` (the default: no
+/// host switches unless every host prepared) or `continue` (prepared hosts switch anyway; the
+/// release still ends failed).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(poem_openapi::Enum))]
+#[cfg_attr(feature = "openapi", oai(rename_all = "snake_case"))]
 pub enum FailurePolicy {
     /// No host switches unless every host prepared (the default).
     #[default]
@@ -541,11 +685,16 @@ pub enum FailurePolicy {
     Continue,
 }
 
-/// Include or exclude filter mode.
+/// How `filter` is read: `exclude` (the default: matching files are left out) or `include`
+/// (only matching files are shipped).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(poem_openapi::Enum))]
+#[cfg_attr(feature = "openapi", oai(rename_all = "snake_case"))]
 pub enum FilterMode {
+    /// Only matching paths (or paths under a matching directory) are shipped.
     Include,
+    /// Matching paths (and everything under a matching directory) are left out.
     #[default]
     Exclude,
 }
@@ -596,6 +745,13 @@ mod tests {
             GitRef::Commit("abcdef1".into())
         );
         assert!(GitRef::commit("abc").is_err());
+        assert!(GitRef::commit(&"a".repeat(40)).is_ok());
+        for len in 41..=64 {
+            assert!(GitRef::commit(&"a".repeat(len)).is_err(), "{len} digits");
+        }
+        assert!(CommitId::parse(&"a".repeat(40)).is_ok());
+        assert!(CommitId::parse(&"a".repeat(64)).is_err());
+        assert!(CommitId::parse(&"A".repeat(40)).is_err());
         assert!(GitRef::commit("xyz1234").is_err());
     }
 
@@ -655,8 +811,8 @@ mod tests {
         let c = CommitId::parse(&"a".repeat(40)).unwrap();
         let t1 = chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap();
         let t2 = chrono::DateTime::from_timestamp(1_700_000_100, 0).unwrap();
-        let a = VersionName::for_release(t1, 9, &c);
-        let b = VersionName::for_release(t2, 10, &c);
+        let a = VersionName::for_release(t1, ReleaseId::new(9), &c);
+        let b = VersionName::for_release(t2, ReleaseId::new(10), &c);
         assert!(a < b);
         assert!(VersionName::parse(a.as_str()).is_ok());
         assert!(VersionName::parse("../x").is_err());
@@ -665,22 +821,23 @@ mod tests {
 
     #[test]
     fn a_scoped_grant_covers_its_scope_only_and_never_everything() {
-        let g = |p, e, a| Grant {
+        let g = |p, e: Option<i64>, a: Option<i64>| Grant {
             permission: p,
-            environment_id: e,
-            app_id: a,
+            environment_id: e.map(EnvironmentId::new),
+            app_id: a.map(AppId::new),
         };
+        let (e, a) = (|i| Some(EnvironmentId::new(i)), |i| Some(AppId::new(i)));
         let test_release = g(Permission::Release, Some(2), None);
-        assert!(test_release.covers(Permission::Release, Some(2), Some(7)));
-        assert!(!test_release.covers(Permission::Release, Some(1), Some(7)));
-        assert!(!test_release.covers(Permission::Request, Some(2), Some(7)));
+        assert!(test_release.covers(Permission::Release, e(2), a(7)));
+        assert!(!test_release.covers(Permission::Release, e(1), a(7)));
+        assert!(!test_release.covers(Permission::Request, e(2), a(7)));
         // "every environment" is not "some environment".
         assert!(!test_release.covers(Permission::Release, None, None));
         let scoped_admin = g(Permission::Admin, Some(2), None);
-        assert!(scoped_admin.covers(Permission::Review, Some(2), Some(1)));
+        assert!(scoped_admin.covers(Permission::Review, e(2), a(1)));
         assert!(!scoped_admin.covers(Permission::Admin, None, None));
         let app_hosts = g(Permission::ManageHosts, Some(2), Some(7));
-        assert!(!app_hosts.covers(Permission::ManageHosts, Some(2), None));
+        assert!(!app_hosts.covers(Permission::ManageHosts, e(2), None));
         assert!(g(Permission::Admin, None, None).covers(Permission::Admin, None, None));
     }
 }

@@ -1,13 +1,21 @@
 //! Release events. Every stage of every host reports here; each event is stored first (so a
-//! client that reconnects can replay it) and then sent to live subscribers.
+//! client that reconnects can replay it; the SQL is in `db::events`) and then sent to live
+//! subscribers.
 use crate::db::{Db, DbResult, now};
+use crate::domain::ReleaseId;
 use crate::feed::FeedError;
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
-/// The stages of a release, in order.
+/// The stages of a release, in order: `release` (the whole), `checkout`, `package` (on the
+/// release server), `prepare`, `switch`, `cleanup` (per host), `notify`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(poem_openapi::Enum))]
+#[cfg_attr(
+    feature = "openapi",
+    oai(rename = "EventStage", rename_all = "snake_case")
+)]
 pub enum Stage {
     Release,
     Checkout,
@@ -18,8 +26,12 @@ pub enum Stage {
     Notify,
 }
 
+/// `started`, `output` (a line of a command or hook), `progress` (bytes sent), `succeeded`,
+/// `failed`, `info`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(poem_openapi::Enum))]
+#[cfg_attr(feature = "openapi", oai(rename_all = "snake_case"))]
 pub enum EventStatus {
     Started,
     Output,
@@ -34,7 +46,7 @@ pub struct ReleaseEvent {
     /// Assigned when stored; increases across all releases (the SSE event id).
     #[serde(default)]
     pub id: i64,
-    pub release_id: i64,
+    pub release_id: ReleaseId,
     #[serde(default)]
     pub at: String,
     pub stage: Stage,
@@ -50,7 +62,7 @@ pub struct ReleaseEvent {
 }
 
 impl ReleaseEvent {
-    pub fn new(release_id: i64, stage: Stage, status: EventStatus) -> Self {
+    pub fn new(release_id: ReleaseId, stage: Stage, status: EventStatus) -> Self {
         Self {
             id: 0,
             release_id,
@@ -120,15 +132,7 @@ impl EventHub {
     pub async fn publish(&self, mut ev: ReleaseEvent) -> DbResult<ReleaseEvent> {
         ev.at = now();
         let body = serde_json::to_string(&ev).unwrap_or_default();
-        let r: i64 = sqlx::query_scalar(
-            "INSERT INTO release_events (release_id, at, body) VALUES ($1, $2, $3) RETURNING id",
-        )
-        .bind(ev.release_id)
-        .bind(&ev.at)
-        .bind(body)
-        .fetch_one(&self.db.pool)
-        .await?;
-        ev.id = r;
+        ev.id = self.db.insert_event(ev.release_id, &ev.at, &body).await?;
         // No subscriber is fine: the event is stored.
         let _ = self.live.send(ev.clone());
         if let Some(feed) = &self.feed {
@@ -142,14 +146,8 @@ impl EventHub {
     }
 
     /// Stored events of a release with an id above `after`, oldest first.
-    pub async fn replay(&self, release_id: i64, after: i64) -> DbResult<Vec<ReleaseEvent>> {
-        let rows: Vec<(i64, String)> = sqlx::query_as(
-            "SELECT id, body FROM release_events WHERE release_id = $1 AND id > $2 ORDER BY id",
-        )
-        .bind(release_id)
-        .bind(after)
-        .fetch_all(&self.db.pool)
-        .await?;
+    pub async fn replay(&self, release_id: ReleaseId, after: i64) -> DbResult<Vec<ReleaseEvent>> {
+        let rows = self.db.events_after(release_id, after).await?;
         Ok(rows
             .into_iter()
             .filter_map(|(id, body)| {

@@ -502,6 +502,27 @@ fn bad_input_gets_a_clear_error_and_changes_nothing() {
         &json!({"config_id": config_id, "name": "x", "branch": "$(touch /tmp/pwned)"}),
     );
     assert_eq!((s, body["field"].as_str()), (422, Some("branch")), "{body}");
+    // A commit id longer than SHA-1's 40 hex digits can name no commit: 422, not a Git error.
+    for digits in [41, 64] {
+        let (s, body) = h.post(
+            "/api/releases",
+            &json!({"config_id": config_id, "name": "x", "commit": "a".repeat(digits)}),
+        );
+        assert_eq!((s, body["field"].as_str()), (422, Some("commit")), "{body}");
+    }
+    // A commit given with a branch must be on it: the feature branch's commit is not on main.
+    let feature = lab.repo.head("feature").expect("feature branch");
+    let (s, body) = h.post(
+        "/api/releases",
+        &json!({"config_id": config_id, "name": "x", "branch": "main", "commit": &feature}),
+    );
+    assert_eq!((s, body["field"].as_str()), (422, Some("commit")), "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("not on branch 'main'")),
+        "{body}"
+    );
     let (_, after) = h.get("/api/releases");
     assert_eq!(before, after);
     assert!(!Path::new("/tmp/pwned").exists());

@@ -17,7 +17,7 @@ pub async fn run(deps: &Deps, run: &Run) -> Result<PathBuf, String> {
                 "checking out {} {} ({})",
                 run.release.ref_kind,
                 run.release.ref_name,
-                &run.release.commit_id[..7]
+                run.release.commit_id.short()
             )),
     );
     let url = run.spec.repo_url.to_string();
@@ -52,7 +52,7 @@ pub async fn run(deps: &Deps, run: &Run) -> Result<PathBuf, String> {
     let src = run.work.join("src");
     let _ = std::fs::remove_dir_all(&src);
     let repos = deps.repos.clone();
-    let commit = run.release.commit_id.clone();
+    let commit = run.release.commit_id.to_string();
     let dest = src.clone();
     let shown_url = run.spec.repo_url.to_string();
     let info = tokio::task::spawn_blocking(move || {
@@ -69,7 +69,7 @@ pub async fn run(deps: &Deps, run: &Run) -> Result<PathBuf, String> {
         // internal network says no more than that (no port or path probing through repo_url;
         // docs/security.md). The details go to the worker's log.
         Err((true, e)) if hippo_shared::net::repo_is_internal(&shown_url).await => {
-            tracing::warn!(release_id = run.release.id, error = %e, "fetching the repository failed");
+            tracing::warn!(release_id = %run.release.id, error = %e, "fetching the repository failed");
             return Err(format!(
                 "fetching {} failed (the repository is on this machine or an internal network: \
                  the details are in the worker's log)",

@@ -4,6 +4,7 @@ use crate::commands;
 use crate::context::{Events, Run};
 use crate::targets::{SshSetup, Target, fan_out};
 use hippo_shared::db::inventory::Host;
+use hippo_shared::domain::HostId;
 use hippo_shared::events::{EventStatus, Stage};
 
 /// The folders to remove: all but the `keep` newest (names sort by time), never `protect`.
@@ -27,7 +28,7 @@ pub async fn run(
     run: &Run,
     setup: &SshSetup,
     hosts: Vec<(Host, Option<Target>)>,
-) -> Vec<(i64, Vec<String>)> {
+) -> Vec<(HostId, Vec<String>)> {
     let limit = hosts.len();
     let job = HostCleanup {
         setup: setup.clone(),

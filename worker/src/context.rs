@@ -7,7 +7,7 @@ use hippo_shared::db::Db;
 use hippo_shared::db::configs::{ConfigSpec, RepoAuthSpec};
 use hippo_shared::db::inventory::{App, Environment, Host};
 use hippo_shared::db::releases::Release;
-use hippo_shared::domain::VersionName;
+use hippo_shared::domain::{ConfigId, ReleaseId, VersionName};
 use hippo_shared::events::{EventHub, EventStatus, ReleaseEvent, Stage};
 use hippo_shared::feed;
 use hippo_shared::keys::PlatformKey;
@@ -91,7 +91,7 @@ impl Deps {
         self.settings.data_dir.join("work")
     }
     /// Archives of released versions, kept so a rollback can re-send a version a host lost.
-    pub fn artifact_path(&self, config_id: i64, version: &VersionName) -> PathBuf {
+    pub fn artifact_path(&self, config_id: ConfigId, version: &VersionName) -> PathBuf {
         self.settings
             .data_dir
             .join("artifacts")
@@ -100,7 +100,11 @@ impl Deps {
     }
 
     /// The credential for a config's repository. Secrets are read here, at use, never queued.
-    pub async fn repo_auth(&self, config_id: i64, spec: &ConfigSpec) -> Result<RepoAuth, String> {
+    pub async fn repo_auth(
+        &self,
+        config_id: ConfigId,
+        spec: &ConfigSpec,
+    ) -> Result<RepoAuth, String> {
         Ok(match &spec.repo_auth {
             RepoAuthSpec::None => RepoAuth::None,
             RepoAuthSpec::PlatformKey => RepoAuth::SshKey {
@@ -128,12 +132,12 @@ impl Deps {
 #[derive(Clone)]
 pub struct Events {
     tx: mpsc::UnboundedSender<ReleaseEvent>,
-    release_id: i64,
+    release_id: ReleaseId,
 }
 
 impl Events {
     /// The sink and the task that drains it into the hub (ends when every sink is dropped).
-    pub fn start(hub: EventHub, release_id: i64) -> (Self, tokio::task::JoinHandle<()>) {
+    pub fn start(hub: EventHub, release_id: ReleaseId) -> (Self, tokio::task::JoinHandle<()>) {
         let (tx, mut rx) = mpsc::unbounded_channel::<ReleaseEvent>();
         let task = tokio::spawn(async move {
             while let Some(ev) = rx.recv().await {
@@ -141,7 +145,7 @@ impl Events {
                 // short outage loses no event.
                 let store = || hub.publish(ev.clone());
                 if let Err(e) = crate::runner::retry_db("storing a release event", store).await {
-                    tracing::error!(error = %e, release_id, "could not store a release event");
+                    tracing::error!(error = %e, %release_id, "could not store a release event");
                 }
             }
         });
@@ -182,7 +186,7 @@ impl Run {
             ("HIPPO_RELEASE_ID", r.id.to_string()),
             ("HIPPO_RELEASE_NAME", r.name.clone()),
             ("HIPPO_GIT_REF", r.ref_name.clone()),
-            ("HIPPO_COMMIT", r.commit_id.clone()),
+            ("HIPPO_COMMIT", r.commit_id.to_string()),
             ("HIPPO_VERSION", self.version.to_string()),
             ("HIPPO_DEPLOY_PATH", self.spec.deploy_path.to_string()),
             ("HIPPO_VERSIONS_PATH", self.spec.versions_path.to_string()),

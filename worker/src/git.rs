@@ -36,6 +36,7 @@ use git2::{
     AutotagOption, CertificateCheckStatus, Cred, CredentialType, ErrorCode, FetchOptions,
     FetchPrune, ObjectType, Oid, ProxyOptions, RemoteCallbacks, Repository, Sort, Tree,
 };
+use hippo_shared::domain::GitRef;
 use sha2::{Digest, Sha256};
 
 /// How many times a credential callback may answer before we give up (libgit2 keeps asking
@@ -93,14 +94,6 @@ impl RepoAuth {
     }
 }
 
-/// Which ref to resolve. `Commit` takes a full or abbreviated (at least 7 hex digits) SHA-1.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum RefSpec {
-    Branch(String),
-    Tag(String),
-    Commit(String),
-}
-
 /// A branch or a tag. `commit` is the commit it points to (annotated tags peeled), `time` the
 /// committer time of that commit in unix seconds.
 #[derive(serde::Serialize, Clone, Debug, PartialEq, Eq)]
@@ -140,6 +133,8 @@ pub enum GitError {
     NotSynced { url: String },
     #[error("invalid commit id {0:?}: expected 7 to 40 hex digits")]
     InvalidCommitId(String),
+    #[error("commit {commit} is not on branch {branch}")]
+    NotOnBranch { commit: String, branch: String },
     #[error("commit id prefix {0} is ambiguous")]
     AmbiguousCommit(String),
     #[error("submodule {path}: {message}")]
@@ -355,13 +350,34 @@ impl RepoCache {
     }
 
     /// The commit a branch, tag or (abbreviated) SHA names.
-    pub fn resolve(&self, url: &str, r: &RefSpec) -> Result<CommitInfo, GitError> {
+    pub fn resolve(&self, url: &str, r: &GitRef) -> Result<CommitInfo, GitError> {
         let repo = self.open_mirror(url)?;
         let oid = match r {
-            RefSpec::Branch(name) => find_ref_commit(&repo, "branch", "refs/heads/", name)?,
-            RefSpec::Tag(name) => find_ref_commit(&repo, "tag", "refs/tags/", name)?,
-            RefSpec::Commit(sha) => find_commit_id(&repo, sha)?,
+            GitRef::Branch(name) => find_ref_commit(&repo, "branch", "refs/heads/", name)?,
+            GitRef::Tag(name) => find_ref_commit(&repo, "tag", "refs/tags/", name)?,
+            GitRef::Commit(sha) => find_commit_id(&repo, sha)?,
         };
+        Ok(commit_info(&repo.find_commit(oid)?))
+    }
+
+    /// The commit `sha` (full or abbreviated) names, if it is on `branch`: the branch's tip or
+    /// one of its ancestors. [`GitError::NotOnBranch`] otherwise (a commit picked from one
+    /// branch must not ship as another's).
+    pub fn resolve_on_branch(
+        &self,
+        url: &str,
+        sha: &str,
+        branch: &str,
+    ) -> Result<CommitInfo, GitError> {
+        let repo = self.open_mirror(url)?;
+        let tip = find_ref_commit(&repo, "branch", "refs/heads/", branch)?;
+        let oid = find_commit_id(&repo, sha)?;
+        if oid != tip && !repo.graph_descendant_of(tip, oid)? {
+            return Err(GitError::NotOnBranch {
+                commit: oid.to_string(),
+                branch: branch.to_string(),
+            });
+        }
         Ok(commit_info(&repo.find_commit(oid)?))
     }
 
@@ -963,7 +979,8 @@ fn find_ref_commit(
 
 fn find_commit_id(repo: &Repository, sha: &str) -> Result<Oid, GitError> {
     let sha = sha.trim();
-    if !(7..=40).contains(&sha.len()) || !sha.bytes().all(|b| b.is_ascii_hexdigit()) {
+    // The API's rule (`GitRef::commit`), so that what the API accepts is never refused here.
+    if GitRef::commit(sha).is_err() {
         return Err(GitError::InvalidCommitId(sha.to_string()));
     }
     let not_found = || GitError::RefNotFound {

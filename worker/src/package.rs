@@ -21,14 +21,8 @@ use flate2::write::GzEncoder;
 use ignore::gitignore::{Gitignore, GitignoreBuilder};
 use sha2::{Digest, Sha256};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum FilterMode {
-    /// Only matching paths (or paths under a matching directory) are shipped.
-    Include,
-    /// Matching paths (and everything under a matching directory) are left out.
-    Exclude,
-}
+/// The one filter mode type: the config's (`shared::domain`).
+pub use hippo_shared::domain::FilterMode;
 
 /// A gitignore-style filter over paths relative to the package root.
 ///

@@ -130,11 +130,11 @@ async fn handle(job: DeployJob, deps: Data<Arc<Deps>>) -> Result<(), BoxDynError
     match tokio::spawn(async move { runner::execute(&deps, id).await }).await {
         Ok(Ok(())) => Ok(()),
         Ok(Err(e)) => {
-            tracing::error!(release_id = id, error = %e, "deploy job failed");
+            tracing::error!(release_id = %id, error = %e, "deploy job failed");
             Err(Box::new(e))
         }
         Err(e) => {
-            tracing::error!(release_id = id, error = %e, "deploy job panicked");
+            tracing::error!(release_id = %id, error = %e, "deploy job panicked");
             Err(Box::new(e))
         }
     }

@@ -1,16 +1,14 @@
 //! The deploy job: one release from `queued` to `succeeded` or `failed`. It reads like the
 //! list of stages: checkout → package → prepare → switch → cleanup → notify.
 use crate::context::{Deps, Events, Run};
-use crate::package::{FileFilter, FilterMode as PackFilterMode};
+use crate::package::FileFilter;
 use crate::prepare::{Payload, Prepared};
 use crate::ssh::Timeouts;
 use crate::targets::SshSetup;
 use crate::{checkout, cleanup, notify, prepare, switch};
 use hippo_shared::db::DbError;
 use hippo_shared::db::releases::Release;
-use hippo_shared::domain::{
-    CommitId, FailurePolicy, FilterMode, ReleaseKind, ReleaseStatus, VersionName,
-};
+use hippo_shared::domain::{FailurePolicy, ReleaseId, ReleaseKind, ReleaseStatus, VersionName};
 use hippo_shared::events::{EventStatus, ReleaseEvent, Stage};
 use hippo_shared::metrics;
 use std::sync::Arc;
@@ -22,10 +20,10 @@ const LEASE_TTL_MS: i64 = 30_000;
 
 /// Runs a queued release to its end. Errors are only infrastructure failures (the database);
 /// everything that goes wrong with the release itself ends it as `failed` with the reason.
-pub async fn execute(deps: &Arc<Deps>, release_id: i64) -> Result<(), DbError> {
+pub async fn execute(deps: &Arc<Deps>, release_id: ReleaseId) -> Result<(), DbError> {
     let release = retry_db("reading the release", || deps.db.get_release(release_id)).await?;
     if release.status != ReleaseStatus::Queued {
-        tracing::warn!(release_id, status = %release.status, "job for a release that is not queued; skipped");
+        tracing::warn!(%release_id, status = %release.status, "job for a release that is not queued; skipped");
         return Ok(());
     }
     let lease = format!("app:{}:env:{}", release.app_id, release.environment_id);
@@ -113,7 +111,7 @@ pub async fn execute(deps: &Arc<Deps>, release_id: i64) -> Result<(), DbError> {
     match ended {
         // Someone else ended it meanwhile (a sweeper that took this worker for dead).
         Some(Ok(false)) => tracing::warn!(
-            release_id,
+            %release_id,
             "release was already ended elsewhere; outcome not recorded"
         ),
         Some(Err(e)) => return Err(e),
@@ -124,7 +122,11 @@ pub async fn execute(deps: &Arc<Deps>, release_id: i64) -> Result<(), DbError> {
 
 /// Ends a running release: `Ok` → succeeded, `Err(reason)` → failed. The final event is
 /// published only if this call made the move, so a release never gets two contradicting ends.
-async fn finish(deps: &Deps, release_id: i64, outcome: Result<(), &str>) -> Result<bool, DbError> {
+async fn finish(
+    deps: &Deps,
+    release_id: ReleaseId,
+    outcome: Result<(), &str>,
+) -> Result<bool, DbError> {
     let (status, event, message) = match outcome {
         Ok(()) => (
             ReleaseStatus::Succeeded,
@@ -251,13 +253,12 @@ async fn prepare_run(deps: &Deps, release: &Release, events: Events) -> Result<R
         return Err("the config has no target hosts".into());
     }
     let version = match (release.kind, &release.version) {
-        (ReleaseKind::Rollback, Some(v)) => VersionName::parse(v).map_err(|e| e.0)?,
+        (ReleaseKind::Rollback, Some(v)) => v.clone(),
         (ReleaseKind::Rollback, None) => return Err("the rollback has no target version".into()),
         (ReleaseKind::Release, _) => {
-            let commit = CommitId::parse(&release.commit_id).map_err(|e| e.0)?;
             // A new folder per run: a re-run never touches a folder a host may be serving.
-            let v = VersionName::for_release(chrono::Utc::now(), release.id, &commit);
-            db.set_release_version(release.id, v.as_str())
+            let v = VersionName::for_release(chrono::Utc::now(), release.id, &release.commit_id);
+            db.set_release_version(release.id, &v)
                 .await
                 .map_err(|e| e.to_string())?;
             v
@@ -363,7 +364,7 @@ async fn stages(
                             host.id,
                             run.version.as_str(),
                             rid,
-                            &run.release.commit_id,
+                            run.release.commit_id.as_str(),
                         )
                         .await;
                 }
@@ -474,11 +475,8 @@ async fn package(
 ) -> Result<String, String> {
     let ev = &run.events;
     ev.send(ev.event(Stage::Package, EventStatus::Started));
-    let mode = match run.spec.filter_mode {
-        FilterMode::Include => PackFilterMode::Include,
-        FilterMode::Exclude => PackFilterMode::Exclude,
-    };
-    let filter = FileFilter::parse(mode, &run.spec.filter).map_err(|e| e.to_string())?;
+    let filter =
+        FileFilter::parse(run.spec.filter_mode, &run.spec.filter).map_err(|e| e.to_string())?;
     if let Some(dir) = out.parent() {
         std::fs::create_dir_all(dir)
             .map_err(|e| format!("cannot create the artifact folder: {e}"))?;
@@ -549,7 +547,7 @@ pub async fn recover_after_restart(
         let reason = "interrupted: Hippo stopped while this release was running; each host still links to a complete version (see its per-host result); run it again";
         if finish(deps, r.id, Err(reason)).await? {
             tracing::warn!(
-                release_id = r.id,
+                release_id = %r.id,
                 "release interrupted by a restart marked failed"
             );
         }
@@ -563,7 +561,7 @@ pub async fn recover_after_restart(
         .await?;
     for r in queued {
         if let Err(e) = queue.push(hippo_shared::jobs::DeployJob::run(r.id)).await {
-            tracing::error!(release_id = r.id, error = %e, "could not re-queue a release");
+            tracing::error!(release_id = %r.id, error = %e, "could not re-queue a release");
         }
     }
     Ok(())
@@ -596,7 +594,7 @@ pub async fn sweep_orphans(deps: &Deps) -> Result<(), DbError> {
         };
         let reason = "worker lost: the worker running this release stopped (its lease expired); each host still links to a complete version (see its per-host result); run it again";
         if finish(deps, r.id, Err(reason)).await? {
-            tracing::warn!(release_id = r.id, "release of a lost worker marked failed");
+            tracing::warn!(release_id = %r.id, "release of a lost worker marked failed");
         }
         deps.db.release_lease(&lease, &holder, token).await?;
     }

@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 
-use hippo_worker::git::{GitError, RefSpec, RepoAuth, RepoCache};
+use hippo_shared::domain::GitRef;
+use hippo_worker::git::{GitError, RepoAuth, RepoCache};
 
 const T0: i64 = 1_700_000_000;
 
@@ -239,43 +240,43 @@ fn resolve_refs() {
     let url = f.main_url.as_str();
     assert_eq!(
         cache
-            .resolve(url, &RefSpec::Branch("feature".into()))
+            .resolve(url, &GitRef::Branch("feature".into()))
             .unwrap()
             .id,
         f.c4
     );
     assert_eq!(
         cache
-            .resolve(url, &RefSpec::Branch("main".into()))
+            .resolve(url, &GitRef::Branch("main".into()))
             .unwrap()
             .id,
         f.c3
     );
-    let tag = cache.resolve(url, &RefSpec::Tag("v1.0".into())).unwrap();
+    let tag = cache.resolve(url, &GitRef::Tag("v1.0".into())).unwrap();
     assert_eq!(tag.id, f.c1);
     assert_eq!(tag.message, "First commit");
     assert_eq!(
         cache
-            .resolve(url, &RefSpec::Tag("zz-light".into()))
+            .resolve(url, &GitRef::Tag("zz-light".into()))
             .unwrap()
             .id,
         f.c3
     );
     assert_eq!(
         cache
-            .resolve(url, &RefSpec::Commit(f.c2[..7].to_string()))
+            .resolve(url, &GitRef::Commit(f.c2[..7].to_string()))
             .unwrap()
             .id,
         f.c2
     );
     assert_eq!(
         cache
-            .resolve(url, &RefSpec::Commit(f.c1.clone()))
+            .resolve(url, &GitRef::Commit(f.c1.clone()))
             .unwrap()
             .id,
         f.c1
     );
-    match cache.resolve(url, &RefSpec::Branch("missing".into())) {
+    match cache.resolve(url, &GitRef::Branch("missing".into())) {
         Err(GitError::RefNotFound { kind, name }) => {
             assert_eq!(kind, "branch");
             assert_eq!(name, "missing");
@@ -283,19 +284,50 @@ fn resolve_refs() {
         other => panic!("expected RefNotFound, got {other:?}"),
     }
     assert!(matches!(
-        cache.resolve(url, &RefSpec::Tag("v9".into())),
+        cache.resolve(url, &GitRef::Tag("v9".into())),
         Err(GitError::RefNotFound { kind: "tag", .. })
     ));
     assert!(matches!(
-        cache.resolve(url, &RefSpec::Commit("0000000000".into())),
+        cache.resolve(url, &GitRef::Commit("0000000000".into())),
         Err(GitError::RefNotFound { kind: "commit", .. })
     ));
     assert!(matches!(
-        cache.resolve(url, &RefSpec::Commit("abc".into())),
+        cache.resolve(url, &GitRef::Commit("abc".into())),
         Err(GitError::InvalidCommitId(_))
     ));
+    // 41 hex digits: refused like the API refuses it (the two rules are one: `GitRef::commit`).
     assert!(matches!(
-        cache.resolve(url, &RefSpec::Branch("../etc".into())),
+        cache.resolve(url, &GitRef::Commit("a".repeat(41))),
+        Err(GitError::InvalidCommitId(_))
+    ));
+    // A commit picked from a branch: the tip or an ancestor is on it; another branch's is not.
+    assert_eq!(
+        cache.resolve_on_branch(url, &f.c3, "main").unwrap().id,
+        f.c3
+    );
+    assert_eq!(
+        cache
+            .resolve_on_branch(url, &f.c2[..8], "feature")
+            .unwrap()
+            .id,
+        f.c2
+    );
+    assert_eq!(
+        cache.resolve_on_branch(url, &f.c1, "main").unwrap().id,
+        f.c1
+    );
+    match cache.resolve_on_branch(url, &f.c4, "main") {
+        Err(GitError::NotOnBranch { commit, branch }) => {
+            assert_eq!((commit.as_str(), branch.as_str()), (f.c4.as_str(), "main"));
+        }
+        other => panic!("expected NotOnBranch, got {other:?}"),
+    }
+    assert!(matches!(
+        cache.resolve_on_branch(url, &f.c3, "missing"),
+        Err(GitError::RefNotFound { kind: "branch", .. })
+    ));
+    assert!(matches!(
+        cache.resolve(url, &GitRef::Branch("../etc".into())),
         Err(GitError::RefNotFound { .. })
     ));
 }
@@ -383,7 +415,7 @@ fn export_old_commit_with_submodule() {
     assert_eq!(sub_branches[0].commit, f.sub_v2);
     assert_eq!(
         cache
-            .resolve(&sub_url, &RefSpec::Commit(f.sub_v1.clone()))
+            .resolve(&sub_url, &GitRef::Commit(f.sub_v1.clone()))
             .unwrap()
             .message,
         "Sub one"
@@ -440,7 +472,7 @@ fn second_sync_sees_new_commits_and_prunes() {
     let f = fixture();
     let cache = f.cache();
     cache.sync(&f.main_url, &RepoAuth::None).unwrap();
-    let main = RefSpec::Branch("main".into());
+    let main = GitRef::Branch("main".into());
     assert_eq!(cache.resolve(&f.main_url, &main).unwrap().id, f.c3);
 
     write(&f.work.join("c5.txt"), "five\n", 0o644);
@@ -484,7 +516,7 @@ fn file_url_and_non_bare_path_work() {
     cache.sync(&file_url, &RepoAuth::None).unwrap();
     assert_eq!(
         cache
-            .resolve(&file_url, &RefSpec::Tag("v1.0".into()))
+            .resolve(&file_url, &GitRef::Tag("v1.0".into()))
             .unwrap()
             .id,
         f.c1
@@ -513,7 +545,7 @@ fn file_url_and_non_bare_path_work() {
     assert_eq!(names, ["feature", "main"]);
     assert_eq!(
         cache
-            .resolve(work_url, &RefSpec::Branch("feature".into()))
+            .resolve(work_url, &GitRef::Branch("feature".into()))
             .unwrap()
             .id,
         f.c4
@@ -699,7 +731,7 @@ fn ssh_url_with_key_from_memory() {
     cache.sync(&url, &auth).unwrap();
     assert_eq!(
         cache
-            .resolve(&url, &RefSpec::Branch("main".into()))
+            .resolve(&url, &GitRef::Branch("main".into()))
             .unwrap()
             .id,
         f.c3

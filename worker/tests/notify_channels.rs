@@ -27,7 +27,7 @@ fn notice(kind: NoticeKind) -> Notice {
         kind,
         app: Named::new("cart", "shop-cart"),
         environment: Named::new("prod", "production"),
-        release_id: 7,
+        release_id: hippo_shared::domain::ReleaseId::new(7),
         release_name: "cart-release-7".into(),
         git_ref: "main".into(),
         commit: "abc1234".into(),

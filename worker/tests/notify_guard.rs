@@ -17,7 +17,7 @@ fn notice() -> Notice {
         kind: NoticeKind::Failed,
         app: Named::new("Cart", "cart"),
         environment: Named::new("Production", "prod"),
-        release_id: 7,
+        release_id: hippo_shared::domain::ReleaseId::new(7),
         release_name: "r7".into(),
         git_ref: "branch main".into(),
         commit: "abc1234".into(),

@@ -8,6 +8,7 @@ use crate::state::State;
 use crate::text::{Description, Name, TagText, Timestamp};
 use hippo_shared::db::inventory::{App, AppInput};
 use hippo_shared::domain;
+use hippo_shared::domain::AppId;
 use poem::web::Data;
 use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
@@ -17,7 +18,7 @@ use std::sync::Arc;
 /// An app.
 #[derive(Object)]
 pub struct AppOut {
-    pub id: i64,
+    pub id: AppId,
     pub name: String,
     /// Unique short name, e.g. `prod`.
     pub tag: String,
@@ -100,7 +101,7 @@ impl AppsApi {
         &self,
         _auth: Auth,
         st: Data<&Arc<State>>,
-        id: Path<i64>,
+        id: Path<AppId>,
     ) -> ApiResult<Json<AppOut>, { AUTH | NOT_FOUND }> {
         Ok(Json(st.db.get_app(id.0).await?.into()))
     }
@@ -111,7 +112,7 @@ impl AppsApi {
         &self,
         auth: Auth,
         st: Data<&Arc<State>>,
-        id: Path<i64>,
+        id: Path<AppId>,
         body: JsonBody<AppIn>,
     ) -> ApiResult<Json<AppOut>, { AUTH | BODY | FORBIDDEN | NOT_FOUND | CONFLICT }> {
         auth.0.require_admin()?;
@@ -129,7 +130,7 @@ impl AppsApi {
         &self,
         auth: Auth,
         st: Data<&Arc<State>>,
-        id: Path<i64>,
+        id: Path<AppId>,
     ) -> ApiResult<Deleted, { AUTH | FORBIDDEN | NOT_FOUND | CONFLICT }> {
         auth.0.require_admin()?;
         let before: AppOut = st.db.get_app(id.0).await?.into();

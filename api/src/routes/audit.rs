@@ -5,6 +5,7 @@ use crate::state::State;
 use crate::text::Timestamp;
 use crate::values::{AuditAction, AuditEntity};
 use hippo_shared::db::audit::{AuditEntry, AuditFilter};
+use hippo_shared::domain::{AuditId, UserId};
 use poem::web::Data;
 use poem_openapi::param::Query;
 use poem_openapi::payload::Json;
@@ -28,11 +29,11 @@ pub struct AuditChange {
 
 #[derive(Object)]
 pub struct AuditOut {
-    pub id: i64,
+    pub id: AuditId,
     pub at: Timestamp,
     /// The user's id; absent for Hippo itself (a worker ending a release).
     #[oai(skip_serializing_if_is_none)]
-    pub actor_id: Option<i64>,
+    pub actor_id: Option<UserId>,
     /// The user's name, or `hippo`.
     pub actor: String,
     pub entity: AuditEntity,

@@ -14,12 +14,14 @@ use crate::text::{
     LongText, RemotePathText, RepoUrlText, Script, SecretText, ShortText, Timestamp,
 };
 use hippo_shared::db::configs::{
-    self as shared_configs, ConfigSpec, NoticeSpec, ReleaseConfig, RepoAuthSpec, SecretChange,
-    Variable,
+    self as shared_configs, ConfigSpec, ReleaseConfig, RepoAuthSpec, SecretChange, Variable,
 };
-use hippo_shared::domain::{self, Permission, RemotePath, RepoUrl};
+use hippo_shared::domain::{
+    self, AppId, ConfigId, EnvironmentId, FailurePolicy, FilterMode, HostId, Permission, ReleaseId,
+    RemotePath, RepoUrl,
+};
 use hippo_worker::notify::{Channel, dispatch};
-use hippo_worker::package::{FileFilter, FilterMode as PackMode};
+use hippo_worker::package::FileFilter;
 use poem::web::Data;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
@@ -36,25 +38,6 @@ pub enum RepoAuthKind {
     None,
     PlatformKey,
     Token,
-}
-
-/// How `filter` is read: `exclude` (the default: matching files are left out) or `include`
-/// (only matching files are shipped).
-#[derive(Enum, Clone, Copy)]
-#[oai(rename_all = "snake_case")]
-pub enum FilterMode {
-    Include,
-    Exclude,
-}
-
-/// What a host that fails to prepare means for the others: `all_or_nothing` (the default: no
-/// host switches unless every host prepared) or `continue` (prepared hosts switch anyway; the
-/// release still ends failed).
-#[derive(Enum, Clone, Copy)]
-#[oai(rename_all = "snake_case")]
-pub enum FailurePolicy {
-    AllOrNothing,
-    Continue,
 }
 
 /// Shell scripts run at four points of a release (empty: none). Each gets the release's
@@ -87,8 +70,8 @@ fn default_hook_timeout() -> u64 {
 #[derive(Object)]
 #[oai(example)]
 pub struct ConfigIn {
-    pub app_id: i64,
-    pub environment_id: i64,
+    pub app_id: AppId,
+    pub environment_id: EnvironmentId,
     pub repo_url: RepoUrlText,
     pub repo_auth: Option<RepoAuthKind>,
     /// For `repo_auth` `token`.
@@ -104,7 +87,7 @@ pub struct ConfigIn {
     pub notice_channels: Option<Vec<NoticeChannel>>,
     /// Target hosts, all of the config's environment.
     #[oai(validator(min_items = 1, max_items = 1000))]
-    pub host_ids: Vec<i64>,
+    pub host_ids: Vec<HostId>,
     /// Becomes a link to the live version, e.g. `/var/www/html`.
     pub deploy_path: RemotePathText,
     /// Holds one folder per version, e.g. `/data/hippo/repos`.
@@ -137,10 +120,10 @@ pub struct ConfigIn {
 
 #[derive(Object)]
 pub struct ConfigOut {
-    pub id: i64,
-    pub app_id: i64,
+    pub id: ConfigId,
+    pub app_id: AppId,
     pub app_name: String,
-    pub environment_id: i64,
+    pub environment_id: EnvironmentId,
     pub environment_name: String,
     pub repo_url: String,
     pub repo_auth: RepoAuthKind,
@@ -150,7 +133,7 @@ pub struct ConfigOut {
     pub review_enabled: bool,
     /// How many notice channels are set (see `/api/release-configs/{id}/notice-channels`).
     pub notice_channel_count: u32,
-    pub host_ids: Vec<i64>,
+    pub host_ids: Vec<HostId>,
     pub deploy_path: String,
     pub versions_path: String,
     pub keep_versions: u32,
@@ -169,8 +152,8 @@ pub struct ConfigOut {
 
 /// Names of environments and apps, for answers that show their ids.
 pub struct Names {
-    pub environments: HashMap<i64, String>,
-    pub apps: HashMap<i64, String>,
+    pub environments: HashMap<EnvironmentId, String>,
+    pub apps: HashMap<AppId, String>,
 }
 
 impl Names {
@@ -192,10 +175,10 @@ impl Names {
                 .collect(),
         })
     }
-    pub fn environment(&self, id: i64) -> String {
+    pub fn environment(&self, id: EnvironmentId) -> String {
         self.environments.get(&id).cloned().unwrap_or_default()
     }
-    pub fn app(&self, id: i64) -> String {
+    pub fn app(&self, id: AppId) -> String {
         self.apps.get(&id).cloned().unwrap_or_default()
     }
 }
@@ -209,7 +192,7 @@ pub struct ConfigSnapshot {
     pub repo_auth: RepoAuthKind,
     pub repo_username: String,
     pub review_enabled: bool,
-    pub host_ids: Vec<i64>,
+    pub host_ids: Vec<HostId>,
     pub deploy_path: String,
     pub versions_path: String,
     pub keep_versions: u32,
@@ -240,10 +223,7 @@ pub fn snapshot_out(s: ConfigSpec) -> ConfigSnapshot {
         deploy_path: s.deploy_path.to_string(),
         versions_path: s.versions_path.to_string(),
         keep_versions: s.keep_versions,
-        filter_mode: match s.filter_mode {
-            domain::FilterMode::Include => FilterMode::Include,
-            domain::FilterMode::Exclude => FilterMode::Exclude,
-        },
+        filter_mode: s.filter_mode,
         filter: s.filter,
         hooks: Hooks {
             before_checkout: s.hooks.before_checkout.as_str().into(),
@@ -257,10 +237,7 @@ pub fn snapshot_out(s: ConfigSpec) -> ConfigSnapshot {
             .map(|v| format!("{}={}\n", v.name, v.value))
             .collect(),
         parallelism: s.parallelism,
-        failure_policy: match s.failure_policy {
-            domain::FailurePolicy::AllOrNothing => FailurePolicy::AllOrNothing,
-            domain::FailurePolicy::Continue => FailurePolicy::Continue,
-        },
+        failure_policy: s.failure_policy,
         hook_timeout_secs: s.hook_timeout_secs,
     }
 }
@@ -389,11 +366,8 @@ impl ConfigIn {
                 "versions_path and deploy_path must not contain one another",
             ));
         }
-        let (filter_mode, pack_mode) = match self.filter_mode.unwrap_or(FilterMode::Exclude) {
-            FilterMode::Include => (domain::FilterMode::Include, PackMode::Include),
-            FilterMode::Exclude => (domain::FilterMode::Exclude, PackMode::Exclude),
-        };
-        FileFilter::parse(pack_mode, &self.filter)
+        let filter_mode = self.filter_mode.unwrap_or_default();
+        FileFilter::parse(filter_mode, &self.filter)
             .map_err(|e| ApiError::invalid("filter", e.to_string()))?;
         let variables = domain::parse_variables(&self.variables)
             .map_err(|e| ApiError::invalid("variables", e.0))?
@@ -405,10 +379,6 @@ impl ConfigIn {
             repo_url,
             repo_auth,
             review_enabled: self.review_enabled,
-            notice: NoticeSpec {
-                channel: "off".into(),
-                target: String::new(),
-            },
             host_ids,
             deploy_path,
             versions_path,
@@ -423,10 +393,7 @@ impl ConfigIn {
             },
             variables,
             parallelism: self.parallelism,
-            failure_policy: match self.failure_policy.unwrap_or(FailurePolicy::AllOrNothing) {
-                FailurePolicy::AllOrNothing => domain::FailurePolicy::AllOrNothing,
-                FailurePolicy::Continue => domain::FailurePolicy::Continue,
-            },
+            failure_policy: self.failure_policy.unwrap_or_default(),
             hook_timeout_secs: self.hook_timeout_secs,
         };
         Ok((spec, token))
@@ -434,7 +401,7 @@ impl ConfigIn {
 }
 
 /// The config, if the caller holds any permission for its environment and app (else 404).
-async fn visible(st: &State, auth: &Auth, id: i64) -> Result<ReleaseConfig, ApiError> {
+async fn visible(st: &State, auth: &Auth, id: ConfigId) -> Result<ReleaseConfig, ApiError> {
     let config = st.db.get_config(id).await?;
     auth.0
         .require_sees(config.environment_id, Some(config.app_id), "release config")?;
@@ -442,7 +409,7 @@ async fn visible(st: &State, auth: &Auth, id: i64) -> Result<ReleaseConfig, ApiE
 }
 
 /// The config, if the caller may edit it (`edit_configs` for its environment and app).
-async fn editable(st: &State, auth: &Auth, id: i64) -> Result<ReleaseConfig, ApiError> {
+async fn editable(st: &State, auth: &Auth, id: ConfigId) -> Result<ReleaseConfig, ApiError> {
     let config = visible(st, auth, id).await?;
     auth.0.require(
         Permission::EditConfigs,
@@ -455,7 +422,7 @@ async fn editable(st: &State, auth: &Auth, id: i64) -> Result<ReleaseConfig, Api
 #[derive(Object)]
 pub struct VersionOut {
     pub version: String,
-    pub release_id: i64,
+    pub release_id: ReleaseId,
     pub commit_id: String,
     /// The deploy path links to it on this host.
     pub live: bool,
@@ -464,7 +431,7 @@ pub struct VersionOut {
 
 #[derive(Object)]
 pub struct HostVersionsOut {
-    pub host_id: i64,
+    pub host_id: HostId,
     pub host_name: String,
     /// Newest first.
     pub versions: Vec<VersionOut>,
@@ -481,8 +448,8 @@ impl ConfigsApi {
         &self,
         auth: Auth,
         st: Data<&Arc<State>>,
-        app_id: Query<Option<i64>>,
-        environment_id: Query<Option<i64>>,
+        app_id: Query<Option<AppId>>,
+        environment_id: Query<Option<EnvironmentId>>,
     ) -> ApiResult<Json<Vec<ConfigOut>>, { AUTH | BAD_PARAM }> {
         let names = Names::load(&st).await?;
         let mut list = Vec::new();
@@ -540,7 +507,7 @@ impl ConfigsApi {
         &self,
         auth: Auth,
         st: Data<&Arc<State>>,
-        id: Path<i64>,
+        id: Path<ConfigId>,
     ) -> ApiResult<Json<ConfigOut>, { AUTH | NOT_FOUND }> {
         let c = visible(&st, &auth, id.0).await?;
         Ok(Json(shown(&st, c).await?))
@@ -553,7 +520,7 @@ impl ConfigsApi {
         &self,
         auth: Auth,
         st: Data<&Arc<State>>,
-        id: Path<i64>,
+        id: Path<ConfigId>,
         body: JsonBody<ConfigIn>,
     ) -> ApiResult<Json<ConfigOut>, { AUTH | BODY | FORBIDDEN | NOT_FOUND | CONFLICT }> {
         let current = editable(&st, &auth, id.0).await?;
@@ -608,7 +575,7 @@ impl ConfigsApi {
         &self,
         auth: Auth,
         st: Data<&Arc<State>>,
-        id: Path<i64>,
+        id: Path<ConfigId>,
     ) -> ApiResult<Deleted, { AUTH | FORBIDDEN | NOT_FOUND | CONFLICT }> {
         let current = editable(&st, &auth, id.0).await?;
         let before = shown(&st, current).await?;
@@ -628,7 +595,7 @@ impl ConfigsApi {
         &self,
         auth: Auth,
         st: Data<&Arc<State>>,
-        id: Path<i64>,
+        id: Path<ConfigId>,
     ) -> ApiResult<Json<Vec<NoticeChannel>>, { AUTH | NOT_FOUND }> {
         visible(&st, &auth, id.0).await?;
         Ok(Json(
@@ -646,10 +613,10 @@ impl ConfigsApi {
         &self,
         auth: Auth,
         st: Data<&Arc<State>>,
-        id: Path<i64>,
+        id: Path<ConfigId>,
     ) -> ApiResult<Json<Vec<HostVersionsOut>>, { AUTH | NOT_FOUND }> {
         let config = visible(&st, &auth, id.0).await?;
-        let mut by_host: BTreeMap<i64, Vec<VersionOut>> = config
+        let mut by_host: BTreeMap<HostId, Vec<VersionOut>> = config
             .spec
             .host_ids
             .iter()
@@ -657,9 +624,9 @@ impl ConfigsApi {
             .collect();
         for v in st.db.host_versions(id.0).await? {
             by_host.entry(v.host_id).or_default().push(VersionOut {
-                version: v.version,
+                version: v.version.into(),
                 release_id: v.release_id,
-                commit_id: v.commit_id,
+                commit_id: v.commit_id.into(),
                 live: v.live.0,
                 created_at: v.created_at.into(),
             });
@@ -685,15 +652,15 @@ impl ConfigsApi {
 impl poem_openapi::types::Example for ConfigIn {
     fn example() -> Self {
         Self {
-            app_id: 1,
-            environment_id: 1,
+            app_id: AppId::new(1),
+            environment_id: EnvironmentId::new(1),
             repo_url: "git@git.example.com:shop/cart.git".into(),
             repo_auth: Some(RepoAuthKind::PlatformKey),
             repo_username: None,
             repo_token: None,
             review_enabled: true,
             notice_channels: None,
-            host_ids: vec![1],
+            host_ids: vec![HostId::new(1)],
             deploy_path: "/var/www/cart".into(),
             versions_path: "/data/hippo/cart".into(),
             keep_versions: 5,

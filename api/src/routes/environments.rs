@@ -8,6 +8,7 @@ use crate::state::State;
 use crate::text::{Description, Name, TagText, Timestamp};
 use hippo_shared::db::inventory::{Environment, EnvironmentInput};
 use hippo_shared::domain;
+use hippo_shared::domain::EnvironmentId;
 use poem::web::Data;
 use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
@@ -17,7 +18,7 @@ use std::sync::Arc;
 /// An environment.
 #[derive(Object)]
 pub struct EnvironmentOut {
-    pub id: i64,
+    pub id: EnvironmentId,
     pub name: String,
     /// Unique short name, e.g. `prod`.
     pub tag: String,
@@ -104,7 +105,7 @@ impl EnvironmentsApi {
         &self,
         _auth: Auth,
         st: Data<&Arc<State>>,
-        id: Path<i64>,
+        id: Path<EnvironmentId>,
     ) -> ApiResult<Json<EnvironmentOut>, { AUTH | NOT_FOUND }> {
         Ok(Json(st.db.get_environment(id.0).await?.into()))
     }
@@ -115,7 +116,7 @@ impl EnvironmentsApi {
         &self,
         auth: Auth,
         st: Data<&Arc<State>>,
-        id: Path<i64>,
+        id: Path<EnvironmentId>,
         body: JsonBody<EnvironmentIn>,
     ) -> ApiResult<Json<EnvironmentOut>, { AUTH | BODY | FORBIDDEN | NOT_FOUND | CONFLICT }> {
         auth.0.require_admin()?;
@@ -133,7 +134,7 @@ impl EnvironmentsApi {
         &self,
         auth: Auth,
         st: Data<&Arc<State>>,
-        id: Path<i64>,
+        id: Path<EnvironmentId>,
     ) -> ApiResult<Deleted, { AUTH | FORBIDDEN | NOT_FOUND | CONFLICT }> {
         auth.0.require_admin()?;
         let before: EnvironmentOut = st.db.get_environment(id.0).await?.into();

@@ -6,6 +6,7 @@ use crate::problem::ApiError;
 use crate::repo;
 use crate::state::State;
 use hippo_shared::domain;
+use hippo_shared::domain::ConfigId;
 use hippo_worker::git::{CommitInfo, GitError, RefInfo, RepoCache};
 use poem::web::Data;
 use poem_openapi::param::{Path, Query};
@@ -58,7 +59,7 @@ impl From<CommitInfo> for CommitOut {
 async fn with_repo<T: Send + 'static>(
     st: &State,
     auth: &Auth,
-    id: i64,
+    id: ConfigId,
     f: impl FnOnce(&RepoCache, &str) -> Result<T, GitError> + Send + 'static,
 ) -> Result<T, ApiError> {
     let config = st.db.get_config(id).await?;
@@ -87,7 +88,7 @@ impl GitApi {
         &self,
         auth: Auth,
         st: Data<&Arc<State>>,
-        id: Path<i64>,
+        id: Path<ConfigId>,
     ) -> ApiResult<Json<Vec<RefOut>>, { AUTH | NOT_FOUND | UPSTREAM }> {
         let refs = with_repo(&st, &auth, id.0, |r, url| r.branches(url)).await?;
         Ok(Json(refs.into_iter().map(Into::into).collect()))
@@ -99,7 +100,7 @@ impl GitApi {
         &self,
         auth: Auth,
         st: Data<&Arc<State>>,
-        id: Path<i64>,
+        id: Path<ConfigId>,
     ) -> ApiResult<Json<Vec<RefOut>>, { AUTH | NOT_FOUND | UPSTREAM }> {
         let refs = with_repo(&st, &auth, id.0, |r, url| r.tags(url)).await?;
         Ok(Json(refs.into_iter().map(Into::into).collect()))
@@ -115,7 +116,7 @@ impl GitApi {
         &self,
         auth: Auth,
         st: Data<&Arc<State>>,
-        id: Path<i64>,
+        id: Path<ConfigId>,
         /// A branch name.
         #[oai(validator(
             min_length = 1,

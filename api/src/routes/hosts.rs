@@ -10,8 +10,8 @@ use crate::problem::ApiError;
 use crate::state::State;
 use crate::text::{Category, Description, HostAddrText, Name, SshUserText, Timestamp};
 use hippo_shared::db::inventory::{Host, HostInput};
-use hippo_shared::domain::Permission;
 use hippo_shared::domain::{self, HostAddr, SshUser};
+use hippo_shared::domain::{ConfigId, EnvironmentId, HostId, Permission};
 use hippo_worker::ssh::HostKey;
 use poem::web::Data;
 use poem_openapi::param::{Path, Query};
@@ -21,8 +21,8 @@ use std::sync::Arc;
 
 #[derive(Object)]
 pub struct HostOut {
-    pub id: i64,
-    pub environment_id: i64,
+    pub id: HostId,
+    pub environment_id: EnvironmentId,
     pub environment_name: String,
     pub name: String,
     pub addr: String,
@@ -83,7 +83,7 @@ fn default_user() -> SshUserText {
 #[derive(Object)]
 #[oai(example)]
 pub struct HostIn {
-    pub environment_id: i64,
+    pub environment_id: EnvironmentId,
     /// Unique in its environment.
     pub name: Name,
     pub addr: HostAddrText,
@@ -129,7 +129,7 @@ impl HostIn {
 pub struct HostsApi;
 
 /// The host, if the caller holds any permission in its environment (else 404).
-async fn visible(st: &State, auth: &Auth, id: i64) -> Result<Host, ApiError> {
+async fn visible(st: &State, auth: &Auth, id: HostId) -> Result<Host, ApiError> {
     let host = st.db.get_host(id).await?;
     auth.0.require_sees(host.environment_id, None, "host")?;
     Ok(host)
@@ -143,14 +143,14 @@ impl HostsApi {
         &self,
         auth: Auth,
         st: Data<&Arc<State>>,
-        environment_id: Query<Option<i64>>,
+        environment_id: Query<Option<EnvironmentId>>,
         #[oai(validator(max_length = 64))] category: Query<Option<String>>,
     ) -> ApiResult<Json<Vec<HostOut>>, { AUTH | BAD_PARAM }> {
         let hosts = st
             .db
             .list_hosts(environment_id.0, category.0.as_deref())
             .await?;
-        let names: std::collections::HashMap<i64, String> = st
+        let names: std::collections::HashMap<EnvironmentId, String> = st
             .db
             .list_environments()
             .await?
@@ -193,7 +193,7 @@ impl HostsApi {
         &self,
         auth: Auth,
         st: Data<&Arc<State>>,
-        id: Path<i64>,
+        id: Path<HostId>,
     ) -> ApiResult<Json<HostOut>, { AUTH | NOT_FOUND }> {
         let host = visible(&st, &auth, id.0).await?;
         Ok(Json(shown(&st, host).await?))
@@ -205,7 +205,7 @@ impl HostsApi {
         &self,
         auth: Auth,
         st: Data<&Arc<State>>,
-        id: Path<i64>,
+        id: Path<HostId>,
         body: JsonBody<HostIn>,
     ) -> ApiResult<Json<HostOut>, { AUTH | BODY | FORBIDDEN | NOT_FOUND | CONFLICT }> {
         let before = shown(&st, visible(&st, &auth, id.0).await?).await?;
@@ -214,7 +214,7 @@ impl HostsApi {
             auth.0.require(Permission::ManageHosts, Some(env), None)?;
         }
         if before.environment_id != body.environment_id {
-            let users: Vec<i64> = st
+            let users: Vec<ConfigId> = st
                 .db
                 .list_configs(None, Some(before.environment_id))
                 .await?
@@ -245,7 +245,7 @@ impl HostsApi {
         &self,
         auth: Auth,
         st: Data<&Arc<State>>,
-        id: Path<i64>,
+        id: Path<HostId>,
     ) -> ApiResult<Deleted, { AUTH | FORBIDDEN | NOT_FOUND | CONFLICT }> {
         let before = shown(&st, visible(&st, &auth, id.0).await?).await?;
         auth.0
@@ -267,7 +267,7 @@ impl HostsApi {
         &self,
         auth: Auth,
         st: Data<&Arc<State>>,
-        id: Path<i64>,
+        id: Path<HostId>,
     ) -> ApiResult<Deleted, { AUTH | FORBIDDEN | NOT_FOUND }> {
         let before = shown(&st, visible(&st, &auth, id.0).await?).await?;
         auth.0
@@ -282,7 +282,7 @@ impl HostsApi {
 impl poem_openapi::types::Example for HostIn {
     fn example() -> Self {
         Self {
-            environment_id: 1,
+            environment_id: EnvironmentId::new(1),
             name: "web-1".into(),
             addr: "10.0.0.5".into(),
             port: 22,

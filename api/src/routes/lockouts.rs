@@ -6,6 +6,7 @@ use crate::auth::Auth;
 use crate::state::State;
 use crate::text::Timestamp;
 use hippo_shared::db::lockouts::Lockout;
+use hippo_shared::domain::LockoutId;
 use poem::web::Data;
 use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
@@ -14,7 +15,7 @@ use std::sync::Arc;
 
 #[derive(Object)]
 pub struct LockoutOut {
-    pub id: i64,
+    pub id: LockoutId,
     /// `user` (a user name, as typed at login) or `address` (a client address; IPv6 as its
     /// /64 network).
     pub kind: String,
@@ -62,7 +63,7 @@ impl LockoutsApi {
         &self,
         auth: Auth,
         st: Data<&Arc<State>>,
-        id: Path<i64>,
+        id: Path<LockoutId>,
     ) -> ApiResult<Deleted, { AUTH | FORBIDDEN | NOT_FOUND }> {
         auth.0.require_admin()?;
         let l = st.db.clear_lockout(id.0).await?;

@@ -6,9 +6,8 @@ use crate::body::JsonBody;
 use crate::problem::{ApiError, Problem};
 use crate::state::State;
 use crate::text::{LoginName, LoginPassword, Password, Timestamp};
-use crate::values::PermissionName;
 use hippo_shared::crypto::new_token;
-use hippo_shared::domain::Permission;
+use hippo_shared::domain::{AppId, EnvironmentId, Permission, RoleId, UserId};
 use poem::web::Data;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
@@ -27,24 +26,24 @@ pub struct LoginOut {
     /// Send as `Authorization: Bearer <token>`.
     pub token: String,
     pub expires_at: Timestamp,
-    pub user_id: i64,
+    pub user_id: UserId,
     pub username: String,
 }
 
 /// A role the caller holds, where.
 #[derive(Object)]
 pub struct MyRoleOut {
-    pub role_id: i64,
+    pub role_id: RoleId,
     pub role_name: String,
-    pub permissions: Vec<PermissionName>,
+    pub permissions: Vec<Permission>,
     /// Absent: every environment.
     #[oai(skip_serializing_if_is_none)]
-    pub environment_id: Option<i64>,
+    pub environment_id: Option<EnvironmentId>,
     #[oai(skip_serializing_if_is_none)]
     pub environment_name: Option<String>,
     /// Absent: every app.
     #[oai(skip_serializing_if_is_none)]
-    pub app_id: Option<i64>,
+    pub app_id: Option<AppId>,
     #[oai(skip_serializing_if_is_none)]
     pub app_name: Option<String>,
 }
@@ -52,20 +51,20 @@ pub struct MyRoleOut {
 /// What the caller may do for one app in one environment.
 #[derive(Object)]
 pub struct AppAccessOut {
-    pub app_id: i64,
+    pub app_id: AppId,
     pub app_name: String,
     /// `edit_configs`, `request`, `review`, `release` as they apply here (`admin` for admins).
-    pub permissions: Vec<PermissionName>,
+    pub permissions: Vec<Permission>,
 }
 
 /// What the caller may do in one environment: for the environment as a whole (hosts:
 /// `manage_hosts`) and per app. Only environments where the caller holds something are listed.
 #[derive(Object)]
 pub struct EnvironmentAccessOut {
-    pub environment_id: i64,
+    pub environment_id: EnvironmentId,
     pub environment_name: String,
     /// Permissions for the environment itself (whatever the app).
-    pub permissions: Vec<PermissionName>,
+    pub permissions: Vec<Permission>,
     /// Apps the caller holds a permission for here.
     pub apps: Vec<AppAccessOut>,
 }
@@ -73,13 +72,13 @@ pub struct EnvironmentAccessOut {
 /// Who I am and what I may do where.
 #[derive(Object)]
 pub struct MeOut {
-    pub id: i64,
+    pub id: UserId,
     pub username: String,
     /// Admins may do everything, everywhere.
     pub is_admin: bool,
     pub roles: Vec<MyRoleOut>,
     /// Permissions that hold in every environment for every app.
-    pub everywhere: Vec<PermissionName>,
+    pub everywhere: Vec<Permission>,
     pub environments: Vec<EnvironmentAccessOut>,
 }
 
@@ -102,15 +101,14 @@ pub struct AuthApi;
 
 fn held(
     user: &crate::auth::CurrentUser,
-    env: Option<i64>,
-    app: Option<i64>,
-) -> Vec<PermissionName> {
+    env: Option<EnvironmentId>,
+    app: Option<AppId>,
+) -> Vec<Permission> {
     Permission::ALL
         .into_iter()
         // Hosts belong to an environment: `manage_hosts` is never an app's.
         .filter(|p| app.is_none() || *p != Permission::ManageHosts)
         .filter(|p| user.can(*p, env, app))
-        .map(Into::into)
         .collect()
 }
 
@@ -204,9 +202,11 @@ impl AuthApi {
         let user = &auth.0;
         let envs = st.db.list_environments().await?;
         let apps = st.db.list_apps().await?;
-        let env_names: HashMap<i64, String> = envs.iter().map(|e| (e.id, e.name.clone())).collect();
-        let app_names: HashMap<i64, String> = apps.iter().map(|a| (a.id, a.name.clone())).collect();
-        let roles: HashMap<i64, hippo_shared::db::people::Role> = st
+        let env_names: HashMap<EnvironmentId, String> =
+            envs.iter().map(|e| (e.id, e.name.clone())).collect();
+        let app_names: HashMap<AppId, String> =
+            apps.iter().map(|a| (a.id, a.name.clone())).collect();
+        let roles: HashMap<RoleId, hippo_shared::db::people::Role> = st
             .db
             .list_roles()
             .await?
@@ -221,7 +221,7 @@ impl AuthApi {
             my_roles.push(MyRoleOut {
                 role_id: role.id,
                 role_name: role.name.clone(),
-                permissions: role.permissions.iter().map(|p| (*p).into()).collect(),
+                permissions: role.permissions.clone(),
                 environment_name: b.environment_id.and_then(|e| env_names.get(&e).cloned()),
                 environment_id: b.environment_id,
                 app_name: b.app_id.and_then(|a| app_names.get(&a).cloned()),

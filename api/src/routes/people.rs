@@ -8,10 +8,9 @@ use crate::body::JsonBody;
 use crate::problem::ApiError;
 use crate::state::State;
 use crate::text::{Name, Password, Timestamp};
-use crate::values::PermissionName;
 use hippo_shared::crypto::new_token;
 use hippo_shared::db::people::{ApiToken, Role, UserRow};
-use hippo_shared::domain::{self, Permission};
+use hippo_shared::domain::{self, AppId, EnvironmentId, Permission, RoleId, TokenId, UserId};
 use poem::web::Data;
 use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
@@ -21,33 +20,33 @@ use std::sync::Arc;
 /// A role given to a user, for one environment and/or app (absent or null: all of them).
 #[derive(Object, Clone)]
 pub struct BindingIn {
-    pub role_id: i64,
+    pub role_id: RoleId,
     #[oai(nullable)]
-    pub environment_id: Option<i64>,
+    pub environment_id: Option<EnvironmentId>,
     #[oai(nullable)]
-    pub app_id: Option<i64>,
+    pub app_id: Option<AppId>,
 }
 
 /// A role a user holds, with the names of what it is bound to.
 #[derive(Object, Clone)]
 pub struct BindingOut {
-    pub role_id: i64,
+    pub role_id: RoleId,
     pub role_name: String,
     /// Absent: every environment.
     #[oai(skip_serializing_if_is_none)]
-    pub environment_id: Option<i64>,
+    pub environment_id: Option<EnvironmentId>,
     #[oai(skip_serializing_if_is_none)]
     pub environment_name: Option<String>,
     /// Absent: every app.
     #[oai(skip_serializing_if_is_none)]
-    pub app_id: Option<i64>,
+    pub app_id: Option<AppId>,
     #[oai(skip_serializing_if_is_none)]
     pub app_name: Option<String>,
 }
 
 #[derive(Object)]
 pub struct UserOut {
-    pub id: i64,
+    pub id: UserId,
     pub username: String,
     pub is_admin: bool,
     pub disabled: bool,
@@ -83,14 +82,14 @@ pub struct UserPatch {
 pub struct RoleIn {
     pub name: Name,
     #[oai(validator(min_items = 1, max_items = 6))]
-    pub permissions: Vec<PermissionName>,
+    pub permissions: Vec<Permission>,
 }
 
 #[derive(Object)]
 pub struct RoleOut {
-    pub id: i64,
+    pub id: RoleId,
     pub name: String,
-    pub permissions: Vec<PermissionName>,
+    pub permissions: Vec<Permission>,
 }
 
 impl From<Role> for RoleOut {
@@ -98,7 +97,7 @@ impl From<Role> for RoleOut {
         Self {
             id: r.id,
             name: r.name,
-            permissions: r.permissions.iter().map(|p| (*p).into()).collect(),
+            permissions: r.permissions,
         }
     }
 }
@@ -115,7 +114,7 @@ pub struct TokenIn {
 
 #[derive(Object)]
 pub struct TokenOut {
-    pub id: i64,
+    pub id: TokenId,
     pub name: String,
     /// Absent: it never expires.
     #[oai(skip_serializing_if_is_none)]
@@ -137,7 +136,7 @@ impl From<ApiToken> for TokenOut {
 /// A new token: `token` is shown this once (only its hash is kept).
 #[derive(Object)]
 pub struct NewTokenOut {
-    pub id: i64,
+    pub id: TokenId,
     pub name: String,
     pub token: String,
     /// Absent: it never expires.
@@ -185,7 +184,7 @@ async fn user_out(st: &State, u: UserRow) -> Result<UserOut, ApiError> {
 async fn check_bindings(
     st: &State,
     roles: &[BindingIn],
-) -> Result<Vec<(i64, Option<i64>, Option<i64>)>, ApiError> {
+) -> Result<Vec<(RoleId, Option<EnvironmentId>, Option<AppId>)>, ApiError> {
     let mut out = Vec::new();
     for b in roles {
         let role = st
@@ -283,7 +282,7 @@ impl PeopleApi {
         &self,
         auth: Auth,
         st: Data<&Arc<State>>,
-        id: Path<i64>,
+        id: Path<UserId>,
     ) -> ApiResult<Json<UserOut>, { AUTH | FORBIDDEN | NOT_FOUND }> {
         if auth.0.id != id.0 {
             auth.0.require_admin()?;
@@ -299,7 +298,7 @@ impl PeopleApi {
         &self,
         auth: Auth,
         st: Data<&Arc<State>>,
-        id: Path<i64>,
+        id: Path<UserId>,
         body: JsonBody<UserPatch>,
     ) -> ApiResult<Json<UserOut>, { AUTH | BODY | FORBIDDEN | NOT_FOUND | CONFLICT }> {
         auth.0.require_admin()?;
@@ -376,8 +375,7 @@ impl PeopleApi {
     ) -> ApiResult<Created<RoleOut>, { AUTH | BODY | FORBIDDEN | CONFLICT }> {
         auth.0.require_admin()?;
         let name = domain::Name::parse(&body.name).map_err(ApiError::field("name"))?;
-        let mut permissions: Vec<Permission> =
-            body.permissions.iter().map(|p| (*p).into()).collect();
+        let mut permissions: Vec<Permission> = body.permissions.clone();
         permissions.sort();
         permissions.dedup();
         if permissions.is_empty() {
@@ -463,7 +461,7 @@ impl PeopleApi {
         &self,
         auth: Auth,
         st: Data<&Arc<State>>,
-        id: Path<i64>,
+        id: Path<TokenId>,
     ) -> ApiResult<Deleted, { AUTH | NOT_FOUND }> {
         if !st.db.revoke_api_token(auth.0.id, id.0).await? {
             return Err(ApiError::not_found("token").into());
@@ -485,7 +483,7 @@ impl poem_openapi::types::Example for RoleIn {
     fn example() -> Self {
         Self {
             name: "developer".into(),
-            permissions: vec![PermissionName::Request],
+            permissions: vec![Permission::Request],
         }
     }
 }
@@ -506,8 +504,8 @@ impl poem_openapi::types::Example for UserIn {
             password: "correct horse battery".into(),
             is_admin: false,
             roles: vec![BindingIn {
-                role_id: 1,
-                environment_id: Some(1),
+                role_id: RoleId::new(1),
+                environment_id: Some(EnvironmentId::new(1)),
                 app_id: None,
             }],
         }

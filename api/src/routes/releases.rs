@@ -12,14 +12,16 @@ use crate::routes::configs::{ConfigSnapshot, snapshot_out};
 use crate::state::State;
 use crate::text::{Comment, CommitText, Name, RefName, Timestamp, VersionText};
 use crate::values::ChannelType;
-use crate::values::{EventStage, EventStatus, HostStatus, Kind, NoticeKindName, RefKind, Status};
+use crate::values::{HostStatus, NoticeKindName};
 use hippo_shared::db::releases::{
     NamedRelease, NewRelease, Release, ReleaseEdit, ReleaseHost, ReleaseQuery, Visibility,
 };
-use hippo_shared::domain::{self, GitRef, Permission, ReleaseKind, ReleaseStatus, VersionName};
-use hippo_shared::events::{self, ReleaseEvent, Stage};
+use hippo_shared::domain::{
+    self, AppId, CommitId, ConfigId, EnvironmentId, GitRef, HostId, Permission, RefKind, ReleaseId,
+    ReleaseKind, ReleaseStatus, UserId, VersionName,
+};
+use hippo_shared::events::{self, EventStatus, ReleaseEvent, Stage};
 use hippo_shared::jobs::DeployJob;
-use hippo_worker::git::RefSpec;
 use hippo_worker::notify::NoticeKind;
 use poem::IntoResponse;
 use poem::web::Data;
@@ -41,10 +43,10 @@ use tokio::sync::broadcast::error::RecvError;
 #[derive(Object)]
 #[oai(example)]
 pub struct ReleaseIn {
-    pub config_id: i64,
+    pub config_id: ConfigId,
     /// A title for people ("Fix the cart total").
     pub name: Name,
-    pub kind: Option<Kind>,
+    pub kind: Option<ReleaseKind>,
     pub branch: Option<RefName>,
     pub tag: Option<RefName>,
     pub commit: Option<CommitText>,
@@ -104,12 +106,12 @@ pub struct ReleaseEditIn {
 /// One host's part in a release; `stage` (absent before it started) is the stage it reached.
 #[derive(Object)]
 pub struct ReleaseHostOut {
-    pub host_id: i64,
+    pub host_id: HostId,
     pub host_name: String,
     pub addr: String,
     pub status: HostStatus,
     #[oai(skip_serializing_if_is_none)]
-    pub stage: Option<EventStage>,
+    pub stage: Option<Stage>,
     /// The reason when it failed.
     pub message: String,
     pub bytes_sent: i64,
@@ -119,10 +121,8 @@ pub struct ReleaseHostOut {
     pub updated_at: Timestamp,
 }
 
-fn stage_of(s: &str) -> Option<EventStage> {
-    serde_json::from_value::<Stage>(serde_json::Value::String(s.to_owned()))
-        .ok()
-        .map(Into::into)
+fn stage_of(s: &str) -> Option<Stage> {
+    serde_json::from_value::<Stage>(serde_json::Value::String(s.to_owned())).ok()
 }
 
 impl From<ReleaseHost> for ReleaseHostOut {
@@ -143,14 +143,14 @@ impl From<ReleaseHost> for ReleaseHostOut {
 
 #[derive(Object)]
 pub struct ReleaseOut {
-    pub id: i64,
-    pub config_id: i64,
-    pub app_id: i64,
+    pub id: ReleaseId,
+    pub config_id: ConfigId,
+    pub app_id: AppId,
     pub app_name: String,
-    pub environment_id: i64,
+    pub environment_id: EnvironmentId,
     pub environment_name: String,
     pub name: String,
-    pub kind: Kind,
+    pub kind: ReleaseKind,
     pub ref_kind: RefKind,
     /// The branch, tag or commit asked for (the version, for a rollback).
     pub ref_name: String,
@@ -160,11 +160,11 @@ pub struct ReleaseOut {
     /// The version folder on the hosts (set when a release runs; the target of a rollback).
     #[oai(skip_serializing_if_is_none)]
     pub version: Option<String>,
-    pub status: Status,
+    pub status: ReleaseStatus,
     /// Why it failed; absent unless it did.
     #[oai(skip_serializing_if_is_none)]
     pub error: Option<String>,
-    pub requested_by: i64,
+    pub requested_by: UserId,
     pub requested_by_name: String,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
@@ -174,7 +174,7 @@ pub struct ReleaseOut {
     pub finished_at: Option<Timestamp>,
     /// Who approved or rejected it (absent until reviewed, and again after an edit).
     #[oai(skip_serializing_if_is_none)]
-    pub reviewed_by: Option<i64>,
+    pub reviewed_by: Option<UserId>,
     #[oai(skip_serializing_if_is_none)]
     pub reviewed_by_name: Option<String>,
     /// The reviewer's comment (required to reject).
@@ -203,13 +203,13 @@ fn out(n: NamedRelease, hosts: Vec<ReleaseHost>, with_snapshot: bool) -> Release
         environment_id: r.environment_id,
         environment_name: n.environment_name,
         name: r.name,
-        kind: r.kind.into(),
-        ref_kind: RefKind::parse(&r.ref_kind),
+        kind: r.kind,
+        ref_kind: r.ref_kind,
         ref_name: r.ref_name,
-        commit_id: r.commit_id,
+        commit_id: r.commit_id.into(),
         commit_message: r.commit_message,
-        version: r.version,
-        status: r.status.into(),
+        version: r.version.map(Into::into),
+        status: r.status,
         error: r.error,
         requested_by: r.requested_by,
         requested_by_name: n.requested_by_name,
@@ -262,9 +262,9 @@ pub struct ReleasePageOut {
 pub struct EventOut {
     /// Increases across all releases; the SSE event id (resume with `Last-Event-ID`).
     pub id: i64,
-    pub release_id: i64,
+    pub release_id: ReleaseId,
     pub at: Timestamp,
-    pub stage: EventStage,
+    pub stage: Stage,
     /// The host it is about; absent for the release server's stages.
     #[oai(skip_serializing_if_is_none)]
     pub host: Option<String>,
@@ -284,9 +284,9 @@ impl From<ReleaseEvent> for EventOut {
             id: e.id,
             release_id: e.release_id,
             at: e.at.into(),
-            stage: e.stage.into(),
+            stage: e.stage,
             host: e.host,
-            status: e.status.into(),
+            status: e.status,
             message: e.message,
             bytes_sent: e.bytes_sent,
             exit_code: e.exit_code,
@@ -348,7 +348,7 @@ fn visibility(user: &CurrentUser) -> Visibility {
     if user.is_admin {
         return Visibility::All;
     }
-    let mut scopes: Vec<(Option<i64>, Option<i64>)> = user
+    let mut scopes: Vec<(Option<EnvironmentId>, Option<AppId>)> = user
         .grants
         .iter()
         .map(|g| (g.environment_id, g.app_id))
@@ -365,7 +365,7 @@ async fn resolve(
     body: &Wanted,
     config: &hippo_shared::db::configs::ReleaseConfig,
     admin: bool,
-) -> Result<(GitRef, String, String), ApiError> {
+) -> Result<(GitRef, CommitId, String), ApiError> {
     let given = [
         ("branch", &body.branch),
         ("tag", &body.tag),
@@ -394,23 +394,25 @@ async fn resolve(
             return Err(ApiError::invalid("branch", msg));
         }
     };
-    let target = spec.unwrap_or_else(|| display.clone());
-    let refspec = match &target {
-        GitRef::Branch(b) => RefSpec::Branch(b.clone()),
-        GitRef::Tag(t) => RefSpec::Tag(t.clone()),
-        GitRef::Commit(c) => RefSpec::Commit(c.clone()),
-    };
     let url = repo::synced(st, config, true, admin).await?;
     let repos = st.repos.clone();
-    let info = tokio::task::spawn_blocking(move || repos.resolve(&url, &refspec))
-        .await
-        .map_err(ApiError::internal)?
-        .map_err(repo::git_error)?;
-    Ok((display, info.id, info.message))
+    let asked = display.clone();
+    // A commit picked from a branch must be on that branch (its tip or an ancestor).
+    let info = tokio::task::spawn_blocking(move || match (&asked, spec) {
+        (GitRef::Branch(branch), Some(GitRef::Commit(sha))) => {
+            repos.resolve_on_branch(&url, &sha, branch)
+        }
+        _ => repos.resolve(&url, &asked),
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(repo::git_error)?;
+    let commit = CommitId::parse(&info.id).map_err(|e| ApiError::internal(e.0))?;
+    Ok((display, commit, info.message))
 }
 
 /// The release, if the caller holds any permission for its environment and app (else 404).
-async fn visible(st: &State, auth: &Auth, id: i64) -> Result<Release, ApiError> {
+async fn visible(st: &State, auth: &Auth, id: ReleaseId) -> Result<Release, ApiError> {
     let r = st.db.get_release(id).await?;
     auth.0
         .require_sees(r.environment_id, Some(r.app_id), "release")?;
@@ -421,13 +423,13 @@ async fn visible(st: &State, auth: &Auth, id: i64) -> Result<Release, ApiError> 
 async fn review(
     st: &State,
     auth: &Auth,
-    id: i64,
+    id: ReleaseId,
     to: ReleaseStatus,
     body: ReviewIn,
 ) -> Result<Json<ReleaseOut>, ApiError> {
     let r = visible(st, auth, id).await?;
     if let Some(seen) = &body.commit_id
-        && seen.trim() != r.commit_id
+        && seen.trim() != r.commit_id.as_str()
     {
         return Err(ApiError::conflict(
             "changed",
@@ -484,17 +486,17 @@ async fn review(
 
 /// Notices are sent by the workers: queue a notice job. A queue that is down costs the notice,
 /// not the request (it is logged).
-async fn queue_notice(st: &State, release_id: i64, kind: NoticeKind) {
+async fn queue_notice(st: &State, release_id: ReleaseId, kind: NoticeKind) {
     if let Err(e) = st
         .queue
         .push(DeployJob::notice(release_id, kind.as_str()))
         .await
     {
-        tracing::warn!(release_id, notice = kind.as_str(), error = %e, "could not queue a notice");
+        tracing::warn!(%release_id, notice = kind.as_str(), error = %e, "could not queue a notice");
     }
 }
 
-async fn release_is_final(st: &State, id: i64) -> bool {
+async fn release_is_final(st: &State, id: ReleaseId) -> bool {
     st.db
         .get_release(id)
         .await
@@ -502,7 +504,7 @@ async fn release_is_final(st: &State, id: i64) -> bool {
 }
 
 /// Rejected and cancelled releases end without a final event.
-async fn ended_without_events(st: &State, id: i64) -> bool {
+async fn ended_without_events(st: &State, id: ReleaseId) -> bool {
     st.db
         .get_release(id)
         .await
@@ -539,8 +541,8 @@ impl ReleasesApi {
         )?;
         let name = domain::Name::parse(&body.name).map_err(ApiError::field("name"))?;
         let (kind, ref_kind, ref_name, commit_id, message, version) =
-            match body.kind.unwrap_or(Kind::Release) {
-                Kind::Release => {
+            match body.kind.unwrap_or(ReleaseKind::Release) {
+                ReleaseKind::Release => {
                     if body.version.is_some() {
                         return Err(
                             ApiError::invalid("version", "version is only for rollbacks").into(),
@@ -555,14 +557,14 @@ impl ReleasesApi {
                         resolve(&st, &wanted, &config, auth.0.is_admin).await?;
                     (
                         ReleaseKind::Release,
-                        r.kind().to_owned(),
+                        RefKind::from(&r),
                         r.name().to_owned(),
                         commit,
                         message,
                         None,
                     )
                 }
-                Kind::Rollback => {
+                ReleaseKind::Rollback => {
                     let Some(v) = body.version.as_deref() else {
                         return Err(ApiError::invalid(
                             "version",
@@ -572,7 +574,7 @@ impl ReleasesApi {
                     };
                     let v = VersionName::parse(v).map_err(ApiError::field("version"))?;
                     let kept = st.db.host_versions(config.id).await?;
-                    let Some(found) = kept.iter().find(|k| k.version == v.as_str()) else {
+                    let Some(found) = kept.iter().find(|k| k.version == v) else {
                         return Err(ApiError::invalid(
                             "version",
                             format!("version {v} is not kept on any host of this config"),
@@ -581,11 +583,11 @@ impl ReleasesApi {
                     };
                     (
                         ReleaseKind::Rollback,
-                        "version".to_owned(),
+                        RefKind::Version,
                         v.to_string(),
                         found.commit_id.clone(),
                         String::new(),
-                        Some(v.to_string()),
+                        Some(v),
                     )
                 }
             };
@@ -635,12 +637,12 @@ impl ReleasesApi {
         /// Any of these statuses (repeat the parameter: `status=queued&status=running`);
         /// absent: all.
         #[oai(validator(max_items = 8))]
-        status: Query<Option<Vec<Status>>>,
-        environment_id: Query<Option<i64>>,
-        app_id: Query<Option<i64>>,
+        status: Query<Option<Vec<ReleaseStatus>>>,
+        environment_id: Query<Option<EnvironmentId>>,
+        app_id: Query<Option<AppId>>,
         /// A user id.
-        requested_by: Query<Option<i64>>,
-        kind: Query<Option<Kind>>,
+        requested_by: Query<Option<UserId>>,
+        kind: Query<Option<ReleaseKind>>,
         /// Text in the title, the ref or the commit id (case-insensitive).
         #[oai(validator(max_length = 200))]
         q: Query<Option<String>>,
@@ -658,18 +660,13 @@ impl ReleasesApi {
         let page = page.0.unwrap_or(1).max(1);
         let per_page = per_page.0.unwrap_or(50).clamp(1, 200);
         let query = ReleaseQuery {
-            statuses: status
-                .0
-                .unwrap_or_default()
-                .into_iter()
-                .map(Into::into)
-                .collect(),
+            statuses: status.0.unwrap_or_default(),
             app_id: app_id.0,
             environment_id: environment_id.0,
             requested_by: requested_by.0,
             kind: kind.0.map(|k| match k {
-                Kind::Release => ReleaseKind::Release,
-                Kind::Rollback => ReleaseKind::Rollback,
+                ReleaseKind::Release => ReleaseKind::Release,
+                ReleaseKind::Rollback => ReleaseKind::Rollback,
             }),
             text: q.0,
             from: since.0.map(|t| t.0),
@@ -713,7 +710,7 @@ impl ReleasesApi {
         &self,
         auth: Auth,
         st: Data<&Arc<State>>,
-        id: Path<i64>,
+        id: Path<ReleaseId>,
     ) -> ApiResult<Json<ReleaseOut>, { AUTH | NOT_FOUND }> {
         let r = visible(&st, &auth, id.0).await?;
         let hosts = st.db.release_hosts(id.0).await?;
@@ -726,7 +723,7 @@ impl ReleasesApi {
         &self,
         auth: Auth,
         st: Data<&Arc<State>>,
-        id: Path<i64>,
+        id: Path<ReleaseId>,
     ) -> ApiResult<Json<ReleaseOut>, { AUTH | FORBIDDEN | NOT_FOUND | CONFLICT | UNAVAILABLE }>
     {
         let r = visible(&st, &auth, id.0).await?;
@@ -747,7 +744,7 @@ impl ReleasesApi {
             .into());
         }
         if let Err(e) = st.queue.push(DeployJob::run(id.0)).await {
-            tracing::error!(release_id = id.0, error = %e, "could not queue a release");
+            tracing::error!(release_id = %id.0, error = %e, "could not queue a release");
             // Only if no worker took it meanwhile (a push that timed out may have landed); the
             // final event ends any stream following the release.
             let reason = "could not be queued";
@@ -758,7 +755,7 @@ impl ReleasesApi {
                 let end = ReleaseEvent::new(id.0, Stage::Release, events::EventStatus::Failed)
                     .message(reason);
                 if let Err(e) = st.hub.publish(end).await {
-                    tracing::warn!(release_id = id.0, error = %e, "could not store the final event");
+                    tracing::warn!(release_id = %id.0, error = %e, "could not store the final event");
                 }
             }
             return Err(ApiError::unavailable(
@@ -785,7 +782,7 @@ impl ReleasesApi {
         &self,
         auth: Auth,
         st: Data<&Arc<State>>,
-        id: Path<i64>,
+        id: Path<ReleaseId>,
         body: JsonBody<ReviewIn>,
     ) -> ApiResult<Json<ReleaseOut>, { AUTH | BODY | FORBIDDEN | NOT_FOUND | CONFLICT }> {
         Ok(review(&st, &auth, id.0, ReleaseStatus::Approved, body.0).await?)
@@ -798,7 +795,7 @@ impl ReleasesApi {
         &self,
         auth: Auth,
         st: Data<&Arc<State>>,
-        id: Path<i64>,
+        id: Path<ReleaseId>,
         body: JsonBody<ReviewIn>,
     ) -> ApiResult<Json<ReleaseOut>, { AUTH | BODY | FORBIDDEN | NOT_FOUND | CONFLICT }> {
         Ok(review(&st, &auth, id.0, ReleaseStatus::Rejected, body.0).await?)
@@ -811,7 +808,7 @@ impl ReleasesApi {
         &self,
         auth: Auth,
         st: Data<&Arc<State>>,
-        id: Path<i64>,
+        id: Path<ReleaseId>,
         body: JsonBody<ReleaseEditIn>,
     ) -> ApiResult<Json<ReleaseOut>, { AUTH | BODY | FORBIDDEN | NOT_FOUND | CONFLICT | UPSTREAM }>
     {
@@ -838,24 +835,24 @@ impl ReleasesApi {
             branch: if new_ref {
                 given(&body.branch)
             } else {
-                (r.ref_kind == "branch").then(|| r.ref_name.clone())
+                (r.ref_kind == RefKind::Branch).then(|| r.ref_name.clone())
             },
             tag: if new_ref {
                 given(&body.tag)
             } else {
-                (r.ref_kind == "tag").then(|| r.ref_name.clone())
+                (r.ref_kind == RefKind::Tag).then(|| r.ref_name.clone())
             },
             commit: if new_ref {
                 body.commit.as_ref().map(|c| c.0.clone())
             } else {
-                (r.ref_kind == "commit").then(|| r.commit_id.clone())
+                (r.ref_kind == RefKind::Commit).then(|| r.commit_id.to_string())
             },
         };
         let (git_ref, commit_id, commit_message) =
             resolve(&st, &request, &config, auth.0.is_admin).await?;
         let edit = ReleaseEdit {
             name,
-            ref_kind: git_ref.kind().to_owned(),
+            ref_kind: RefKind::from(&git_ref),
             ref_name: git_ref.name().to_owned(),
             commit_id,
             commit_message,
@@ -890,7 +887,7 @@ impl ReleasesApi {
         &self,
         auth: Auth,
         st: Data<&Arc<State>>,
-        id: Path<i64>,
+        id: Path<ReleaseId>,
     ) -> ApiResult<Json<Vec<NoticeAttemptOut>>, { AUTH | NOT_FOUND }> {
         visible(&st, &auth, id.0).await?;
         Ok(Json(
@@ -925,7 +922,7 @@ impl ReleasesApi {
         &self,
         auth: Auth,
         st: Data<&Arc<State>>,
-        id: Path<i64>,
+        id: Path<ReleaseId>,
         /// An event id: only later events are listed.
         #[oai(validator(minimum(value = "0")))]
         after: Query<Option<i64>>,
@@ -951,7 +948,7 @@ impl ReleasesApi {
         &self,
         auth: Auth,
         st: Data<&Arc<State>>,
-        id: Path<i64>,
+        id: Path<ReleaseId>,
         /// The id of the last event received: the stream resumes after it.
         #[oai(name = "Last-Event-ID", validator(minimum(value = "0")))]
         last_event_id: Header<Option<i64>>,
@@ -1030,7 +1027,7 @@ impl ReleasesApi {
             .keep_alive(Duration::from_secs(15))
             .to_event(|e: EventOut| {
                 let id = e.id.to_string();
-                let kind = if e.stage == EventStage::Release
+                let kind = if e.stage == Stage::Release
                     && matches!(e.status, EventStatus::Succeeded | EventStatus::Failed)
                 {
                     "end"
@@ -1047,9 +1044,9 @@ impl ReleasesApi {
 impl poem_openapi::types::Example for ReleaseIn {
     fn example() -> Self {
         Self {
-            config_id: 1,
+            config_id: ConfigId::new(1),
             name: "v2.3 launch".into(),
-            kind: Some(Kind::Release),
+            kind: Some(ReleaseKind::Release),
             branch: Some("main".into()),
             tag: None,
             commit: None,

@@ -1517,7 +1517,7 @@ export interface components {
         ReleaseEditIn: {
             /** @description A Git branch or tag name. */
             branch?: string;
-            /** @description 7-64 hexadecimal characters. */
+            /** @description 7-40 hexadecimal characters. */
             commit?: string;
             /** @description 1-100 characters on one line, not blank. */
             name?: string;
@@ -1562,7 +1562,7 @@ export interface components {
         ReleaseIn: {
             /** @description A Git branch or tag name. */
             branch?: string;
-            /** @description 7-64 hexadecimal characters. */
+            /** @description 7-40 hexadecimal characters. */
             commit?: string;
             /** Format: int64 */
             config_id: number;

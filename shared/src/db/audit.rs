@@ -1,16 +1,17 @@
 //! The audit trail: who changed what, when, with which comment. Callers pass changes without
 //! secrets (a secret appears as `"changed"`, never its value).
 use super::{Db, DbResult, now};
+use crate::domain::{AuditId, UserId};
 
 /// Who did something: a user, or Hippo itself (a worker moving a release, restart recovery).
 #[derive(Debug, Clone)]
 pub struct Actor {
-    pub id: Option<i64>,
+    pub id: Option<UserId>,
     pub name: String,
 }
 
 impl Actor {
-    pub fn user(id: i64, name: &str) -> Self {
+    pub fn user(id: UserId, name: &str) -> Self {
         Self {
             id: Some(id),
             name: name.to_owned(),
@@ -26,9 +27,9 @@ impl Actor {
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct AuditEntry {
-    pub id: i64,
+    pub id: AuditId,
     pub at: String,
-    pub actor_id: Option<i64>,
+    pub actor_id: Option<UserId>,
     pub actor: String,
     pub entity: String,
     pub entity_id: Option<i64>,

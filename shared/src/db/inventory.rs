@@ -1,10 +1,10 @@
 //! Environments, hosts and apps.
 use super::{Db, DbError, DbResult, conflict, now};
-use crate::domain::{HostAddr, Name, SshUser, Tag};
+use crate::domain::{AppId, EnvironmentId, HostAddr, HostId, Name, SshUser, Tag};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Environment {
-    pub id: i64,
+    pub id: EnvironmentId,
     pub name: String,
     pub tag: String,
     pub description: String,
@@ -21,7 +21,7 @@ pub struct EnvironmentInput {
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct App {
-    pub id: i64,
+    pub id: AppId,
     pub name: String,
     pub tag: String,
     pub description: String,
@@ -33,8 +33,8 @@ pub type AppInput = EnvironmentInput;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Host {
-    pub id: i64,
-    pub environment_id: i64,
+    pub id: HostId,
+    pub environment_id: EnvironmentId,
     pub name: String,
     pub addr: String,
     pub port: i64,
@@ -49,7 +49,7 @@ pub struct Host {
 
 #[derive(Debug, Clone)]
 pub struct HostInput {
-    pub environment_id: i64,
+    pub environment_id: EnvironmentId,
     pub name: Name,
     pub addr: HostAddr,
     pub port: u16,
@@ -79,7 +79,7 @@ impl Db {
         .fetch_all(&self.pool)
         .await?)
     }
-    pub async fn get_environment(&self, id: i64) -> DbResult<Environment> {
+    pub async fn get_environment(&self, id: EnvironmentId) -> DbResult<Environment> {
         sqlx::query_as(concat!(
             "SELECT ",
             env_cols!(),
@@ -92,7 +92,7 @@ impl Db {
     }
     pub async fn create_environment(&self, i: &EnvironmentInput) -> DbResult<Environment> {
         let t = now();
-        let r: i64 = sqlx::query_scalar("INSERT INTO environments (name, tag, description, created_at, updated_at) VALUES ($1, $2, $3, $4, $5) RETURNING id")
+        let r: EnvironmentId = sqlx::query_scalar("INSERT INTO environments (name, tag, description, created_at, updated_at) VALUES ($1, $2, $3, $4, $5) RETURNING id")
             .bind(i.name.as_str())
             .bind(i.tag.as_str())
             .bind(&i.description)
@@ -103,7 +103,11 @@ impl Db {
             .map_err(conflict("an environment with this tag exists"))?;
         self.get_environment(r).await
     }
-    pub async fn update_environment(&self, id: i64, i: &EnvironmentInput) -> DbResult<Environment> {
+    pub async fn update_environment(
+        &self,
+        id: EnvironmentId,
+        i: &EnvironmentInput,
+    ) -> DbResult<Environment> {
         let r = sqlx::query("UPDATE environments SET name = $1, tag = $2, description = $3, updated_at = $4 WHERE id = $5")
             .bind(i.name.as_str())
             .bind(i.tag.as_str())
@@ -118,7 +122,7 @@ impl Db {
         }
         self.get_environment(id).await
     }
-    pub async fn delete_environment(&self, id: i64) -> DbResult<()> {
+    pub async fn delete_environment(&self, id: EnvironmentId) -> DbResult<()> {
         let r = sqlx::query("DELETE FROM environments WHERE id = $1")
             .bind(id)
             .execute(&self.pool)
@@ -137,7 +141,7 @@ impl Db {
                 .await?,
         )
     }
-    pub async fn get_app(&self, id: i64) -> DbResult<App> {
+    pub async fn get_app(&self, id: AppId) -> DbResult<App> {
         sqlx::query_as(concat!("SELECT ", env_cols!(), " FROM apps WHERE id = $1"))
             .bind(id)
             .fetch_optional(&self.pool)
@@ -146,7 +150,7 @@ impl Db {
     }
     pub async fn create_app(&self, i: &AppInput) -> DbResult<App> {
         let t = now();
-        let r: i64 = sqlx::query_scalar("INSERT INTO apps (name, tag, description, created_at, updated_at) VALUES ($1, $2, $3, $4, $5) RETURNING id")
+        let r: AppId = sqlx::query_scalar("INSERT INTO apps (name, tag, description, created_at, updated_at) VALUES ($1, $2, $3, $4, $5) RETURNING id")
             .bind(i.name.as_str())
             .bind(i.tag.as_str())
             .bind(&i.description)
@@ -157,7 +161,7 @@ impl Db {
             .map_err(conflict("an app with this tag exists"))?;
         self.get_app(r).await
     }
-    pub async fn update_app(&self, id: i64, i: &AppInput) -> DbResult<App> {
+    pub async fn update_app(&self, id: AppId, i: &AppInput) -> DbResult<App> {
         let r = sqlx::query(
             "UPDATE apps SET name = $1, tag = $2, description = $3, updated_at = $4 WHERE id = $5",
         )
@@ -174,7 +178,7 @@ impl Db {
         }
         self.get_app(id).await
     }
-    pub async fn delete_app(&self, id: i64) -> DbResult<()> {
+    pub async fn delete_app(&self, id: AppId) -> DbResult<()> {
         let r = sqlx::query("DELETE FROM apps WHERE id = $1")
             .bind(id)
             .execute(&self.pool)
@@ -188,7 +192,7 @@ impl Db {
 
     pub async fn list_hosts(
         &self,
-        environment_id: Option<i64>,
+        environment_id: Option<EnvironmentId>,
         category: Option<&str>,
     ) -> DbResult<Vec<Host>> {
         Ok(sqlx::query_as(concat!("SELECT ", host_cols!(), " FROM hosts WHERE (CAST($1 AS BIGINT) IS NULL OR environment_id = $1) AND (CAST($2 AS TEXT) IS NULL OR category = $2) ORDER BY id"))
@@ -197,7 +201,7 @@ impl Db {
         .fetch_all(&self.pool)
         .await?)
     }
-    pub async fn get_host(&self, id: i64) -> DbResult<Host> {
+    pub async fn get_host(&self, id: HostId) -> DbResult<Host> {
         sqlx::query_as(concat!(
             "SELECT ",
             host_cols!(),
@@ -210,7 +214,7 @@ impl Db {
     }
     pub async fn create_host(&self, i: &HostInput) -> DbResult<Host> {
         let t = now();
-        let r: i64 = sqlx::query_scalar(
+        let r: HostId = sqlx::query_scalar(
             "INSERT INTO hosts (environment_id, name, addr, port, username, category, description, created_at, updated_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
         )
@@ -229,7 +233,7 @@ impl Db {
         self.get_host(r).await
     }
     /// Updates a host. A changed address or port forgets the pinned host key.
-    pub async fn update_host(&self, id: i64, i: &HostInput) -> DbResult<Host> {
+    pub async fn update_host(&self, id: HostId, i: &HostInput) -> DbResult<Host> {
         let r = sqlx::query(
             "UPDATE hosts SET environment_id = $1, name = $2,
                 host_key_type = CASE WHEN addr = $3 AND port = $4 THEN host_key_type END,
@@ -257,7 +261,7 @@ impl Db {
         }
         self.get_host(id).await
     }
-    pub async fn delete_host(&self, id: i64) -> DbResult<()> {
+    pub async fn delete_host(&self, id: HostId) -> DbResult<()> {
         let r = sqlx::query("DELETE FROM hosts WHERE id = $1")
             .bind(id)
             .execute(&self.pool)
@@ -269,7 +273,7 @@ impl Db {
         Ok(())
     }
     /// Pins a host key seen on first contact. Never overwrites a pinned key.
-    pub async fn pin_host_key(&self, id: i64, key_type: &str, key: &str) -> DbResult<()> {
+    pub async fn pin_host_key(&self, id: HostId, key_type: &str, key: &str) -> DbResult<()> {
         sqlx::query(
             "UPDATE hosts SET host_key_type = $1, host_key = $2 WHERE id = $3 AND host_key IS NULL",
         )
@@ -281,7 +285,7 @@ impl Db {
         Ok(())
     }
     /// Sets or clears the pinned host key (an admin accepting a new key).
-    pub async fn set_host_key(&self, id: i64, key: Option<(&str, &str)>) -> DbResult<()> {
+    pub async fn set_host_key(&self, id: HostId, key: Option<(&str, &str)>) -> DbResult<()> {
         sqlx::query(
             "UPDATE hosts SET host_key_type = $1, host_key = $2, updated_at = $3 WHERE id = $4",
         )

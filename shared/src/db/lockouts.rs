@@ -1,10 +1,11 @@
 //! Login lockouts: user names and client addresses refused at login until a time, or until an
 //! admin clears them (`api::login_guard` decides; every API replica reads them here).
 use super::{Db, DbError, DbResult};
+use crate::domain::LockoutId;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Lockout {
-    pub id: i64,
+    pub id: LockoutId,
     /// `user` or `address`.
     pub kind: String,
     pub subject: String,
@@ -79,7 +80,7 @@ impl Db {
     }
 
     /// Ends a lockout; the lockout as it was.
-    pub async fn clear_lockout(&self, id: i64) -> DbResult<Lockout> {
+    pub async fn clear_lockout(&self, id: LockoutId) -> DbResult<Lockout> {
         sqlx::query_as::<_, Lockout>(
             "DELETE FROM login_lockouts WHERE id = $1 \
              RETURNING id, kind, subject, failures, locked_at, locked_until",

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 pub mod audit;
 pub mod configs;
+pub mod events;
 pub mod inventory;
 pub mod leases;
 pub mod lockouts;

@@ -1,11 +1,12 @@
 //! Notice channels of a config (sealed: they hold robot URLs, passwords, keys) and the delivery
 //! attempts of each release's notices.
 use super::{Db, DbResult};
+use crate::domain::{ConfigId, NoticeAttemptId, ReleaseId};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct NoticeAttempt {
-    pub id: i64,
-    pub release_id: i64,
+    pub id: NoticeAttemptId,
+    pub release_id: ReleaseId,
     pub notice: String,
     pub channel: String,
     pub channel_index: i64,
@@ -23,7 +24,7 @@ pub struct NoticeAttempt {
 /// One attempt to record.
 #[derive(Debug, Clone)]
 pub struct NewAttempt<'a> {
-    pub release_id: i64,
+    pub release_id: ReleaseId,
     pub notice: &'a str,
     pub channel: &'a str,
     pub channel_index: i64,
@@ -38,7 +39,7 @@ pub struct NewAttempt<'a> {
 
 impl Db {
     /// The sealed channel list of a config, if any.
-    pub async fn config_notice_secret(&self, config_id: i64) -> DbResult<Option<Vec<u8>>> {
+    pub async fn config_notice_secret(&self, config_id: ConfigId) -> DbResult<Option<Vec<u8>>> {
         Ok(sqlx::query_scalar::<_, Option<Vec<u8>>>(
             "SELECT notice_secret FROM release_configs WHERE id = $1",
         )
@@ -50,7 +51,7 @@ impl Db {
 
     pub async fn set_config_notice_secret(
         &self,
-        config_id: i64,
+        config_id: ConfigId,
         sealed: Option<Vec<u8>>,
     ) -> DbResult<()> {
         sqlx::query("UPDATE release_configs SET notice_secret = $1 WHERE id = $2")
@@ -82,7 +83,7 @@ impl Db {
         Ok(())
     }
 
-    pub async fn notice_attempts(&self, release_id: i64) -> DbResult<Vec<NoticeAttempt>> {
+    pub async fn notice_attempts(&self, release_id: ReleaseId) -> DbResult<Vec<NoticeAttempt>> {
         Ok(sqlx::query_as(
             "SELECT id, release_id, notice, channel, channel_index, attempt, at, duration_ms, ok AS ok_flag, error, detail, http_status
              FROM notice_attempts WHERE release_id = $1 ORDER BY id",

@@ -1,27 +1,27 @@
 //! Users, roles (named permission sets), role bindings scoped to environments and apps, and
 //! API tokens.
 use super::{Db, DbError, DbResult, now};
-use crate::domain::{Grant, Permission};
+use crate::domain::{AppId, BindingId, EnvironmentId, Grant, Permission, RoleId, TokenId, UserId};
 
 #[derive(Debug, Clone)]
 pub struct Role {
-    pub id: i64,
+    pub id: RoleId,
     pub name: String,
     pub permissions: Vec<Permission>,
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Binding {
-    pub id: i64,
-    pub user_id: i64,
-    pub role_id: i64,
-    pub environment_id: Option<i64>,
-    pub app_id: Option<i64>,
+    pub id: BindingId,
+    pub user_id: UserId,
+    pub role_id: RoleId,
+    pub environment_id: Option<EnvironmentId>,
+    pub app_id: Option<AppId>,
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct UserRow {
-    pub id: i64,
+    pub id: UserId,
     pub username: String,
     #[sqlx(try_from = "i64")]
     pub is_admin: super::Flag,
@@ -32,13 +32,13 @@ pub struct UserRow {
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ApiToken {
-    pub id: i64,
+    pub id: TokenId,
     pub name: String,
     pub expires_at: Option<String>,
     pub created_at: String,
 }
 
-fn parse_permissions(id: i64, json: &str) -> DbResult<Vec<Permission>> {
+fn parse_permissions(id: RoleId, json: &str) -> DbResult<Vec<Permission>> {
     serde_json::from_str(json).map_err(|e| DbError::Corrupt(format!("role {id} permissions: {e}")))
 }
 
@@ -51,7 +51,7 @@ impl Db {
         .await?)
     }
 
-    pub async fn get_user(&self, id: i64) -> DbResult<UserRow> {
+    pub async fn get_user(&self, id: UserId) -> DbResult<UserRow> {
         sqlx::query_as(
             "SELECT id, username, is_admin, disabled, created_at FROM users WHERE id = $1",
         )
@@ -64,7 +64,7 @@ impl Db {
     /// Changes what is given; a disabled user's tokens stop working at once.
     pub async fn update_user(
         &self,
-        id: i64,
+        id: UserId,
         password_hash: Option<&str>,
         is_admin: Option<bool>,
         disabled: Option<bool>,
@@ -92,7 +92,7 @@ impl Db {
         Ok(())
     }
 
-    pub async fn create_role(&self, name: &str, permissions: &[Permission]) -> DbResult<i64> {
+    pub async fn create_role(&self, name: &str, permissions: &[Permission]) -> DbResult<RoleId> {
         let json =
             serde_json::to_string(permissions).map_err(|e| DbError::Corrupt(e.to_string()))?;
         sqlx::query_scalar(
@@ -107,7 +107,7 @@ impl Db {
     }
 
     pub async fn list_roles(&self) -> DbResult<Vec<Role>> {
-        let rows: Vec<(i64, String, String)> =
+        let rows: Vec<(RoleId, String, String)> =
             sqlx::query_as("SELECT id, name, permissions FROM roles ORDER BY id")
                 .fetch_all(&self.pool)
                 .await?;
@@ -122,8 +122,8 @@ impl Db {
             .collect()
     }
 
-    pub async fn get_role(&self, id: i64) -> DbResult<Role> {
-        let (id, name, p): (i64, String, String) =
+    pub async fn get_role(&self, id: RoleId) -> DbResult<Role> {
+        let (id, name, p): (RoleId, String, String) =
             sqlx::query_as("SELECT id, name, permissions FROM roles WHERE id = $1")
                 .bind(id)
                 .fetch_optional(&self.pool)
@@ -139,8 +139,8 @@ impl Db {
     /// Replaces a user's role bindings, in one transaction.
     pub async fn set_bindings(
         &self,
-        user_id: i64,
-        bindings: &[(i64, Option<i64>, Option<i64>)],
+        user_id: UserId,
+        bindings: &[(RoleId, Option<EnvironmentId>, Option<AppId>)],
     ) -> DbResult<()> {
         let mut tx = self.pool.begin().await?;
         sqlx::query("DELETE FROM role_bindings WHERE user_id = $1")
@@ -162,7 +162,7 @@ impl Db {
         Ok(())
     }
 
-    pub async fn bindings(&self, user_id: i64) -> DbResult<Vec<Binding>> {
+    pub async fn bindings(&self, user_id: UserId) -> DbResult<Vec<Binding>> {
         Ok(sqlx::query_as(
             "SELECT id, user_id, role_id, environment_id, app_id FROM role_bindings WHERE user_id = $1 ORDER BY id",
         )
@@ -172,8 +172,8 @@ impl Db {
     }
 
     /// Every permission a user holds, with its scope.
-    pub async fn grants(&self, user_id: i64) -> DbResult<Vec<Grant>> {
-        let rows: Vec<(i64, String, Option<i64>, Option<i64>)> = sqlx::query_as(
+    pub async fn grants(&self, user_id: UserId) -> DbResult<Vec<Grant>> {
+        let rows: Vec<(RoleId, String, Option<EnvironmentId>, Option<AppId>)> = sqlx::query_as(
             "SELECT r.id, r.permissions, b.environment_id, b.app_id FROM role_bindings b
              JOIN roles r ON r.id = b.role_id WHERE b.user_id = $1",
         )
@@ -194,7 +194,7 @@ impl Db {
     }
 
     /// A user's long-lived API tokens (never the token itself: only its hash is stored).
-    pub async fn api_tokens(&self, user_id: i64) -> DbResult<Vec<ApiToken>> {
+    pub async fn api_tokens(&self, user_id: UserId) -> DbResult<Vec<ApiToken>> {
         Ok(sqlx::query_as(
             "SELECT id, name, expires_at, created_at FROM tokens WHERE user_id = $1 AND kind = 'api' ORDER BY id",
         )
@@ -205,13 +205,13 @@ impl Db {
 
     pub async fn create_api_token(
         &self,
-        user_id: i64,
+        user_id: UserId,
         name: &str,
         token_hash: &str,
         expires_at: Option<String>,
     ) -> DbResult<ApiToken> {
         let t = now();
-        let id: i64 = sqlx::query_scalar(
+        let id: TokenId = sqlx::query_scalar(
             "INSERT INTO tokens (user_id, token_hash, kind, expires_at, created_at, name)
              VALUES ($1, $2, 'api', $3, $4, $5) RETURNING id",
         )
@@ -231,7 +231,7 @@ impl Db {
     }
 
     /// Revokes one of `user_id`'s API tokens; false if there is no such token of theirs.
-    pub async fn revoke_api_token(&self, user_id: i64, id: i64) -> DbResult<bool> {
+    pub async fn revoke_api_token(&self, user_id: UserId, id: TokenId) -> DbResult<bool> {
         let r = sqlx::query("DELETE FROM tokens WHERE id = $1 AND user_id = $2 AND kind = 'api'")
             .bind(id)
             .bind(user_id)

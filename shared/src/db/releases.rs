@@ -2,40 +2,44 @@
 use super::audit::Actor;
 use super::configs::ConfigSpec;
 use super::{Db, DbError, DbResult, now};
-use crate::domain::{ReleaseKind, ReleaseStatus};
+use crate::domain::{
+    AppId, CommitId, ConfigId, EnvironmentId, HostId, RefKind, ReleaseId, ReleaseKind,
+    ReleaseStatus, UserId, VersionName,
+};
 
 #[derive(Debug, Clone)]
 pub struct Release {
-    pub id: i64,
-    pub config_id: i64,
-    pub app_id: i64,
-    pub environment_id: i64,
+    pub id: ReleaseId,
+    pub config_id: ConfigId,
+    pub app_id: AppId,
+    pub environment_id: EnvironmentId,
     pub name: String,
     pub kind: ReleaseKind,
-    pub ref_kind: String,
+    pub ref_kind: RefKind,
+    /// The branch, tag, (abbreviated) commit or version as asked for.
     pub ref_name: String,
-    pub commit_id: String,
+    pub commit_id: CommitId,
     pub commit_message: String,
-    pub version: Option<String>,
+    pub version: Option<VersionName>,
     pub status: ReleaseStatus,
     pub error: Option<String>,
     pub snapshot: ConfigSpec,
-    pub requested_by: i64,
+    pub requested_by: UserId,
     pub created_at: String,
     pub updated_at: String,
     pub started_at: Option<String>,
     pub finished_at: Option<String>,
-    pub reviewed_by: Option<i64>,
+    pub reviewed_by: Option<UserId>,
     pub review_comment: Option<String>,
     pub reviewed_at: Option<String>,
 }
 
 #[derive(sqlx::FromRow)]
 struct Row {
-    id: i64,
-    config_id: i64,
-    app_id: i64,
-    environment_id: i64,
+    id: ReleaseId,
+    config_id: ConfigId,
+    app_id: AppId,
+    environment_id: EnvironmentId,
     name: String,
     kind: String,
     ref_kind: String,
@@ -46,12 +50,12 @@ struct Row {
     status: String,
     error: Option<String>,
     snapshot: String,
-    requested_by: i64,
+    requested_by: UserId,
     created_at: String,
     updated_at: String,
     started_at: Option<String>,
     finished_at: Option<String>,
-    reviewed_by: Option<i64>,
+    reviewed_by: Option<UserId>,
     review_comment: Option<String>,
     reviewed_at: Option<String>,
 }
@@ -64,6 +68,12 @@ impl TryFrom<Row> for Release {
         Ok(Self {
             kind: ReleaseKind::parse(&r.kind).map_err(|e| corrupt("kind", e.0))?,
             status: ReleaseStatus::parse(&r.status).map_err(|e| corrupt("status", e.0))?,
+            ref_kind: RefKind::parse(&r.ref_kind).map_err(|e| corrupt("ref_kind", e.0))?,
+            commit_id: CommitId::parse(&r.commit_id).map_err(|e| corrupt("commit_id", e.0))?,
+            version: match r.version.as_deref() {
+                Some(v) => Some(VersionName::parse(v).map_err(|e| corrupt("version", e.0))?),
+                None => None,
+            },
             snapshot: serde_json::from_str(&r.snapshot)
                 .map_err(|e| corrupt("snapshot", e.to_string()))?,
             id: r.id,
@@ -71,11 +81,8 @@ impl TryFrom<Row> for Release {
             app_id: r.app_id,
             environment_id: r.environment_id,
             name: r.name,
-            ref_kind: r.ref_kind,
             ref_name: r.ref_name,
-            commit_id: r.commit_id,
             commit_message: r.commit_message,
-            version: r.version,
             error: r.error,
             requested_by: r.requested_by,
             created_at: r.created_at,
@@ -97,36 +104,36 @@ macro_rules! cols {
 
 #[derive(Debug, Clone)]
 pub struct NewRelease {
-    pub config_id: i64,
-    pub app_id: i64,
-    pub environment_id: i64,
+    pub config_id: ConfigId,
+    pub app_id: AppId,
+    pub environment_id: EnvironmentId,
     pub name: String,
     pub kind: ReleaseKind,
-    pub ref_kind: String,
+    pub ref_kind: RefKind,
     pub ref_name: String,
-    pub commit_id: String,
+    pub commit_id: CommitId,
     pub commit_message: String,
-    pub version: Option<String>,
+    pub version: Option<VersionName>,
     pub status: ReleaseStatus,
     pub snapshot: ConfigSpec,
-    pub requested_by: i64,
+    pub requested_by: UserId,
 }
 
 /// What an edit of a release may change.
 #[derive(Debug, Clone)]
 pub struct ReleaseEdit {
     pub name: String,
-    pub ref_kind: String,
+    pub ref_kind: RefKind,
     pub ref_name: String,
-    pub commit_id: String,
+    pub commit_id: CommitId,
     pub commit_message: String,
 }
 
 #[derive(Debug, Clone, Default)]
 pub struct ReleaseFilter {
     pub status: Option<ReleaseStatus>,
-    pub app_id: Option<i64>,
-    pub environment_id: Option<i64>,
+    pub app_id: Option<AppId>,
+    pub environment_id: Option<EnvironmentId>,
 }
 
 /// Which releases a caller may see: all of them, or those of the (environment, app) scopes
@@ -134,7 +141,7 @@ pub struct ReleaseFilter {
 #[derive(Debug, Clone)]
 pub enum Visibility {
     All,
-    Scopes(Vec<(Option<i64>, Option<i64>)>),
+    Scopes(Vec<(Option<EnvironmentId>, Option<AppId>)>),
 }
 
 /// One page of the releases list, filtered (all filters are optional).
@@ -142,9 +149,9 @@ pub enum Visibility {
 pub struct ReleaseQuery {
     /// Any of these (empty: every status).
     pub statuses: Vec<ReleaseStatus>,
-    pub app_id: Option<i64>,
-    pub environment_id: Option<i64>,
-    pub requested_by: Option<i64>,
+    pub app_id: Option<AppId>,
+    pub environment_id: Option<EnvironmentId>,
+    pub requested_by: Option<UserId>,
     pub kind: Option<ReleaseKind>,
     /// Matched (case-insensitively) in the name, the ref and the commit id.
     pub text: Option<String>,
@@ -209,15 +216,15 @@ impl ReleaseQuery {
             sql.push(format!("r.status IN ({})", any.join(", ")));
         }
         if let Some(a) = self.app_id {
-            let p = push(&mut vals, Bound::Int(a));
+            let p = push(&mut vals, Bound::Int(a.get()));
             sql.push(format!("r.app_id = {p}"));
         }
         if let Some(e) = self.environment_id {
-            let p = push(&mut vals, Bound::Int(e));
+            let p = push(&mut vals, Bound::Int(e.get()));
             sql.push(format!("r.environment_id = {p}"));
         }
         if let Some(u) = self.requested_by {
-            let p = push(&mut vals, Bound::Int(u));
+            let p = push(&mut vals, Bound::Int(u.get()));
             sql.push(format!("r.requested_by = {p}"));
         }
         if let Some(k) = self.kind {
@@ -253,11 +260,11 @@ impl ReleaseQuery {
             for (env, app) in scopes {
                 let mut both = Vec::new();
                 if let Some(e) = env {
-                    let p = push(&mut vals, Bound::Int(*e));
+                    let p = push(&mut vals, Bound::Int(e.get()));
                     both.push(format!("r.environment_id = {p}"));
                 }
                 if let Some(a) = app {
-                    let p = push(&mut vals, Bound::Int(*a));
+                    let p = push(&mut vals, Bound::Int(a.get()));
                     both.push(format!("r.app_id = {p}"));
                 }
                 if both.is_empty() {
@@ -289,7 +296,7 @@ fn bind_all<'q>(
 
 #[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
 pub struct ReleaseHost {
-    pub host_id: i64,
+    pub host_id: HostId,
     pub host_name: String,
     pub addr: String,
     pub status: String,
@@ -302,10 +309,12 @@ pub struct ReleaseHost {
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct HostVersion {
-    pub host_id: i64,
-    pub version: String,
-    pub release_id: i64,
-    pub commit_id: String,
+    pub host_id: HostId,
+    #[sqlx(try_from = "String")]
+    pub version: VersionName,
+    pub release_id: ReleaseId,
+    #[sqlx(try_from = "String")]
+    pub commit_id: CommitId,
     #[sqlx(try_from = "i64")]
     pub live: super::Flag,
     pub created_at: String,
@@ -314,7 +323,7 @@ pub struct HostVersion {
 impl Db {
     pub async fn create_release(&self, n: &NewRelease) -> DbResult<Release> {
         let t = now();
-        let r: i64 = sqlx::query_scalar(
+        let r: ReleaseId = sqlx::query_scalar(
             "INSERT INTO releases (config_id, app_id, environment_id, name, kind, ref_kind, ref_name, commit_id, commit_message,
                 version, status, snapshot, requested_by, created_at, updated_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING id",
@@ -324,11 +333,11 @@ impl Db {
         .bind(n.environment_id)
         .bind(&n.name)
         .bind(n.kind.as_str())
-        .bind(&n.ref_kind)
+        .bind(n.ref_kind.as_str())
         .bind(&n.ref_name)
-        .bind(&n.commit_id)
+        .bind(n.commit_id.as_str())
         .bind(&n.commit_message)
-        .bind(&n.version)
+        .bind(n.version.as_ref().map(VersionName::as_str))
         .bind(n.status.as_str())
         .bind(serde_json::to_string(&n.snapshot).unwrap_or_default())
         .bind(n.requested_by)
@@ -339,7 +348,7 @@ impl Db {
         self.get_release(r).await
     }
 
-    pub async fn get_release(&self, id: i64) -> DbResult<Release> {
+    pub async fn get_release(&self, id: ReleaseId) -> DbResult<Release> {
         let row: Row = sqlx::query_as(concat!("SELECT ", cols!(), " FROM releases WHERE id = $1"))
             .bind(id)
             .fetch_optional(&self.pool)
@@ -436,22 +445,25 @@ impl Db {
                 .await
         };
         let reviewed_by_name = match r.reviewed_by {
-            Some(id) => name("SELECT username FROM users WHERE id = $1", id).await?,
+            Some(id) => name("SELECT username FROM users WHERE id = $1", id.get()).await?,
             None => None,
         };
         Ok(NamedRelease {
-            app_name: name("SELECT name FROM apps WHERE id = $1", r.app_id)
+            app_name: name("SELECT name FROM apps WHERE id = $1", r.app_id.get())
                 .await?
                 .unwrap_or_default(),
             environment_name: name(
                 "SELECT name FROM environments WHERE id = $1",
-                r.environment_id,
+                r.environment_id.get(),
             )
             .await?
             .unwrap_or_default(),
-            requested_by_name: name("SELECT username FROM users WHERE id = $1", r.requested_by)
-                .await?
-                .unwrap_or_default(),
+            requested_by_name: name(
+                "SELECT username FROM users WHERE id = $1",
+                r.requested_by.get(),
+            )
+            .await?
+            .unwrap_or_default(),
             reviewed_by_name,
             release: r.clone(),
         })
@@ -470,7 +482,7 @@ impl Db {
     /// The check and the write are one statement, so two callers cannot both win.
     pub async fn transition_release(
         &self,
-        id: i64,
+        id: ReleaseId,
         to: ReleaseStatus,
         error: Option<&str>,
     ) -> DbResult<bool> {
@@ -482,7 +494,7 @@ impl Db {
     /// transaction. `approved`/`rejected` also record the review (reviewer, comment, time).
     pub async fn transition_release_as(
         &self,
-        id: i64,
+        id: ReleaseId,
         to: ReleaseStatus,
         error: Option<&str>,
         actor: &Actor,
@@ -493,7 +505,12 @@ impl Db {
 
     /// Fails a release that is still `queued` (its job could not be queued); false if it has
     /// moved on (a worker may have taken a job whose push only looked failed).
-    pub async fn fail_if_queued(&self, id: i64, reason: &str, actor: &Actor) -> DbResult<bool> {
+    pub async fn fail_if_queued(
+        &self,
+        id: ReleaseId,
+        reason: &str,
+        actor: &Actor,
+    ) -> DbResult<bool> {
         self.move_release(
             id,
             Some(ReleaseStatus::Queued),
@@ -507,7 +524,7 @@ impl Db {
 
     async fn move_release(
         &self,
-        id: i64,
+        id: ReleaseId,
         only_from: Option<ReleaseStatus>,
         to: ReleaseStatus,
         error: Option<&str>,
@@ -560,7 +577,7 @@ impl Db {
                     &mut tx,
                     actor,
                     "release",
-                    Some(id),
+                    Some(id.get()),
                     "status",
                     &changes,
                     comment,
@@ -578,7 +595,7 @@ impl Db {
     /// moved on meanwhile (queued, running…). The editor becomes the requester.
     pub async fn edit_release(
         &self,
-        id: i64,
+        id: ReleaseId,
         edit: &ReleaseEdit,
         review: bool,
         actor: &Actor,
@@ -603,9 +620,9 @@ impl Db {
              WHERE id = $9 AND status = $10",
         )
         .bind(&edit.name)
-        .bind(&edit.ref_kind)
+        .bind(edit.ref_kind.as_str())
         .bind(&edit.ref_name)
-        .bind(&edit.commit_id)
+        .bind(edit.commit_id.as_str())
         .bind(&edit.commit_message)
         .bind(to.as_str())
         .bind(now())
@@ -625,14 +642,23 @@ impl Db {
             "commit_id": {"from": before.commit_id, "to": edit.commit_id},
             "status": {"from": before.status.as_str(), "to": to.as_str()},
         });
-        super::audit::insert(&mut tx, actor, "release", Some(id), "edit", &changes, "").await?;
+        super::audit::insert(
+            &mut tx,
+            actor,
+            "release",
+            Some(id.get()),
+            "edit",
+            &changes,
+            "",
+        )
+        .await?;
         tx.commit().await?;
         Ok(true)
     }
 
-    pub async fn set_release_version(&self, id: i64, version: &str) -> DbResult<()> {
+    pub async fn set_release_version(&self, id: ReleaseId, version: &VersionName) -> DbResult<()> {
         sqlx::query("UPDATE releases SET version = $1, updated_at = $2 WHERE id = $3")
-            .bind(version)
+            .bind(version.as_str())
             .bind(now())
             .bind(id)
             .execute(&self.pool)
@@ -643,8 +669,8 @@ impl Db {
     /// (Re)starts the per-host results of a run.
     pub async fn reset_release_hosts(
         &self,
-        release_id: i64,
-        hosts: &[(i64, String, String)],
+        release_id: ReleaseId,
+        hosts: &[(HostId, String, String)],
     ) -> DbResult<()> {
         let mut tx = self.pool.begin().await?;
         sqlx::query("DELETE FROM release_hosts WHERE release_id = $1")
@@ -667,8 +693,8 @@ impl Db {
 
     pub async fn update_release_host(
         &self,
-        release_id: i64,
-        host_id: i64,
+        release_id: ReleaseId,
+        host_id: HostId,
         status: &str,
         stage: &str,
         message: &str,
@@ -687,8 +713,8 @@ impl Db {
 
     pub async fn set_release_host_extra(
         &self,
-        release_id: i64,
-        host_id: i64,
+        release_id: ReleaseId,
+        host_id: HostId,
         bytes_sent: u64,
         previous: Option<&str>,
     ) -> DbResult<()> {
@@ -702,7 +728,7 @@ impl Db {
         Ok(())
     }
 
-    pub async fn release_hosts(&self, release_id: i64) -> DbResult<Vec<ReleaseHost>> {
+    pub async fn release_hosts(&self, release_id: ReleaseId) -> DbResult<Vec<ReleaseHost>> {
         Ok(sqlx::query_as(
             "SELECT host_id, host_name, addr, status, stage, message, bytes_sent, previous_version, updated_at
              FROM release_hosts WHERE release_id = $1 ORDER BY host_id",
@@ -715,10 +741,10 @@ impl Db {
     /// Records that `host` now holds `version` (prepared, not live yet).
     pub async fn record_host_version(
         &self,
-        config_id: i64,
-        host_id: i64,
+        config_id: ConfigId,
+        host_id: HostId,
         version: &str,
-        release_id: i64,
+        release_id: ReleaseId,
         commit_id: &str,
     ) -> DbResult<()> {
         sqlx::query(
@@ -738,8 +764,8 @@ impl Db {
 
     pub async fn mark_live_version(
         &self,
-        config_id: i64,
-        host_id: i64,
+        config_id: ConfigId,
+        host_id: HostId,
         version: &str,
     ) -> DbResult<()> {
         let mut tx = self.pool.begin().await?;
@@ -757,8 +783,8 @@ impl Db {
 
     pub async fn forget_host_versions(
         &self,
-        config_id: i64,
-        host_id: i64,
+        config_id: ConfigId,
+        host_id: HostId,
         versions: &[String],
     ) -> DbResult<()> {
         for v in versions {
@@ -774,7 +800,7 @@ impl Db {
         Ok(())
     }
 
-    pub async fn host_versions(&self, config_id: i64) -> DbResult<Vec<HostVersion>> {
+    pub async fn host_versions(&self, config_id: ConfigId) -> DbResult<Vec<HostVersion>> {
         Ok(sqlx::query_as(
             "SELECT host_id, version, release_id, commit_id, live, created_at FROM host_versions WHERE config_id = $1 ORDER BY host_id, version DESC",
         )

@@ -1,9 +1,10 @@
 //! Users and their tokens.
 use super::{Db, DbResult, now};
+use crate::domain::UserId;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct User {
-    pub id: i64,
+    pub id: UserId,
     pub username: String,
     pub password_hash: String,
     #[sqlx(try_from = "i64")]
@@ -22,7 +23,7 @@ impl Db {
         username: &str,
         password_hash: &str,
         is_admin: bool,
-    ) -> DbResult<i64> {
+    ) -> DbResult<UserId> {
         sqlx::query_scalar(
             "INSERT INTO users (username, password_hash, is_admin, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
         )
@@ -46,7 +47,7 @@ impl Db {
 
     pub async fn store_token(
         &self,
-        user_id: i64,
+        user_id: UserId,
         token_hash: &str,
         kind: &str,
         expires_at: Option<String>,

@@ -6,7 +6,7 @@
 //! `errcode == 0` in the body: HTTP 200 alone is not success.
 use super::http;
 use super::notice::{Notice, NoticeKind};
-use super::{Delivered, NoticeError, Secret, SendOptions};
+use super::{Delivered, NoticeError, Secret, SecretField, SendOptions};
 use base64::Engine;
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
@@ -90,6 +90,13 @@ pub fn body(notice: &Notice) -> serde_json::Value {
 }
 
 impl DingTalk {
+    /// Its secret fields (see [`super::SecretField`]): redacted in API answers, scrubbed from
+    /// errors and logs.
+    pub const SECRET_FIELDS: &'static [SecretField] = &[
+        SecretField::Url("webhook_url"),
+        SecretField::Value("secret"),
+    ];
+
     pub fn validate(&self) -> Result<(), NoticeError> {
         http::parse_http_url(self.webhook_url.expose(), "webhook_url")?;
         if self.secret.expose().trim().is_empty() {

@@ -9,30 +9,30 @@ use super::{
 use crate::context::Deps;
 use hippo_shared::db::notices::NewAttempt;
 use hippo_shared::db::releases::Release;
-use hippo_shared::domain::ReleaseKind;
+use hippo_shared::domain::{ConfigId, ReleaseId, ReleaseKind};
 use std::sync::Arc;
 use std::time::Duration;
 
 /// The channels of a config: the sealed JSON list, opened. Empty when none are set (or the
 /// stored value cannot be read, which is logged).
-pub async fn channels(deps: &Deps, config_id: i64) -> Vec<Channel> {
+pub async fn channels(deps: &Deps, config_id: ConfigId) -> Vec<Channel> {
     let sealed = match deps.db.config_notice_secret(config_id).await {
         Ok(Some(s)) => s,
         Ok(None) => return Vec::new(),
         Err(e) => {
-            tracing::warn!(config_id, error = %e, "cannot read notice channels");
+            tracing::warn!(%config_id, error = %e, "cannot read notice channels");
             return Vec::new();
         }
     };
     let opened = match deps.master.open(&sealed) {
         Ok(o) => o,
         Err(e) => {
-            tracing::warn!(config_id, error = %e, "cannot open notice channels");
+            tracing::warn!(%config_id, error = %e, "cannot open notice channels");
             return Vec::new();
         }
     };
     serde_json::from_slice(&opened).unwrap_or_else(|e| {
-        tracing::warn!(config_id, error = %e, "stored notice channels are invalid");
+        tracing::warn!(%config_id, error = %e, "stored notice channels are invalid");
         Vec::new()
     })
 }
@@ -48,15 +48,15 @@ pub fn seal(deps: &Deps, channels: &[Channel]) -> Option<Vec<u8>> {
 
 /// A notice job from the API (`requested`, `approved`, `rejected`): who and why come from the
 /// release (requester; reviewer and review comment).
-pub async fn from_job(deps: &Arc<Deps>, release_id: i64, kind: &str) {
+pub async fn from_job(deps: &Arc<Deps>, release_id: ReleaseId, kind: &str) {
     let Some(kind) = NoticeKind::ALL.into_iter().find(|k| k.as_str() == kind) else {
-        tracing::warn!(release_id, kind, "notice job of an unknown kind; dropped");
+        tracing::warn!(%release_id, kind, "notice job of an unknown kind; dropped");
         return;
     };
     let release = match deps.db.get_release(release_id).await {
         Ok(r) => r,
         Err(e) => {
-            tracing::warn!(release_id, error = %e, "notice job for a release that cannot be read");
+            tracing::warn!(%release_id, error = %e, "notice job for a release that cannot be read");
             return;
         }
     };
@@ -126,12 +126,12 @@ pub async fn dispatch(
                     http_status: a.http_status.map(i64::from),
                 };
                 if let Err(e) = deps.db.record_notice_attempt(&row).await {
-                    tracing::warn!(release_id = notice.release_id, error = %e, "cannot record a notice attempt");
+                    tracing::warn!(release_id = %notice.release_id, error = %e, "cannot record a notice attempt");
                 }
             }
             let ok = attempts.iter().any(|a| a.ok);
             tracing::info!(
-                release_id = notice.release_id,
+                release_id = %notice.release_id,
                 notice = kind.as_str(),
                 channel = channel.kind(),
                 ok,
@@ -188,8 +188,8 @@ async fn build(
         release_id: r.id,
         release_name: r.name.clone(),
         git_ref: format!("{} {}", r.ref_kind, r.ref_name),
-        commit: r.commit_id.chars().take(10).collect(),
-        version: r.version.clone(),
+        commit: r.commit_id.as_str().chars().take(10).collect(),
+        version: r.version.as_ref().map(ToString::to_string),
         requested_by,
         actor,
         comment: comment.or_else(|| {

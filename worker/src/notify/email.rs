@@ -7,7 +7,7 @@
 //! if set, then travel in clear).
 use super::http::error_chain;
 use super::notice::{Notice, html_escape, one_line};
-use super::{Delivered, NoticeError, Secret, SendOptions};
+use super::{Delivered, NoticeError, Secret, SecretField, SendOptions};
 use lettre::message::header::{ContentTransferEncoding, ContentType};
 use lettre::message::{Body, Mailbox, MultiPart, SinglePart};
 use lettre::transport::smtp::authentication::Credentials;
@@ -150,6 +150,10 @@ fn smtp_error(e: &lettre::transport::smtp::Error) -> NoticeError {
 }
 
 impl Email {
+    /// Its secret fields (see [`super::SecretField`]): redacted in API answers, scrubbed from
+    /// errors and logs.
+    pub const SECRET_FIELDS: &'static [SecretField] = &[SecretField::Value("password")];
+
     pub fn port(&self) -> u16 {
         self.port.unwrap_or(self.security.default_port())
     }

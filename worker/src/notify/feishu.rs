@@ -6,7 +6,7 @@
 //! `code == 0` (older deployments answer `StatusCode == 0`).
 use super::http;
 use super::notice::{Notice, one_line};
-use super::{Delivered, NoticeError, Secret, SendOptions};
+use super::{Delivered, NoticeError, Secret, SecretField, SendOptions};
 use base64::Engine;
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
@@ -169,6 +169,13 @@ fn check_answer(status: u16, text: &str) -> Result<Option<String>, NoticeError> 
 }
 
 impl Feishu {
+    /// Its secret fields (see [`super::SecretField`]): redacted in API answers, scrubbed from
+    /// errors and logs.
+    pub const SECRET_FIELDS: &'static [SecretField] = &[
+        SecretField::Url("webhook_url"),
+        SecretField::Value("secret"),
+    ];
+
     pub fn validate(&self) -> Result<(), NoticeError> {
         http::parse_http_url(self.webhook_url.expose(), "webhook_url").map(|_| ())
     }

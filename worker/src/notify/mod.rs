@@ -15,11 +15,15 @@
 //! | `sms` | Alibaba Cloud `SendSms` (2017-05-25) | RPC signature V2, HMAC-SHA1 (see [`sms`]) | `Code == "OK"` |
 //!
 //! Notes for the next engineer:
-//! - **Secrets**: secret fields (and robot URLs, which carry tokens) are [`Secret`]s: `Debug`
-//!   prints `***`, errors never contain URLs (reqwest's are stripped) and every error message is
-//!   scrubbed of the channel's secret values before it leaves [`send`]. A `Channel` *serializes
-//!   with its secrets* (that is how it is stored, sealed); answer API reads with
-//!   [`Channel::redacted`].
+//! - **Secrets**: each channel type declares its secret fields once (`SECRET_FIELDS`, a list of
+//!   [`SecretField`]s: a value shown as `***`, or a URL carrying a token shown as
+//!   `scheme://host/***`); [`Channel::secret_fields`] dispatches to them. Redaction in API
+//!   answers ([`Channel::redacted`]) and the scrubbing of every error message before it leaves
+//!   [`send`] (so of events and logs) follow that declaration, never field names. A new channel
+//!   must declare its secrets (and join the tests' `channels()` list, which checks that every
+//!   secret value is declared). The fields themselves are [`Secret`]s (`shared::secret`): `Debug`
+//!   prints `Secret(***)`, errors never contain URLs (reqwest's are stripped). A `Channel`
+//!   *serializes with its secrets* (that is how it is stored, sealed).
 //! - **Bounded time**: every send is capped at [`SendOptions::timeout`] (connect and whole
 //!   exchange; default 10 s), so [`deliver`] takes at most
 //!   [`RetryPolicy::worst_case`] = attempts × timeout + the backoff sleeps (defaults: 3 × 10 s +
@@ -38,15 +42,14 @@
 //! - **Tests**: unit tests next to each channel check the signatures against vectors computed
 //!   independently; `worker/tests/notify_channels.rs` runs every channel against local
 //!   listeners that verify the signatures as the providers do.
-//! - [`run`] is still the runner's placeholder stage: wiring configs, the database (attempts per
-//!   release) and the API is separate work.
+//! - [`run`] is the runner's notify stage; [`dispatch`] reads a config's sealed channels,
+//!   builds the notice, delivers it in the background and stores every attempt.
 pub mod dingtalk;
 pub mod dispatch; // release → notice → every channel of its config, attempts stored
 pub mod email;
 pub mod feishu;
 pub mod http;
 pub mod notice;
-pub mod secret;
 pub mod sms;
 pub mod webhook;
 pub mod wecom;
@@ -54,8 +57,8 @@ pub mod wecom;
 pub use dingtalk::DingTalk;
 pub use email::{Email, SmtpSecurity};
 pub use feishu::{Feishu, FeishuMsgType};
+pub use hippo_shared::secret::Secret;
 pub use notice::{FailedHost, Named, Notice, NoticeKind};
-pub use secret::Secret;
 pub use sms::Sms;
 pub use webhook::Webhook;
 pub use wecom::WeCom;
@@ -123,86 +126,101 @@ impl Channel {
         result.map_err(|e| e.scrub(&self.secret_values()))
     }
 
-    /// The config as JSON for API answers: secrets replaced by `"***"` (or `null` when unset),
-    /// secret URLs reduced to `scheme://host[:port]/***`.
+    /// Which of this channel's fields are secret: each channel type declares them once
+    /// (`SECRET_FIELDS` beside its struct), and redaction in API answers, the scrubbing of
+    /// errors, events and logs all follow that declaration, not field names.
+    pub fn secret_fields(&self) -> &'static [SecretField] {
+        match self {
+            Channel::DingTalk(_) => DingTalk::SECRET_FIELDS,
+            Channel::WeCom(_) => WeCom::SECRET_FIELDS,
+            Channel::Feishu(_) => Feishu::SECRET_FIELDS,
+            Channel::Webhook(_) => Webhook::SECRET_FIELDS,
+            Channel::Email(_) => Email::SECRET_FIELDS,
+            Channel::Sms(_) => Sms::SECRET_FIELDS,
+        }
+    }
+
+    /// The declared secret fields that are set, with their values.
+    fn secrets(&self) -> Vec<(SecretField, String)> {
+        let stored = serde_json::to_value(self).unwrap_or(serde_json::Value::Null);
+        self.secret_fields()
+            .iter()
+            .filter_map(|f| {
+                let v = stored.get(f.name())?.as_str()?;
+                Some((*f, v.to_string()))
+            })
+            .collect()
+    }
+
+    /// The config as JSON for API answers: the declared secrets replaced by `"***"` (`null`
+    /// stays `null`: unset), secret URLs reduced to `scheme://host[:port]/***`.
     pub fn redacted(&self) -> serde_json::Value {
         let mut value = serde_json::to_value(self).unwrap_or(serde_json::Value::Null);
         if let Some(map) = value.as_object_mut() {
-            for key in ["secret", "password", "access_key_secret"] {
-                if let Some(v) = map.get_mut(key)
-                    && !v.is_null()
-                {
-                    *v = "***".into();
+            for field in self.secret_fields() {
+                let Some(v) = map.get_mut(field.name()) else {
+                    continue;
+                };
+                if v.is_null() {
+                    continue;
                 }
-            }
-            for key in ["webhook_url", "url"] {
-                if let Some(v) = map.get_mut(key) {
-                    let shown = http::redact_url(v.as_str().unwrap_or_default());
-                    *v = shown.into();
-                }
+                *v = match field {
+                    SecretField::Value(_) => "***".into(),
+                    SecretField::Url(_) => http::redact_url(v.as_str().unwrap_or_default()).into(),
+                };
             }
         }
         value
     }
 
-    /// Every value that must not appear in an error message or a log line: the secrets, the
-    /// secret URLs and the tokens inside them (query values and path segments of 8+ characters).
+    /// Every value that must not appear in an error message or a log line: the declared
+    /// secrets, the secret URLs and the tokens inside them (query values and path segments of
+    /// 8+ characters).
     fn secret_values(&self) -> Vec<String> {
         let mut out: Vec<String> = Vec::new();
-        let url = |raw: &str, out: &mut Vec<String>| {
-            out.push(raw.to_string());
-            if let Ok(u) = url::Url::parse(raw.trim()) {
-                out.extend(u.query_pairs().map(|(_, v)| v.into_owned()));
-                if let Some(segments) = u.path_segments() {
-                    out.extend(segments.map(str::to_string));
+        for (field, value) in self.secrets() {
+            match field {
+                SecretField::Value(_) => {
+                    // Declared secrets whatever their length (≥ 4 characters, so that a test
+                    // secret like `abc` does not mangle every message).
+                    if value.chars().count() >= 4 {
+                        out.push(value);
+                    }
+                }
+                SecretField::Url(_) => {
+                    let mut parts = vec![value.clone()];
+                    if let Ok(u) = url::Url::parse(value.trim()) {
+                        parts.extend(u.query_pairs().map(|(_, v)| v.into_owned()));
+                        if let Some(segments) = u.path_segments() {
+                            parts.extend(segments.map(str::to_string));
+                        }
+                    }
+                    // URL parts only from 8 characters on.
+                    out.extend(parts.into_iter().filter(|s| s.chars().count() >= 8));
                 }
             }
-        };
-        match self {
-            Channel::DingTalk(c) => {
-                url(c.webhook_url.expose(), &mut out);
-                out.push(c.secret.expose().to_string());
-            }
-            Channel::WeCom(c) => url(c.webhook_url.expose(), &mut out),
-            Channel::Feishu(c) => {
-                url(c.webhook_url.expose(), &mut out);
-                if let Some(s) = &c.secret {
-                    out.push(s.expose().to_string());
-                }
-            }
-            Channel::Webhook(c) => {
-                url(c.url.expose(), &mut out);
-                out.push(c.secret.expose().to_string());
-            }
-            Channel::Email(c) => {
-                if let Some(p) = &c.password {
-                    out.push(p.expose().to_string());
-                }
-            }
-            Channel::Sms(c) => out.push(c.access_key_secret.expose().to_string()),
         }
-        out.retain(|s| s.chars().count() >= 8 || is_declared_secret(self, s));
         out.sort_by_key(|s| std::cmp::Reverse(s.len()));
         out.dedup();
         out
     }
 }
 
-/// Declared secrets are scrubbed whatever their length (≥ 4 characters, so that a test secret
-/// like `abc` does not mangle every message); URL parts only from 8 characters on.
-fn is_declared_secret(channel: &Channel, s: &str) -> bool {
-    if s.chars().count() < 4 {
-        return false;
+/// A secret field of a channel, by its name in the channel's JSON.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SecretField {
+    /// A secret value (key, password): shown as `***`.
+    Value(&'static str),
+    /// A URL whose path or query carries a token: shown as `scheme://host[:port]/***`.
+    Url(&'static str),
+}
+
+impl SecretField {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Value(n) | Self::Url(n) => n,
+        }
     }
-    let declared: [Option<&Secret>; 2] = match channel {
-        Channel::DingTalk(c) => [Some(&c.secret), None],
-        Channel::Feishu(c) => [c.secret.as_ref(), None],
-        Channel::Webhook(c) => [Some(&c.secret), None],
-        Channel::Email(c) => [c.password.as_ref(), None],
-        Channel::Sms(c) => [Some(&c.access_key_secret), None],
-        Channel::WeCom(_) => [None, None],
-    };
-    declared.iter().flatten().any(|d| d.expose() == s)
 }
 
 /// How one send behaves.
@@ -467,7 +485,7 @@ pub async fn deliver(channel: &Channel, notice: &Notice, policy: &RetryPolicy) -
                 tracing::info!(
                     channel = channel.kind(),
                     kind = notice.kind.as_str(),
-                    release_id = notice.release_id,
+                    release_id = %notice.release_id,
                     attempt = number,
                     duration_ms,
                     "notice delivered"
@@ -488,7 +506,7 @@ pub async fn deliver(channel: &Channel, notice: &Notice, policy: &RetryPolicy) -
                 tracing::warn!(
                     channel = channel.kind(),
                     kind = notice.kind.as_str(),
-                    release_id = notice.release_id,
+                    release_id = %notice.release_id,
                     attempt = number,
                     duration_ms,
                     error = %e,
@@ -590,6 +608,48 @@ mod tests {
         let dt = channels()[0].redacted();
         assert_eq!(dt["webhook_url"], "https://oapi.dingtalk.com/***");
         assert_eq!(dt["secret"], "***");
+    }
+
+    /// Every channel type declares its secrets, and the declaration is what redaction follows:
+    /// each declared field exists, is hidden in the API's JSON and scrubbed from errors, and
+    /// every secret value a channel holds is declared (a new channel whose secret is called
+    /// `token` would fail here until it declares it).
+    #[test]
+    fn every_channel_declares_its_secret_fields_and_redaction_follows_them() {
+        let all = channels();
+        let mut kinds: Vec<&str> = all.iter().map(Channel::kind).collect();
+        kinds.dedup();
+        assert_eq!(kinds.len(), 6, "every channel type is in channels()");
+        for channel in all {
+            let stored = serde_json::to_value(&channel).unwrap();
+            let redacted = channel.redacted();
+            let declared = channel.secret_fields();
+            assert!(
+                !declared.is_empty(),
+                "{} declares no secret",
+                channel.kind()
+            );
+            for field in declared {
+                let value = stored[field.name()].as_str().unwrap_or_else(|| {
+                    panic!("{}: declared {} is not set", channel.kind(), field.name())
+                });
+                assert_ne!(redacted[field.name()], value, "{} shown", field.name());
+                let scrubbed = NoticeError::Config(format!("failed with {value}"))
+                    .scrub(&channel.secret_values())
+                    .to_string();
+                assert!(!scrubbed.contains(value), "{scrubbed}");
+            }
+            for (key, value) in stored.as_object().unwrap() {
+                let text = value.to_string();
+                if SECRETS.iter().any(|s| text.contains(s)) {
+                    assert!(
+                        declared.iter().any(|f| f.name() == key),
+                        "{}: `{key}` holds a secret but is not declared",
+                        channel.kind()
+                    );
+                }
+            }
+        }
     }
 
     #[test]

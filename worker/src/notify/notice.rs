@@ -1,4 +1,5 @@
 //! What happened to a release, as a plain value every channel renders its own way.
+use hippo_shared::domain::ReleaseId;
 use serde::{Deserialize, Serialize};
 
 /// Most failed hosts a chat message lists; the rest are counted ("… and 3 more").
@@ -118,7 +119,7 @@ pub struct Notice {
     pub kind: NoticeKind,
     pub app: Named,
     pub environment: Named,
-    pub release_id: i64,
+    pub release_id: ReleaseId,
     pub release_name: String,
     /// Branch or tag that was released.
     pub git_ref: String,
@@ -319,7 +320,7 @@ pub(crate) fn sample(kind: NoticeKind) -> Notice {
         kind,
         app: Named::new("cart", "shop-cart"),
         environment: Named::new("prod", "production"),
-        release_id: 42,
+        release_id: hippo_shared::domain::ReleaseId::new(42),
         release_name: "cart 1.4 hotfix".into(),
         git_ref: "main".into(),
         commit: "abc1234".into(),

@@ -29,7 +29,7 @@
 //! the SMS endpoint still documents V2. If V2 is ever switched off, only this file changes.
 use super::http;
 use super::notice::{Notice, truncate_chars};
-use super::{Delivered, NoticeError, Secret, SendOptions};
+use super::{Delivered, NoticeError, Secret, SecretField, SendOptions};
 use base64::Engine;
 use hmac::{Hmac, Mac};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
@@ -129,6 +129,10 @@ pub fn template_params(notice: &Notice) -> serde_json::Value {
 }
 
 impl Sms {
+    /// Its secret fields (see [`super::SecretField`]): redacted in API answers, scrubbed from
+    /// errors and logs.
+    pub const SECRET_FIELDS: &'static [SecretField] = &[SecretField::Value("access_key_secret")];
+
     pub fn validate(&self) -> Result<(), NoticeError> {
         http::parse_http_url(&self.endpoint, "endpoint")?;
         for (value, what) in [

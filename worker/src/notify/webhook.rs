@@ -6,7 +6,7 @@
 //! stale timestamps (we suggest 5 minutes). Any 2xx answer is success.
 use super::http;
 use super::notice::Notice;
-use super::{Delivered, NoticeError, Secret, SendOptions};
+use super::{Delivered, NoticeError, Secret, SecretField, SendOptions};
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
@@ -43,6 +43,11 @@ pub fn body(notice: &Notice) -> Result<Vec<u8>, NoticeError> {
 }
 
 impl Webhook {
+    /// Its secret fields (see [`super::SecretField`]): redacted in API answers, scrubbed from
+    /// errors and logs.
+    pub const SECRET_FIELDS: &'static [SecretField] =
+        &[SecretField::Url("url"), SecretField::Value("secret")];
+
     pub fn validate(&self) -> Result<(), NoticeError> {
         http::parse_http_url(self.url.expose(), "url")?;
         if self.secret.expose().is_empty() {

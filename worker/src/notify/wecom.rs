@@ -4,7 +4,7 @@
 //! `errcode == 0`; markdown content is limited to 4096 bytes.
 use super::http;
 use super::notice::{Notice, NoticeKind, one_line, truncate_bytes};
-use super::{Delivered, NoticeError, Secret, SendOptions};
+use super::{Delivered, NoticeError, Secret, SecretField, SendOptions};
 use serde::{Deserialize, Serialize};
 
 /// WeCom's limit for markdown content, in UTF-8 bytes.
@@ -66,6 +66,10 @@ pub fn body(notice: &Notice) -> serde_json::Value {
 }
 
 impl WeCom {
+    /// Its secret fields (see [`super::SecretField`]): redacted in API answers, scrubbed from
+    /// errors and logs.
+    pub const SECRET_FIELDS: &'static [SecretField] = &[SecretField::Url("webhook_url")];
+
     pub fn validate(&self) -> Result<(), NoticeError> {
         http::parse_http_url(self.webhook_url.expose(), "webhook_url").map(|_| ())
     }

@@ -1,12 +1,13 @@
-//! A string that must never be shown: channel secrets, passwords and robot webhook URLs (whose
-//! query or path carries the robot's token).
+//! A string that must never be shown: settings (database URL, master key, admin password),
+//! notice channel secrets, passwords and robot webhook URLs (whose query or path carries the
+//! robot's token). One type for all of them.
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
-/// A secret value. `Debug` and `Display` print `***`; the value itself is only reachable through
-/// [`Secret::expose`]. It (de)serializes as a plain string, because channel configs are stored
-/// (sealed) with it: never serialize a [`super::Channel`] into an API answer, use
-/// [`super::Channel::redacted`] for that.
+/// A secret value. `Debug` prints `Secret(***)` and `Display` `***`; the value itself is only
+/// reachable through [`Secret::expose`]. It (de)serializes as a plain string, because notice
+/// channels are stored (sealed) with it: never serialize a channel into an API answer, use
+/// `worker::notify::Channel::redacted` for that.
 #[derive(Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct Secret(String);
@@ -39,7 +40,7 @@ impl From<String> for Secret {
 
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
+        f.write_str("Secret(***)")
     }
 }
 

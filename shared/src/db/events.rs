@@ -1,0 +1,33 @@
+//! Stored release events: each event's JSON body under an id that grows across all releases
+//! (the SSE event id). `events::EventHub` stores through here, then fans out live.
+use super::{Db, DbResult};
+use crate::domain::ReleaseId;
+
+impl Db {
+    /// Stores one event's body; returns its id.
+    pub async fn insert_event(&self, release_id: ReleaseId, at: &str, body: &str) -> DbResult<i64> {
+        Ok(sqlx::query_scalar(
+            "INSERT INTO release_events (release_id, at, body) VALUES ($1, $2, $3) RETURNING id",
+        )
+        .bind(release_id)
+        .bind(at)
+        .bind(body)
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
+    /// The stored events of a release with an id above `after`, oldest first: (id, body).
+    pub async fn events_after(
+        &self,
+        release_id: ReleaseId,
+        after: i64,
+    ) -> DbResult<Vec<(i64, String)>> {
+        Ok(sqlx::query_as(
+            "SELECT id, body FROM release_events WHERE release_id = $1 AND id > $2 ORDER BY id",
+        )
+        .bind(release_id)
+        .bind(after)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+}
