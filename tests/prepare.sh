@@ -14,10 +14,10 @@ fi
 
 # Build: pkg-config and libssl-dev (libssh2, openssl-sys). Tests: a real sshd and ssh-keygen,
 # git to make fixture repositories, unshare/mount/setpriv/prlimit from util-linux,
-# bubblewrap, the sandbox of release-server hooks (docs/security.md), Chromium for the web
+# openssl (a test host's password hash), bubblewrap, the sandbox of release-server hooks (docs/security.md), Chromium for the web
 # console's browser story and a CJK font so its screenshots show the Chinese pages. (The
 # console itself is built with Node.js 20.19+ and npm, which Debian's packages are too old for.)
-packages=(pkg-config libssl-dev openssh-server openssh-client git util-linux bubblewrap chromium fonts-wqy-zenhei)
+packages=(pkg-config libssl-dev openssh-server openssh-client git util-linux openssl bubblewrap chromium fonts-wqy-zenhei)
 # (The PostgreSQL and cluster passes also need PostgreSQL and Redis running on loopback, with
 # psql and redis-cli: see the README; `.ci/run` starts them when they are installed.)
 

@@ -5,7 +5,8 @@
 //! the spec implies.
 use crate::problem::catch_all;
 use crate::routes::{
-    apps, audit, configs, environments, git, hosts, lockouts, me, people, releases, system,
+    apps, audit, configs, environments, git, hosts, lockouts, me, onboarding, people, releases,
+    system, terminal,
 };
 use crate::state::State;
 use poem::http::{HeaderValue, StatusCode, header};
@@ -21,7 +22,13 @@ pub type Api = (
     me::AuthApi,
     system::SystemApi,
     environments::EnvironmentsApi,
-    hosts::HostsApi,
+    // Hosts: records; checks, key install and import; the web terminal (a nested tuple:
+    // `Default` is implemented for tuples of at most 12).
+    (
+        hosts::HostsApi,
+        onboarding::OnboardingApi,
+        terminal::TerminalApi,
+    ),
     apps::AppsApi,
     configs::ConfigsApi,
     git::GitApi,
@@ -250,6 +257,8 @@ pub fn routes(state: Arc<State>) -> impl Endpoint {
         .at("/healthz", get(healthz))
         .at("/readyz", get(readyz))
         .at("/metrics", get(metrics))
+        // The web terminal's WebSocket (a ticket from `openTerminal`, not a bearer token).
+        .at("/ws/terminal", get(terminal::websocket))
         .nest("/", crate::console::endpoint())
         .around(body_limit)
         .catch_all_error(catch_all)

@@ -235,7 +235,9 @@ async fn serve_connection(
     let served = hyper::server::conn::http1::Builder::new()
         .keep_alive(true)
         .header_read_timeout(None)
-        .serve_connection(io, service);
+        .serve_connection(io, service)
+        // The web terminal's WebSocket (`routes::terminal`) takes the connection over.
+        .with_upgrades();
     tokio::pin!(served);
     tokio::select! {
         done = served.as_mut() => {

@@ -191,6 +191,18 @@ text_type!(
     "An http(s) URL."
 );
 
+text_type!(
+    /// A host login password, for one connection (install-key).
+    HostPassword, 1, 1024, None,
+    "The login user's password on the host, used for this one connection: never stored, \
+     logged, audited or returned."
+);
+text_type!(
+    /// A CSV or JSON file of hosts.
+    ImportText, 1, 500000, Some(NO_NUL),
+    "The file's text, at most 500000 characters and 1000 hosts."
+);
+
 /// A point in time, RFC 3339 in UTC (`2026-11-30T21:58:56.123Z`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Timestamp(pub String);

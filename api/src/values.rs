@@ -80,7 +80,8 @@ impl AuditEntity {
 }
 
 /// What was done: `create`, `update`, `delete`, `request` (a release), `edit` (a release),
-/// `status` (a release moved), `revoke` (a token), `forget_host_key`, `clear` (a login lockout).
+/// `status` (a release moved), `revoke` (a token), `forget_host_key`, `clear` (a login lockout),
+/// `install_key`, `import` (hosts), `terminal` (a web terminal session).
 #[derive(Enum, Clone, Copy, PartialEq, Eq, Debug)]
 #[oai(rename_all = "snake_case")]
 pub enum AuditAction {
@@ -93,6 +94,12 @@ pub enum AuditAction {
     Revoke,
     ForgetHostKey,
     Clear,
+    /// The platform key was installed on a host with a one-time password (never recorded).
+    InstallKey,
+    /// Hosts were imported from a file.
+    Import,
+    /// A web terminal session on a host (`changes` name the session, its start and end).
+    Terminal,
     /// An action this version does not know (recorded by a newer one).
     Other,
 }
@@ -109,6 +116,9 @@ impl AuditAction {
             "revoke" => Self::Revoke,
             "forget_host_key" => Self::ForgetHostKey,
             "clear" => Self::Clear,
+            "install_key" => Self::InstallKey,
+            "import" => Self::Import,
+            "terminal" => Self::Terminal,
             _ => Self::Other,
         }
     }
@@ -170,4 +180,53 @@ impl ChannelType {
             _ => Self::Other,
         }
     }
+}
+
+/// Why a host check failed: `unreachable` (TCP), `timeout` (no answer in time), `handshake`
+/// (SSH), `host_key_changed` (the host presented another key than the pinned one), `auth` (the
+/// platform key is not accepted), `command` (a command could not run), `path_not_writable`.
+#[derive(Enum, Clone, Copy, PartialEq, Eq, Debug)]
+#[oai(rename_all = "snake_case")]
+pub enum CheckReason {
+    Unreachable,
+    Timeout,
+    Handshake,
+    HostKeyChanged,
+    Auth,
+    Command,
+    PathNotWritable,
+    /// A reason this version does not know.
+    Other,
+}
+
+impl CheckReason {
+    pub fn parse(s: &str) -> Self {
+        match s {
+            "unreachable" => Self::Unreachable,
+            "timeout" => Self::Timeout,
+            "handshake" => Self::Handshake,
+            "host_key_changed" => Self::HostKeyChanged,
+            "auth" => Self::Auth,
+            "command" => Self::Command,
+            "path_not_writable" => Self::PathNotWritable,
+            _ => Self::Other,
+        }
+    }
+}
+
+/// A config path checked on a host: `deploy` (the deploy link's parent directory) or `versions`.
+#[derive(Enum, Clone, Copy, PartialEq, Eq, Debug)]
+#[oai(rename_all = "snake_case")]
+pub enum PathKind {
+    Deploy,
+    Versions,
+}
+
+/// The format of a hosts file: `csv` (a header line, then one host per line) or `json` (an
+/// array of objects).
+#[derive(Enum, Clone, Copy, PartialEq, Eq, Debug)]
+#[oai(rename_all = "snake_case")]
+pub enum ImportFormat {
+    Csv,
+    Json,
 }

@@ -98,6 +98,7 @@ id_newtype!(
     LockoutId,
     AuditId,
     NoticeAttemptId,
+    TerminalSessionId,
 );
 
 string_newtype!(
@@ -496,7 +497,8 @@ impl fmt::Display for ReleaseStatus {
 /// What a role lets its holder do, within the environments and apps it is bound to:
 /// `edit_configs` (create and change release configs), `request` (request releases and
 /// rollbacks), `review` (approve or reject), `release` (run approved releases), `manage_hosts`
-/// (hosts and their keys), `admin` (everything, everywhere).
+/// (hosts and their keys), `terminal` (a web terminal on the environment's hosts, recorded),
+/// `admin` (everything, everywhere).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[cfg_attr(feature = "openapi", derive(poem_openapi::Enum))]
@@ -512,17 +514,20 @@ pub enum Permission {
     Release,
     /// Create, change and delete hosts (and forget their keys).
     ManageHosts,
+    /// Open a web terminal on the hosts of an environment (every session is recorded).
+    Terminal,
     /// Everything, everywhere: users, roles, environments, apps, the audit trail.
     Admin,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 6] = [
+    pub const ALL: [Permission; 7] = [
         Self::EditConfigs,
         Self::Request,
         Self::Review,
         Self::Release,
         Self::ManageHosts,
+        Self::Terminal,
         Self::Admin,
     ];
     pub fn as_str(self) -> &'static str {
@@ -532,6 +537,7 @@ impl Permission {
             Self::Review => "review",
             Self::Release => "release",
             Self::ManageHosts => "manage_hosts",
+            Self::Terminal => "terminal",
             Self::Admin => "admin",
         }
     }

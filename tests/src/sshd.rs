@@ -30,8 +30,30 @@ pub struct TestHost {
     pub root: PathBuf,
     /// The host's public key: (type, base64), e.g. (`ssh-ed25519`, `AAAA...`).
     pub host_key: (String, String),
+    /// The user who logs in with a password ([`TestHost::start_with_password_user`]).
+    pub password_user: Option<PasswordUser>,
     child: Option<Child>,
     dir: tempfile::TempDir,
+}
+
+/// A user of a test host who may log in with a password (and with the keys in their own
+/// `~/.ssh/authorized_keys`, empty at start), not with the host's shared key file.
+#[derive(Debug, Clone)]
+pub struct PasswordUser {
+    pub name: String,
+    pub uid: u32,
+    pub password: String,
+}
+
+impl PasswordUser {
+    /// `deploy`, uid 4242, with the given password.
+    pub fn deploy(password: &str) -> PasswordUser {
+        PasswordUser {
+            name: "deploy".to_owned(),
+            uid: 4242,
+            password: password.to_owned(),
+        }
+    }
 }
 
 impl std::fmt::Debug for TestHost {
@@ -80,11 +102,41 @@ impl TestHost {
     /// `sshd.log` in the host's temporary directory. Returns once the host answers with an SSH
     /// banner (at most 10 s). Needs root.
     pub fn start(index: u8, authorized_key: &str) -> anyhow::Result<TestHost> {
+        Self::start_with(index, authorized_key, None)
+    }
+
+    /// Like [`TestHost::start`], plus a user who logs in with a password: inside the host's
+    /// mount namespace `/etc/passwd`, `/etc/group` and `/etc/shadow` are copies with that user
+    /// added (the machine's own files are untouched) and `/home` is the host's own, holding
+    /// the user's empty home. `authorized_key` does not let that user in: only their own
+    /// `~/.ssh/authorized_keys` does (none at start).
+    pub fn start_with_password_user(
+        index: u8,
+        authorized_key: &str,
+        user: PasswordUser,
+    ) -> anyhow::Result<TestHost> {
+        Self::start_with(index, authorized_key, Some(user))
+    }
+
+    /// The password user's home as seen from outside the host.
+    pub fn user_home(&self) -> Option<PathBuf> {
+        let u = self.password_user.as_ref()?;
+        Some(self.dir.path().join("homes").join(&u.name))
+    }
+
+    fn start_with(
+        index: u8,
+        authorized_key: &str,
+        password_user: Option<PasswordUser>,
+    ) -> anyhow::Result<TestHost> {
         crate::proc::check_prerequisites()?;
         let addr = format!("127.0.0.{}", 10u16 + u16::from(index));
         let name = format!("host{index}");
         fs::create_dir_all("/run/sshd").context("mkdir /run/sshd")?;
         fs::create_dir_all("/srv").context("mkdir /srv")?;
+        if password_user.is_some() {
+            fs::create_dir_all("/home").context("mkdir /home")?;
+        }
         let dir = tempfile::Builder::new()
             .prefix(&format!("hippo-sshd-{name}-"))
             .tempdir()
@@ -104,6 +156,10 @@ impl TestHost {
             dir.path().join("authorized_keys"),
             format!("{}\n", authorized_key.trim()),
         )?;
+        fs::create_dir(dir.path().join("homes"))?;
+        if let Some(u) = &password_user {
+            write_user_files(dir.path(), u)?;
+        }
 
         let mut host = TestHost {
             name,
@@ -111,6 +167,7 @@ impl TestHost {
             port: 0,
             root,
             host_key,
+            password_user,
             child: None,
             dir,
         };
@@ -130,8 +187,43 @@ impl TestHost {
         Err(last_err)
     }
 
+    /// The host is "reinstalled": sshd stops, gets a new host key and starts again on the same
+    /// address and port (a client that pinned the old key must now refuse it).
+    pub fn change_host_key(&mut self) -> anyhow::Result<()> {
+        self.stop();
+        let key_path = self.dir.path().join("ssh_host_ed25519_key");
+        let _ = fs::remove_file(&key_path);
+        let _ = fs::remove_file(key_path.with_extension("pub"));
+        keygen(&key_path, &self.name)?;
+        let public = fs::read_to_string(key_path.with_extension("pub"))?;
+        let mut parts = public.split_whitespace();
+        self.host_key = match (parts.next(), parts.next()) {
+            (Some(t), Some(k)) => (t.to_owned(), k.to_owned()),
+            _ => bail!("unexpected host public key: {public}"),
+        };
+        let port = self.port;
+        self.spawn_sshd_on(port)
+    }
+
+    /// The host key's fingerprint as `ssh-keygen -l` prints it (`SHA256:…`).
+    pub fn host_key_fingerprint(&self) -> anyhow::Result<String> {
+        let out = Command::new("ssh-keygen")
+            .arg("-lf")
+            .arg(self.dir.path().join("ssh_host_ed25519_key.pub"))
+            .output()?;
+        String::from_utf8(out.stdout)?
+            .split_whitespace()
+            .nth(1)
+            .map(str::to_owned)
+            .context("ssh-keygen -l printed no fingerprint")
+    }
+
     fn spawn_sshd(&mut self) -> anyhow::Result<()> {
         let port = crate::proc::pick_port(&self.addr)?;
+        self.spawn_sshd_on(port)
+    }
+
+    fn spawn_sshd_on(&mut self, port: u16) -> anyhow::Result<()> {
         self.port = port;
         let dir = self.dir.path();
         let cfg = dir.join("sshd_config");
@@ -149,7 +241,17 @@ impl TestHost {
              PidFile {pid}\n\
              LogLevel ERROR\n\
              MaxStartups 100\n\
-             MaxSessions 50\n",
+             MaxSessions 50\n\
+             {password_user}",
+            password_user = match &self.password_user {
+                // Match blocks come last: only this user logs in with a password, and only
+                // with the keys in their own home.
+                Some(u) => format!(
+                    "Match User {}\n    AuthorizedKeysFile .ssh/authorized_keys\n    PasswordAuthentication yes\n",
+                    u.name
+                ),
+                None => String::new(),
+            },
             addr = self.addr,
             key = dir.join("ssh_host_ed25519_key").display(),
             keys = dir.join("authorized_keys").display(),
@@ -160,14 +262,25 @@ impl TestHost {
             .create(true)
             .append(true)
             .open(self.log_path())?;
+        // With a password user: their passwd/group/shadow entries and /home (files made by
+        // `write_user_files` in the host's directory, "$5").
+        let users = if self.password_user.is_some() {
+            r#" && mount --bind "$5/passwd" /etc/passwd && mount --bind "$5/group" /etc/group && mount --bind "$5/shadow" /etc/shadow && mount --bind "$5/homes" /home"#
+        } else {
+            ""
+        };
+        let script = format!(
+            r#"mount --bind "$1" /srv && mount --bind "$3" "$4"{users} && exec /usr/sbin/sshd -D -e -f "$2""#
+        );
         let child = crate::proc::command("unshare")
             .args(["-m", "--propagation", "private", "sh", "-c"])
-            .arg(r#"mount --bind "$1" /srv && mount --bind "$3" "$4" && exec /usr/sbin/sshd -D -e -f "$2""#)
+            .arg(script)
             .arg("sh")
             .arg(&self.root)
             .arg(&cfg)
             .arg(self.home())
             .arg(REAL_HOME)
+            .arg(dir)
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)
@@ -286,6 +399,59 @@ impl Drop for TestHost {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// The host's copies of `/etc/passwd`, `/etc/group`, `/etc/shadow` with `u` added (password
+/// hashed by `openssl passwd -6`, given on stdin), and `u`'s empty home in `homes/`.
+fn write_user_files(dir: &Path, u: &PasswordUser) -> anyhow::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::PermissionsExt;
+    let mut child = Command::new("openssl")
+        .args(["passwd", "-6", "-stdin"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("running openssl passwd (Debian package openssl)")?;
+    child
+        .stdin
+        .take()
+        .context("openssl stdin")?
+        .write_all(u.password.as_bytes())?;
+    let out = child.wait_with_output()?;
+    if !out.status.success() {
+        bail!(
+            "openssl passwd failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let hash = String::from_utf8(out.stdout)?.trim().to_owned();
+    let home = format!("/home/{}", u.name);
+    let with = |file: &str, line: String| -> anyhow::Result<()> {
+        let mut text = fs::read_to_string(Path::new("/etc").join(file)).unwrap_or_default();
+        if !text.is_empty() && !text.ends_with('\n') {
+            text.push('\n');
+        }
+        text.push_str(&line);
+        fs::write(dir.join(file), text)?;
+        Ok(())
+    };
+    with(
+        "passwd",
+        format!(
+            "{n}:x:{id}:{id}:Hippo test:{home}:/bin/sh\n",
+            n = u.name,
+            id = u.uid
+        ),
+    )?;
+    with("group", format!("{}:x:{}:\n", u.name, u.uid))?;
+    with("shadow", format!("{}:{hash}:19000:0:99999:7:::\n", u.name))?;
+    fs::set_permissions(dir.join("shadow"), fs::Permissions::from_mode(0o640))?;
+    let h = dir.join("homes").join(&u.name);
+    fs::create_dir_all(&h)?;
+    std::os::unix::fs::chown(&h, Some(u.uid), Some(u.uid))?;
+    fs::set_permissions(&h, fs::Permissions::from_mode(0o755))?;
+    Ok(())
 }
 
 /// `kill -<sig> <pids>`; errors (already gone) are ignored.

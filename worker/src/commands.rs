@@ -229,6 +229,46 @@ pub fn run_hook(workdir: &str, env: &[(String, String)], timeout_secs: u64) -> R
     env.iter().fold(base, |c, (k, v)| c.arg(format!("{k}={v}")))
 }
 
+/// The remote user's name (`id -un`), one line.
+pub fn whoami() -> RemoteCommand {
+    RemoteCommand::program("id").arg("-un")
+}
+
+const CHECK_WRITABLE: &str = "for p in \"$@\"; do q=$p; \
+while [ ! -e \"$q\" ] && [ ! -L \"$q\" ] && [ \"$q\" != / ]; do q=$(dirname -- \"$q\"); done; \
+if [ -d \"$q\" ] && [ -w \"$q\" ]; then echo yes; else echo no; fi; done";
+
+/// For each of `dirs`, one line `yes` or `no`: whether the user can create things there, i.e.
+/// whether the directory (or, when it does not exist yet, its nearest existing ancestor, which
+/// Hippo's `mkdir -p` would start from) is a writable directory. Exit 0.
+pub fn check_writable(dirs: &[String]) -> RemoteCommand {
+    dirs.iter()
+        .fold(RemoteCommand::script(CHECK_WRITABLE), |c, d| {
+            c.arg(d.as_str())
+        })
+}
+
+/// [`install_authorized_key`] prints this when the key was already there (nothing written).
+pub const KEY_ALREADY_PRESENT: &str = "present";
+/// [`install_authorized_key`] prints this after appending the key.
+pub const KEY_ADDED: &str = "added";
+
+const INSTALL_AUTHORIZED_KEY: &str = "umask 077; d=\"$HOME/.ssh\"; f=\"$d/authorized_keys\"; \
+mkdir -p -- \"$d\" && chmod 700 -- \"$d\" || exit 1; \
+if [ -f \"$f\" ] && grep -qF -- \"$2\" \"$f\"; then echo present; exit 0; fi; \
+if [ -s \"$f\" ] && [ -n \"$(tail -c 1 -- \"$f\")\" ]; then printf \"\\n\" >> \"$f\" || exit 1; fi; \
+printf \"%s\\n\" \"$1\" >> \"$f\" && chmod 600 -- \"$f\" && echo added";
+
+/// Appends the public key line `key_line` to the login user's `~/.ssh/authorized_keys`, unless
+/// a line there already holds its key blob `key_base64` (then prints [`KEY_ALREADY_PRESENT`]):
+/// creates `~/.ssh` (0700) and the file (0600) as needed, and starts a new line first when the
+/// file does not end with one. Prints [`KEY_ADDED`] after appending. Exit 0 on success.
+pub fn install_authorized_key(key_line: &str, key_base64: &str) -> RemoteCommand {
+    RemoteCommand::script(INSTALL_AUTHORIZED_KEY)
+        .arg(key_line)
+        .arg(key_base64)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -585,5 +625,86 @@ mod tests {
 
         assert!(!Path::new(&b("pwned")).exists());
         assert!(!pwned_marker.exists());
+    }
+
+    #[test]
+    fn whoami_and_check_writable_render() {
+        assert_eq!(whoami().render(), "id -un");
+        assert_eq!(
+            check_writable(&["/srv/www".to_owned(), AWKWARD.to_owned()]).render(),
+            "sh -c 'for p in \"$@\"; do q=$p; while [ ! -e \"$q\" ] && [ ! -L \"$q\" ] && [ \"$q\" != / ]; do q=$(dirname -- \"$q\"); done; if [ -d \"$q\" ] && [ -w \"$q\" ]; then echo yes; else echo no; fi; done' sh /srv/www '/srv/it'\\''s a dir/ü'"
+        );
+    }
+
+    #[test]
+    fn install_authorized_key_render() {
+        assert_eq!(
+            install_authorized_key("ssh-ed25519 AAAAkey hippo", "AAAAkey").render(),
+            "sh -c 'umask 077; d=\"$HOME/.ssh\"; f=\"$d/authorized_keys\"; mkdir -p -- \"$d\" && chmod 700 -- \"$d\" || exit 1; if [ -f \"$f\" ] && grep -qF -- \"$2\" \"$f\"; then echo present; exit 0; fi; if [ -s \"$f\" ] && [ -n \"$(tail -c 1 -- \"$f\")\" ]; then printf \"\\n\" >> \"$f\" || exit 1; fi; printf \"%s\\n\" \"$1\" >> \"$f\" && chmod 600 -- \"$f\" && echo added' sh 'ssh-ed25519 AAAAkey hippo' AAAAkey"
+        );
+    }
+
+    /// Runs `rendered` with `sh -c` and HOME set to `home`; (exit code, stdout).
+    fn sh_home(rendered: &str, home: &Path) -> (i32, String) {
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg(rendered)
+            .env("HOME", home)
+            .stdin(Stdio::null())
+            .output()
+            .expect("sh");
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    }
+
+    #[test]
+    fn install_authorized_key_runs_locally_once_with_modes() {
+        use std::os::unix::fs::PermissionsExt;
+        let home = tempfile::tempdir().expect("tempdir");
+        let cmd = install_authorized_key("ssh-ed25519 AAAAkey hippo", "AAAAkey").render();
+        assert_eq!(sh_home(&cmd, home.path()), (0, "added\n".to_owned()));
+        assert_eq!(sh_home(&cmd, home.path()), (0, "present\n".to_owned()));
+        let keys = home.path().join(".ssh/authorized_keys");
+        assert_eq!(
+            std::fs::read_to_string(&keys).expect("read"),
+            "ssh-ed25519 AAAAkey hippo\n"
+        );
+        let mode = |p: &Path| std::fs::metadata(p).expect("meta").permissions().mode() & 0o777;
+        assert_eq!(mode(&home.path().join(".ssh")), 0o700);
+        assert_eq!(mode(&keys), 0o600);
+        // A file whose last line has no newline gets one before the new key.
+        std::fs::write(&keys, "ssh-ed25519 AAAAother you").expect("write");
+        assert_eq!(sh_home(&cmd, home.path()), (0, "added\n".to_owned()));
+        assert_eq!(
+            std::fs::read_to_string(&keys).expect("read"),
+            "ssh-ed25519 AAAAother you\nssh-ed25519 AAAAkey hippo\n"
+        );
+        // Nothing a key line holds is run by a shell.
+        let marker = home.path().join("pwned");
+        let evil = format!("ssh-ed25519 AAAAx $(touch {})", marker.display());
+        let (code, _) = sh_home(
+            &install_authorized_key(&evil, "AAAAx").render(),
+            home.path(),
+        );
+        assert_eq!(code, 0);
+        assert!(!marker.exists());
+    }
+
+    #[test]
+    fn check_writable_runs_locally() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = tmp.path().join("a");
+        std::fs::create_dir(&dir).expect("mkdir");
+        let paths = vec![
+            dir.display().to_string(),
+            dir.join("not/yet/there").display().to_string(),
+            // Below a plain file: nothing can be made there.
+            tmp.path().join("file/sub").display().to_string(),
+        ];
+        std::fs::write(tmp.path().join("file"), "x").expect("write");
+        let (code, out) = sh_home(&check_writable(&paths).render(), tmp.path());
+        assert_eq!((code, out.as_str()), (0, "yes\nyes\nno\n"));
     }
 }

@@ -13,6 +13,7 @@ pub mod commands; // remote commands as quoted values (never executed here)
 pub mod context; // dependencies and the facts of one run, event sink
 pub mod git; // repository cache, refs, export of one commit (with submodules)
 pub mod hooks; // hooks on the release server
+pub mod hostops; // outside releases: connectivity check, platform key install with a password
 pub mod process; // logging, shutdown signal, worker names (both binaries)
 pub mod queue; // the deploy queue (embedded or Redis) and its workers
 pub mod runner; // the deploy job: lease, status, stages

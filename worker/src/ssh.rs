@@ -165,6 +165,13 @@ pub enum SshError {
          that user's ~/.ssh/authorized_keys on the host"
     )]
     Auth { user: String, detail: String },
+    #[error(
+        "the host does not accept password login for user `{user}` (it offers: {offered}); \
+         add the platform public key to that user's ~/.ssh/authorized_keys by hand"
+    )]
+    PasswordRefused { user: String, offered: String },
+    #[error("the host refused the password for user `{user}`")]
+    WrongPassword { user: String },
     #[error("timed out: {what}")]
     TimedOut { what: String },
     #[error("SSH channel error: {0}")]
@@ -181,6 +188,8 @@ impl SshError {
             SshError::Handshake(_) => "handshake",
             SshError::HostKeyMismatch { .. } => "host_key",
             SshError::Auth { .. } => "auth",
+            SshError::PasswordRefused { .. } => "password_refused",
+            SshError::WrongPassword { .. } => "wrong_password",
             SshError::TimedOut { .. } => "timeout",
             SshError::Channel(_) => "channel",
             SshError::Io(_) => "io",
@@ -233,6 +242,156 @@ pub fn connect(
     check: &HostKeyCheck,
     t: &Timeouts,
 ) -> Result<(SshSession, HostKey), SshError> {
+    let open = handshake(addr, port, check, t)?;
+    let target = open.target.clone();
+    open.sess
+        .userauth_pubkey_memory(&creds.user, None, &creds.private_key_openssh, None)
+        .map_err(|e| {
+            if is_code(&e, LIBSSH2_ERROR_TIMEOUT) {
+                SshError::TimedOut {
+                    what: format!("authentication on {target} (no answer)"),
+                }
+            } else {
+                SshError::Auth {
+                    user: creds.user.clone(),
+                    detail: e.message().to_owned(),
+                }
+            }
+        })?;
+    if !open.sess.authenticated() {
+        return Err(SshError::Auth {
+            user: creds.user.clone(),
+            detail: "the host did not accept the key".to_owned(),
+        });
+    }
+    Ok(open.session(t))
+}
+
+/// A password typed by a person for one connection ([`connect_with_password`]). It is wiped
+/// from memory when dropped and never printed (`Debug` redacts it).
+pub struct Password(zeroize::Zeroizing<String>);
+
+impl Password {
+    pub fn new(s: String) -> Self {
+        Self(zeroize::Zeroizing::new(s))
+    }
+}
+
+impl std::fmt::Debug for Password {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Password(<redacted>)")
+    }
+}
+
+/// Answers every keyboard-interactive prompt with the password (PAM hosts ask "Password:" this
+/// way instead of through the `password` method).
+struct PasswordPrompt<'a>(&'a Password);
+
+impl ssh2::KeyboardInteractivePrompt for PasswordPrompt<'_> {
+    fn prompt<'b>(
+        &mut self,
+        _username: &str,
+        _instructions: &str,
+        prompts: &[ssh2::Prompt<'b>],
+    ) -> Vec<String> {
+        // libssh2 copies and frees these answers itself; only our own copy is wiped.
+        prompts
+            .iter()
+            .map(|_| self.0.0.as_str().to_owned())
+            .collect()
+    }
+}
+
+/// Connects and checks the host key like [`connect`], then logs in as `user` with a password
+/// (the `password` method, or `keyboard-interactive` when that is all the host offers). Used
+/// once, to install the platform key; the password goes nowhere else.
+pub fn connect_with_password(
+    addr: &str,
+    port: u16,
+    user: &str,
+    password: &Password,
+    check: &HostKeyCheck,
+    t: &Timeouts,
+) -> Result<(SshSession, HostKey), SshError> {
+    let open = handshake(addr, port, check, t)?;
+    let target = open.target.clone();
+    let timed_out = |e: &ssh2::Error| {
+        is_code(e, LIBSSH2_ERROR_TIMEOUT).then(|| SshError::TimedOut {
+            what: format!("authentication on {target} (no answer)"),
+        })
+    };
+    let offered = match open.sess.auth_methods(user) {
+        Ok(m) => m.to_owned(),
+        Err(e) => {
+            return Err(timed_out(&e).unwrap_or(SshError::Handshake(format!(
+                "{target} did not say how user `{user}` may log in: {e}"
+            ))));
+        }
+    };
+    let methods: Vec<&str> = offered.split(',').map(str::trim).collect();
+    let result = if methods.contains(&"password") {
+        open.sess.userauth_password(user, password.0.as_str())
+    } else if methods.contains(&"keyboard-interactive") {
+        open.sess
+            .userauth_keyboard_interactive(user, &mut PasswordPrompt(password))
+    } else {
+        let _ = open.sess.disconnect(None, "no password login", None);
+        return Err(SshError::PasswordRefused {
+            user: user.to_owned(),
+            offered,
+        });
+    };
+    if let Err(e) = result {
+        if let Some(t) = timed_out(&e) {
+            return Err(t);
+        }
+        return Err(SshError::WrongPassword {
+            user: user.to_owned(),
+        });
+    }
+    if !open.sess.authenticated() {
+        return Err(SshError::WrongPassword {
+            user: user.to_owned(),
+        });
+    }
+    Ok(open.session(t))
+}
+
+/// A connection whose host key has been checked, not yet authenticated.
+struct Handshaken {
+    sess: Session,
+    probe: TcpStream,
+    target: String,
+    presented: HostKey,
+}
+
+impl Handshaken {
+    fn session(self, t: &Timeouts) -> (SshSession, HostKey) {
+        let keepalive = keepalive_interval(t.io);
+        self.sess
+            .set_keepalive(true, u32::try_from(keepalive.as_secs()).unwrap_or(u32::MAX));
+        tracing::debug!(host = %self.target, host_key = %self.presented.fingerprint(), "ssh connected");
+        (
+            SshSession {
+                sess: self.sess,
+                probe: self.probe,
+                addr: self.target,
+                io: t.io,
+                dead: AtomicBool::new(false),
+            },
+            self.presented,
+        )
+    }
+}
+
+/// TCP connect (bounded by [`Timeouts::connect`]), SSH handshake and the host key check, which
+/// happens before anything (a key, a password) is sent to the host.
+fn handshake(
+    addr: &str,
+    port: u16,
+    check: &HostKeyCheck,
+    t: &Timeouts,
+) -> Result<Handshaken, SshError> {
     let target = format!("{addr}:{port}");
     let connect_err = |source| SshError::Connect {
         addr: target.clone(),
@@ -324,38 +483,12 @@ pub fn connect(
         }
     }
 
-    sess.userauth_pubkey_memory(&creds.user, None, &creds.private_key_openssh, None)
-        .map_err(|e| {
-            if is_code(&e, LIBSSH2_ERROR_TIMEOUT) {
-                SshError::TimedOut {
-                    what: format!("authentication on {target} (no answer)"),
-                }
-            } else {
-                SshError::Auth {
-                    user: creds.user.clone(),
-                    detail: e.message().to_owned(),
-                }
-            }
-        })?;
-    if !sess.authenticated() {
-        return Err(SshError::Auth {
-            user: creds.user.clone(),
-            detail: "the host did not accept the key".to_owned(),
-        });
-    }
-    let keepalive = keepalive_interval(t.io);
-    sess.set_keepalive(true, u32::try_from(keepalive.as_secs()).unwrap_or(u32::MAX));
-    tracing::debug!(host = %target, host_key = %presented.fingerprint(), "ssh connected");
-    Ok((
-        SshSession {
-            sess,
-            probe,
-            addr: target,
-            io: t.io,
-            dead: AtomicBool::new(false),
-        },
+    Ok(Handshaken {
+        sess,
+        probe,
+        target,
         presented,
-    ))
+    })
 }
 
 /// Keepalives are sent every io/4 (whole seconds; libssh2's minimum is 2 s, at most 15 s).
@@ -554,11 +687,191 @@ impl SshSession {
             .map_err(|e| self.step_err("reading the exit status", e))
     }
 
+    /// Runs an interactive login shell on a PTY (the web terminal) until the shell exits, the
+    /// caller hangs up (`input` closes or sends [`TermInput::Close`]), no input arrives for
+    /// `idle`, or the host stops answering (about [`Timeouts::io`], as in [`SshSession::run`]).
+    /// Output bytes go to `on_output`, which returns false to hang up.
+    pub fn interactive(
+        &self,
+        cols: u32,
+        rows: u32,
+        idle: Duration,
+        input: &std::sync::mpsc::Receiver<TermInput>,
+        on_output: &mut dyn FnMut(&[u8]) -> bool,
+    ) -> Result<TermEnd, SshError> {
+        self.sess.set_blocking(true);
+        let mut ch = self
+            .sess
+            .channel_session()
+            .map_err(|e| self.step_err("opening a channel", e))?;
+        ch.request_pty(
+            "xterm-256color",
+            None,
+            Some((cols.clamp(2, 1000), rows.clamp(2, 1000), 0, 0)),
+        )
+        .map_err(|e| self.step_err("asking for a terminal", e))?;
+        ch.shell()
+            .map_err(|e| self.step_err("starting the shell", e))?;
+        self.sess.set_blocking(false);
+        let result = self.terminal_loop(&mut ch, idle, input, on_output);
+        if result.is_err() {
+            drop(ch);
+        } else {
+            let _ = ch.close();
+        }
+        self.sess.set_blocking(true);
+        if let Err(SshError::TimedOut { .. }) = &result {
+            self.dead.store(true, Ordering::SeqCst);
+            let _ = self.probe.shutdown(Shutdown::Both);
+        }
+        result
+    }
+
+    fn terminal_loop(
+        &self,
+        ch: &mut Channel,
+        idle: Duration,
+        input: &std::sync::mpsc::Receiver<TermInput>,
+        on_output: &mut dyn FnMut(&[u8]) -> bool,
+    ) -> Result<TermEnd, SshError> {
+        use std::sync::mpsc::RecvTimeoutError;
+        let silence = silence_limit(self.io);
+        let mut rbuf = vec![0u8; 32 * 1024];
+        let mut pending: Vec<u8> = Vec::new();
+        let mut resize: Option<(u32, u32)> = None;
+        let mut last_heard = Instant::now();
+        let mut last_input = Instant::now();
+        let mut wait = Duration::from_millis(1);
+        loop {
+            let now = Instant::now();
+            if let Ok(n) = self.probe.peek(&mut [0u8; 1])
+                && n > 0
+            {
+                last_heard = now;
+            }
+            let mut progressed = false;
+            // Output first: the person is waiting for it.
+            for _ in 0..16 {
+                match ch.stream(0).read(&mut rbuf) {
+                    Ok(0) => break,
+                    Ok(n) => {
+                        progressed = true;
+                        last_heard = now;
+                        if !on_output(rbuf.get(..n).unwrap_or_default()) {
+                            return Ok(TermEnd::Closed);
+                        }
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                    Err(e) => {
+                        return Err(SshError::Channel(format!(
+                            "reading the terminal of {}: {e}",
+                            self.addr
+                        )));
+                    }
+                }
+            }
+            if ch.eof() {
+                return Ok(TermEnd::HostClosed);
+            }
+            if !pending.is_empty() {
+                match ch.write(&pending) {
+                    Ok(n) => {
+                        pending.drain(..n.min(pending.len()));
+                        progressed |= n > 0;
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                    Err(e) => {
+                        return Err(SshError::Channel(format!(
+                            "typing into the terminal of {}: {e}",
+                            self.addr
+                        )));
+                    }
+                }
+            }
+            if let Some((c, r)) = resize {
+                match ch.request_pty_size(c.clamp(2, 1000), r.clamp(2, 1000), None, None) {
+                    Ok(()) => resize = None,
+                    Err(e) if is_code(&e, LIBSSH2_ERROR_EAGAIN) => {}
+                    Err(e) => return Err(self.step_err("resizing the terminal", e)),
+                }
+            }
+            match self.sess.keepalive_send() {
+                Ok(_) => {}
+                Err(e) if is_code(&e, LIBSSH2_ERROR_EAGAIN) => {}
+                Err(e) => return Err(self.step_err("sending a keepalive", e)),
+            }
+            if now.duration_since(last_heard) > silence {
+                return Err(SshError::TimedOut {
+                    what: format!("no answer from {} for {silence:?}", self.addr),
+                });
+            }
+            if now.duration_since(last_input) > idle {
+                return Ok(TermEnd::Idle);
+            }
+            if progressed {
+                wait = Duration::from_millis(1);
+            }
+            // Wait for input (or the next look at the channel).
+            match input.recv_timeout(wait) {
+                Ok(TermInput::Data(d)) => {
+                    last_input = Instant::now();
+                    pending.extend_from_slice(&d);
+                    wait = Duration::from_millis(1);
+                }
+                Ok(TermInput::Resize { cols, rows }) => {
+                    last_input = Instant::now();
+                    resize = Some((cols, rows));
+                }
+                Ok(TermInput::Close) | Err(RecvTimeoutError::Disconnected) => {
+                    return Ok(TermEnd::Closed);
+                }
+                Err(RecvTimeoutError::Timeout) => {
+                    if !progressed {
+                        wait = (wait * 2).min(Duration::from_millis(20));
+                    }
+                }
+            }
+        }
+    }
+
     /// Says goodbye to the host (best effort, bounded by [`Timeouts::io`]).
     pub fn disconnect(self) {
         if !self.dead.load(Ordering::SeqCst) {
             self.sess.set_blocking(true);
             let _ = self.sess.disconnect(None, "bye", None);
+        }
+    }
+}
+
+/// What the person at a web terminal sends.
+#[derive(Debug)]
+pub enum TermInput {
+    /// Keystrokes (or pasted text).
+    Data(Vec<u8>),
+    Resize {
+        cols: u32,
+        rows: u32,
+    },
+    Close,
+}
+
+/// Why an interactive shell ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TermEnd {
+    /// The person closed it.
+    Closed,
+    /// The shell exited (or the host closed the channel).
+    HostClosed,
+    /// No input for the idle time-out.
+    Idle,
+}
+
+impl TermEnd {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TermEnd::Closed => "closed",
+            TermEnd::HostClosed => "host_closed",
+            TermEnd::Idle => "idle",
         }
     }
 }

@@ -9,7 +9,8 @@ use crate::body::JsonBody;
 use crate::problem::ApiError;
 use crate::state::State;
 use crate::text::{Category, Description, HostAddrText, Name, SshUserText, Timestamp};
-use hippo_shared::db::inventory::{Host, HostInput};
+use crate::values::{CheckReason, PathKind};
+use hippo_shared::db::inventory::{Host, HostCheck, HostInput};
 use hippo_shared::domain::{self, HostAddr, SshUser};
 use hippo_shared::domain::{ConfigId, EnvironmentId, HostId, Permission};
 use hippo_worker::ssh::HostKey;
@@ -36,8 +37,75 @@ pub struct HostOut {
     /// Its SHA256 fingerprint, as `ssh-keygen -l` prints it; absent with the key.
     #[oai(skip_serializing_if_is_none)]
     pub host_key_fingerprint: Option<String>,
+    #[oai(skip_serializing_if_is_none)]
+    pub last_check: Option<HostCheckOut>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+}
+
+/// A path of a release config using the host, and whether the login user can write there.
+#[derive(Object, Clone)]
+pub struct PathCheckOut {
+    pub config_id: ConfigId,
+    pub kind: PathKind,
+    pub path: String,
+    pub writable: bool,
+}
+
+/// The result of a connectivity check (`checkHost`); a host's `last_check` is its latest.
+#[derive(Object, Clone)]
+pub struct HostCheckOut {
+    pub host_id: HostId,
+    /// Reachable, host key as pinned, key login works, every path writable.
+    pub ok: bool,
+    #[oai(skip_serializing_if_is_none)]
+    pub reason: Option<CheckReason>,
+    /// What went wrong, for people.
+    #[oai(skip_serializing_if_is_none)]
+    pub message: Option<String>,
+    /// Round trip of one command once logged in.
+    #[oai(skip_serializing_if_is_none)]
+    pub latency_ms: Option<u64>,
+    /// The key the host presented (after `host_key_changed`: the new, refused one).
+    #[oai(skip_serializing_if_is_none)]
+    pub host_key_fingerprint: Option<String>,
+    /// The key was pinned by this check (first contact).
+    pub pinned: bool,
+    /// Who Hippo is on the host.
+    #[oai(skip_serializing_if_is_none)]
+    pub remote_user: Option<String>,
+    pub paths: Vec<PathCheckOut>,
+    pub duration_ms: u64,
+    pub checked_at: Timestamp,
+}
+
+pub fn check_out(host_id: HostId, at: &str, c: HostCheck) -> HostCheckOut {
+    HostCheckOut {
+        host_id,
+        ok: c.ok,
+        reason: c.reason.as_deref().map(CheckReason::parse),
+        message: c.message,
+        latency_ms: c.latency_ms,
+        host_key_fingerprint: c.host_key_fingerprint,
+        pinned: c.pinned,
+        remote_user: c.remote_user,
+        paths: c
+            .paths
+            .into_iter()
+            .map(|p| PathCheckOut {
+                config_id: p.config_id,
+                kind: if p.kind == "deploy" {
+                    PathKind::Deploy
+                } else {
+                    PathKind::Versions
+                },
+                path: p.path,
+                writable: p.writable,
+            })
+            .collect(),
+        duration_ms: c.duration_ms,
+        checked_at: at.to_owned().into(),
+    }
 }
 
 /// A host as the API shows it, with its environment's name.
@@ -46,8 +114,12 @@ async fn shown(st: &State, h: Host) -> Result<HostOut, ApiError> {
     Ok(out(h, name))
 }
 
-fn out(h: Host, environment_name: String) -> HostOut {
+pub fn out(h: Host, environment_name: String) -> HostOut {
     {
+        let last_check = match (h.last_check(), &h.checked_at) {
+            (Some(c), Some(at)) => Some(check_out(h.id, at, c)),
+            _ => None,
+        };
         let key = match (h.host_key_type, h.host_key) {
             (Some(t), Some(k)) => Some(HostKey {
                 key_type: t,
@@ -67,6 +139,7 @@ fn out(h: Host, environment_name: String) -> HostOut {
             description: h.description,
             host_key_fingerprint: key.as_ref().map(HostKey::fingerprint),
             host_key: key.map(|k| k.to_openssh()),
+            last_check,
             created_at: h.created_at.into(),
             updated_at: h.updated_at.into(),
         }

@@ -106,8 +106,8 @@ fn held(
 ) -> Vec<Permission> {
     Permission::ALL
         .into_iter()
-        // Hosts belong to an environment: `manage_hosts` is never an app's.
-        .filter(|p| app.is_none() || *p != Permission::ManageHosts)
+        // Hosts belong to an environment: `manage_hosts` and `terminal` are never an app's.
+        .filter(|p| app.is_none() || !matches!(p, Permission::ManageHosts | Permission::Terminal))
         .filter(|p| user.can(*p, env, app))
         .collect()
 }

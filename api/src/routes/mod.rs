@@ -10,9 +10,11 @@ pub mod git;
 pub mod hosts;
 pub mod lockouts;
 pub mod me;
+pub mod onboarding;
 pub mod people;
 pub mod releases;
 pub mod system;
+pub mod terminal;
 
 use crate::problem::Fail;
 use poem_openapi::payload::Json;

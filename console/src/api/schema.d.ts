@@ -154,6 +154,45 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/hosts/check": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Check many hosts in parallel (see `checkHost`). */
+        post: operations["checkHosts"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/hosts/import": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Import hosts from CSV or JSON, all or nothing: the whole file is validated first and
+         *     every bad row is named by its line (422 on `content`); a name already used in its
+         *     environment is a bad row. Needs `manage_hosts` in each row's environment. With `check`,
+         *     every imported host is checked afterwards.
+         */
+        post: operations["importHosts"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/hosts/{id}": {
         parameters: {
             query?: never;
@@ -168,6 +207,28 @@ export interface paths {
         post?: never;
         /** Delete a host. */
         delete: operations["deleteHost"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/hosts/{id}/check": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Check a host: TCP, SSH handshake, the host key (pinned on first contact; a changed key
+         *     is reported, never accepted), key login, one command's round trip, the remote user, and
+         *     whether the deploy and versions paths of the configs using it are writable. The result
+         *     is stored on the host (`last_check`). Needs `manage_hosts`.
+         */
+        post: operations["checkHost"];
+        delete?: never;
         options?: never;
         head?: never;
         patch?: never;
@@ -188,6 +249,51 @@ export interface paths {
          *     Use it after verifying that a host was reinstalled.
          */
         delete: operations["forgetHostKey"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/hosts/{id}/install-key": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Install the platform public key (`GET /api/ssh-key`) for the host's login user with
+         *     that user's password, used for this one connection: the key is appended to
+         *     `~/.ssh/authorized_keys` unless it is there (creating `~/.ssh` 0700 and the file 0600),
+         *     then key login is verified and the host checked. The password is never stored, logged,
+         *     audited or returned. A wrong password or a host that refuses password login is a 422
+         *     on `password`; a host that cannot be reached, a 502; a changed host key, a 409.
+         */
+        post: operations["installHostKey"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/hosts/{id}/terminal": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Open a web terminal on a host (admins, or `terminal` in its environment): creates the
+         *     session and a one-time ticket for the WebSocket `GET /ws/terminal?ticket=…` (browsers
+         *     cannot send a bearer header there). Everything typed and shown is recorded.
+         */
+        post: operations["openTerminal"];
+        delete?: never;
         options?: never;
         head?: never;
         patch?: never;
@@ -584,6 +690,40 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/terminal-sessions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Terminal sessions, newest first (at most 500), optionally of one host. Admins only. */
+        get: operations["listTerminalSessions"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/terminal-sessions/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One session with its transcript. Admins only. */
+        get: operations["getTerminalSession"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/tokens": {
         parameters: {
             query?: never;
@@ -715,10 +855,11 @@ export interface components {
         };
         /**
          * @description What was done: `create`, `update`, `delete`, `request` (a release), `edit` (a release),
-         *     `status` (a release moved), `revoke` (a token), `forget_host_key`, `clear` (a login lockout).
+         *     `status` (a release moved), `revoke` (a token), `forget_host_key`, `clear` (a login lockout),
+         *     `install_key`, `import` (hosts), `terminal` (a web terminal session).
          * @enum {string}
          */
-        AuditAction: "create" | "update" | "delete" | "request" | "edit" | "status" | "revoke" | "forget_host_key" | "clear" | "other";
+        AuditAction: "create" | "update" | "delete" | "request" | "edit" | "status" | "revoke" | "forget_host_key" | "clear" | "install_key" | "import" | "terminal" | "other";
         /**
          * AuditChange
          * @description One changed field. Values are shown as text: a string as it is, anything else (a number, a
@@ -796,6 +937,23 @@ export interface components {
          * @enum {string}
          */
         ChannelType: "dingtalk" | "wecom" | "feishu" | "webhook" | "email" | "sms" | "other";
+        /** CheckHostsIn */
+        CheckHostsIn: {
+            /** @description The hosts to check (1-1000), each one the caller may manage. */
+            host_ids: number[];
+        };
+        /** CheckHostsOut */
+        CheckHostsOut: {
+            /** @description One result per host, in the order asked. */
+            results: components["schemas"]["HostCheckOut"][];
+        };
+        /**
+         * @description Why a host check failed: `unreachable` (TCP), `timeout` (no answer in time), `handshake`
+         *     (SSH), `host_key_changed` (the host presented another key than the pinned one), `auth` (the
+         *     platform key is not accepted), `command` (a command could not run), `path_not_writable`.
+         * @enum {string}
+         */
+        CheckReason: "unreachable" | "timeout" | "handshake" | "host_key_changed" | "auth" | "command" | "path_not_writable" | "other";
         /** CommitOut */
         CommitOut: {
             author: string;
@@ -1162,6 +1320,35 @@ export interface components {
             before_release: string;
         };
         /**
+         * HostCheckOut
+         * @description The result of a connectivity check (`checkHost`); a host's `last_check` is its latest.
+         */
+        HostCheckOut: {
+            /** Format: date-time */
+            checked_at: string;
+            /** Format: uint64 */
+            duration_ms: number;
+            /** Format: int64 */
+            host_id: number;
+            /** @description The key the host presented (after `host_key_changed`: the new, refused one). */
+            host_key_fingerprint?: string;
+            /**
+             * Format: uint64
+             * @description Round trip of one command once logged in.
+             */
+            latency_ms?: number;
+            /** @description What went wrong, for people. */
+            message?: string;
+            /** @description Reachable, host key as pinned, key login works, every path writable. */
+            ok: boolean;
+            paths: components["schemas"]["PathCheckOut"][];
+            /** @description The key was pinned by this check (first contact). */
+            pinned: boolean;
+            reason?: components["schemas"]["CheckReason"];
+            /** @description Who Hippo is on the host. */
+            remote_user?: string;
+        };
+        /**
          * HostIn
          * @example {
          *       "addr": "10.0.0.5",
@@ -1217,6 +1404,7 @@ export interface components {
             host_key_fingerprint?: string;
             /** Format: int64 */
             id: number;
+            last_check?: components["schemas"]["HostCheckOut"];
             name: string;
             /** Format: uint16 */
             port: number;
@@ -1237,6 +1425,56 @@ export interface components {
             host_name: string;
             /** @description Newest first. */
             versions: components["schemas"]["VersionOut"][];
+        };
+        /**
+         * @description The format of a hosts file: `csv` (a header line, then one host per line) or `json` (an
+         *     array of objects).
+         * @enum {string}
+         */
+        ImportFormat: "csv" | "json";
+        /** ImportIn */
+        ImportIn: {
+            /**
+             * @description Check every imported host afterwards.
+             * @default false
+             */
+            check: boolean;
+            /**
+             * @description CSV: a header line naming the columns (`name`, `addr`, `port`, `user`, `environment`
+             *     (its tag), `category`, `description`; `name` and `addr` are required, `port` defaults
+             *     to 22 and `user` to root), then one host per line; blank lines and lines starting with
+             *     `#` are skipped. JSON: an array of objects with the same keys.
+             */
+            content: string;
+            /**
+             * Format: int64
+             * @description The environment of rows that name none.
+             */
+            environment_id?: number;
+            format: components["schemas"]["ImportFormat"];
+        };
+        /** ImportOut */
+        ImportOut: {
+            /** @description The checks, when asked for (file order). */
+            checks: components["schemas"]["HostCheckOut"][];
+            /** @description The hosts created, in file order. */
+            hosts: components["schemas"]["HostOut"][];
+        };
+        /** InstallKeyIn */
+        InstallKeyIn: {
+            /** @description The login user's password on the host, used for this one connection: never stored, logged, audited or returned. */
+            password: string;
+        };
+        /** InstallKeyOut */
+        InstallKeyOut: {
+            /** @description False when the key was already in `authorized_keys` (nothing was written). */
+            added: boolean;
+            /** @description The check run right after, with the platform key. */
+            check: components["schemas"]["HostCheckOut"] & unknown;
+            /** Format: int64 */
+            host_id: number;
+            /** @description The host key the host presented (pinned if it was the first contact). */
+            host_key_fingerprint: string;
         };
         /** LockoutOut */
         LockoutOut: {
@@ -1470,13 +1708,30 @@ export interface components {
             new_password: string;
         };
         /**
+         * PathCheckOut
+         * @description A path of a release config using the host, and whether the login user can write there.
+         */
+        PathCheckOut: {
+            /** Format: int64 */
+            config_id: number;
+            kind: components["schemas"]["PathKind"];
+            path: string;
+            writable: boolean;
+        };
+        /**
+         * @description A config path checked on a host: `deploy` (the deploy link's parent directory) or `versions`.
+         * @enum {string}
+         */
+        PathKind: "deploy" | "versions";
+        /**
          * @description What a role lets its holder do, within the environments and apps it is bound to:
          *     `edit_configs` (create and change release configs), `request` (request releases and
          *     rollbacks), `review` (approve or reject), `release` (run approved releases), `manage_hosts`
-         *     (hosts and their keys), `admin` (everything, everywhere).
+         *     (hosts and their keys), `terminal` (a web terminal on the environment's hosts, recorded),
+         *     `admin` (everything, everywhere).
          * @enum {string}
          */
-        Permission: "edit_configs" | "request" | "review" | "release" | "manage_hosts" | "admin";
+        Permission: "edit_configs" | "request" | "review" | "release" | "manage_hosts" | "terminal" | "admin";
         /**
          * Problem
          * @description An error: a stable snake_case code, a sentence for people, and the field at fault if any.
@@ -1757,6 +2012,43 @@ export interface components {
             /** Format: int64 */
             succeeded: number;
         };
+        /** TerminalSessionOut */
+        TerminalSessionOut: {
+            /** @description `closed`, `idle`, `host_closed`, or what failed; empty while open. */
+            end_reason: string;
+            /** Format: date-time */
+            ended_at?: string;
+            /** Format: int64 */
+            environment_id: number;
+            /** Format: int64 */
+            host_id: number;
+            host_name: string;
+            /** Format: int64 */
+            id: number;
+            /** Format: date-time */
+            started_at: string;
+            /** Format: int64 */
+            transcript_bytes: number;
+            /** Format: int64 */
+            user_id: number;
+            username: string;
+        };
+        /** TerminalTicketOut */
+        TerminalTicketOut: {
+            /** Format: date-time */
+            expires_at: string;
+            /** Format: int64 */
+            session_id: number;
+            /** @description Opens the session once, within 30 seconds: `GET /ws/terminal?ticket=…` (a WebSocket). */
+            ticket: string;
+            /** @description The WebSocket's path, with the ticket. */
+            ws_path: string;
+        };
+        /** TerminalTranscriptOut */
+        TerminalTranscriptOut: {
+            entries: components["schemas"]["TranscriptEntry"][];
+            session: components["schemas"]["TerminalSessionOut"];
+        };
         /**
          * TokenIn
          * @example {
@@ -1785,6 +2077,17 @@ export interface components {
             /** Format: int64 */
             id: number;
             name: string;
+        };
+        /**
+         * TranscriptEntry
+         * @description One piece of a session: `i` (typed), `o` (shown), `r` (resized, `d` = `COLSxROWS`), at `t`
+         *     milliseconds after the start.
+         */
+        TranscriptEntry: {
+            d: string;
+            k: string;
+            /** Format: uint64 */
+            t: number;
         };
         /**
          * UserIn
@@ -2954,6 +3257,179 @@ export interface operations {
             };
         };
     };
+    checkHosts: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CheckHostsIn"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["CheckHostsOut"];
+                };
+            };
+            /** @description The request could not be read (not JSON, a path or query parameter of the wrong type). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No or an invalid bearer token. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed: `permission` names what is missing. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request body is larger than the limit (`HIPPO_MAX_BODY_BYTES`, default 1 MB). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not sent as `Content-Type: application/json`. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A field holds a value that is not allowed: `field` names it. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Something unexpected; the cause is in the server log. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    importHosts: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ImportIn"];
+            };
+        };
+        responses: {
+            /** @description Created. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ImportOut"];
+                };
+            };
+            /** @description The request could not be read (not JSON, a path or query parameter of the wrong type). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No or an invalid bearer token. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request conflicts with the current state (duplicate, wrong status, still in use). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request body is larger than the limit (`HIPPO_MAX_BODY_BYTES`, default 1 MB). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not sent as `Content-Type: application/json`. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A field holds a value that is not allowed: `field` names it. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Something unexpected; the cause is in the server log. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     getHost: {
         parameters: {
             query?: never;
@@ -3191,6 +3667,72 @@ export interface operations {
             };
         };
     };
+    checkHost: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["HostCheckOut"];
+                };
+            };
+            /** @description The request could not be read (not JSON, a path or query parameter of the wrong type). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No or an invalid bearer token. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed: `permission` names what is missing. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such resource, or one the caller may not see. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Something unexpected; the cause is in the server log. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     forgetHostKey: {
         parameters: {
             query?: never;
@@ -3208,6 +3750,188 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description The request could not be read (not JSON, a path or query parameter of the wrong type). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No or an invalid bearer token. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed: `permission` names what is missing. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such resource, or one the caller may not see. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Something unexpected; the cause is in the server log. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    installHostKey: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["InstallKeyIn"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["InstallKeyOut"];
+                };
+            };
+            /** @description The request could not be read (not JSON, a path or query parameter of the wrong type). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No or an invalid bearer token. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed: `permission` names what is missing. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such resource, or one the caller may not see. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request conflicts with the current state (duplicate, wrong status, still in use). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request body is larger than the limit (`HIPPO_MAX_BODY_BYTES`, default 1 MB). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not sent as `Content-Type: application/json`. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A field holds a value that is not allowed: `field` names it. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Something unexpected; the cause is in the server log. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A service Hippo depends on (a Git server) failed or timed out. */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    openTerminal: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Created. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["TerminalTicketOut"];
+                };
             };
             /** @description The request could not be read (not JSON, a path or query parameter of the wrong type). */
             400: {
@@ -5156,6 +5880,129 @@ export interface operations {
             };
             /** @description No or an invalid bearer token. */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Something unexpected; the cause is in the server log. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listTerminalSessions: {
+        parameters: {
+            query?: {
+                host_id?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["TerminalSessionOut"][];
+                };
+            };
+            /** @description The request could not be read (not JSON, a path or query parameter of the wrong type). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No or an invalid bearer token. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed: `permission` names what is missing. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Something unexpected; the cause is in the server log. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getTerminalSession: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["TerminalTranscriptOut"];
+                };
+            };
+            /** @description The request could not be read (not JSON, a path or query parameter of the wrong type). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No or an invalid bearer token. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed: `permission` names what is missing. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such resource, or one the caller may not see. */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -139,7 +139,8 @@ const en = {
     title: 'Roles', new: 'New role', permissions: 'Permissions',
     perm: {
       edit_configs: 'Edit release configs', request: 'Request releases', review: 'Review releases',
-      release: 'Run releases', manage_hosts: 'Manage hosts', admin: 'Administer everything',
+      release: 'Run releases', manage_hosts: 'Manage hosts', terminal: 'Open host terminals (recorded)',
+      admin: 'Administer everything',
     },
   },
   tokens: {

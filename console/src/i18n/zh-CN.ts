@@ -141,7 +141,8 @@ const zhCN: Messages = {
     title: '角色', new: '新建角色', permissions: '权限',
     perm: {
       edit_configs: '编辑发布配置', request: '提交发布申请', review: '审核发布申请',
-      release: '执行发布', manage_hosts: '管理主机', admin: '管理一切',
+      release: '执行发布', manage_hosts: '管理主机', terminal: '打开主机终端（全程记录）',
+      admin: '管理一切',
     },
   },
   tokens: {

@@ -43,8 +43,59 @@ pub struct Host {
     pub description: String,
     pub host_key_type: Option<String>,
     pub host_key: Option<String>,
+    /// When the host was last checked ([`HostCheck`] in `check_result`, JSON).
+    pub checked_at: Option<String>,
+    pub check_result: Option<String>,
     pub created_at: String,
     pub updated_at: String,
+}
+
+impl Host {
+    /// The stored result of the last check (`None` before the first, or if unreadable).
+    pub fn last_check(&self) -> Option<HostCheck> {
+        serde_json::from_str(self.check_result.as_deref()?).ok()
+    }
+}
+
+/// What a connectivity check found (`worker::hostcheck`), stored on the host as JSON.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct HostCheck {
+    /// Reachable, the host key as pinned, key login works and every path is writable.
+    pub ok: bool,
+    /// Why not, as a stable code: `unreachable`, `timeout`, `handshake`, `host_key_changed`,
+    /// `auth`, `command`, `path_not_writable`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The same for people.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// Round trip of one command (`id -un`) once logged in, in milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_ms: Option<u64>,
+    /// The key the host presented (SHA256 fingerprint).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_key_fingerprint: Option<String>,
+    /// The key was pinned by this check (first contact).
+    #[serde(default)]
+    pub pinned: bool,
+    /// Who Hippo is on the host (`id -un`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote_user: Option<String>,
+    /// The deploy and versions paths of the release configs that use this host.
+    #[serde(default)]
+    pub paths: Vec<PathCheck>,
+    /// How long the whole check took.
+    pub duration_ms: u64,
+}
+
+/// Whether a config's path on a host can be written.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PathCheck {
+    pub config_id: crate::domain::ConfigId,
+    /// `deploy` (its parent directory must be writable: the link is replaced there) or `versions`.
+    pub kind: String,
+    pub path: String,
+    pub writable: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -65,7 +116,7 @@ macro_rules! env_cols {
 }
 macro_rules! host_cols {
     () => {
-        "id, environment_id, name, addr, port, username, category, description, host_key_type, host_key, created_at, updated_at"
+        "id, environment_id, name, addr, port, username, category, description, host_key_type, host_key, checked_at, check_result, created_at, updated_at"
     };
 }
 
@@ -213,24 +264,31 @@ impl Db {
         .ok_or(DbError::NotFound("host"))
     }
     pub async fn create_host(&self, i: &HostInput) -> DbResult<Host> {
-        let t = now();
-        let r: HostId = sqlx::query_scalar(
-            "INSERT INTO hosts (environment_id, name, addr, port, username, category, description, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
-        )
-        .bind(i.environment_id)
-        .bind(i.name.as_str())
-        .bind(i.addr.as_str())
-        .bind(i64::from(i.port))
-        .bind(i.username.as_str())
-        .bind(&i.category)
-        .bind(&i.description)
-        .bind(&t)
-        .bind(&t)
-        .fetch_one(&self.pool)
-        .await
-        .map_err(conflict("a host with this name exists in the environment"))?;
+        let mut tx = self.pool.begin().await?;
+        let r = insert_host(&mut tx, i).await?;
+        tx.commit().await?;
         self.get_host(r).await
+    }
+    /// Creates all the hosts or none (one transaction): the first conflict names its index.
+    pub async fn create_hosts(&self, all: &[HostInput]) -> Result<Vec<HostId>, (usize, DbError)> {
+        let mut tx = self.pool.begin().await.map_err(|e| (0, e.into()))?;
+        let mut ids = Vec::with_capacity(all.len());
+        for (n, i) in all.iter().enumerate() {
+            ids.push(insert_host(&mut tx, i).await.map_err(|e| (n, e))?);
+        }
+        tx.commit().await.map_err(|e| (0, e.into()))?;
+        Ok(ids)
+    }
+    /// Stores the result of a check.
+    pub async fn record_host_check(&self, id: HostId, at: &str, check: &HostCheck) -> DbResult<()> {
+        let json = serde_json::to_string(check).map_err(|e| DbError::Corrupt(e.to_string()))?;
+        sqlx::query("UPDATE hosts SET checked_at = $1, check_result = $2 WHERE id = $3")
+            .bind(at)
+            .bind(json)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
     /// Updates a host. A changed address or port forgets the pinned host key.
     pub async fn update_host(&self, id: HostId, i: &HostInput) -> DbResult<Host> {
@@ -297,4 +355,24 @@ impl Db {
         .await?;
         Ok(())
     }
+}
+
+async fn insert_host(tx: &mut sqlx::Transaction<'_, sqlx::Any>, i: &HostInput) -> DbResult<HostId> {
+    let t = now();
+    sqlx::query_scalar(
+        "INSERT INTO hosts (environment_id, name, addr, port, username, category, description, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+    )
+    .bind(i.environment_id)
+    .bind(i.name.as_str())
+    .bind(i.addr.as_str())
+    .bind(i64::from(i.port))
+    .bind(i.username.as_str())
+    .bind(&i.category)
+    .bind(&i.description)
+    .bind(&t)
+    .bind(&t)
+    .fetch_one(&mut **tx)
+    .await
+    .map_err(conflict("a host with this name exists in the environment"))
 }

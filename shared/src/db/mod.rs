@@ -17,6 +17,7 @@ pub mod lockouts;
 pub mod notices;
 pub mod people;
 pub mod releases;
+pub mod terminal;
 pub mod users;
 
 #[derive(Debug, thiserror::Error)]
