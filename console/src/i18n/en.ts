@@ -15,7 +15,7 @@ const en = {
   nav: {
     releases: 'Releases', apps: 'Apps', hosts: 'Hosts', environments: 'Environments', system: 'System',
     users: 'Users', roles: 'Roles', tokens: 'API tokens', lockouts: 'Login lockouts', audit: 'Audit', logout: 'Log out',
-    myTokens: 'My API tokens',
+    myTokens: 'My API tokens', terminal: 'Terminal', terminalSessions: 'Terminal sessions',
   },
   login: {
     title: 'Log in to Hippo', username: 'User name', password: 'Password', submit: 'Log in',
@@ -127,6 +127,25 @@ const en = {
     forgotten: 'Host key forgotten', platformKey: 'Platform public key',
     platformKeyHint: 'Add it to ~/.ssh/authorized_keys of the deploy user on every host:',
     oneLiner: 'One-liner', filterText: 'Name or address', showKey: 'Show the platform key',
+    lastCheck: 'Last check', neverChecked: 'never checked', checkOk: 'ok · {ms} ms', checkedAt: 'Checked {at}',
+    remoteUser: 'Logged in as {user}', check: 'Check', checkSelected: 'Check selected ({n})',
+    checkAllOk: '{n} hosts checked: all ok', checkFailed: '{n} of {total} hosts failed the check',
+    installKey: 'Install key', installKeyHint: 'The password of {user} on {host} is used for this one connection to add the platform key to ~/.ssh/authorized_keys; it is never stored.',
+    password: 'Password', keyInstalled: 'Platform key installed; key login works', keyWasThere: 'The key was already installed; key login works',
+    import: 'Import', importFormat: 'Format', importContent: 'Hosts', importDefaultEnv: 'Default environment',
+    importHint: 'A header line names the columns: name, addr, port, user, environment (its tag), category, description. Nothing is imported unless every row is valid.',
+    importCheck: 'Check every imported host', imported: '{n} hosts imported', terminal: 'Terminal',
+    reason: {
+      unreachable: 'unreachable', timeout: 'timed out', handshake: 'SSH handshake failed', host_key_changed: 'host key changed',
+      auth: 'key not accepted', command: 'command failed', path_not_writable: 'path not writable', other: 'failed',
+    },
+  },
+  terminal: {
+    title: 'Terminal · {host}', recorded: 'Everything typed and shown here is recorded and visible to administrators.',
+    reconnect: 'Connect again', back: 'Back to hosts', sessions: 'Terminal sessions', started: 'Started', ended: 'Ended',
+    endReason: 'Ended because', replay: 'Replay', typed: 'Typed',
+    state: { connecting: 'connecting', open: 'connected', ended: 'ended', failed: 'failed' },
+    end: { closed: 'The session was closed.', idle: 'The session ended after being idle too long.', host_closed: 'The shell exited.' },
   },
   envs: { title: 'Environments', new: 'New environment', edit: 'Edit environment', tagHint: 'e.g. prod, test' },
   users: {

@@ -17,7 +17,7 @@ const zhCN: Messages = {
   nav: {
     releases: '发布申请', apps: '应用管理', hosts: '主机管理', environments: '环境管理', system: '系统管理',
     users: '用户', roles: '角色', tokens: 'API 令牌', lockouts: '登录锁定', audit: '审计日志', logout: '退出登录',
-    myTokens: '我的 API 令牌',
+    myTokens: '我的 API 令牌', terminal: '终端', terminalSessions: '终端会话',
   },
   login: {
     title: '登录 Hippo', username: '用户名', password: '密码', submit: '登录',
@@ -129,6 +129,25 @@ const zhCN: Messages = {
     forgotten: '已忘记主机密钥', platformKey: '平台公钥',
     platformKeyHint: '把它加入每台主机部署用户的 ~/.ssh/authorized_keys：',
     oneLiner: '一行命令', filterText: '名称或地址', showKey: '查看平台公钥',
+    lastCheck: '最近检测', neverChecked: '未检测', checkOk: '正常 · {ms} 毫秒', checkedAt: '检测于 {at}',
+    remoteUser: '登录用户 {user}', check: '检测', checkSelected: '检测所选（{n}）',
+    checkAllOk: '已检测 {n} 台主机：全部正常', checkFailed: '{total} 台中有 {n} 台检测失败',
+    installKey: '安装密钥', installKeyHint: '{host} 上 {user} 的密码仅用于这一次连接，把平台公钥加入 ~/.ssh/authorized_keys，不会被保存。',
+    password: '密码', keyInstalled: '平台密钥已安装，密钥登录正常', keyWasThere: '密钥此前已安装，密钥登录正常',
+    import: '批量导入', importFormat: '格式', importContent: '主机列表', importDefaultEnv: '默认环境',
+    importHint: '第一行是列名：name、addr、port、user、environment（环境标识）、category、description。只要有一行无效，就一台也不导入。',
+    importCheck: '导入后检测每台主机', imported: '已导入 {n} 台主机', terminal: '终端',
+    reason: {
+      unreachable: '无法连接', timeout: '超时', handshake: 'SSH 握手失败', host_key_changed: '主机密钥已变更',
+      auth: '密钥未被接受', command: '命令失败', path_not_writable: '路径不可写', other: '失败',
+    },
+  },
+  terminal: {
+    title: '终端 · {host}', recorded: '此处输入和显示的一切都会被记录，管理员可查看。',
+    reconnect: '重新连接', back: '返回主机列表', sessions: '终端会话', started: '开始', ended: '结束',
+    endReason: '结束原因', replay: '回放', typed: '输入内容',
+    state: { connecting: '连接中', open: '已连接', ended: '已结束', failed: '失败' },
+    end: { closed: '会话已关闭。', idle: '空闲时间过长，会话已结束。', host_closed: 'Shell 已退出。' },
   },
   envs: { title: '环境管理', new: '新建环境', edit: '编辑环境', tagHint: '例如 prod、test' },
   users: {
