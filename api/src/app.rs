@@ -87,6 +87,17 @@ const LINKS: &[(&str, &str, &str)] = &[
         "deleteReleaseConfig",
     ),
     ("createReleaseConfig", "ListVersions", "listVersions"),
+    ("cloneReleaseConfig", "GetReleaseConfig", "getReleaseConfig"),
+    (
+        "cloneReleaseConfig",
+        "UpdateReleaseConfig",
+        "updateReleaseConfig",
+    ),
+    (
+        "cloneReleaseConfig",
+        "DeleteReleaseConfig",
+        "deleteReleaseConfig",
+    ),
     (
         "createReleaseConfig",
         "ListNoticeChannels",

@@ -335,27 +335,7 @@ impl ConfigIn {
                 }
             }
         };
-        if self.host_ids.is_empty() {
-            return Err(ApiError::invalid(
-                "host_ids",
-                "host_ids must name at least one host",
-            ));
-        }
-        let mut host_ids = self.host_ids.clone();
-        host_ids.sort_unstable();
-        host_ids.dedup();
-        for id in &host_ids {
-            let h =
-                st.db.get_host(*id).await.map_err(|_| {
-                    ApiError::invalid("host_ids", format!("host {id} does not exist"))
-                })?;
-            if h.environment_id != self.environment_id {
-                return Err(ApiError::invalid(
-                    "host_ids",
-                    format!("host {id} belongs to another environment"),
-                ));
-            }
-        }
+        let host_ids = parse_hosts(st, self.environment_id, &self.host_ids).await?;
         let deploy_path =
             RemotePath::parse(&self.deploy_path).map_err(ApiError::field("deploy_path"))?;
         let versions_path =
@@ -398,6 +378,71 @@ impl ConfigIn {
         };
         Ok((spec, token))
     }
+}
+
+/// Target hosts: at least one, each of `environment` (sorted, without repeats).
+async fn parse_hosts(
+    st: &State,
+    environment: EnvironmentId,
+    ids: &[HostId],
+) -> Result<Vec<HostId>, ApiError> {
+    if ids.is_empty() {
+        return Err(ApiError::invalid(
+            "host_ids",
+            "host_ids must name at least one host",
+        ));
+    }
+    let mut host_ids = ids.to_vec();
+    host_ids.sort_unstable();
+    host_ids.dedup();
+    for id in &host_ids {
+        let h = st
+            .db
+            .get_host(*id)
+            .await
+            .map_err(|_| ApiError::invalid("host_ids", format!("host {id} does not exist")))?;
+        if h.environment_id != environment {
+            return Err(ApiError::invalid(
+                "host_ids",
+                format!("host {id} belongs to another environment"),
+            ));
+        }
+    }
+    Ok(host_ids)
+}
+
+/// Where a config is cloned to: another environment and/or another app. Everything is copied
+/// but the hosts (chosen here again: hosts belong to one environment) and the secrets (the
+/// repository token and the notice channels, set again on the new config).
+#[derive(Object)]
+pub struct CloneIn {
+    /// Absent: the source's environment.
+    pub environment_id: Option<EnvironmentId>,
+    /// Absent: the source's app.
+    pub app_id: Option<AppId>,
+    /// Target hosts of the new config, all of its environment.
+    #[oai(validator(min_items = 1, max_items = 1000))]
+    pub host_ids: Vec<HostId>,
+}
+
+/// What a clone does not copy: `hosts` (chosen again in the request), `repo_token` (the
+/// source's token; set it on the new config before releasing), `notice_channels` (the source's
+/// channels carry secrets; set them again).
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[oai(rename_all = "snake_case")]
+pub enum NotCopied {
+    Hosts,
+    RepoToken,
+    NoticeChannels,
+}
+
+/// The new config, and what was not copied from the source.
+#[derive(Object)]
+pub struct CloneOut {
+    #[oai(flatten)]
+    pub config: ConfigOut,
+    /// Left behind by the clone: to choose or set again on the new config.
+    pub not_copied: Vec<NotCopied>,
 }
 
 /// The config, if the caller holds any permission for its environment and app (else 404).
@@ -583,6 +628,62 @@ impl ConfigsApi {
         let changes = audit::diff(audit::view(&before), None);
         audit::record(&st, &auth.0, "config", Some(id.0), "delete", changes).await;
         Ok(Deleted::Ok)
+    }
+
+    /// Clone a release config to another environment and/or app: everything but the hosts
+    /// (chosen again in the request) and the secrets (repository token, notice channels: set
+    /// them again on the new config; `not_copied` lists what was left behind). Needs to see the
+    /// source and `edit_configs` for the target; 409 if the target app already has a config for
+    /// the target environment.
+    #[oai(
+        path = "/:id/clone",
+        method = "post",
+        operation_id = "cloneReleaseConfig"
+    )]
+    async fn clone_config(
+        &self,
+        auth: Auth,
+        st: Data<&Arc<State>>,
+        id: Path<ConfigId>,
+        body: JsonBody<CloneIn>,
+    ) -> ApiResult<Created<CloneOut>, { AUTH | BODY | FORBIDDEN | NOT_FOUND | CONFLICT }> {
+        let source = visible(&st, &auth, id.0).await?;
+        let environment_id = body.environment_id.unwrap_or(source.environment_id);
+        let app_id = body.app_id.unwrap_or(source.app_id);
+        auth.0
+            .require(Permission::EditConfigs, Some(environment_id), Some(app_id))?;
+        st.db
+            .get_app(app_id)
+            .await
+            .map_err(|_| ApiError::invalid("app_id", "app_id names no app"))?;
+        st.db.get_environment(environment_id).await.map_err(|_| {
+            ApiError::invalid("environment_id", "environment_id names no environment")
+        })?;
+        if environment_id == source.environment_id && app_id == source.app_id {
+            return Err(ApiError::conflict(
+                "config_exists",
+                "a clone needs another environment or another app: this one is the source",
+            )
+            .into());
+        }
+        let mut spec = source.spec.clone();
+        spec.host_ids = parse_hosts(&st, environment_id, &body.host_ids).await?;
+        let mut not_copied = vec![NotCopied::Hosts];
+        if source.has_repo_secret {
+            not_copied.push(NotCopied::RepoToken);
+        }
+        if !dispatch::channels(&st.deps, source.id).await.is_empty() {
+            not_copied.push(NotCopied::NoticeChannels);
+        }
+        let created = st
+            .db
+            .create_config(app_id, environment_id, &spec, None)
+            .await?;
+        let config = shown(&st, created).await?;
+        let mut changes = audit::diff(None, audit::view(&config));
+        changes["cloned_from"] = serde_json::json!(source.id);
+        audit::record(&st, &auth.0, "config", Some(config.id), "create", changes).await;
+        Ok(Created::Ok(Json(CloneOut { config, not_copied })))
     }
 
     /// The config's notice channels, secrets replaced by `***` (robot URLs shortened).

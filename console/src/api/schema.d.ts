@@ -407,6 +407,29 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/release-configs/{id}/clone": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Clone a release config to another environment and/or app: everything but the hosts
+         *     (chosen again in the request) and the secrets (repository token, notice channels: set
+         *     them again on the new config; `not_copied` lists what was left behind). Needs to see the
+         *     source and `edit_configs` for the target; 409 if the target app already has a config for
+         *     the target environment.
+         */
+        post: operations["cloneReleaseConfig"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/release-configs/{id}/git/branches": {
         parameters: {
             query?: never;
@@ -954,6 +977,74 @@ export interface components {
          * @enum {string}
          */
         CheckReason: "unreachable" | "timeout" | "handshake" | "host_key_changed" | "auth" | "command" | "path_not_writable" | "other";
+        /**
+         * CloneIn
+         * @description Where a config is cloned to: another environment and/or another app. Everything is copied
+         *     but the hosts (chosen here again: hosts belong to one environment) and the secrets (the
+         *     repository token and the notice channels, set again on the new config).
+         */
+        CloneIn: {
+            /**
+             * Format: int64
+             * @description Absent: the source's app.
+             */
+            app_id?: number;
+            /**
+             * Format: int64
+             * @description Absent: the source's environment.
+             */
+            environment_id?: number;
+            /** @description Target hosts of the new config, all of its environment. */
+            host_ids: number[];
+        };
+        /**
+         * CloneOut
+         * @description The new config, and what was not copied from the source.
+         */
+        CloneOut: {
+            /** Format: int64 */
+            app_id: number;
+            app_name: string;
+            /** Format: date-time */
+            created_at: string;
+            deploy_path: string;
+            /** Format: int64 */
+            environment_id: number;
+            environment_name: string;
+            failure_policy: components["schemas"]["FailurePolicy"];
+            filter: string;
+            filter_mode: components["schemas"]["FilterMode"];
+            /** @description Whether a token is stored (it is never returned). */
+            has_repo_token: boolean;
+            /** Format: uint64 */
+            hook_timeout_secs: number;
+            hooks: components["schemas"]["Hooks"];
+            host_ids: number[];
+            /** Format: int64 */
+            id: number;
+            /** Format: uint32 */
+            keep_versions: number;
+            /** @description Left behind by the clone: to choose or set again on the new config. */
+            not_copied: components["schemas"]["NotCopied"][];
+            /**
+             * Format: uint32
+             * @description How many notice channels are set (see `/api/release-configs/{id}/notice-channels`).
+             */
+            notice_channel_count: number;
+            /**
+             * Format: uint32
+             * @description Hosts prepared at once; absent: all.
+             */
+            parallelism?: number;
+            repo_auth: components["schemas"]["RepoAuthKind"];
+            repo_url: string;
+            repo_username: string;
+            review_enabled: boolean;
+            /** Format: date-time */
+            updated_at: string;
+            variables: string;
+            versions_path: string;
+        };
         /** CommitOut */
         CommitOut: {
             author: string;
@@ -1574,6 +1665,13 @@ export interface components {
             name: string;
             token: string;
         };
+        /**
+         * @description What a clone does not copy: `hosts` (chosen again in the request), `repo_token` (the
+         *     source's token; set it on the new config before releasing), `notice_channels` (the source's
+         *     channels carry secrets; set them again).
+         * @enum {string}
+         */
+        NotCopied: "hosts" | "repo_token" | "notice_channels";
         /**
          * NoticeAttemptOut
          * @description One delivery attempt of one notice on one channel.
@@ -4577,6 +4675,113 @@ export interface operations {
             };
             /** @description The request conflicts with the current state (duplicate, wrong status, still in use). */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Something unexpected; the cause is in the server log. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    cloneReleaseConfig: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CloneIn"];
+            };
+        };
+        responses: {
+            /** @description Created. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["CloneOut"];
+                };
+            };
+            /** @description The request could not be read (not JSON, a path or query parameter of the wrong type). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No or an invalid bearer token. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed: `permission` names what is missing. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such resource, or one the caller may not see. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request conflicts with the current state (duplicate, wrong status, still in use). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request body is larger than the limit (`HIPPO_MAX_BODY_BYTES`, default 1 MB). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not sent as `Content-Type: application/json`. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A field holds a value that is not allowed: `field` names it. */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
