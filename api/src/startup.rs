@@ -70,7 +70,7 @@ pub async fn start(settings: Settings) -> Result<Started, StartupError> {
                 queue::open_standalone(&deps.settings.data_dir.join("queue.db"), &queue_name)
                     .await?;
             // Standalone: this process is the only worker.
-            hippo_worker::runner::recover_after_restart(&deps, &queue).await?;
+            hippo_worker::recovery::recover_after_restart(&deps, &queue).await?;
             (queue, Some(source))
         }
     };

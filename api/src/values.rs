@@ -1,34 +1,8 @@
 //! The value sets of the API as enums (each one the spec lists) that the domain does not
-//! already hold: permissions, release statuses and kinds, ref kinds, filter modes, failure policies and
-//! event stages and statuses are the domain's own types (`shared::domain`, `shared::events`,
+//! already hold: permissions, release statuses and kinds, ref kinds, filter modes, failure policies,
+//! host statuses and event stages and statuses are the domain's own types (`shared::domain`, `shared::events`,
 //! poem-openapi enums with the `openapi` feature).
 use poem_openapi::Enum;
-
-/// A host in a release: `pending` → `prepared` (its new version is in place) → `switched`
-/// (it serves it); `skipped` (not switched because another host failed) or `failed`.
-#[derive(Enum, Clone, Copy, PartialEq, Eq, Debug)]
-#[oai(rename_all = "snake_case")]
-pub enum HostStatus {
-    Pending,
-    Preparing,
-    Prepared,
-    Switched,
-    Skipped,
-    Failed,
-}
-
-impl HostStatus {
-    pub fn parse(s: &str) -> Self {
-        match s {
-            "preparing" => Self::Preparing,
-            "prepared" => Self::Prepared,
-            "switched" => Self::Switched,
-            "skipped" => Self::Skipped,
-            "failed" => Self::Failed,
-            _ => Self::Pending,
-        }
-    }
-}
 
 /// What an audit entry is about.
 #[derive(Enum, Clone, Copy, PartialEq, Eq, Debug)]

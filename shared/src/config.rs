@@ -76,6 +76,8 @@ pub struct Settings {
     /// Proxies (addresses or CIDR ranges) whose `X-Forwarded-For` is believed when deciding a
     /// login's client address. Empty: the socket's peer address is the client.
     pub trusted_proxies: Vec<String>,
+    /// Seconds a web terminal session may go without input before it is closed.
+    pub terminal_idle_secs: u64,
     /// How release-server hooks are confined (docs/security.md).
     pub hook_sandbox: HookSandbox,
     /// Loopback, private, link-local… destinations notices may reach anyway: CIDRs
@@ -151,6 +153,7 @@ impl Default for Settings {
             login_lockout_secs: 900,
             login_hash_threads: 0,
             trusted_proxies: Vec::new(),
+            terminal_idle_secs: 900,
             hook_sandbox: HookSandbox::default(),
             internal_allowlist: Vec::new(),
         }
@@ -282,6 +285,7 @@ impl Settings {
             "HIPPO_LOGIN_LOCKOUT_AFTER" => login_lockout_after,
             "HIPPO_LOGIN_LOCKOUT_SECS" => login_lockout_secs,
             "HIPPO_LOGIN_HASH_THREADS" => login_hash_threads,
+            "HIPPO_TERMINAL_IDLE_SECS" => terminal_idle_secs,
         );
         for (name, value) in [
             ("HIPPO_HTTP_HEADER_TIMEOUT_SECS", s.http_header_timeout_secs),
@@ -292,6 +296,7 @@ impl Settings {
             ),
             ("HIPPO_HTTP_MAX_CONNECTIONS", s.http_max_connections as u64),
             ("HIPPO_LOGIN_WINDOW_SECS", s.login_window_secs),
+            ("HIPPO_TERMINAL_IDLE_SECS", s.terminal_idle_secs),
         ] {
             if value == 0 {
                 return Err(ConfigError::Env {

@@ -628,6 +628,63 @@ impl ReleaseKind {
     }
 }
 
+// One host's row in a release's per-host results (`preparing` is only in rows written by
+// older versions). The doc comment below is the spec's description.
+/// A host in a release: `pending` → `prepared` (its new version is in place) → `switched`
+/// (it serves it); `skipped` (not switched because another host failed) or `failed`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(poem_openapi::Enum))]
+#[cfg_attr(feature = "openapi", oai(rename_all = "snake_case"))]
+pub enum HostStatus {
+    Pending,
+    Preparing,
+    Prepared,
+    Switched,
+    Skipped,
+    Failed,
+}
+
+impl HostStatus {
+    pub const ALL: [HostStatus; 6] = [
+        Self::Pending,
+        Self::Preparing,
+        Self::Prepared,
+        Self::Switched,
+        Self::Skipped,
+        Self::Failed,
+    ];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Preparing => "preparing",
+            Self::Prepared => "prepared",
+            Self::Switched => "switched",
+            Self::Skipped => "skipped",
+            Self::Failed => "failed",
+        }
+    }
+    pub fn parse(s: &str) -> Result<Self, Invalid> {
+        Self::ALL
+            .into_iter()
+            .find(|st| st.as_str() == s)
+            .ok_or_else(|| Invalid(format!("unknown host status '{s}'")))
+    }
+}
+
+impl TryFrom<String> for HostStatus {
+    type Error = Invalid;
+    fn try_from(s: String) -> Result<Self, Invalid> {
+        Self::parse(&s)
+    }
+}
+
+impl fmt::Display for HostStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// What a release ships: a `branch`, a `tag` or a `commit`; a rollback names a kept `version`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

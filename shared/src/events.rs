@@ -26,6 +26,21 @@ pub enum Stage {
     Notify,
 }
 
+impl Stage {
+    /// The name stored and shown (the serde name).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Release => "release",
+            Self::Checkout => "checkout",
+            Self::Package => "package",
+            Self::Prepare => "prepare",
+            Self::Switch => "switch",
+            Self::Cleanup => "cleanup",
+            Self::Notify => "notify",
+        }
+    }
+}
+
 /// `started`, `output` (a line of a command or hook), `progress` (bytes sent), `succeeded`,
 /// `failed`, `info`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -152,6 +152,22 @@ fn the_platform_key_is_installed_once_with_a_one_time_password_that_is_found_now
         assert!(!lab.hippo.log().contains(pw), "a log holds the password");
         let found = files_containing(lab.hippo.data.path(), pw);
         assert!(found.is_empty(), "files hold the password: {found:?}");
+        // On PostgreSQL the data is not in the data folder: a dump of the database.
+        let url = lab.hippo.database_url();
+        if url.starts_with("postgres") {
+            let dump = std::process::Command::new("pg_dump")
+                .arg(&url)
+                .output()
+                .expect("pg_dump runs");
+            assert!(
+                dump.status.success(),
+                "{}",
+                String::from_utf8_lossy(&dump.stderr)
+            );
+            assert!(dump.stdout.len() > 1000, "the dump holds the database");
+            let text = String::from_utf8_lossy(&dump.stdout);
+            assert!(!text.contains(pw), "the database holds the password");
+        }
     }
 }
 
@@ -287,6 +303,28 @@ fn a_check_reports_the_fingerprint_and_latency_a_frozen_host_times_out_and_a_cha
         (403, Some("manage_hosts")),
         "{body}"
     );
+
+    // A host moved to another address forgets its pinned key and its last check.
+    let (_, before) = lab.hippo.get(&format!("/api/hosts/{a}"));
+    let mut moved = before.clone();
+    for k in [
+        "id",
+        "environment_name",
+        "host_key",
+        "host_key_fingerprint",
+        "last_check",
+        "created_at",
+        "updated_at",
+    ] {
+        moved.as_object_mut().expect("object").remove(k);
+    }
+    moved["port"] = json!(lab.hosts[1].port);
+    let (s, after) = lab.hippo.put(&format!("/api/hosts/{a}"), &moved);
+    assert_eq!(s, 200, "{after}");
+    assert!(
+        after.get("last_check").is_none() && after.get("host_key").is_none(),
+        "{after}"
+    );
 }
 
 fn import(h: &Hippo, body: &Value) -> (u16, Value) {
@@ -421,7 +459,7 @@ fn send(ws: &mut tungstenite::WebSocket<std::net::TcpStream>, v: Value) {
 
 #[test]
 fn a_terminal_session_runs_a_shell_is_recorded_for_admins_and_needs_the_permission() {
-    let lab = Lab::new(1, &[]);
+    let lab = Lab::new(1, &[("HIPPO_TERMINAL_IDLE_SECS", "5")]);
     let h = &lab.hippo;
     let host = lab.host_ids[0];
     let open = h.ok(&format!("/api/hosts/{host}/terminal"), &json!({}), 201);
@@ -512,4 +550,20 @@ fn a_terminal_session_runs_a_shell_is_recorded_for_admins_and_needs_the_permissi
     assert_eq!(s, 201, "{body}");
     let (s, _) = h.call(&operator, "GET", "/api/terminal-sessions", &Value::Null);
     assert_eq!(s, 403);
+
+    // A session nobody types in ends after the idle time-out.
+    let open = h.ok(&format!("/api/hosts/{host}/terminal"), &json!({}), 201);
+    let mut ws = terminal_socket(h, open["ws_path"].as_str().expect("ws_path")).expect("ws");
+    let started = Instant::now();
+    let (_, end) = read_until(&mut ws, "\u{0}never");
+    assert_eq!(
+        end.as_ref().map(|e| e["reason"].clone()),
+        Some(json!("idle")),
+        "{end:?}"
+    );
+    assert!(
+        started.elapsed() >= Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
 }

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 /// Exports the release's commit into `<work>/src` and returns that folder.
 pub async fn run(deps: &Deps, run: &Run) -> Result<PathBuf, String> {
+    let _timer = hippo_shared::metrics::global().time_stage(Stage::Checkout);
     let ev = &run.events;
     ev.send(
         ev.event(Stage::Checkout, EventStatus::Started)

@@ -2,9 +2,9 @@
 //! or the one just released. A cleanup failure is reported but does not fail the release.
 use crate::commands;
 use crate::context::{Events, Run};
+use crate::outcome::HostRun;
 use crate::targets::{SshSetup, Target, fan_out};
 use hippo_shared::db::inventory::Host;
-use hippo_shared::domain::HostId;
 use hippo_shared::events::{EventStatus, Stage};
 
 /// The folders to remove: all but the `keep` newest (names sort by time), never `protect`.
@@ -20,16 +20,13 @@ pub fn to_remove(mut versions: Vec<String>, keep: usize, protect: &[&str]) -> Ve
         .collect()
 }
 
-/// Cleans every host in `hosts` (reusing its connection when there is one); returns the
-/// removed versions per host id. These hosts link to the new version now, so it is the one
-/// to protect. A host that fails to clean is reported and keeps its folders: it does not fail
-/// the release.
-pub async fn run(
-    run: &Run,
-    setup: &SshSetup,
-    hosts: Vec<(Host, Option<Target>)>,
-) -> Vec<(HostId, Vec<String>)> {
-    let limit = hosts.len();
+/// Cleans every host that serves the new version now (reusing its connection), which is the
+/// one to protect; sets each one's `removed`. The others are left alone. A host that fails to
+/// clean is reported and keeps its folders: it does not fail the release.
+pub async fn run(run: &Run, setup: &SshSetup, hosts: &mut [HostRun]) {
+    run.events
+        .send(run.events.event(Stage::Cleanup, EventStatus::Started));
+    let _timer = hippo_shared::metrics::global().time_stage(Stage::Cleanup);
     let job = HostCleanup {
         setup: setup.clone(),
         events: run.events.clone(),
@@ -37,16 +34,22 @@ pub async fn run(
         keep: run.spec.keep_versions as usize,
         live: run.version.to_string(),
     };
-    fan_out(
-        hosts,
+    let mut live: Vec<&mut HostRun> = hosts.iter_mut().filter(|h| h.outcome.is_live()).collect();
+    let jobs = live
+        .iter_mut()
+        .map(|h| (h.host.clone(), h.conn.take()))
+        .collect();
+    let limit = live.len();
+    let cleaned = fan_out(
+        jobs,
         limit,
         move |host, conn| job.on(host, conn),
         |_| Vec::new(),
     )
-    .await
-    .into_iter()
-    .map(|(host, gone)| (host.id, gone))
-    .collect()
+    .await;
+    for (h, (_, removed)) in live.into_iter().zip(cleaned) {
+        h.removed = removed;
+    }
 }
 
 struct HostCleanup {

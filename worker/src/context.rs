@@ -144,7 +144,7 @@ impl Events {
                 // Kept in order and retried while the database is away (a restart), so a
                 // short outage loses no event.
                 let store = || hub.publish(ev.clone());
-                if let Err(e) = crate::runner::retry_db("storing a release event", store).await {
+                if let Err(e) = crate::retry::retry_db("storing a release event", store).await {
                     tracing::error!(error = %e, %release_id, "could not store a release event");
                 }
             }

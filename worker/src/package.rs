@@ -429,6 +429,64 @@ pub fn manifest(src: &Path, filter: &FileFilter) -> Result<Vec<ManifestEntry>, P
     Ok(out)
 }
 
+/// Stage 2 of a release: filter and pack the exported tree into `out` (the artifact kept for
+/// rollbacks); returns the manifest JSON recorded beside the version on every host.
+pub async fn run(run: &crate::context::Run, src: &Path, out: &Path) -> Result<String, String> {
+    use hippo_shared::events::{EventStatus, Stage};
+    let ev = &run.events;
+    ev.send(ev.event(Stage::Package, EventStatus::Started));
+    let _timer = hippo_shared::metrics::global().time_stage(Stage::Package);
+    let filter =
+        FileFilter::parse(run.spec.filter_mode, &run.spec.filter).map_err(|e| e.to_string())?;
+    if let Some(dir) = out.parent() {
+        fs::create_dir_all(dir).map_err(|e| format!("cannot create the artifact folder: {e}"))?;
+    }
+    let (src, out) = (src.to_owned(), out.to_owned());
+    let (info, entries) = tokio::task::spawn_blocking(move || {
+        let entries = manifest(&src, &filter)?;
+        let info = build_archive(&src, &filter, &out)?;
+        Ok::<_, PackageError>((info, entries))
+    })
+    .await
+    .map_err(|e| format!("package task failed: {e}"))?
+    .map_err(|e| e.to_string())?;
+    ev.send(
+        ev.event(Stage::Package, EventStatus::Succeeded)
+            .bytes(info.archive_bytes)
+            .message(format!(
+                "{} files, {} bytes, archive {} bytes (sha256 {})",
+                info.files, info.bytes_uncompressed, info.archive_bytes, info.sha256
+            )),
+    );
+    let manifest = serde_json::json!({
+        "release_id": run.release.id,
+        "commit": run.release.commit_id,
+        "version": run.version,
+        "archive_sha256": info.sha256,
+        "files": entries,
+    });
+    Ok(manifest.to_string())
+}
+
+/// Keeps the newest `keep` archives of a config besides `artifact` (the one just made or
+/// used), which is never removed.
+pub fn prune_artifacts(artifact: &Path, keep: usize) {
+    let Some(dir) = artifact.parent() else { return };
+    let Ok(rd) = fs::read_dir(dir) else {
+        return;
+    };
+    let names: Vec<String> = rd
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .collect();
+    let own = artifact
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default();
+    for name in crate::cleanup::to_remove(names, keep + 1, &[own]) {
+        let _ = fs::remove_file(dir.join(name));
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {

@@ -3,6 +3,7 @@
 //! into place, run before-release. The live version is untouched throughout.
 use crate::commands;
 use crate::context::Run;
+use crate::outcome::{HostRun, Outcome};
 use crate::targets::{SshSetup, Target, fan_out};
 use hippo_shared::db::inventory::Host;
 use hippo_shared::events::{EventStatus, Stage};
@@ -10,12 +11,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// A host that is ready to switch, with its open connection.
-pub struct Prepared {
-    pub conn: Target,
+/// What prepare leaves on a host that is ready to switch.
+struct Prepared {
+    conn: Target,
     /// The version the deploy path pointed to before (None on a first release).
-    pub previous: Option<String>,
-    pub bytes_sent: u64,
+    previous: Option<String>,
+    bytes_sent: u64,
 }
 
 /// What to put on a host: a new version from an archive, or one that should already be there.
@@ -30,13 +31,15 @@ pub enum Payload {
     Existing { fallback: Option<PathBuf> },
 }
 
-/// Prepares all hosts; returns each host's outcome in host order.
-pub async fn run(
-    run: &Run,
-    setup: &SshSetup,
-    payload: Payload,
-    hook: bool,
-) -> Vec<(Host, Result<Prepared, String>)> {
+/// Prepares every host of the run; each comes back `Prepared` (with its open connection) or
+/// `Failed`, in host order.
+pub async fn run(run: &Run, setup: &SshSetup, payload: Payload, hook: bool) -> Vec<HostRun> {
+    let ev = &run.events;
+    ev.send(
+        ev.event(Stage::Prepare, EventStatus::Started)
+            .message(format!("preparing {} hosts", run.hosts.len())),
+    );
+    let _timer = hippo_shared::metrics::global().time_stage(Stage::Prepare);
     let limit = run.spec.parallelism.map_or(run.hosts.len(), |p| p as usize);
     let jobs = run
         .hosts
@@ -51,6 +54,21 @@ pub async fn run(
         Err,
     )
     .await
+    .into_iter()
+    .map(|(host, res)| {
+        let mut h = HostRun::new(host);
+        match res {
+            Ok(p) => {
+                h.conn = Some(p.conn);
+                h.previous = p.previous;
+                h.bytes_sent = p.bytes_sent;
+                h.outcome = Outcome::Prepared;
+            }
+            Err(e) => h.outcome = Outcome::failed(Stage::Prepare, e),
+        }
+        h
+    })
+    .collect()
 }
 
 /// Plain data a blocking host task needs (no borrows of `Run`).

@@ -4,7 +4,7 @@
 //! explicitly (`Settings::queue_name`). The same handler serves both; only this module knows
 //! which backend is in use. Jobs carry a release id, nothing else.
 use crate::context::Deps;
-use crate::runner;
+use crate::{recovery, runner};
 use apalis::prelude::*;
 use apalis_redis::RedisStorage;
 use apalis_sqlite::{SqlitePool, SqliteStorage};
@@ -154,8 +154,8 @@ pub async fn run_workers(
         let deps = deps.clone();
         tokio::spawn(async move {
             loop {
-                tokio::time::sleep(runner::SWEEP_EVERY).await;
-                if let Err(e) = runner::sweep_orphans(&deps).await {
+                tokio::time::sleep(recovery::SWEEP_EVERY).await;
+                if let Err(e) = recovery::sweep_orphans(&deps).await {
                     tracing::warn!(error = %e, "sweeping for lost releases failed");
                 }
             }

@@ -4,45 +4,53 @@
 //! connections opened by prepare.
 use crate::commands;
 use crate::context::{Events, Run};
+use crate::outcome::{HostRun, Outcome};
 use crate::targets::{Target, fan_out};
 use hippo_shared::db::inventory::Host;
 use hippo_shared::events::{EventStatus, Stage};
 use std::time::Duration;
 
-/// A host's switch outcome: `Ok` when linked and after-release passed; `Err((linked, reason))`.
-pub type SwitchResult = Result<(), (bool, String)>;
-
-/// Switches every host; hands each connection back for cleanup.
-pub async fn run(
-    run: &Run,
-    hosts: Vec<(Host, Target)>,
-) -> Vec<(Host, SwitchResult, Option<Target>)> {
-    let limit = run.spec.parallelism.map_or(hosts.len(), |p| p as usize);
-    let jobs = hosts
-        .into_iter()
-        .map(|(host, conn)| {
+/// Switches every prepared host (on the connection prepare opened); the others are left alone.
+/// Each becomes `Switched` or `Failed` (`linked` when only after-release failed).
+pub async fn run(run: &Run, hosts: &mut [HostRun]) {
+    let mut ready: Vec<&mut HostRun> = hosts
+        .iter_mut()
+        .filter(|h| h.outcome == Outcome::Prepared && h.conn.is_some())
+        .collect();
+    let ev = &run.events;
+    ev.send(
+        ev.event(Stage::Switch, EventStatus::Started)
+            .message(format!("switching {} hosts", ready.len())),
+    );
+    let _timer = hippo_shared::metrics::global().time_stage(Stage::Switch);
+    let limit = run.spec.parallelism.map_or(ready.len(), |p| p as usize);
+    let jobs = ready
+        .iter_mut()
+        .map(|h| {
             let job = HostSwitch {
                 events: run.events.clone(),
                 deploy_path: run.spec.deploy_path.to_string(),
                 target: run.version_dir(),
                 tmp_link: format!("{}.hippo-{}.tmp", run.spec.deploy_path, run.release.id),
-                env: run.hook_env(Some(&host)),
+                env: run.hook_env(Some(&h.host)),
                 after_release: run.spec.hooks.after_release.clone(),
                 hook_timeout: Duration::from_secs(run.spec.hook_timeout_secs),
             };
-            (host, (job, conn))
+            (h.host.clone(), (job, h.conn.take()))
         })
         .collect();
-    fan_out(
+    let switched = fan_out(
         jobs,
         limit,
         |host, (job, conn)| job.on(host, conn),
-        |e| (Err((false, e)), None),
+        // The task died (a panic): whether the link moved is unknown.
+        |e| (Outcome::failed(Stage::Switch, e), None),
     )
-    .await
-    .into_iter()
-    .map(|(host, (res, conn))| (host, res, conn))
-    .collect()
+    .await;
+    for (h, (_, (outcome, conn))) in ready.into_iter().zip(switched) {
+        h.outcome = outcome;
+        h.conn = conn;
+    }
 }
 
 struct HostSwitch {
@@ -56,43 +64,58 @@ struct HostSwitch {
 }
 
 impl HostSwitch {
-    fn on(&self, host: &Host, mut t: Target) -> (SwitchResult, Option<Target>) {
+    fn on(&self, host: &Host, conn: Option<Target>) -> (Outcome, Option<Target>) {
         let ev = &self.events;
         ev.send(
             ev.event(Stage::Switch, EventStatus::Started)
                 .host(&host.name),
         );
-        t.set_stage(Stage::Switch);
-        let linked = t
-            .must(
-                "switching the deploy path",
-                &commands::switch_link(&self.deploy_path, &self.target, &self.tmp_link),
-            )
-            .map(|_| ());
-        let result = match linked {
-            Err(e) => Err((false, e)),
-            Ok(()) if self.after_release.trim().is_empty() => Ok(()),
-            Ok(()) => t
-                .hook(
-                    "after_release",
-                    &commands::run_hook(&self.deploy_path, &self.env, self.hook_timeout.as_secs()),
-                    &self.after_release,
-                    self.hook_timeout,
-                )
-                .map_err(|e| (true, e)),
+        let Some(mut t) = conn else {
+            return (
+                Outcome::failed(Stage::Switch, "no connection to switch on"),
+                None,
+            );
         };
-        match &result {
-            Ok(()) => ev.send(
+        t.set_stage(Stage::Switch);
+        let outcome = self.switch(&t);
+        match &outcome {
+            Outcome::Switched => ev.send(
                 ev.event(Stage::Switch, EventStatus::Succeeded)
                     .host(&host.name)
                     .message(format!("{} -> {}", self.deploy_path, self.target)),
             ),
-            Err((_, msg)) => ev.send(
+            other => ev.send(
                 ev.event(Stage::Switch, EventStatus::Failed)
                     .host(&host.name)
-                    .message(format!("{}: {msg}", host.name)),
+                    .message(format!("{}: {}", host.name, other.message())),
             ),
         }
-        (result, Some(t))
+        (outcome, Some(t))
+    }
+
+    /// Moves the link, then runs after-release.
+    fn switch(&self, t: &Target) -> Outcome {
+        if let Err(reason) = t.must(
+            "switching the deploy path",
+            &commands::switch_link(&self.deploy_path, &self.target, &self.tmp_link),
+        ) {
+            return Outcome::failed(Stage::Switch, reason);
+        }
+        if self.after_release.trim().is_empty() {
+            return Outcome::Switched;
+        }
+        match t.hook(
+            "after_release",
+            &commands::run_hook(&self.deploy_path, &self.env, self.hook_timeout.as_secs()),
+            &self.after_release,
+            self.hook_timeout,
+        ) {
+            Ok(()) => Outcome::Switched,
+            Err(reason) => Outcome::Failed {
+                stage: Stage::Switch,
+                reason,
+                linked: true,
+            },
+        }
     }
 }

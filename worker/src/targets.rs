@@ -25,6 +25,21 @@ pub struct SshSetup {
     pub rt: tokio::runtime::Handle,
 }
 
+impl SshSetup {
+    /// What a worker's connections share, from its dependencies.
+    pub fn from_deps(deps: &crate::context::Deps) -> SshSetup {
+        SshSetup {
+            private_key: deps.key.private_openssh.expose().to_owned(),
+            timeouts: crate::ssh::Timeouts {
+                connect: deps.settings.ssh_connect_timeout(),
+                io: deps.settings.ssh_io_timeout(),
+            },
+            db: deps.db.clone(),
+            rt: tokio::runtime::Handle::current(),
+        }
+    }
+}
+
 pub struct Target {
     pub host: Host,
     sess: SshSession,

@@ -12,13 +12,13 @@ use crate::routes::configs::{ConfigSnapshot, snapshot_out};
 use crate::state::State;
 use crate::text::{Comment, CommitText, Name, RefName, Timestamp, VersionText};
 use crate::values::ChannelType;
-use crate::values::{HostStatus, NoticeKindName};
+use crate::values::NoticeKindName;
 use hippo_shared::db::releases::{
     NamedRelease, NewRelease, Release, ReleaseEdit, ReleaseHost, ReleaseQuery, Visibility,
 };
 use hippo_shared::domain::{
-    self, AppId, CommitId, ConfigId, EnvironmentId, GitRef, HostId, Permission, RefKind, ReleaseId,
-    ReleaseKind, ReleaseStatus, UserId, VersionName,
+    self, AppId, CommitId, ConfigId, EnvironmentId, GitRef, HostId, HostStatus, Permission,
+    RefKind, ReleaseId, ReleaseKind, ReleaseStatus, UserId, VersionName,
 };
 use hippo_shared::events::{self, EventStatus, ReleaseEvent, Stage};
 use hippo_shared::jobs::DeployJob;
@@ -131,7 +131,7 @@ impl From<ReleaseHost> for ReleaseHostOut {
             host_id: h.host_id,
             host_name: h.host_name,
             addr: h.addr,
-            status: HostStatus::parse(&h.status),
+            status: h.status,
             stage: stage_of(&h.stage),
             message: h.message,
             bytes_sent: h.bytes_sent,

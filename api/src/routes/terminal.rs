@@ -35,8 +35,6 @@ use std::time::{Duration, Instant};
 
 /// How long a ticket opens its session.
 pub const TICKET_SECS: i64 = 30;
-/// A session with no input for this long is closed.
-pub const IDLE: Duration = Duration::from_secs(15 * 60);
 /// At most this much of a session is recorded (then `[transcript truncated]`).
 const MAX_TRANSCRIPT: usize = 8 * 1024 * 1024;
 
@@ -353,9 +351,10 @@ async fn run(
         connect: st.settings.ssh_connect_timeout(),
         io: st.settings.ssh_io_timeout(),
     };
+    let idle = Duration::from_secs(st.settings.terminal_idle_secs);
     let h = host.clone();
     let mut ssh = tokio::task::spawn_blocking(move || {
-        hostops::terminal(&h, &key, &t, 80, 24, IDLE, &in_rx, &ev_tx).map(|e| e.as_str().to_owned())
+        hostops::terminal(&h, &key, &t, 80, 24, idle, &in_rx, &ev_tx).map(|e| e.as_str().to_owned())
     });
     let mut tr = Transcript {
         id: session.id,

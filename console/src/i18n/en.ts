@@ -135,6 +135,7 @@ const en = {
     import: 'Import', importFormat: 'Format', importContent: 'Hosts', importDefaultEnv: 'Default environment',
     importHint: 'A header line names the columns: name, addr, port, user, environment (its tag), category, description. Nothing is imported unless every row is valid.',
     importCheck: 'Check every imported host', imported: '{n} hosts imported', terminal: 'Terminal',
+    importFile: 'Choose a file…', importInvalid: '{n} rows are invalid; nothing was imported',
     reason: {
       unreachable: 'unreachable', timeout: 'timed out', handshake: 'SSH handshake failed', host_key_changed: 'host key changed',
       auth: 'key not accepted', command: 'command failed', path_not_writable: 'path not writable', other: 'failed',

@@ -137,6 +137,7 @@ const zhCN: Messages = {
     import: '批量导入', importFormat: '格式', importContent: '主机列表', importDefaultEnv: '默认环境',
     importHint: '第一行是列名：name、addr、port、user、environment（环境标识）、category、description。只要有一行无效，就一台也不导入。',
     importCheck: '导入后检测每台主机', imported: '已导入 {n} 台主机', terminal: '终端',
+    importFile: '选择文件…', importInvalid: '{n} 行无效，未导入任何主机',
     reason: {
       unreachable: '无法连接', timeout: '超时', handshake: 'SSH 握手失败', host_key_changed: '主机密钥已变更',
       auth: '密钥未被接受', command: '命令失败', path_not_writable: '路径不可写', other: '失败',

@@ -290,13 +290,15 @@ impl Db {
             .await?;
         Ok(())
     }
-    /// Updates a host. A changed address or port forgets the pinned host key.
+    /// Updates a host. A changed address or port forgets the pinned host key and the last check.
     pub async fn update_host(&self, id: HostId, i: &HostInput) -> DbResult<Host> {
         let r = sqlx::query(
             "UPDATE hosts SET environment_id = $1, name = $2,
                 host_key_type = CASE WHEN addr = $3 AND port = $4 THEN host_key_type END,
                 host_key = CASE WHEN addr = $5 AND port = $6 THEN host_key END,
-                addr = $7, port = $8, username = $9, category = $10, description = $11, updated_at = $12 WHERE id = $13",
+                addr = $7, port = $8, username = $9, category = $10, description = $11, updated_at = $12,
+                checked_at = CASE WHEN addr = $3 AND port = $4 THEN checked_at END,
+                check_result = CASE WHEN addr = $3 AND port = $4 THEN check_result END WHERE id = $13",
         )
         .bind(i.environment_id)
         .bind(i.name.as_str())

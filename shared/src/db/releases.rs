@@ -3,9 +3,10 @@ use super::audit::Actor;
 use super::configs::ConfigSpec;
 use super::{Db, DbError, DbResult, now};
 use crate::domain::{
-    AppId, CommitId, ConfigId, EnvironmentId, HostId, RefKind, ReleaseId, ReleaseKind,
+    AppId, CommitId, ConfigId, EnvironmentId, HostId, HostStatus, RefKind, ReleaseId, ReleaseKind,
     ReleaseStatus, UserId, VersionName,
 };
+use crate::events::Stage;
 
 #[derive(Debug, Clone)]
 pub struct Release {
@@ -299,7 +300,8 @@ pub struct ReleaseHost {
     pub host_id: HostId,
     pub host_name: String,
     pub addr: String,
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: HostStatus,
     pub stage: String,
     pub message: String,
     pub bytes_sent: i64,
@@ -691,17 +693,18 @@ impl Db {
         Ok(())
     }
 
+    /// Where one host of a release is: its status, the stage it got to, and why (failures).
     pub async fn update_release_host(
         &self,
         release_id: ReleaseId,
         host_id: HostId,
-        status: &str,
-        stage: &str,
+        status: HostStatus,
+        stage: Stage,
         message: &str,
     ) -> DbResult<()> {
         sqlx::query("UPDATE release_hosts SET status = $1, stage = $2, message = $3, updated_at = $4 WHERE release_id = $5 AND host_id = $6")
-            .bind(status)
-            .bind(stage)
+            .bind(status.as_str())
+            .bind(stage.as_str())
             .bind(message)
             .bind(now())
             .bind(release_id)

@@ -172,7 +172,7 @@ async fn build(
             .await
             .unwrap_or_default()
             .into_iter()
-            .filter(|h| h.status == "failed")
+            .filter(|h| h.status == hippo_shared::domain::HostStatus::Failed)
             .map(|h| FailedHost {
                 host: h.host_name,
                 reason: h.message,
