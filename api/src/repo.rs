@@ -72,11 +72,17 @@ pub async fn synced(
         .repo_auth(config.id, &config.spec)
         .await
         .map_err(ApiError::internal)?;
+    st.repos.set_pinned_host_keys(st.db.git_host_keys().await?);
     let repos = st.repos.clone();
     let u = url.clone();
     let res = tokio::task::spawn_blocking(move || repos.sync(&u, &auth))
         .await
         .map_err(ApiError::internal)?;
+    for k in st.repos.take_new_host_keys() {
+        st.db
+            .pin_git_host_key(&k.host, &k.key, &k.fingerprint)
+            .await?;
+    }
     if let Err(e) = res {
         st.forget_fetch(&url);
         return Err(fetch_error(e, &url, admin).await);

@@ -52,6 +52,8 @@ pub async fn run(deps: &Deps, run: &Run) -> Result<PathBuf, String> {
 
     let src = run.work.join("src");
     let _ = std::fs::remove_dir_all(&src);
+    let pinned = deps.db.git_host_keys().await.map_err(|e| e.to_string())?;
+    deps.repos.set_pinned_host_keys(pinned);
     let repos = deps.repos.clone();
     let commit = run.release.commit_id.to_string();
     let dest = src.clone();
@@ -64,6 +66,15 @@ pub async fn run(deps: &Deps, run: &Run) -> Result<PathBuf, String> {
     })
     .await
     .map_err(|e| format!("checkout task failed: {e}"))?;
+    for k in deps.repos.take_new_host_keys() {
+        if let Err(e) = deps
+            .db
+            .pin_git_host_key(&k.host, &k.key, &k.fingerprint)
+            .await
+        {
+            tracing::warn!(host = %k.host, error = %e, "could not pin a Git server's host key");
+        }
+    }
     let info = match info {
         Ok(info) => info,
         // Every reader of the release sees its events: a failed fetch from this machine or an

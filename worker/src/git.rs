@@ -170,6 +170,62 @@ pub struct RepoCache {
     /// Local repository paths inside this folder (Hippo's data folder) are refused, whether
     /// a config or a submodule names them (`shared::net::check_repo_location`).
     private_dir: Option<PathBuf>,
+    /// Git servers' SSH host keys, pinned on first use (`host[:port]` → base64 key): set from
+    /// the database before a fetch ([`RepoCache::set_pinned_host_keys`]); keys seen for the
+    /// first time are collected for the caller to store ([`RepoCache::take_new_host_keys`]).
+    host_keys: Arc<Mutex<HostKeys>>,
+}
+
+#[derive(Default)]
+struct HostKeys {
+    pinned: HashMap<String, String>,
+    new: Vec<PinnedHostKey>,
+    /// Why a host's key was refused (libgit2 does not pass the callback's message on).
+    refused: HashMap<String, String>,
+}
+
+/// A Git server's SSH host key seen for the first time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PinnedHostKey {
+    /// `host` or `host:port` (a port other than 22).
+    pub host: String,
+    /// base64 of the key's wire form (as in `known_hosts`).
+    pub key: String,
+    /// `SHA256:…`, as `ssh-keygen -l` prints it.
+    pub fingerprint: String,
+}
+
+/// `SHA256:<unpadded base64 of SHA-256 of the key>`, as OpenSSH prints it.
+pub fn fingerprint(raw: &[u8]) -> String {
+    use base64::Engine;
+    format!(
+        "SHA256:{}",
+        base64::engine::general_purpose::STANDARD_NO_PAD.encode(Sha256::digest(raw))
+    )
+}
+
+/// The `host[:port]` an SSH repository URL connects to (`ssh://u@h:p/x`, scp-like `u@h:x`);
+/// `None` for other URLs.
+pub fn ssh_host_of(url: &str) -> Option<String> {
+    let url = url.trim();
+    if let Some(rest) = url
+        .strip_prefix("ssh://")
+        .or_else(|| url.strip_prefix("git+ssh://"))
+    {
+        let authority = &rest[..rest.find('/').unwrap_or(rest.len())];
+        let host_port = authority.rsplit('@').next().unwrap_or(authority);
+        return Some(match host_port.rsplit_once(':') {
+            Some((h, "22")) => h.to_owned(),
+            _ => host_port.to_owned(),
+        });
+    }
+    if url.contains("://") || url.starts_with('/') {
+        return None;
+    }
+    // scp-like: [user@]host:path
+    let (before, _) = url.split_once(':')?;
+    let host = before.rsplit('@').next().unwrap_or(before);
+    (!host.is_empty() && !host.contains('/')).then(|| host.to_owned())
 }
 
 impl fmt::Debug for RepoCache {
@@ -187,7 +243,26 @@ impl RepoCache {
             locks: Mutex::new(HashMap::new()),
             fetch_deadline: DEFAULT_FETCH_DEADLINE,
             private_dir: None,
+            host_keys: Arc::default(),
         }
+    }
+
+    /// The pinned Git server host keys (`host[:port]` → base64 key), from the database.
+    pub fn set_pinned_host_keys(&self, pinned: HashMap<String, String>) {
+        let mut k = self
+            .host_keys
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        k.pinned = pinned;
+    }
+
+    /// Host keys seen for the first time since the last call (to be stored, then pinned).
+    pub fn take_new_host_keys(&self) -> Vec<PinnedHostKey> {
+        let mut k = self
+            .host_keys
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        std::mem::take(&mut k.new)
     }
 
     /// Refuses local repositories (and submodules) inside `dir`: Hippo's data folder holds the
@@ -278,15 +353,30 @@ impl RepoCache {
     }
 
     fn fetch_into(&self, repo: &Repository, url: &str, auth: &RepoAuth) -> Result<(), GitError> {
-        let fetch_err = |e: git2::Error| GitError::Fetch {
-            url: redact_url(url),
-            message: sanitize_message(&fetch_message(&e), url, auth),
+        let fetch_err = |e: git2::Error| {
+            // libgit2 replaces a refused host key's reason by its own words: ours say which.
+            let refused = ssh_host_of(url).and_then(|h| {
+                self.host_keys
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .refused
+                    .remove(&h)
+            });
+            GitError::Fetch {
+                url: redact_url(url),
+                message: refused.unwrap_or_else(|| sanitize_message(&fetch_message(&e), url, auth)),
+            }
         };
         // Anonymous remote: the URL (which may carry credentials) is never written to the
         // mirror's config.
         let mut remote = repo.remote_anonymous(url).map_err(fetch_err)?;
         let mut fo = FetchOptions::new();
-        fo.remote_callbacks(callbacks(auth, Instant::now() + self.fetch_deadline));
+        fo.remote_callbacks(callbacks(
+            auth,
+            Instant::now() + self.fetch_deadline,
+            ssh_host_of(url),
+            self.host_keys.clone(),
+        ));
         fo.prune(FetchPrune::On);
         fo.download_tags(AutotagOption::None);
         fo.update_fetchhead(false);
@@ -652,7 +742,12 @@ fn cache_key(url: &str) -> String {
     key
 }
 
-fn callbacks<'a>(auth: &'a RepoAuth, deadline: Instant) -> RemoteCallbacks<'a> {
+fn callbacks<'a>(
+    auth: &'a RepoAuth,
+    deadline: Instant,
+    ssh_host: Option<String>,
+    host_keys: Arc<Mutex<HostKeys>>,
+) -> RemoteCallbacks<'a> {
     let mut cbs = RemoteCallbacks::new();
     let mut attempts = 0u32;
     let mut username_requests = 0u32;
@@ -706,14 +801,47 @@ fn callbacks<'a>(auth: &'a RepoAuth, deadline: Instant) -> RemoteCallbacks<'a> {
             }
         }
     });
-    cbs.certificate_check(|cert, _host| {
-        if cert.as_hostkey().is_some() {
-            // TODO(host-keys): pin git servers' SSH host keys (known_hosts per project).
-            // For now every SSH host key is accepted.
-            Ok(CertificateCheckStatus::CertificateOk)
-        } else {
+    cbs.certificate_check(move |cert, host| {
+        let Some(hostkey) = cert.as_hostkey() else {
             // TLS: let libgit2 apply its normal certificate validation.
-            Ok(CertificateCheckStatus::CertificatePassthrough)
+            return Ok(CertificateCheckStatus::CertificatePassthrough);
+        };
+        let Some(raw) = hostkey.hostkey() else {
+            return Err(git2::Error::from_str(
+                "the Git server offered no SSH host key",
+            ));
+        };
+        use base64::Engine;
+        let key = base64::engine::general_purpose::STANDARD.encode(raw);
+        let name = ssh_host.clone().unwrap_or_else(|| host.to_owned());
+        let mut keys = host_keys.lock().unwrap_or_else(PoisonError::into_inner);
+        match keys.pinned.get(&name) {
+            Some(pinned) if *pinned == key => Ok(CertificateCheckStatus::CertificateOk),
+            Some(pinned) => {
+                let was = base64::engine::general_purpose::STANDARD
+                    .decode(pinned)
+                    .map(|b| fingerprint(&b))
+                    .unwrap_or_default();
+                let why = format!(
+                    "the SSH host key of the Git server {name} changed: pinned {was}, offered {}; \
+                     if the server was really reinstalled, an admin forgets the pinned key \
+                     (DELETE /api/release-configs/{{id}}/git/host-key) and the next fetch pins \
+                     the new one",
+                    fingerprint(raw)
+                );
+                keys.refused.insert(name, why.clone());
+                Err(git2::Error::from_str(&why))
+            }
+            None => {
+                // Pinned on first use.
+                keys.pinned.insert(name.clone(), key.clone());
+                keys.new.push(PinnedHostKey {
+                    host: name,
+                    key,
+                    fingerprint: fingerprint(raw),
+                });
+                Ok(CertificateCheckStatus::CertificateOk)
+            }
         }
     });
     cbs.transfer_progress(move |_| Instant::now() < deadline);

@@ -1,6 +1,6 @@
 //! `/api/release-configs/{id}/git/*`: the branches, tags and commits of a config's repository
 //! (fetched first), for picking what to release.
-use super::{AUTH, ApiResult, ApiTags, BAD_PARAM, INVALID, NOT_FOUND, UPSTREAM};
+use super::{AUTH, ApiResult, ApiTags, BAD_PARAM, FORBIDDEN, INVALID, NOT_FOUND, UPSTREAM};
 use crate::auth::Auth;
 use crate::problem::ApiError;
 use crate::repo;
@@ -73,6 +73,26 @@ async fn with_repo<T: Send + 'static>(
         .map_err(repo::git_error)
 }
 
+/// The SSH host key pinned for a config's Git server (on its first fetch).
+#[derive(Object)]
+pub struct GitHostKeyOut {
+    /// `host` or `host:port`.
+    pub host: String,
+    /// `SHA256:…`, as `ssh-keygen -l` prints it.
+    pub fingerprint: String,
+    pub pinned_at: crate::text::Timestamp,
+}
+
+/// The config, if visible, and the `host[:port]` its SSH repository URL names (404 if the URL
+/// is not SSH).
+async fn ssh_host(st: &State, auth: &Auth, id: ConfigId) -> Result<String, ApiError> {
+    let config = st.db.get_config(id).await?;
+    auth.0
+        .require_sees(config.environment_id, Some(config.app_id), "release config")?;
+    hippo_worker::git::ssh_host_of(config.spec.repo_url.as_str())
+        .ok_or_else(|| ApiError::not_found("pinned host key (the repository URL is not SSH)"))
+}
+
 #[derive(Default)]
 pub struct GitApi;
 
@@ -133,5 +153,50 @@ impl GitApi {
         };
         let commits = with_repo(&st, &auth, id.0, move |r, url| r.commits(url, &name, 30)).await?;
         Ok(Json(commits.into_iter().map(Into::into).collect()))
+    }
+
+    /// The Git server's SSH host key, pinned on the first fetch over SSH (404 before, or for a
+    /// repository that is not reached over SSH). A fetch offered another key fails.
+    #[oai(
+        path = "/:id/git/host-key",
+        method = "get",
+        operation_id = "getGitHostKey"
+    )]
+    async fn host_key(
+        &self,
+        auth: Auth,
+        st: Data<&Arc<State>>,
+        id: Path<ConfigId>,
+    ) -> ApiResult<Json<GitHostKeyOut>, { AUTH | NOT_FOUND }> {
+        let host = ssh_host(&st, &auth, id.0).await?;
+        let k = st.db.git_host_key(&host).await?;
+        Ok(Json(GitHostKeyOut {
+            host: k.host,
+            fingerprint: k.fingerprint,
+            pinned_at: k.pinned_at.into(),
+        }))
+    }
+
+    /// Forget the Git server's pinned host key (admins; after a real reinstall of the server):
+    /// the next fetch pins the key it is offered. For every config on that server.
+    #[oai(
+        path = "/:id/git/host-key",
+        method = "delete",
+        operation_id = "forgetGitHostKey"
+    )]
+    async fn forget_host_key(
+        &self,
+        auth: Auth,
+        st: Data<&Arc<State>>,
+        id: Path<ConfigId>,
+    ) -> ApiResult<super::Deleted, { AUTH | FORBIDDEN | NOT_FOUND }> {
+        let host = ssh_host(&st, &auth, id.0).await?;
+        auth.0.require_admin()?;
+        let k = st.db.git_host_key(&host).await?;
+        st.db.forget_git_host_key(&host).await?;
+        let changes =
+            serde_json::json!({"git_host_key": {"host": k.host, "forgotten": k.fingerprint}});
+        crate::audit::record(&st, &auth.0, "config", Some(id.0), "update", changes).await;
+        Ok(super::Deleted::Ok)
     }
 }

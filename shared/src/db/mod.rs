@@ -11,6 +11,7 @@ use std::time::Duration;
 pub mod audit;
 pub mod configs;
 pub mod events;
+pub mod git_hosts;
 pub mod inventory;
 pub mod leases;
 pub mod lockouts;
