@@ -118,7 +118,7 @@ fn main() -> anyhow::Result<()> {
         (
             "admin",
             &admin,
-            "/api/releases?status=rejected&status=cancelled&page=10".into(),
+            "/api/releases?status=succeeded&status=failed&page=10".into(),
         ),
         (
             "admin",
