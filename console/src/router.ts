@@ -22,6 +22,7 @@ const routes: RouteRecordRaw[] = [
       { path: 'system/users', name: 'users', component: () => import('@/pages/UsersPage.vue'), meta: { title: 'nav.users' } },
       { path: 'system/roles', name: 'roles', component: () => import('@/pages/RolesPage.vue'), meta: { title: 'nav.roles' } },
       { path: 'system/tokens', name: 'tokens', component: () => import('@/pages/TokensPage.vue'), meta: { title: 'nav.tokens' } },
+      { path: 'system/lockouts', name: 'lockouts', component: () => import('@/pages/LockoutsPage.vue'), meta: { title: 'nav.lockouts' } },
       { path: 'system/audit', name: 'audit', component: () => import('@/pages/AuditPage.vue'), meta: { title: 'nav.audit' } },
       { path: 'system/terminal-sessions', name: 'terminal-sessions', component: () => import('@/pages/TerminalSessionsPage.vue'), meta: { title: 'nav.terminalSessions' } },
       { path: ':rest(.*)*', redirect: '/releases' },

@@ -1,8 +1,9 @@
 //! The web console, told by a browser: Debian's Chromium driven by playwright-core
 //! (`console/e2e/story.mjs`) against the real `hippo-api` (which serves the console it
-//! embeds), two real sshd hosts and a real Git repository. Afterwards the hosts' links on disk
-//! must point at the version the rollback chose, and the release page must have shown every
-//! stored event once, also across a connection dropped mid-release. Screenshots of every page,
+//! embeds), two real sshd hosts and a real Git repository. The story reads the hosts' deploy
+//! links on disk as it goes (after the rollback they point at the first version again);
+//! afterwards they are checked here too, and the release page must have shown every stored
+//! event once, also across a connection dropped mid-release. Screenshots of every page,
 //! in both languages, land in `console/e2e/artifacts/` (or `HIPPO_E2E_ARTIFACTS`).
 use hippo_e2e::git_fixture::GitFixture;
 use hippo_e2e::hippo::{ADMIN_PASSWORD, Hippo};
@@ -66,7 +67,14 @@ fn live_version(host: &TestHost) -> Option<String> {
 fn an_admin_sets_up_an_app_in_the_browser_a_developer_requests_a_reviewer_approves_and_a_rollback_restores_the_first_version()
  {
     let chromium = chromium();
-    let hippo = Hippo::start(&[]).expect("hippo starts");
+    let hippo = Hippo::start(&[
+        // The story's DingTalk robot listens on 127.0.0.1.
+        ("HIPPO_INTERNAL_ALLOWLIST", "127.0.0.1"),
+        // A user name locked out at its first limit, so the lockouts page has something to
+        // show without waiting for several windows.
+        ("HIPPO_LOGIN_LOCKOUT_AFTER", "1"),
+    ])
+    .expect("hippo starts");
     let (_, key) = hippo.get("/api/ssh-key");
     let public = key["public_key"].as_str().expect("public key").to_owned();
     let hosts: Vec<TestHost> = (1..=2)
@@ -79,7 +87,12 @@ fn an_admin_sets_up_an_app_in_the_browser_a_developer_requests_a_reviewer_approv
     let host_list: Vec<Value> = hosts
         .iter()
         .enumerate()
-        .map(|(i, h)| json!({"name": format!("web-{}", i + 1), "addr": h.addr, "port": h.port}))
+        .map(|(i, h)| {
+            json!({
+                "name": format!("web-{}", i + 1), "addr": h.addr, "port": h.port,
+                "link": host_path(h, DEPLOY),
+            })
+        })
         .collect();
 
     let out = Command::new("node")

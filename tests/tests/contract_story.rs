@@ -321,6 +321,37 @@ fn the_releases_list_pages_filters_and_counts_only_what_the_caller_may_see_with_
     );
     assert_eq!(p["items"][0]["reviewed_by_name"], "rita");
     assert_eq!(p["items"][0]["review_comment"], "not today");
+    // Several statuses at once (the console's tabs: "rejected / cancelled", "running" = queued
+    // or running).
+    let (s, p) = h.get("/api/releases?status=rejected&status=approved&status=cancelled");
+    assert_eq!(s, 200, "{p}");
+    assert_eq!(
+        (p["total"].clone(), p["counts"]["all"].clone()),
+        (json!(3), json!(8))
+    );
+    let (s, p) = h.get("/api/releases?status=bogus");
+    assert_eq!(s, 400, "{p}");
+    // A list shows no config snapshot; one release shows the config it was requested with
+    // (no secrets).
+    assert!(p.get("snapshot").is_none());
+    let (s, one) = h.get(&format!("/api/releases/{rejected}"));
+    assert_eq!(s, 200, "{one}");
+    assert_eq!(one["snapshot"]["hooks"]["before_release"], "", "{one}");
+    assert_eq!(one["snapshot"]["keep_versions"], 2, "{one}");
+    assert!(one["snapshot"].get("repo_token").is_none(), "{one}");
+    // The config changes afterwards: the release still shows what it was requested with.
+    let changed = lab.config_body(json!({"review_enabled": true, "keep_versions": 4,
+        "hooks": {"before_release": "echo changed"}}));
+    let (s, out) = h.call(
+        &h.token,
+        "PUT",
+        &format!("/api/release-configs/{prod_config}"),
+        &changed,
+    );
+    assert_eq!(s, 200, "{out}");
+    let (_, one) = h.get(&format!("/api/releases/{rejected}"));
+    assert_eq!(one["snapshot"]["keep_versions"], 2, "{one}");
+    assert_eq!(one["snapshot"]["hooks"]["before_release"], "", "{one}");
     let (_, p) = h.get(&format!("/api/releases?environment_id={test}"));
     assert_eq!(p["total"], 2);
     assert_eq!(p["items"][0]["environment_name"], "Test");

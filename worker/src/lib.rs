@@ -1,26 +1,47 @@
 //! Hippo's release worker: takes deploy jobs off the queue and runs a release's stages.
 //!
-//! The stages, in order (`runner` runs them):
-pub mod checkout; // before-checkout hook, fetch, export the commit, after-checkout hook
-pub mod cleanup; // per host: keep N versions, never the live or the new one
-pub mod notify; // notices about the outcome
-pub mod package; // include/exclude filter and the tar.gz that goes to hosts
-pub mod prepare; // per host: upload, unpack into a new version folder, before-release hook
-pub mod switch; // per host: atomic link switch, after-release hook
-//
-// The machinery:
-pub mod commands; // remote commands as quoted values (never executed here)
-pub mod context; // dependencies and the facts of one run, event sink
-pub mod git; // repository cache, refs, export of one commit (with submodules)
-pub mod hooks; // hooks on the release server
-pub mod hostops; // outside releases: connectivity check, platform key install with a password
-pub mod lease; // one running release per app × environment: acquire, heartbeat, fencing
-pub mod outcome; // one host through prepare → switch → cleanup, the failure policy, recording
-pub mod process; // logging, shutdown signal, worker names (both binaries)
-pub mod queue; // the deploy queue (embedded or Redis) and its workers
-pub mod recovery; // releases cut off by a restart or a dead worker
-pub mod retry; // patience with the database (a restart is waited out)
-pub mod runner; // the deploy job: lease, status, the stages in order
-pub mod sandbox; // bubblewrap around release-server hooks: no data, no secrets, limits
-pub mod ssh; // the one SSH transport that runs `commands`
-pub mod targets; // one target host: connect with pinned keys, run commands, report events
+//! The stages, in order ([`runner`] runs them):
+//! - [`checkout`]: before-checkout hook, fetch, export the commit, after-checkout hook
+//! - [`package`]: include/exclude filter and the tar.gz that goes to hosts
+//! - [`prepare`]: per host: upload, unpack into a new version folder, before-release hook
+//! - [`switch`]: per host: atomic link switch, after-release hook
+//! - [`cleanup`]: per host: keep N versions, never the live or the new one
+//! - [`notify`]: notices about the outcome
+//!
+//! The machinery:
+//! - [`commands`]: remote commands as quoted values (never executed here)
+//! - [`context`]: dependencies and the facts of one run, event sink
+//! - [`git`]: repository cache, refs, export of one commit (with submodules)
+//! - [`hooks`]: hooks on the release server
+//! - [`hostops`]: outside releases: connectivity check, platform key install with a password
+//! - [`lease`]: one running release per app × environment: acquire, heartbeat, fencing
+//! - [`outcome`]: one host through prepare → switch → cleanup, the failure policy, recording
+//! - [`process`]: logging, shutdown signal, worker names (both binaries)
+//! - [`queue`]: the deploy queue (embedded or Redis) and its workers
+//! - [`recovery`]: releases cut off by a restart or a dead worker
+//! - [`retry`]: patience with the database (a restart is waited out)
+//! - [`runner`]: the deploy job: lease, status, the stages in order
+//! - [`sandbox`]: bubblewrap around release-server hooks: no data, no secrets, limits
+//! - [`ssh`]: the one SSH transport that runs `commands`
+//! - [`targets`]: one target host: connect with pinned keys, run commands, report events
+pub mod checkout;
+pub mod cleanup;
+pub mod commands;
+pub mod context;
+pub mod git;
+pub mod hooks;
+pub mod hostops;
+pub mod lease;
+pub mod notify;
+pub mod outcome;
+pub mod package;
+pub mod prepare;
+pub mod process;
+pub mod queue;
+pub mod recovery;
+pub mod retry;
+pub mod runner;
+pub mod sandbox;
+pub mod ssh;
+pub mod switch;
+pub mod targets;

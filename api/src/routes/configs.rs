@@ -184,25 +184,42 @@ impl Names {
     }
 }
 
-fn out(c: ReleaseConfig, names: &Names, channels: usize) -> ConfigOut {
-    let s = c.spec;
+/// What a release runs with: a config's settings as they were when the release was
+/// requested (`snapshot` on a release). Secrets are not part of it: the repository token and
+/// the notice channels are stored sealed elsewhere and never returned.
+#[derive(Object)]
+pub struct ConfigSnapshot {
+    pub repo_url: String,
+    pub repo_auth: RepoAuthKind,
+    pub repo_username: String,
+    pub review_enabled: bool,
+    pub host_ids: Vec<HostId>,
+    pub deploy_path: String,
+    pub versions_path: String,
+    pub keep_versions: u32,
+    pub filter_mode: FilterMode,
+    pub filter: String,
+    pub hooks: Hooks,
+    pub variables: String,
+    /// Hosts prepared at once; absent: all.
+    #[oai(skip_serializing_if_is_none)]
+    pub parallelism: Option<u32>,
+    pub failure_policy: FailurePolicy,
+    pub hook_timeout_secs: u64,
+}
+
+/// A config's settings as the API shows them (no secrets).
+pub fn snapshot_out(s: ConfigSpec) -> ConfigSnapshot {
     let (repo_auth, repo_username) = match s.repo_auth {
         RepoAuthSpec::None => (RepoAuthKind::None, String::new()),
         RepoAuthSpec::PlatformKey => (RepoAuthKind::PlatformKey, String::new()),
         RepoAuthSpec::Token { username } => (RepoAuthKind::Token, username),
     };
-    ConfigOut {
-        id: c.id,
-        app_id: c.app_id,
-        app_name: names.app(c.app_id),
-        environment_id: c.environment_id,
-        environment_name: names.environment(c.environment_id),
+    ConfigSnapshot {
         repo_url: s.repo_url.to_string(),
         repo_auth,
         repo_username,
-        has_repo_token: c.has_repo_secret,
         review_enabled: s.review_enabled,
-        notice_channel_count: u32::try_from(channels).unwrap_or(u32::MAX),
         host_ids: s.host_ids,
         deploy_path: s.deploy_path.to_string(),
         versions_path: s.versions_path.to_string(),
@@ -220,6 +237,34 @@ fn out(c: ReleaseConfig, names: &Names, channels: usize) -> ConfigOut {
             .iter()
             .map(|v| format!("{}={}\n", v.name, v.value))
             .collect(),
+        parallelism: s.parallelism,
+        failure_policy: s.failure_policy,
+        hook_timeout_secs: s.hook_timeout_secs,
+    }
+}
+
+fn out(c: ReleaseConfig, names: &Names, channels: usize) -> ConfigOut {
+    let s = snapshot_out(c.spec);
+    ConfigOut {
+        id: c.id,
+        app_id: c.app_id,
+        app_name: names.app(c.app_id),
+        environment_id: c.environment_id,
+        environment_name: names.environment(c.environment_id),
+        repo_url: s.repo_url,
+        repo_auth: s.repo_auth,
+        repo_username: s.repo_username,
+        has_repo_token: c.has_repo_secret,
+        review_enabled: s.review_enabled,
+        notice_channel_count: u32::try_from(channels).unwrap_or(u32::MAX),
+        host_ids: s.host_ids,
+        deploy_path: s.deploy_path,
+        versions_path: s.versions_path,
+        keep_versions: s.keep_versions,
+        filter_mode: s.filter_mode,
+        filter: s.filter,
+        hooks: s.hooks,
+        variables: s.variables,
         parallelism: s.parallelism,
         failure_policy: s.failure_policy,
         hook_timeout_secs: s.hook_timeout_secs,

@@ -8,6 +8,7 @@ use crate::auth::{Auth, CurrentUser};
 use crate::body::JsonBody;
 use crate::problem::ApiError;
 use crate::repo;
+use crate::routes::configs::{ConfigSnapshot, snapshot_out};
 use crate::state::State;
 use crate::text::{Comment, CommitText, Name, RefName, Timestamp, VersionText};
 use crate::values::ChannelType;
@@ -183,10 +184,17 @@ pub struct ReleaseOut {
     pub reviewed_at: Option<Timestamp>,
     /// Per-host results (only in `GET /api/releases/{id}`; empty in lists).
     pub hosts: Vec<ReleaseHostOut>,
+    /// The config this release runs with, as it was when it was requested (what a reviewer
+    /// approves; no secrets). Absent in lists.
+    #[oai(skip_serializing_if_is_none)]
+    pub snapshot: Option<ConfigSnapshot>,
 }
 
-fn out(n: NamedRelease, hosts: Vec<ReleaseHost>) -> ReleaseOut {
+/// A release as the API shows it; `with_snapshot`: include the config it runs with (not in
+/// lists).
+fn out(n: NamedRelease, hosts: Vec<ReleaseHost>, with_snapshot: bool) -> ReleaseOut {
     let r = n.release;
+    let snapshot = with_snapshot.then(|| snapshot_out(r.snapshot));
     ReleaseOut {
         id: r.id,
         config_id: r.config_id,
@@ -214,12 +222,13 @@ fn out(n: NamedRelease, hosts: Vec<ReleaseHost>) -> ReleaseOut {
         review_comment: r.review_comment,
         reviewed_at: r.reviewed_at.map(Into::into),
         hosts: hosts.into_iter().map(Into::into).collect(),
+        snapshot,
     }
 }
 
 /// A release as the API shows it, with the names of what its ids point at.
 async fn shown(st: &State, r: Release, hosts: Vec<ReleaseHost>) -> Result<ReleaseOut, ApiError> {
-    Ok(out(st.db.release_names(&r).await?, hosts))
+    Ok(out(st.db.release_names(&r).await?, hosts, true))
 }
 
 /// How many releases (matching the list's other filters) are in each status.
@@ -625,7 +634,10 @@ impl ReleasesApi {
         &self,
         auth: Auth,
         st: Data<&Arc<State>>,
-        status: Query<Option<ReleaseStatus>>,
+        /// Any of these statuses (repeat the parameter: `status=queued&status=running`);
+        /// absent: all.
+        #[oai(validator(max_items = 8))]
+        status: Query<Option<Vec<ReleaseStatus>>>,
         environment_id: Query<Option<EnvironmentId>>,
         app_id: Query<Option<AppId>>,
         /// A user id.
@@ -648,7 +660,7 @@ impl ReleasesApi {
         let page = page.0.unwrap_or(1).max(1);
         let per_page = per_page.0.unwrap_or(50).clamp(1, 200);
         let query = ReleaseQuery {
-            status: status.0,
+            statuses: status.0.unwrap_or_default(),
             app_id: app_id.0,
             environment_id: environment_id.0,
             requested_by: requested_by.0,
@@ -683,7 +695,7 @@ impl ReleasesApi {
             items: found
                 .items
                 .into_iter()
-                .map(|n| out(n, Vec::new()))
+                .map(|n| out(n, Vec::new(), false))
                 .collect(),
             total: found.total,
             page,

@@ -1192,6 +1192,35 @@ export interface components {
             versions_path: string;
         };
         /**
+         * ConfigSnapshot
+         * @description What a release runs with: a config's settings as they were when the release was
+         *     requested (`snapshot` on a release). Secrets are not part of it: the repository token and
+         *     the notice channels are stored sealed elsewhere and never returned.
+         */
+        ConfigSnapshot: {
+            deploy_path: string;
+            failure_policy: components["schemas"]["FailurePolicy"];
+            filter: string;
+            filter_mode: components["schemas"]["FilterMode"];
+            /** Format: uint64 */
+            hook_timeout_secs: number;
+            hooks: components["schemas"]["Hooks"];
+            host_ids: number[];
+            /** Format: uint32 */
+            keep_versions: number;
+            /**
+             * Format: uint32
+             * @description Hosts prepared at once; absent: all.
+             */
+            parallelism?: number;
+            repo_auth: components["schemas"]["RepoAuthKind"];
+            repo_url: string;
+            repo_username: string;
+            review_enabled: boolean;
+            variables: string;
+            versions_path: string;
+        };
+        /**
          * DingTalkChannel
          * @description A DingTalk group robot, signed.
          */
@@ -1945,6 +1974,11 @@ export interface components {
              */
             reviewed_by?: number;
             reviewed_by_name?: string;
+            /**
+             * @description The config this release runs with, as it was when it was requested (what a reviewer
+             *     approves; no secrets). Absent in lists.
+             */
+            snapshot?: components["schemas"]["ConfigSnapshot"] & unknown;
             /** Format: date-time */
             started_at?: string;
             status: components["schemas"]["ReleaseStatus"];
@@ -5094,7 +5128,11 @@ export interface operations {
     listReleases: {
         parameters: {
             query?: {
-                status?: components["schemas"]["ReleaseStatus"];
+                /**
+                 * @description Any of these statuses (repeat the parameter: `status=queued&status=running`);
+                 *     absent: all.
+                 */
+                status?: components["schemas"]["ReleaseStatus"][];
                 environment_id?: number;
                 app_id?: number;
                 /** @description A user id. */

@@ -14,7 +14,7 @@ const en = {
   },
   nav: {
     releases: 'Releases', apps: 'Apps', hosts: 'Hosts', environments: 'Environments', system: 'System',
-    users: 'Users', roles: 'Roles', tokens: 'API tokens', audit: 'Audit', logout: 'Log out',
+    users: 'Users', roles: 'Roles', tokens: 'API tokens', lockouts: 'Login lockouts', audit: 'Audit', logout: 'Log out',
     myTokens: 'My API tokens', terminal: 'Terminal', terminalSessions: 'Terminal sessions',
   },
   login: {
@@ -29,11 +29,14 @@ const en = {
   },
   hostStatus: { pending: 'pending', prepared: 'prepared', skipped: 'skipped', switched: 'switched', failed: 'failed' },
   releases: {
-    title: 'Releases', new: 'New release', tabAll: 'All', tabRejected: 'Rejected / cancelled',
+    title: 'Releases', new: 'New release', tab: {
+      pending_review: 'Pending review', approved: 'Approved', running: 'Running', succeeded: 'Succeeded',
+      failed: 'Failed', closed: 'Rejected / cancelled', all: 'All',
+    },
     filterEnv: 'Environment', filterApp: 'App', filterRequester: 'Requester', filterText: 'Title, ref or commit',
     filterDates: 'Requested between', startDate: 'From', endDate: 'To',
     colTitle: 'Title', colRef: 'Version', colRequester: 'Requester', colReviewer: 'Reviewer',
-    colRequestedAt: 'Requested at', colDuration: 'Duration', rollbackMark: 'Rollback',
+    colRequestedAt: 'Requested', colDuration: 'Duration', rollbackMark: 'Rollback',
     review: 'Review', run: 'Release', view: 'View', rollback: 'Roll back', edit: 'Edit',
     runConfirm: 'Release “{name}” to {env} now?', queued: 'Release queued',
     editTitle: 'Edit release', editHint: 'With review on, an edited release goes back to review.',
@@ -63,10 +66,15 @@ const en = {
     live: 'Live', ended: 'Ended', noEvents: 'No events yet: the release has not run.',
     previousVersion: 'Previous version', hostStatus: 'Status', hostStage: 'Stage', message: 'Message',
     noticeNotice: 'Notice', noticeChannel: 'Channel', noticeAttempt: 'Attempt', noticeOk: 'Delivered',
+    noticeHttp: 'HTTP', noticeKind: {
+      requested: 'Requested', approved: 'Approved', rejected: 'Rejected', started: 'Started', succeeded: 'Succeeded',
+      failed: 'Failed', rollback: 'Rollback',
+    },
+    channel: { dingtalk: 'DingTalk', wecom: 'WeCom', feishu: 'Feishu', webhook: 'Webhook', email: 'Email', sms: 'SMS' },
     noticeError: 'Error', version: 'Version', kindRollback: 'Rollback to {version}',
   },
   review: {
-    title: 'Review release', commit: 'Commit', hosts: 'Hosts', snapshot: 'Release config (as it is now)',
+    title: 'Review release', commit: 'Commit', hosts: 'Hosts', snapshot: 'Release config (as requested)',
     comment: 'Comment', commentRequired: 'Say why it is rejected', approve: 'Approve', reject: 'Reject',
     approved: 'Approved', rejected: 'Rejected',
     changed: 'The release was changed while you were reviewing it: it now ships another commit. Look again.',
@@ -160,9 +168,19 @@ const en = {
     created: 'Copy the token now: it is shown only once.', revoke: 'Revoke', revokeConfirm: 'Revoke token {name}?',
     revoked: 'Token revoked',
   },
+  lockouts: {
+    title: 'Login lockouts', hint: 'User names and addresses refused after repeated failed logins, until the time shown.',
+    none: 'No lockout in force', kindLabel: 'Locked', kind: { user: 'User name', address: 'Address' }, subject: 'Who',
+    failures: 'Failed logins', lockedAt: 'Locked at', until: 'Until', clear: 'Unlock',
+    clearConfirm: 'Let {subject} log in again now?', cleared: 'Unlocked',
+  },
   audit: {
     title: 'Audit', at: 'Time', actor: 'Actor', entity: 'Entity', action: 'Action', comment: 'Comment',
     changes: 'Changes', since: 'Since',
+    entities: {
+      release: 'Release', config: 'Release config', host: 'Host', environment: 'Environment', app: 'App',
+      user: 'User', role: 'Role', token: 'API token', login_lockout: 'Login lockout',
+    },
   },
 }
 

@@ -16,7 +16,7 @@ const zhCN: Messages = {
   },
   nav: {
     releases: '发布申请', apps: '应用管理', hosts: '主机管理', environments: '环境管理', system: '系统管理',
-    users: '用户', roles: '角色', tokens: 'API 令牌', audit: '审计日志', logout: '退出登录',
+    users: '用户', roles: '角色', tokens: 'API 令牌', lockouts: '登录锁定', audit: '审计日志', logout: '退出登录',
     myTokens: '我的 API 令牌', terminal: '终端', terminalSessions: '终端会话',
   },
   login: {
@@ -31,7 +31,10 @@ const zhCN: Messages = {
   },
   hostStatus: { pending: '等待中', prepared: '已准备', skipped: '已跳过', switched: '已切换', failed: '失败' },
   releases: {
-    title: '发布申请', new: '新建发布', tabAll: '全部', tabRejected: '驳回 / 取消',
+    title: '发布申请', new: '新建发布', tab: {
+      pending_review: '待审核', approved: '已通过', running: '发布中', succeeded: '发布成功',
+      failed: '发布异常', closed: '驳回 / 取消', all: '全部',
+    },
     filterEnv: '环境', filterApp: '应用', filterRequester: '申请人', filterText: '标题、版本或提交',
     filterDates: '申请时间', startDate: '开始日期', endDate: '结束日期',
     colTitle: '申请标题', colRef: '版本', colRequester: '申请人', colReviewer: '审核人',
@@ -65,10 +68,15 @@ const zhCN: Messages = {
     live: '实时', ended: '已结束', noEvents: '暂无事件：该申请还未发布。',
     previousVersion: '之前的版本', hostStatus: '状态', hostStage: '阶段', message: '信息',
     noticeNotice: '通知', noticeChannel: '渠道', noticeAttempt: '第几次', noticeOk: '已送达',
+    noticeHttp: 'HTTP 状态', noticeKind: {
+      requested: '新申请', approved: '审核通过', rejected: '审核驳回', started: '开始发布', succeeded: '发布成功',
+      failed: '发布失败', rollback: '回滚',
+    },
+    channel: { dingtalk: '钉钉', wecom: '企业微信', feishu: '飞书', webhook: 'Webhook', email: '邮件', sms: '短信' },
     noticeError: '错误', version: '版本', kindRollback: '回滚到 {version}',
   },
   review: {
-    title: '审核发布申请', commit: '提交', hosts: '目标主机', snapshot: '发布配置（当前）',
+    title: '审核发布申请', commit: '提交', hosts: '目标主机', snapshot: '发布配置（申请时）',
     comment: '审核意见', commentRequired: '请填写驳回原因', approve: '通过', reject: '驳回',
     approved: '已通过', rejected: '已驳回',
     changed: '审核期间该申请被修改了：现在发布的是另一个提交。请重新查看。',
@@ -162,9 +170,19 @@ const zhCN: Messages = {
     created: '请立即复制令牌：它只显示这一次。', revoke: '吊销', revokeConfirm: '吊销令牌 {name}？',
     revoked: '令牌已吊销',
   },
+  lockouts: {
+    title: '登录锁定', hint: '多次登录失败后被拒绝登录的用户名和地址，锁定至所示时间。',
+    none: '当前没有锁定', kindLabel: '锁定对象', kind: { user: '用户名', address: '地址' }, subject: '对象',
+    failures: '失败次数', lockedAt: '锁定时间', until: '解锁时间', clear: '解除锁定',
+    clearConfirm: '现在允许 {subject} 再次登录？', cleared: '已解除锁定',
+  },
   audit: {
     title: '审计日志', at: '时间', actor: '操作人', entity: '对象', action: '动作', comment: '备注',
     changes: '变更', since: '起始时间',
+    entities: {
+      release: '发布申请', config: '发布配置', host: '主机', environment: '环境', app: '应用',
+      user: '用户', role: '角色', token: 'API 令牌', login_lockout: '登录锁定',
+    },
   },
 }
 

@@ -148,7 +148,8 @@ pub enum Visibility {
 /// One page of the releases list, filtered (all filters are optional).
 #[derive(Debug, Clone)]
 pub struct ReleaseQuery {
-    pub status: Option<ReleaseStatus>,
+    /// Any of these (empty: every status).
+    pub statuses: Vec<ReleaseStatus>,
     pub app_id: Option<AppId>,
     pub environment_id: Option<EnvironmentId>,
     pub requested_by: Option<UserId>,
@@ -207,9 +208,13 @@ impl ReleaseQuery {
             vals.push(v);
             format!("${}", vals.len())
         };
-        if with_status && let Some(s) = self.status {
-            let p = push(&mut vals, Bound::Text(s.as_str().to_owned()));
-            sql.push(format!("r.status = {p}"));
+        if with_status && !self.statuses.is_empty() {
+            let any: Vec<String> = self
+                .statuses
+                .iter()
+                .map(|s| push(&mut vals, Bound::Text(s.as_str().to_owned())))
+                .collect();
+            sql.push(format!("r.status IN ({})", any.join(", ")));
         }
         if let Some(a) = self.app_id {
             let p = push(&mut vals, Bound::Int(a.get()));
@@ -423,7 +428,7 @@ impl Db {
         }
         let total = counts
             .iter()
-            .filter(|(s, _)| q.status.is_none_or(|want| want == *s))
+            .filter(|(s, _)| q.statuses.is_empty() || q.statuses.contains(s))
             .map(|(_, n)| n)
             .sum();
         Ok(ReleasePage {

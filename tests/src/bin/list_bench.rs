@@ -118,6 +118,11 @@ fn main() -> anyhow::Result<()> {
         (
             "admin",
             &admin,
+            "/api/releases?status=succeeded&status=failed&page=10".into(),
+        ),
+        (
+            "admin",
+            &admin,
             format!("/api/releases?environment_id={test}&status=approved"),
         ),
         ("admin", &admin, "/api/releases?q=release%204999".into()),

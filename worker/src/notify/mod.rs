@@ -29,7 +29,7 @@
 //!   [`RetryPolicy::worst_case`] = attempts × timeout + the backoff sleeps (defaults: 3 × 10 s +
 //!   1 s + 4 s). Run it off the release's path (spawned task or a notice job) so a slow provider
 //!   never delays a release. Configuration errors are not retried.
-//! - **TLS**: reqwest is built with `rustls-no-provider`; [`http::ensure_crypto_provider`]
+//! - **TLS**: reqwest is built with `rustls-no-provider`; `http::ensure_crypto_provider`
 //!   installs ring's rustls provider process-wide on first use (if none is installed yet).
 //!   lettre uses ring explicitly. Redirects are not followed (3xx is a failure).
 //! - **Where notices may go** (SSRF guard, `shared::net`): every send resolves the channel's
