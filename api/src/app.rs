@@ -6,7 +6,7 @@
 use crate::problem::catch_all;
 use crate::routes::{
     apps, audit, configs, environments, git, hosts, lockouts, me, onboarding, people, releases,
-    system, terminal,
+    system, terminal, webhooks,
 };
 use crate::state::State;
 use poem::http::{HeaderValue, StatusCode, header};
@@ -30,8 +30,8 @@ pub type Api = (
         terminal::TerminalApi,
     ),
     apps::AppsApi,
-    configs::ConfigsApi,
-    git::GitApi,
+    (configs::ConfigsApi, webhooks::WebhooksApi),
+    (git::GitApi, webhooks::GitHooksApi),
     releases::ReleasesApi,
     people::PeopleApi,
     audit::AuditApi,

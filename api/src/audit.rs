@@ -4,6 +4,7 @@
 //! `"changed"` by the caller.
 use crate::auth::CurrentUser;
 use crate::state::State;
+use hippo_shared::db::audit::Actor;
 use poem_openapi::types::ToJSON;
 use serde_json::{Map, Value, json};
 
@@ -42,12 +43,20 @@ pub async fn record(
     action: &str,
     changes: Value,
 ) {
+    record_as(st, &who.actor(), entity, id, action, changes).await;
+}
+
+/// Records a change made by `actor` (a user, or `webhook` for a Git webhook's request).
+pub async fn record_as(
+    st: &State,
+    actor: &Actor,
+    entity: &str,
+    id: Option<impl Into<i64>>,
+    action: &str,
+    changes: Value,
+) {
     let id: Option<i64> = id.map(Into::into);
-    if let Err(e) = st
-        .db
-        .audit(&who.actor(), entity, id, action, &changes, "")
-        .await
-    {
+    if let Err(e) = st.db.audit(actor, entity, id, action, &changes, "").await {
         tracing::error!(error = %e, entity, ?id, action, "could not record an audit entry");
     }
 }

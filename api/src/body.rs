@@ -86,6 +86,56 @@ impl<T: ParseFromJSON> ParsePayload for JsonBody<T> {
 
 poem_openapi::impl_apirequest_for_payload!(JsonBody<T>, T: ParseFromJSON);
 
+/// A JSON body kept as received (bytes, for a signature over them) and as parsed: a Git
+/// webhook's payload, in the provider's own format. Same size limit (413) and JSON check (400)
+/// as [`JsonBody`]; the schema is any JSON object.
+pub struct RawJson {
+    pub bytes: bytes::Bytes,
+    pub value: Value,
+}
+
+impl Payload for RawJson {
+    const CONTENT_TYPE: &'static str = "application/json";
+
+    fn check_content_type(content_type: &str) -> bool {
+        <JsonBody<Value> as Payload>::check_content_type(content_type)
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        <std::collections::BTreeMap<String, Value> as Type>::schema_ref()
+    }
+}
+
+impl ParsePayload for RawJson {
+    const IS_REQUIRED: bool = true;
+
+    async fn from_request(request: &Request, body: &mut RequestBody) -> poem::Result<Self> {
+        let limit = request
+            .data::<Arc<State>>()
+            .map_or(hippo_shared::config::DEFAULT_MAX_BODY_BYTES, |s| {
+                s.settings.max_body_bytes
+            });
+        let data = body.take()?.into_bytes_limit(limit).await.map_err(|e| {
+            if matches!(e, poem::error::ReadBodyError::PayloadTooLarge) {
+                fail(ApiError::TooLarge(crate::problem::p(
+                    "payload_too_large",
+                    format!("the request body is larger than {limit} bytes"),
+                    None,
+                )))
+            } else {
+                fail(ApiError::bad_request(format!(
+                    "could not read the body: {e}"
+                )))
+            }
+        })?;
+        let value: Value = serde_json::from_slice(&data)
+            .map_err(|e| fail(ApiError::bad_request(format!("the body is not JSON: {e}"))))?;
+        Ok(Self { bytes: data, value })
+    }
+}
+
+poem_openapi::impl_apirequest_for_payload!(RawJson,);
+
 /// Compiled `pattern`s, by source.
 fn pattern(source: &str) -> Option<regex::Regex> {
     static CACHE: OnceLock<Mutex<HashMap<String, Option<regex::Regex>>>> = OnceLock::new();

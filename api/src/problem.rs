@@ -126,6 +126,23 @@ impl ApiError {
             None,
         ))
     }
+    /// The problem's message (for a record of why something failed).
+    pub fn message(&self) -> String {
+        match self {
+            Self::BadRequest(j)
+            | Self::Unauthorized(j)
+            | Self::Forbidden(j)
+            | Self::NotFound(j)
+            | Self::Conflict(j)
+            | Self::TooLarge(j)
+            | Self::UnsupportedMediaType(j)
+            | Self::Invalid(j)
+            | Self::TooManyRequests(j, _)
+            | Self::Upstream(j)
+            | Self::Unavailable(j)
+            | Self::Internal(j) => j.0.message.clone(),
+        }
+    }
     pub fn status(&self) -> StatusCode {
         let code = match self {
             Self::BadRequest(_) => 400,

@@ -158,6 +158,11 @@ text_type!(
     "A Git branch or tag name."
 );
 text_type!(
+    /// A branch or tag name, or a glob of them: `*` any characters but `/`, `**` any, `?` one.
+    RefPattern, 1, 255, Some(r"^[^\s~^:\[\\\u0000-\u001f\u007f-\u009f]+$"),
+    "A branch or tag name, or a glob (`release/*`, `v*`)."
+);
+text_type!(
     /// A full or abbreviated commit id (SHA-1: Hippo's Git library reads SHA-1 repositories).
     CommitText, 7, 40, Some(r"^[0-9a-fA-F]+$"),
     "7-40 hexadecimal characters."

@@ -15,6 +15,7 @@ pub mod people;
 pub mod releases;
 pub mod system;
 pub mod terminal;
+pub mod webhooks;
 
 use crate::problem::Fail;
 use poem_openapi::payload::Json;

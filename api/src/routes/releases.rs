@@ -13,6 +13,7 @@ use crate::state::State;
 use crate::text::{Comment, CommitText, Name, RefName, Timestamp, VersionText};
 use crate::values::ChannelType;
 use crate::values::NoticeKindName;
+use hippo_shared::db::audit::Actor;
 use hippo_shared::db::releases::{
     NamedRelease, NewRelease, Release, ReleaseEdit, ReleaseHost, ReleaseQuery, Visibility,
 };
@@ -511,6 +512,131 @@ async fn ended_without_events(st: &State, id: ReleaseId) -> bool {
         .is_ok_and(|r| matches!(r.status, ReleaseStatus::Rejected | ReleaseStatus::Cancelled))
 }
 
+/// What a request ships, resolved.
+pub(crate) struct Requested {
+    pub name: String,
+    pub kind: ReleaseKind,
+    pub ref_kind: RefKind,
+    pub ref_name: String,
+    pub commit_id: CommitId,
+    pub commit_message: String,
+    pub version: Option<VersionName>,
+}
+
+/// Records a release request of `config` (pending review when the config has review on, else
+/// approved), audits it and sends the "requested" notice. The one path for requests from
+/// people (`POST /api/releases`) and from Git webhooks.
+pub(crate) async fn record_request(
+    st: &State,
+    config: hippo_shared::db::configs::ReleaseConfig,
+    what: Requested,
+    actor: &Actor,
+    requested_by: UserId,
+) -> Result<Release, ApiError> {
+    let status = if config.spec.review_enabled {
+        ReleaseStatus::PendingReview
+    } else {
+        ReleaseStatus::Approved
+    };
+    let r = st
+        .db
+        .create_release(&NewRelease {
+            config_id: config.id,
+            app_id: config.app_id,
+            environment_id: config.environment_id,
+            name: what.name,
+            kind: what.kind,
+            ref_kind: what.ref_kind,
+            ref_name: what.ref_name,
+            commit_id: what.commit_id,
+            commit_message: what.commit_message,
+            version: what.version,
+            status,
+            snapshot: config.spec,
+            requested_by,
+        })
+        .await?;
+    let changes = serde_json::json!({
+        "kind": r.kind.as_str(), "name": r.name, "ref": format!("{} {}", r.ref_kind, r.ref_name),
+        "commit_id": r.commit_id, "status": r.status.as_str(),
+    });
+    audit::record_as(st, actor, "release", Some(r.id), "request", changes).await;
+    if r.status == ReleaseStatus::PendingReview {
+        queue_notice(st, r.id, NoticeKind::Requested).await;
+    }
+    Ok(r)
+}
+
+/// A release of `config` at the commit a branch or tag resolves to (a commit given with its
+/// branch must be on it), recorded as [`record_request`] does.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn request_ref(
+    st: &State,
+    config: hippo_shared::db::configs::ReleaseConfig,
+    name: String,
+    branch: Option<String>,
+    tag: Option<String>,
+    commit: Option<String>,
+    actor: &Actor,
+    requested_by: UserId,
+) -> Result<Release, ApiError> {
+    let wanted = Wanted {
+        branch,
+        tag,
+        commit,
+    };
+    let (r, commit_id, message) = resolve(st, &wanted, &config, false).await?;
+    let what = Requested {
+        name,
+        kind: ReleaseKind::Release,
+        ref_kind: RefKind::from(&r),
+        ref_name: r.name().to_owned(),
+        commit_id,
+        commit_message: message,
+        version: None,
+    };
+    record_request(st, config, what, actor, requested_by).await
+}
+
+/// Queues an approved (or failed) release `r` for a worker; 409 if its status does not allow
+/// it, 503 (the release marked failed) if the queue is unavailable.
+pub(crate) async fn queue_run(st: &State, r: &Release, actor: &Actor) -> Result<(), ApiError> {
+    if !st
+        .db
+        .transition_release_as(r.id, ReleaseStatus::Queued, None, actor, "")
+        .await?
+    {
+        return Err(ApiError::conflict(
+            "invalid_status",
+            format!(
+                "release {} is {} and cannot be run (only approved or failed releases can)",
+                r.id, r.status
+            ),
+        ));
+    }
+    if let Err(e) = st.queue.push(DeployJob::run(r.id)).await {
+        tracing::error!(release_id = %r.id, error = %e, "could not queue a release");
+        // Only if no worker took it meanwhile (a push that timed out may have landed); the
+        // final event ends any stream following the release.
+        let reason = "could not be queued";
+        if matches!(st.db.fail_if_queued(r.id, reason, actor).await, Ok(true)) {
+            let end = ReleaseEvent::new(r.id, Stage::Release, events::EventStatus::Failed)
+                .message(reason);
+            if let Err(e) = st.hub.publish(end).await {
+                tracing::warn!(release_id = %r.id, error = %e, "could not store the final event");
+            }
+        }
+        return Err(ApiError::unavailable(
+            "queue_unavailable",
+            format!(
+                "the deploy queue is unavailable ({e}); release {} is marked failed and can be run again",
+                r.id
+            ),
+        ));
+    }
+    Ok(())
+}
+
 #[derive(Default)]
 pub struct ReleasesApi;
 
@@ -591,17 +717,10 @@ impl ReleasesApi {
                     )
                 }
             };
-        let status = if config.spec.review_enabled {
-            ReleaseStatus::PendingReview
-        } else {
-            ReleaseStatus::Approved
-        };
-        let r = st
-            .db
-            .create_release(&NewRelease {
-                config_id: config.id,
-                app_id: config.app_id,
-                environment_id: config.environment_id,
+        let r = record_request(
+            &st,
+            config,
+            Requested {
                 name: name.to_string(),
                 kind,
                 ref_kind,
@@ -609,19 +728,11 @@ impl ReleasesApi {
                 commit_id,
                 commit_message: message,
                 version,
-                status,
-                snapshot: config.spec,
-                requested_by: auth.0.id,
-            })
-            .await?;
-        let changes = serde_json::json!({
-            "kind": r.kind.as_str(), "name": r.name, "ref": format!("{} {}", r.ref_kind, r.ref_name),
-            "commit_id": r.commit_id, "status": r.status.as_str(),
-        });
-        audit::record(&st, &auth.0, "release", Some(r.id), "request", changes).await;
-        if r.status == ReleaseStatus::PendingReview {
-            queue_notice(&st, r.id, NoticeKind::Requested).await;
-        }
+            },
+            &auth.0.actor(),
+            auth.0.id,
+        )
+        .await?;
         Ok(Created::Ok(Json(shown(&st, r, Vec::new()).await?)))
     }
 
@@ -729,44 +840,7 @@ impl ReleasesApi {
         let r = visible(&st, &auth, id.0).await?;
         auth.0
             .require(Permission::Release, Some(r.environment_id), Some(r.app_id))?;
-        if !st
-            .db
-            .transition_release_as(id.0, ReleaseStatus::Queued, None, &auth.0.actor(), "")
-            .await?
-        {
-            return Err(ApiError::conflict(
-                "invalid_status",
-                format!(
-                    "release {} is {} and cannot be run (only approved or failed releases can)",
-                    r.id, r.status
-                ),
-            )
-            .into());
-        }
-        if let Err(e) = st.queue.push(DeployJob::run(id.0)).await {
-            tracing::error!(release_id = %id.0, error = %e, "could not queue a release");
-            // Only if no worker took it meanwhile (a push that timed out may have landed); the
-            // final event ends any stream following the release.
-            let reason = "could not be queued";
-            if matches!(
-                st.db.fail_if_queued(id.0, reason, &auth.0.actor()).await,
-                Ok(true)
-            ) {
-                let end = ReleaseEvent::new(id.0, Stage::Release, events::EventStatus::Failed)
-                    .message(reason);
-                if let Err(e) = st.hub.publish(end).await {
-                    tracing::warn!(release_id = %id.0, error = %e, "could not store the final event");
-                }
-            }
-            return Err(ApiError::unavailable(
-                "queue_unavailable",
-                format!(
-                    "the deploy queue is unavailable ({e}); release {} is marked failed and can be run again",
-                    id.0
-                ),
-            )
-            .into());
-        }
+        queue_run(&st, &r, &auth.0.actor()).await?;
         let r = st.db.get_release(id.0).await?;
         Ok(Json(shown(&st, r, Vec::new()).await?))
     }

@@ -136,6 +136,30 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/hooks/git/{token}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Receive a Git provider's webhook (no bearer token: the URL's token names the config,
+         *     the provider's signature proves the sender; 401 and recorded if it does not). A push to
+         *     a matching branch, or a matching tag, becomes a release request of that commit by
+         *     `webhook` (review applies; with review off and auto-run on it is queued). The same
+         *     delivery again, other refs, deleted refs and other events are ignored (200, recorded
+         *     with the reason).
+         */
+        post: operations["receiveGitWebhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/hosts": {
         parameters: {
             query?: never;
@@ -509,6 +533,65 @@ export interface paths {
         get: operations["listVersions"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/release-configs/{id}/webhook": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The config's Git webhook (its URL and secret are only shown when created or rotated). */
+        get: operations["getWebhook"];
+        /**
+         * Set the config's Git webhook: provider, branch or tag rule, auto-run. Creating it
+         *     answers its URL path and secret, once; changing it keeps them.
+         */
+        put: operations["setWebhook"];
+        post?: never;
+        /** Remove the config's webhook (its URL stops working; its deliveries are forgotten). */
+        delete: operations["deleteWebhook"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/release-configs/{id}/webhook/deliveries": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The webhook's deliveries, newest first (the last 200 are kept): accepted (with the
+         *     release requested), ignored and why, refused (bad signature or payload).
+         */
+        get: operations["listWebhookDeliveries"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/release-configs/{id}/webhook/rotate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** A new URL and secret for the config's webhook (shown once); the old ones stop working. */
+        post: operations["rotateWebhook"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1221,6 +1304,36 @@ export interface components {
             versions_path: string;
         };
         /**
+         * DeliveryAnswer
+         * @description What the receiver did with a delivery.
+         */
+        DeliveryAnswer: {
+            outcome: components["schemas"]["Outcome"];
+            reason: string;
+            /** Format: int64 */
+            release_id?: number;
+        };
+        /**
+         * DeliveryOut
+         * @description One delivery received, and what became of it.
+         */
+        DeliveryOut: {
+            commit_id: string;
+            /** @description The provider's delivery id (or the SHA-256 of the body when it sends none). */
+            delivery_id: string;
+            event: string;
+            /** Format: int64 */
+            id: number;
+            outcome: components["schemas"]["Outcome"];
+            provider: string;
+            reason: string;
+            /** Format: date-time */
+            received_at: string;
+            ref_name: string;
+            /** Format: int64 */
+            release_id?: number;
+        };
+        /**
          * DingTalkChannel
          * @description A DingTalk group robot, signed.
          */
@@ -1797,6 +1910,11 @@ export interface components {
          */
         NoticeKind: "requested" | "approved" | "rejected" | "started" | "succeeded" | "failed" | "rollback" | "other";
         /**
+         * @description What became of a delivery.
+         * @enum {string}
+         */
+        Outcome: "accepted" | "ignored" | "refused";
+        /**
          * PasswordChangeIn
          * @description A change of one's own password.
          */
@@ -1847,6 +1965,11 @@ export interface components {
             /** @description 403 only: the permission the caller lacks. */
             permission?: string;
         };
+        /**
+         * @description Where the hook comes from, which says how it is signed and what its payload looks like.
+         * @enum {string}
+         */
+        Provider: "github" | "gitlab" | "gitee" | "generic";
         /**
          * @description What a release ships: a `branch`, a `tag` or a `commit`; a rollback names a kept `version`.
          * @enum {string}
@@ -2057,6 +2180,11 @@ export interface components {
             permissions: components["schemas"]["Permission"][];
         };
         /**
+         * @description What a hook releases: pushes to a branch, or new tags.
+         * @enum {string}
+         */
+        RuleKind: "branch" | "tag";
+        /**
          * SmsChannel
          * @description SMS through Alibaba Cloud.
          */
@@ -2266,6 +2394,47 @@ export interface components {
             secret: string;
             /** @description An http(s) URL. */
             url: string;
+        };
+        /**
+         * WebhookIn
+         * @description A config's webhook settings.
+         */
+        WebhookIn: {
+            /**
+             * @description With review off, queue the requested release at once.
+             * @default false
+             */
+            auto_run: boolean;
+            /**
+             * @description The branch (`main`) or tag (`v*`) name, or a glob: `*` any characters but `/`, `**`
+             *     any, `?` one.
+             */
+            pattern: string;
+            provider: components["schemas"]["Provider"];
+            rule_kind: components["schemas"]["RuleKind"];
+        };
+        /** WebhookOut */
+        WebhookOut: {
+            auto_run: boolean;
+            /** Format: int64 */
+            config_id: number;
+            /** Format: date-time */
+            created_at: string;
+            /**
+             * @description Only when the hook is created or rotated (shown once): the path to give the provider,
+             *     after this server's address (`https://hippo.example.com/api/hooks/git/…`).
+             */
+            path?: string;
+            pattern: string;
+            provider: components["schemas"]["Provider"];
+            rule_kind: components["schemas"]["RuleKind"];
+            /**
+             * @description Only when created or rotated (shown once): the secret to give the provider (GitHub's
+             *     "Secret", GitLab's "Secret token", Gitee's password or signing key).
+             */
+            secret?: string;
+            /** Format: date-time */
+            updated_at: string;
         };
     };
     responses: never;
@@ -3202,6 +3371,115 @@ export interface operations {
             };
             /** @description Something unexpected; the cause is in the server log. */
             500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    receiveGitWebhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The token of the hook's URL. */
+                token: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    [key: string]: unknown;
+                };
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["DeliveryAnswer"];
+                };
+            };
+            /** @description The request could not be read (not JSON, a path or query parameter of the wrong type). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No or an invalid bearer token. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such resource, or one the caller may not see. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request body is larger than the limit (`HIPPO_MAX_BODY_BYTES`, default 1 MB). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not sent as `Content-Type: application/json`. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A field holds a value that is not allowed: `field` names it. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Something unexpected; the cause is in the server log. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A service Hippo depends on (a Git server) failed or timed out. */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A service Hippo itself needs (the queue) is unavailable; try again shortly. */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5098,6 +5376,357 @@ export interface operations {
             };
             /** @description No or an invalid bearer token. */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such resource, or one the caller may not see. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Something unexpected; the cause is in the server log. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getWebhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["WebhookOut"];
+                };
+            };
+            /** @description The request could not be read (not JSON, a path or query parameter of the wrong type). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No or an invalid bearer token. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such resource, or one the caller may not see. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Something unexpected; the cause is in the server log. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    setWebhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["WebhookIn"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["WebhookOut"];
+                };
+            };
+            /** @description The request could not be read (not JSON, a path or query parameter of the wrong type). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No or an invalid bearer token. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed: `permission` names what is missing. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such resource, or one the caller may not see. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request conflicts with the current state (duplicate, wrong status, still in use). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request body is larger than the limit (`HIPPO_MAX_BODY_BYTES`, default 1 MB). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not sent as `Content-Type: application/json`. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A field holds a value that is not allowed: `field` names it. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Something unexpected; the cause is in the server log. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    deleteWebhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The request could not be read (not JSON, a path or query parameter of the wrong type). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No or an invalid bearer token. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed: `permission` names what is missing. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such resource, or one the caller may not see. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Something unexpected; the cause is in the server log. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listWebhookDeliveries: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["DeliveryOut"][];
+                };
+            };
+            /** @description The request could not be read (not JSON, a path or query parameter of the wrong type). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No or an invalid bearer token. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such resource, or one the caller may not see. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Something unexpected; the cause is in the server log. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    rotateWebhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["WebhookOut"];
+                };
+            };
+            /** @description The request could not be read (not JSON, a path or query parameter of the wrong type). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No or an invalid bearer token. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed: `permission` names what is missing. */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };

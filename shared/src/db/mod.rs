@@ -19,6 +19,7 @@ pub mod people;
 pub mod releases;
 pub mod terminal;
 pub mod users;
+pub mod webhooks;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
