@@ -775,10 +775,7 @@ impl ReleasesApi {
             app_id: app_id.0,
             environment_id: environment_id.0,
             requested_by: requested_by.0,
-            kind: kind.0.map(|k| match k {
-                ReleaseKind::Release => ReleaseKind::Release,
-                ReleaseKind::Rollback => ReleaseKind::Rollback,
-            }),
+            kind: kind.0,
             text: q.0,
             from: since.0.map(|t| t.0),
             to: until.0.map(|t| t.0),
