@@ -129,6 +129,13 @@ text_type!(
     "At most 65536 characters."
 );
 text_type!(
+    /// `KEY=value` lines given to every hook. Each value at most 100000 bytes (the kernel's
+    /// limit for one environment entry is 128 KiB); all of them at most 1000000 characters (a
+    /// process's whole environment is limited too, and they must fit in a request).
+    VariablesText, 0, 1_000_000, Some(NO_NUL),
+    "At most 1000000 characters; each value at most 100000 bytes."
+);
+text_type!(
     /// A review comment.
     Comment, 0, 2000, None,
     "At most 2000 characters."

@@ -393,7 +393,12 @@ pub fn parse_var_name(s: &str) -> Result<String, Invalid> {
     Ok(s.to_owned())
 }
 
-/// `KEY=value` lines (blank lines and `#` comments ignored) into ordered pairs.
+/// The largest value of one custom variable, in bytes. A hook's variables are its process
+/// environment, where Linux allows 128 KiB per `NAME=value` entry (`MAX_ARG_STRLEN`).
+pub const MAX_VARIABLE_BYTES: usize = 100_000;
+
+/// `KEY=value` lines (blank lines and `#` comments ignored) into ordered pairs; each value at
+/// most [`MAX_VARIABLE_BYTES`].
 pub fn parse_variables(text: &str) -> Result<Vec<(String, String)>, Invalid> {
     let mut out: Vec<(String, String)> = Vec::new();
     for (i, line) in text.lines().enumerate() {
@@ -408,6 +413,13 @@ pub fn parse_variables(text: &str) -> Result<Vec<(String, String)>, Invalid> {
             parse_var_name(k.trim()).map_err(|e| Invalid(format!("line {}: {}", i + 1, e.0)))?;
         if v.contains('\0') {
             return invalid(format!("line {}: value contains a NUL byte", i + 1));
+        }
+        if v.len() > MAX_VARIABLE_BYTES {
+            return invalid(format!(
+                "line {}: the value of '{k}' is {} bytes; at most {MAX_VARIABLE_BYTES} bytes each",
+                i + 1,
+                v.len()
+            ));
         }
         if out.iter().any(|(existing, _)| *existing == k) {
             return invalid(format!("line {}: '{k}' is set twice", i + 1));

@@ -42,6 +42,9 @@ pub struct RemoteCommand {
     script: Option<&'static str>,
     program: String,
     args: Vec<String>,
+    /// The command reads its input, then watches its stdin: the transport must keep it open
+    /// (never send EOF) until the command exits. See [`run_hook`].
+    holds_stdin: bool,
 }
 
 impl RemoteCommand {
@@ -51,6 +54,7 @@ impl RemoteCommand {
             script: None,
             program: p.to_owned(),
             args: Vec::new(),
+            holds_stdin: false,
         }
     }
 
@@ -67,7 +71,14 @@ impl RemoteCommand {
             script: Some(fixed_script),
             program: "sh".to_owned(),
             args: Vec::new(),
+            holds_stdin: false,
         }
+    }
+
+    /// True when the transport must keep the command's stdin open until it exits: closing it
+    /// means "the worker is gone" (see [`run_hook`]).
+    pub fn holds_stdin(&self) -> bool {
+        self.holds_stdin
     }
 
     /// The exact text sent to the SSH exec channel.
@@ -198,35 +209,89 @@ pub fn remove_versions(versions_dir: &str, names: &[String]) -> RemoteCommand {
     )
 }
 
-const RUN_HOOK: &str = "cd -- \"$1\" || exit 97; t=$2; shift 2; \
-for kv in \"$@\"; do case $kv in *=*) ;; *) exit 96;; esac; \
-case ${kv%%=*} in \"\"|[0-9]*|*[!A-Za-z0-9_]*) \
-printf \"hippo: bad environment variable name in %s\\n\" \"${kv%%=*}\" >&2; exit 96;; esac; \
-export \"$kv\"; done; \
-f=$(mktemp \"${TMPDIR:-/tmp}/hippo-hook.XXXXXXXXXX\") || exit 98; \
-trap \"rm -f -- \\\"\\$f\\\"\" EXIT; \
-cat > \"$f\" || exit 98; \
-timeout -k 5 \"$t\" bash -e \"$f\" < /dev/null; exit $?";
+const RUN_HOOK: &str = "cd -- \"$1\" || exit 97; t=$2; \
+read -r a b || exit 98; \
+case $a:$b in :*|*:|*[!0-9:]*) exit 98;; esac; \
+d=$(mktemp -d \"${TMPDIR:-/tmp}/hippo-hook.XXXXXXXXXX\") || exit 98; \
+trap 'rm -rf -- \"$d\"' EXIT; \
+head -c \"$a\" > \"$d/env\" && head -c \"$b\" > \"$d/hook\" || exit 98; \
+exec 3<&0; \
+timeout -k 5 \"$t\" bash -e -c '\
+while IFS= read -r -d \"\" __hippo_kv; do \
+case ${__hippo_kv%%=*} in \"\"|[0-9]*|*[!A-Za-z0-9_]*) \
+printf \"hippo: bad environment variable name %s\\n\" \"${__hippo_kv%%=*}\" >&2; exit 96;; esac; \
+export -- \"$__hippo_kv\"; done < \"$1\"; unset __hippo_kv; shift; . \"$0\"' \
+\"$d/hook\" \"$d/env\" < /dev/null 3<&- & p=$!; \
+{ cat <&3; kill -TERM \"-$p\" || kill -TERM \"$p\"; } > /dev/null 2>&1 & w=$!; \
+exec 3<&-; \
+wait \"$p\"; c=$?; kill \"$w\" 2> /dev/null; exit $c";
 
-/// Runs a user hook script that the caller sends on **stdin** (the script text never becomes part
-/// of a command line) in `workdir`, with the extra environment `env`, stopping at the first
-/// failing command (`bash -e`), for at most `timeout_secs` seconds (0 is treated as 1: never
-/// "no limit").
+/// Runs a user hook in `workdir` for at most `timeout_secs` seconds (0 is treated as 1: never
+/// "no limit"), stopping at the first failing command (`bash -e`). The script and its
+/// variables arrive on **stdin** as [`hook_input`] builds them, never on a command line: they
+/// are not limited by the argument size limit and not visible in `ps` (only in the hook's own
+/// environment, `/proc/<pid>/environ`, readable by its user alone).
 ///
-/// The script is first copied from stdin to a private temporary file on the host (removed
-/// afterwards) and run with stdin from `/dev/null`, so a command in the hook that reads stdin
-/// cannot swallow the rest of the script. The variables are exported by the outer shell (each
-/// `K=V` is its own quoted argument) rather than given to `env`, so their values do not stay
-/// visible in a long-lived process's command line (`ps`) for the duration of the hook.
+/// The wrapper stages both in a private temporary folder on the host (`mktemp -d`, removed
+/// afterwards), runs the hook with stdin from `/dev/null` (a command in the hook that reads
+/// stdin cannot swallow anything), and then **watches its own stdin**: the transport keeps
+/// it open while the hook runs ([`RemoteCommand::holds_stdin`]), so end-of-file means the
+/// SSH channel is gone (the worker died or cut the connection). The hook is then stopped like
+/// at its time limit: SIGTERM to its process group (GNU `timeout` leads one), SIGKILL 5 s
+/// later. sshd does not do this by itself: without a terminal, a command whose channel closes
+/// keeps running.
 ///
 /// Exit codes: the script's own status, or [`HOOK_CANNOT_CD`] (97), [`HOOK_BAD_ENV_NAME`] (96),
-/// [`HOOK_CANNOT_STAGE_SCRIPT`] (98), [`HOOK_TIMED_OUT`] (124), [`HOOK_KILLED_AFTER_TIMEOUT`]
-/// (137); 125–127 mean `timeout`/`bash` itself failed or is missing.
-pub fn run_hook(workdir: &str, env: &[(String, String)], timeout_secs: u64) -> RemoteCommand {
-    let base = RemoteCommand::script(RUN_HOOK)
+/// [`HOOK_CANNOT_STAGE_SCRIPT`] (98: bad input framing, `mktemp`, disk full),
+/// [`HOOK_TIMED_OUT`] (124), [`HOOK_KILLED_AFTER_TIMEOUT`] (137); 125–127 mean
+/// `timeout`/`bash` itself failed or is missing.
+pub fn run_hook(workdir: &str, timeout_secs: u64) -> RemoteCommand {
+    let mut c = RemoteCommand::script(RUN_HOOK)
         .arg(workdir)
         .arg(timeout_secs.max(1).to_string());
-    env.iter().fold(base, |c, (k, v)| c.arg(format!("{k}={v}")))
+    c.holds_stdin = true;
+    c
+}
+
+/// A variable that cannot be passed to a hook.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("variable {name:?} cannot be passed to a hook: {why}")]
+pub struct BadVariable {
+    pub name: String,
+    pub why: &'static str,
+}
+
+/// What [`run_hook`] reads on stdin: one line `<variables bytes> <script bytes>`, then the
+/// variables as `NAME=value` entries each ended by a NUL byte (values may hold newlines), then
+/// the script. Names must be shell identifiers (`[A-Za-z_][A-Za-z0-9_]*`); no NUL anywhere in
+/// a variable.
+pub fn hook_input(env: &[(String, String)], script: &str) -> Result<Vec<u8>, BadVariable> {
+    let mut vars = Vec::new();
+    for (k, v) in env {
+        let bad = |why| BadVariable {
+            name: k.clone(),
+            why,
+        };
+        let mut chars = k.chars();
+        let ident = chars
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !ident {
+            return Err(bad("the name is not a shell identifier"));
+        }
+        if v.contains('\0') {
+            return Err(bad("the value contains a NUL byte"));
+        }
+        vars.extend_from_slice(k.as_bytes());
+        vars.push(b'=');
+        vars.extend_from_slice(v.as_bytes());
+        vars.push(0);
+    }
+    let mut out = format!("{} {}\n", vars.len(), script.len()).into_bytes();
+    out.extend_from_slice(&vars);
+    out.extend_from_slice(script.as_bytes());
+    Ok(out)
 }
 
 /// The remote user's name (`id -un`), one line.
@@ -386,17 +451,38 @@ mod tests {
         );
     }
 
+    /// `run_hook("/srv/v/r1", 600)`, as sent to the host.
+    const RUN_HOOK_RENDERED: &str = "sh -c 'cd -- \"$1\" || exit 97; t=$2; read -r a b || exit 98; case $a:$b in :*|*:|*[!0-9:]*) exit 98;; esac; d=$(mktemp -d \"${TMPDIR:-/tmp}/hippo-hook.XXXXXXXXXX\") || exit 98; trap '\\''rm -rf -- \"$d\"'\\'' EXIT; head -c \"$a\" > \"$d/env\" && head -c \"$b\" > \"$d/hook\" || exit 98; exec 3<&0; timeout -k 5 \"$t\" bash -e -c '\\''while IFS= read -r -d \"\" __hippo_kv; do case ${__hippo_kv%%=*} in \"\"|[0-9]*|*[!A-Za-z0-9_]*) printf \"hippo: bad environment variable name %s\\n\" \"${__hippo_kv%%=*}\" >&2; exit 96;; esac; export -- \"$__hippo_kv\"; done < \"$1\"; unset __hippo_kv; shift; . \"$0\"'\\'' \"$d/hook\" \"$d/env\" < /dev/null 3<&- & p=$!; { cat <&3; kill -TERM \"-$p\" || kill -TERM \"$p\"; } > /dev/null 2>&1 & w=$!; exec 3<&-; wait \"$p\"; c=$?; kill \"$w\" 2> /dev/null; exit $c' sh /srv/v/r1 600";
+
     #[test]
     fn run_hook_render() {
+        let c = run_hook("/srv/v/r1", 600);
+        assert!(c.holds_stdin());
+        assert_eq!(c.render(), RUN_HOOK_RENDERED);
+        assert!(run_hook("/w", 0).render().ends_with(" sh /w 1"));
+        assert!(!inspect_deploy_path("/w").holds_stdin());
+    }
+
+    #[test]
+    fn hook_input_frames_variables_and_script() {
         let env = vec![
             ("RELEASE".to_owned(), "r1".to_owned()),
-            ("MSG".to_owned(), format!("it's {PWNED} ü")),
+            ("MSG".to_owned(), format!("it's {PWNED}\nü")),
         ];
         assert_eq!(
-            run_hook("/srv/v/r1", &env, 600).render(),
-            "sh -c 'cd -- \"$1\" || exit 97; t=$2; shift 2; for kv in \"$@\"; do case $kv in *=*) ;; *) exit 96;; esac; case ${kv%%=*} in \"\"|[0-9]*|*[!A-Za-z0-9_]*) printf \"hippo: bad environment variable name in %s\\n\" \"${kv%%=*}\" >&2; exit 96;; esac; export \"$kv\"; done; f=$(mktemp \"${TMPDIR:-/tmp}/hippo-hook.XXXXXXXXXX\") || exit 98; trap \"rm -f -- \\\"\\$f\\\"\" EXIT; cat > \"$f\" || exit 98; timeout -k 5 \"$t\" bash -e \"$f\" < /dev/null; exit $?' sh /srv/v/r1 600 RELEASE=r1 'MSG=it'\\''s $(touch /tmp/pwned) ü'"
+            hook_input(&env, "echo hi\n").expect("input"),
+            format!("43 8\nRELEASE=r1\0MSG=it's {PWNED}\nü\0echo hi\n").into_bytes()
         );
-        assert!(run_hook("/w", &[], 0).render().ends_with(" sh /w 1"));
+        assert_eq!(hook_input(&[], "").expect("input"), b"0 0\n".to_vec());
+        for bad in ["", "1A", "A-B", "A=B", "Ü"] {
+            let err = hook_input(&[(bad.to_owned(), "x".to_owned())], "").expect_err(bad);
+            assert_eq!(err.why, "the name is not a shell identifier");
+        }
+        let err = hook_input(&[("A".to_owned(), "x\0y".to_owned())], "").expect_err("nul");
+        assert_eq!(
+            err.to_string(),
+            "variable \"A\" cannot be passed to a hook: the value contains a NUL byte"
+        );
     }
 
     /// Runs `rendered` the way sshd does (`sh -c <text>`), feeding `stdin`.
@@ -419,6 +505,48 @@ mod tests {
             out.status.code().unwrap_or(-1),
             String::from_utf8_lossy(&out.stdout).into_owned(),
             String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    /// Runs a command that holds its stdin ([`RemoteCommand::holds_stdin`]) the way the
+    /// transport does: writes `stdin`, keeps it open until the command exits (at most 30 s).
+    fn sh_held(rendered: &str, stdin: &[u8]) -> (i32, String, String) {
+        use std::io::{Read, Write};
+        let mut child = Command::new("sh")
+            .arg("-c")
+            .arg(rendered)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn sh");
+        let mut input = child.stdin.take().expect("stdin");
+        let read = |mut r: Box<dyn Read + Send>| {
+            std::thread::spawn(move || {
+                let mut s = String::new();
+                let _ = r.read_to_string(&mut s);
+                s
+            })
+        };
+        let out = read(Box::new(child.stdout.take().expect("stdout")));
+        let err = read(Box::new(child.stderr.take().expect("stderr")));
+        let _ = input.write_all(stdin);
+        let started = std::time::Instant::now();
+        let status = loop {
+            if let Some(st) = child.try_wait().expect("wait") {
+                break st;
+            }
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(30),
+                "hook hangs"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        drop(input);
+        (
+            status.code().unwrap_or(-1),
+            out.join().expect("stdout"),
+            err.join().expect("stderr"),
         )
     }
 
@@ -588,40 +716,33 @@ mod tests {
             "A=1\n"
         );
 
-        // Hooks: env values are literal, the script comes from stdin, exit codes.
-        let env = vec![("VAL".to_owned(), format!("it's {PWNED} \"ü\""))];
-        let script = b"printf '%s\\n' \"$VAL\" > hook-out\ncat\necho after-cat >> hook-out\n";
-        let (code, _, err) = sh(&run_hook(&b("v/r2"), &env, 10).render(), script);
+        // Hooks: variables are literal, the script comes from stdin, exit codes.
+        let env = vec![("VAL".to_owned(), format!("it's {PWNED} \"ü\"\nline 2"))];
+        let hook = |dir: &str, env: &[(String, String)], t: u64, script: &str| {
+            sh_held(
+                &run_hook(dir, t).render(),
+                &hook_input(env, script).expect("input"),
+            )
+        };
+        let script = "printf '%s\\n' \"$VAL\" > hook-out\ncat\necho after-cat >> hook-out\n";
+        let (code, _, err) = hook(&b("v/r2"), &env, 10, script);
         assert_eq!(code, 0, "{err}");
         assert_eq!(
             std::fs::read_to_string(b("v/r2/hook-out")).expect("read"),
-            format!("it's {PWNED} \"ü\"\nafter-cat\n")
+            format!("it's {PWNED} \"ü\"\nline 2\nafter-cat\n")
         );
+        assert_eq!(hook(&b("v/r2"), &[], 10, "false\necho not-reached\n").0, 1);
+        assert_eq!(hook(&b("v/r2"), &[], 10, "exit 3\n").0, 3);
+        assert_eq!(hook(&b("missing"), &[], 10, "true\n").0, HOOK_CANNOT_CD);
+        // A name the builder would refuse, framed by hand: the host refuses it too.
+        let (code, _, err) = sh_held(&run_hook(&b("v/r2"), 10).render(), b"4 5\nA-B\0true\n");
+        assert_eq!(code, HOOK_BAD_ENV_NAME, "{err}");
+        // Bad framing.
         assert_eq!(
-            sh(
-                &run_hook(&b("v/r2"), &[], 10).render(),
-                b"false\necho not-reached\n"
-            )
-            .0,
-            1
+            sh_held(&run_hook(&b("v/r2"), 10).render(), b"x 5\ntrue\n").0,
+            HOOK_CANNOT_STAGE_SCRIPT
         );
-        assert_eq!(
-            sh(&run_hook(&b("v/r2"), &[], 10).render(), b"exit 3\n").0,
-            3
-        );
-        assert_eq!(
-            sh(&run_hook(&b("missing"), &[], 10).render(), b"true\n").0,
-            HOOK_CANNOT_CD
-        );
-        let bad = vec![("A-B".to_owned(), "x".to_owned())];
-        assert_eq!(
-            sh(&run_hook(&b("v/r2"), &bad, 10).render(), b"true\n").0,
-            HOOK_BAD_ENV_NAME
-        );
-        assert_eq!(
-            sh(&run_hook(&b("v/r2"), &[], 1).render(), b"sleep 5\n").0,
-            HOOK_TIMED_OUT
-        );
+        assert_eq!(hook(&b("v/r2"), &[], 1, "sleep 5\n").0, HOOK_TIMED_OUT);
 
         assert!(!Path::new(&b("pwned")).exists());
         assert!(!pwned_marker.exists());
@@ -706,5 +827,95 @@ mod tests {
         std::fs::write(tmp.path().join("file"), "x").expect("write");
         let (code, out) = sh_home(&check_writable(&paths).render(), tmp.path());
         assert_eq!((code, out.as_str()), (0, "yes\nyes\nno\n"));
+    }
+
+    /// Pids whose command line contains `needle`.
+    fn pids_running(needle: &str) -> Vec<u32> {
+        let mut out = Vec::new();
+        for e in std::fs::read_dir("/proc").expect("/proc").flatten() {
+            let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
+                continue;
+            };
+            let cmdline = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
+            if String::from_utf8_lossy(&cmdline)
+                .replace('\0', " ")
+                .contains(needle)
+            {
+                out.push(pid);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn a_hook_stops_when_its_stdin_closes_and_its_variables_stay_off_command_lines() {
+        use std::io::Write;
+        use std::time::{Duration, Instant};
+        let dir = tempfile::tempdir().expect("tempdir");
+        // A value big enough to break a command line (over 128 KiB would fail `execve` as one
+        // argument), and a marker that must not show in any process's command line.
+        let secret = format!("s3cr3t-{}", std::process::id());
+        let env = vec![
+            ("SECRET".to_owned(), secret.clone()),
+            ("BIG".to_owned(), "x".repeat(100_000)),
+        ];
+        // A sleep whose command line is unique to this test.
+        let nap = format!("{}.{}", 300 + std::process::id() % 100, std::process::id());
+        let script = format!("test ${{#BIG}} -eq 100000\necho ready\nsleep {nap}\n");
+        let mut child = Command::new("sh")
+            .arg("-c")
+            .arg(run_hook(&dir.path().display().to_string(), 600).render())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn sh");
+        let mut input = child.stdin.take().expect("stdin");
+        input
+            .write_all(&hook_input(&env, &script).expect("input"))
+            .expect("write");
+        let started = Instant::now();
+        let sleeping = loop {
+            let found = pids_running(&format!("sleep {nap}"));
+            if !found.is_empty() {
+                break found;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "the hook did not start"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert!(
+            pids_running(&secret).is_empty(),
+            "a variable's value is on a command line"
+        );
+        // The channel closes (the worker died): stdin ends.
+        drop(input);
+        let closed = Instant::now();
+        let status = loop {
+            if let Some(st) = child.try_wait().expect("wait") {
+                break st;
+            }
+            assert!(
+                closed.elapsed() < Duration::from_secs(10),
+                "the hook outlived its stdin"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert_eq!(status.code(), Some(128 + 15), "stopped with SIGTERM");
+        for pid in sleeping {
+            assert!(
+                !Path::new(&format!("/proc/{pid}")).exists()
+                    || std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                        .is_ok_and(|s| s.contains(") Z ")),
+                "the hook's sleep {pid} still runs"
+            );
+        }
+        assert!(
+            closed.elapsed() < Duration::from_secs(3),
+            "{:?}",
+            closed.elapsed()
+        );
     }
 }

@@ -96,18 +96,21 @@ impl Lease {
         Ok(lease)
     }
 
-    /// Takes `name` only if it is free now, without a heartbeat (the sweeper holds it for the
-    /// moment it takes to end an orphaned release). `None`: someone holds it.
+    /// Takes `name` only if it is free now (the sweeper: a lease it can take belongs to a dead
+    /// worker), and keeps it renewed while the sweeper checks that worker's hosts. `None`:
+    /// someone holds it.
     pub async fn try_take(
         db: &Db,
         name: &str,
         holder: &str,
         ttl: Duration,
     ) -> Result<Option<Lease>, DbError> {
-        Ok(db
-            .try_acquire_lease(name, holder, millis(ttl))
-            .await?
-            .map(|token| Lease::held(db, name, holder, token)))
+        let Some(token) = db.try_acquire_lease(name, holder, millis(ttl)).await? else {
+            return Ok(None);
+        };
+        let mut lease = Lease::held(db, name, holder, token);
+        lease.heartbeat = Some(lease.spawn_heartbeat(ttl));
+        Ok(Some(lease))
     }
 
     fn held(db: &Db, name: &str, holder: &str, token: i64) -> Lease {
@@ -290,10 +293,12 @@ mod tests {
         let (_dir, db) = db().await;
         let ttl = Duration::from_millis(600);
         // A lease nobody renews (its worker died): free once it expires.
-        let dead = Lease::try_take(&db, "app:1:env:1", "w1:1", ttl)
+        let token = db
+            .try_acquire_lease("app:1:env:1", "w1:1", millis(ttl))
             .await
             .unwrap()
             .unwrap();
+        let dead = Lease::held(&db, "app:1:env:1", "w1:1", token);
         assert!(dead.still_held().await.unwrap());
         tokio::time::sleep(ttl + Duration::from_millis(100)).await;
         let taker = Lease::try_take(&db, "app:1:env:1", "w2:2", ttl)

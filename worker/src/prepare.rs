@@ -156,7 +156,8 @@ fn prepare_host(
         if let Some(script) = &ctx.before_release {
             t.hook(
                 "before_release",
-                &commands::run_hook(&ctx.version_dir, &ctx.env, ctx.hook_timeout.as_secs()),
+                &ctx.version_dir,
+                &ctx.env,
                 script,
                 ctx.hook_timeout,
             )?;

@@ -511,7 +511,8 @@ impl SshSession {
 
     /// Runs a command, streaming output lines to `on_line`, copying `stdin` (if any) to the
     /// channel in ~64 KiB chunks while calling `on_bytes(total_sent)`. The remote stdin is closed
-    /// (EOF) after the copy, or at once without `stdin`. Stdout and stderr are read while stdin
+    /// (EOF) after the copy, or at once without `stdin` — unless the command holds its stdin
+    /// ([`RemoteCommand::holds_stdin`]): then it stays open until the command exits. Stdout and stderr are read while stdin
     /// is being written, so neither side can block the other.
     ///
     /// Returns the remote exit code (128 + signal number if the remote command was killed by a
@@ -543,7 +544,7 @@ impl SshSession {
                 self.sess.set_blocking(false);
                 let r = self.pump(
                     &mut ch,
-                    stdin,
+                    (stdin, cmd.holds_stdin()),
                     started + deadline,
                     deadline,
                     on_line,
@@ -588,14 +589,15 @@ impl SshSession {
     fn pump(
         &self,
         ch: &mut Channel,
-        mut stdin: Option<&mut dyn Read>,
+        // The caller's input, and whether to keep the channel's stdin open after it.
+        (mut stdin, hold_stdin): (Option<&mut dyn Read>, bool),
         deadline_at: Instant,
         deadline: Duration,
         on_line: &mut dyn FnMut(OutputStream, &str),
         on_bytes: &mut dyn FnMut(u64),
     ) -> Result<i32, SshError> {
         let silence = silence_limit(self.io);
-        let mut upload = Upload::new(stdin.is_none());
+        let mut upload = Upload::new(stdin.is_none(), hold_stdin);
         let mut out = LineSplitter::new(OutputStream::Stdout);
         let mut err = LineSplitter::new(OutputStream::Stderr);
         let mut rbuf = vec![0u8; 32 * 1024];
@@ -933,17 +935,20 @@ struct Upload {
     buf: Vec<u8>,
     pos: usize,
     source_done: bool,
+    /// Never send EOF: the command watches its stdin and EOF means we are gone.
+    hold: bool,
     finished: bool,
     total: u64,
     progressed: bool,
 }
 
 impl Upload {
-    fn new(no_stdin: bool) -> Self {
+    fn new(no_stdin: bool, hold: bool) -> Self {
         Self {
             buf: Vec::with_capacity(if no_stdin { 0 } else { UPLOAD_CHUNK }),
             pos: 0,
             source_done: no_stdin,
+            hold,
             finished: false,
             total: 0,
             progressed: false,
@@ -1003,7 +1008,11 @@ impl Upload {
                 }
             };
         }
-        if self.source_done {
+        if self.source_done && self.hold {
+            // Stdin stays open until the command exits (the channel then closes).
+            self.finished = true;
+            self.progressed = true;
+        } else if self.source_done {
             match ch.send_eof() {
                 Ok(()) => {
                     self.finished = true;

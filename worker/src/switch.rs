@@ -106,7 +106,8 @@ impl HostSwitch {
         }
         match t.hook(
             "after_release",
-            &commands::run_hook(&self.deploy_path, &self.env, self.hook_timeout.as_secs()),
+            &self.deploy_path,
+            &self.env,
             &self.after_release,
             self.hook_timeout,
         ) {

@@ -178,22 +178,27 @@ impl Target {
         Ok((code, sent))
     }
 
-    /// Runs a hook script (sent on stdin) with the given command; output lines become events.
+    /// Runs the hook `script` in `workdir` with the variables `env` (both sent on stdin, see
+    /// [`crate::commands::run_hook`]); output lines become events.
     pub fn hook(
         &self,
         hook: &str,
-        cmd: &RemoteCommand,
+        workdir: &str,
+        env: &[(String, String)],
         script: &str,
         timeout: Duration,
     ) -> Result<(), String> {
         let name = self.host.name.clone();
+        let input =
+            crate::commands::hook_input(env, script).map_err(|e| format!("{hook} hook: {e}"))?;
+        let cmd = crate::commands::run_hook(workdir, timeout.as_secs());
         self.events
             .info(self.stage, format!("{name}: running {hook} hook"));
-        let mut body = script.as_bytes();
+        let mut body = input.as_slice();
         let code = self
             .sess
             .run(
-                cmd,
+                &cmd,
                 Some(&mut body),
                 timeout + self.short,
                 &mut |_, line| {

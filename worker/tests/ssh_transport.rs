@@ -551,8 +551,8 @@ fn hooks_get_literal_env_and_report_exit_codes() {
         b"echo \"$HIPPO_VALUE\"\necho \"release=$RELEASE pwd=$(pwd)\"\necho to-stderr >&2\n";
     let r = run(
         &sess,
-        &commands::run_hook("/srv/app/r1", &env, 30),
-        Some(script),
+        &commands::run_hook("/srv/app/r1", 30),
+        Some(&hook_input(&env, script)),
         MINUTE,
     );
     assert_eq!(ok(&r), 0, "{:?}", r.stderr);
@@ -566,16 +566,16 @@ fn hooks_get_literal_env_and_report_exit_codes() {
     // Stops at the first failing command.
     let r = run(
         &sess,
-        &commands::run_hook("/srv/app/r1", &[], 30),
-        Some(b"echo a\nfalse\necho b\n"),
+        &commands::run_hook("/srv/app/r1", 30),
+        Some(&hook_input(&[], b"echo a\nfalse\necho b\n")),
         MINUTE,
     );
     assert_eq!((ok(&r), r.stdout.clone()), (1, vec!["a".to_owned()]));
 
     let r = run(
         &sess,
-        &commands::run_hook("/srv/app/r1", &env, 30),
-        Some(b"echo before\nexit 3\n"),
+        &commands::run_hook("/srv/app/r1", 30),
+        Some(&hook_input(&env, b"echo before\nexit 3\n")),
         MINUTE,
     );
     assert_eq!(ok(&r), 3);
@@ -583,8 +583,8 @@ fn hooks_get_literal_env_and_report_exit_codes() {
 
     let r = run(
         &sess,
-        &commands::run_hook("/srv/app/missing", &env, 30),
-        Some(b"touch /srv/nope\n"),
+        &commands::run_hook("/srv/app/missing", 30),
+        Some(&hook_input(&env, b"touch /srv/nope\n")),
         MINUTE,
     );
     assert_eq!(ok(&r), commands::HOOK_CANNOT_CD);
@@ -593,8 +593,8 @@ fn hooks_get_literal_env_and_report_exit_codes() {
     let started = Instant::now();
     let r = run(
         &sess,
-        &commands::run_hook("/srv/app/r1", &[], 1),
-        Some(b"sleep 30\n"),
+        &commands::run_hook("/srv/app/r1", 1),
+        Some(&hook_input(&[], b"sleep 30\n")),
         MINUTE,
     );
     assert_eq!(ok(&r), commands::HOOK_TIMED_OUT);
@@ -603,8 +603,8 @@ fn hooks_get_literal_env_and_report_exit_codes() {
     // A hook command that reads stdin does not swallow the rest of the script.
     let r = run(
         &sess,
-        &commands::run_hook("/srv/app/r1", &[], 30),
-        Some(b"cat\necho still-here\n"),
+        &commands::run_hook("/srv/app/r1", 30),
+        Some(&hook_input(&[], b"cat\necho still-here\n")),
         MINUTE,
     );
     assert_eq!(
@@ -627,4 +627,9 @@ fn parallel_hosts_have_their_own_srv() {
     w(&sb, b"b");
     assert_eq!(std::fs::read(a.host.root.join("who")).expect("a"), b"a");
     assert_eq!(std::fs::read(b.host.root.join("who")).expect("b"), b"b");
+}
+
+/// What `commands::run_hook` reads on stdin: the variables and the script.
+fn hook_input(env: &[(String, String)], script: &[u8]) -> Vec<u8> {
+    commands::hook_input(env, std::str::from_utf8(script).expect("utf-8")).expect("hook input")
 }

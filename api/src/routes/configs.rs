@@ -11,7 +11,7 @@ use crate::channels::{self, NoticeChannel};
 use crate::problem::ApiError;
 use crate::state::State;
 use crate::text::{
-    LongText, RemotePathText, RepoUrlText, Script, SecretText, ShortText, Timestamp,
+    LongText, RemotePathText, RepoUrlText, Script, SecretText, ShortText, Timestamp, VariablesText,
 };
 use hippo_shared::db::configs::{
     self as shared_configs, ConfigSpec, ReleaseConfig, RepoAuthSpec, SecretChange, Variable,
@@ -103,9 +103,10 @@ pub struct ConfigIn {
     #[oai(default)]
     pub filter: LongText,
     pub hooks: Option<Hooks>,
-    /// `KEY=value` lines given to every hook (names: letters, digits, `_`; not `HIPPO_…`).
+    /// `KEY=value` lines given to every hook (names: letters, digits, `_`; not `HIPPO_…`;
+    /// each value at most 100000 bytes).
     #[oai(default)]
-    pub variables: LongText,
+    pub variables: VariablesText,
     /// Hosts prepared at once (absent: all).
     #[oai(validator(minimum(value = "1"), maximum(value = "1000")))]
     pub parallelism: Option<u32>,

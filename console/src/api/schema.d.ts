@@ -1247,7 +1247,8 @@ export interface components {
             /** @default false */
             review_enabled: boolean;
             /**
-             * @description `KEY=value` lines given to every hook (names: letters, digits, `_`; not `HIPPO_…`).
+             * @description `KEY=value` lines given to every hook (names: letters, digits, `_`; not `HIPPO_…`;
+             *     each value at most 100000 bytes).
              * @default
              */
             variables: string;
