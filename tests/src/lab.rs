@@ -22,6 +22,9 @@ pub struct Lab {
     pub marks: tempfile::TempDir,
 }
 
+/// The password of the users [`Lab::user`] creates.
+pub const PASSWORD: &str = "correct horse battery";
+
 impl Lab {
     /// With the backends the environment names (see [`Options::from_env`]).
     pub fn new(n: u8, settings: &[(&str, &str)]) -> Lab {
@@ -67,6 +70,28 @@ impl Lab {
             host_ids,
             marks: tempfile::tempdir().expect("tempdir"),
         }
+    }
+
+    /// Creates a role (as admin) with these permissions; its id.
+    pub fn role(&self, name: &str, permissions: &[&str]) -> i64 {
+        self.hippo.ok(
+            "/api/roles",
+            &json!({"name": name, "permissions": permissions}),
+            201,
+        )["id"]
+            .as_i64()
+            .expect("id")
+    }
+
+    /// Creates a user with [`PASSWORD`] holding `roles` (role id, environment, app) and logs
+    /// them in; their token.
+    pub fn user(&self, name: &str, roles: Value) -> String {
+        self.hippo.ok(
+            "/api/users",
+            &json!({"username": name, "password": PASSWORD, "roles": roles}),
+            201,
+        );
+        self.hippo.login(name, PASSWORD)
     }
 
     pub fn config_body(&self, extra: Value) -> Value {

@@ -2,28 +2,7 @@
 //! everything copied but the hosts (chosen again) and the secrets (set again), permission-checked
 //! on both sides and audited.
 use hippo_e2e::lab::Lab;
-use serde_json::{Value, json};
-
-const PASSWORD: &str = "correct horse battery";
-
-fn role(lab: &Lab, name: &str, permissions: &[&str]) -> i64 {
-    lab.hippo.ok(
-        "/api/roles",
-        &json!({"name": name, "permissions": permissions}),
-        201,
-    )["id"]
-        .as_i64()
-        .expect("id")
-}
-
-fn user(lab: &Lab, name: &str, roles: Value) -> String {
-    lab.hippo.ok(
-        "/api/users",
-        &json!({"username": name, "password": PASSWORD, "roles": roles}),
-        201,
-    );
-    lab.hippo.login(name, PASSWORD)
-}
+use serde_json::json;
 
 #[test]
 fn a_config_is_cloned_to_staging_without_its_hosts_and_secrets_and_the_clone_releases() {
@@ -157,10 +136,9 @@ fn a_config_is_cloned_to_staging_without_its_hosts_and_secrets_and_the_clone_rel
     )["id"]
         .as_i64()
         .expect("id");
-    let viewer = role(&lab, "viewer", &["request"]);
-    let editor = role(&lab, "editor", &["edit_configs"]);
-    let stranger = user(
-        &lab,
+    let viewer = lab.role("viewer", &["request"]);
+    let editor = lab.role("editor", &["edit_configs"]);
+    let stranger = lab.user(
         "stranger",
         json!([{"role_id": editor, "environment_id": staging}]),
     );
@@ -171,8 +149,7 @@ fn a_config_is_cloned_to_staging_without_its_hosts_and_secrets_and_the_clone_rel
         &json!({"environment_id": staging, "app_id": shop, "host_ids": [stage_host]}),
     );
     assert_eq!(s, 404, "the source is not the stranger's to see: {body}");
-    let dev = user(
-        &lab,
+    let dev = lab.user(
         "dev",
         json!([{"role_id": viewer, "environment_id": lab.env_id},
                {"role_id": editor, "environment_id": staging, "app_id": lab.app_id}]),

@@ -1,31 +1,8 @@
 //! People and review: users with roles scoped to environments and apps, the review step, API
 //! tokens, and the audit trail — over HTTP against the real binary, releasing to a real host.
-use hippo_e2e::lab::Lab;
+use hippo_e2e::lab::{Lab, PASSWORD};
 use serde_json::{Value, json};
 use std::time::Duration;
-
-const PASSWORD: &str = "correct horse battery";
-
-/// Creates a role (as admin); its id.
-fn role(lab: &Lab, name: &str, permissions: &[&str]) -> i64 {
-    lab.hippo.ok(
-        "/api/roles",
-        &json!({"name": name, "permissions": permissions}),
-        201,
-    )["id"]
-        .as_i64()
-        .expect("id")
-}
-
-/// Creates a user holding `roles` (role id, environment, app) and logs them in; their token.
-fn user(lab: &Lab, name: &str, roles: Value) -> String {
-    lab.hippo.ok(
-        "/api/users",
-        &json!({"username": name, "password": PASSWORD, "roles": roles}),
-        201,
-    );
-    lab.hippo.login(name, PASSWORD)
-}
 
 fn request(lab: &Lab, token: &str, config: i64, name: &str) -> Value {
     let (s, r) = lab.hippo.call(
@@ -43,26 +20,16 @@ fn a_developer_requests_a_reviewer_decides_a_releaser_ships_and_the_audit_trail_
     let lab = Lab::new(1, &[]);
     let config = lab.config(json!({"review_enabled": true}));
     let (env, app) = (lab.env_id, lab.app_id);
-    let developer = role(&lab, "developer", &["request"]);
-    let reviewer = role(&lab, "reviewer", &["review"]);
-    let releaser = role(&lab, "releaser", &["release"]);
-    let dev = user(
-        &lab,
+    let developer = lab.role("developer", &["request"]);
+    let reviewer = lab.role("reviewer", &["review"]);
+    let releaser = lab.role("releaser", &["release"]);
+    let dev = lab.user(
         "dev",
         json!([{"role_id": developer, "environment_id": env, "app_id": app}]),
     );
-    let rev = user(
-        &lab,
-        "rev",
-        json!([{"role_id": reviewer, "environment_id": env}]),
-    );
-    let rel = user(
-        &lab,
-        "rel",
-        json!([{"role_id": releaser, "environment_id": env}]),
-    );
-    let lead = user(
-        &lab,
+    let rev = lab.user("rev", json!([{"role_id": reviewer, "environment_id": env}]));
+    let rel = lab.user("rel", json!([{"role_id": releaser, "environment_id": env}]));
+    let lead = lab.user(
         "lead",
         json!([{"role_id": developer}, {"role_id": reviewer}]),
     );
@@ -446,9 +413,8 @@ fn each_role_may_do_its_own_things_in_its_own_environment_only() {
         ("ops", vec!["manage_hosts", "edit_configs"]),
     ];
     for (name, perms) in &roles {
-        let rid = role(&lab, name, perms);
-        let token = user(
-            &lab,
+        let rid = lab.role(name, perms);
+        let token = lab.user(
             &format!("{name}-test"),
             json!([{"role_id": rid, "environment_id": test}]),
         );
@@ -595,16 +561,15 @@ fn each_role_may_do_its_own_things_in_its_own_environment_only() {
         }
     }
     // `admin` is platform-wide: a role holding it cannot be bound to one environment.
-    let boss = role(&lab, "boss", &["admin"]);
+    let boss = lab.role("boss", &["admin"]);
     let (s, body) = h.post(
         "/api/users",
         &json!({"username": "boss", "password": PASSWORD, "roles": [{"role_id": boss, "environment_id": test}]}),
     );
     assert_eq!((s, body["field"].as_str()), (422, Some("roles")), "{body}");
     // Hosts belong to an environment, not an app: manage_hosts scoped to an app is not enough.
-    let hosts_role = role(&lab, "host-keeper", &["manage_hosts"]);
-    let keeper = user(
-        &lab,
+    let hosts_role = lab.role("host-keeper", &["manage_hosts"]);
+    let keeper = lab.user(
         "keeper",
         json!([{"role_id": hosts_role, "environment_id": test, "app_id": lab.app_id}]),
     );
