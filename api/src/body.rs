@@ -45,30 +45,40 @@ fn fail(e: ApiError) -> poem::Error {
     poem::Error::from_response(e.into_response())
 }
 
+/// Reads a JSON body within the size limit (413 `payload_too_large` above it) and parses it
+/// (400 when it is not JSON): the bytes as received and the parsed value.
+async fn read_json(
+    request: &Request,
+    body: &mut RequestBody,
+) -> poem::Result<(bytes::Bytes, Value)> {
+    let limit = request
+        .data::<Arc<State>>()
+        .map_or(hippo_shared::config::DEFAULT_MAX_BODY_BYTES, |s| {
+            s.settings.max_body_bytes
+        });
+    let data = body.take()?.into_bytes_limit(limit).await.map_err(|e| {
+        if matches!(e, poem::error::ReadBodyError::PayloadTooLarge) {
+            fail(ApiError::TooLarge(crate::problem::p(
+                "payload_too_large",
+                format!("the request body is larger than {limit} bytes"),
+                None,
+            )))
+        } else {
+            fail(ApiError::bad_request(format!(
+                "could not read the body: {e}"
+            )))
+        }
+    })?;
+    let value: Value = serde_json::from_slice(&data)
+        .map_err(|e| fail(ApiError::bad_request(format!("the body is not JSON: {e}"))))?;
+    Ok((data, value))
+}
+
 impl<T: ParseFromJSON> ParsePayload for JsonBody<T> {
     const IS_REQUIRED: bool = true;
 
     async fn from_request(request: &Request, body: &mut RequestBody) -> poem::Result<Self> {
-        let limit = request
-            .data::<Arc<State>>()
-            .map_or(hippo_shared::config::DEFAULT_MAX_BODY_BYTES, |s| {
-                s.settings.max_body_bytes
-            });
-        let data = body.take()?.into_bytes_limit(limit).await.map_err(|e| {
-            if matches!(e, poem::error::ReadBodyError::PayloadTooLarge) {
-                fail(ApiError::TooLarge(crate::problem::p(
-                    "payload_too_large",
-                    format!("the request body is larger than {limit} bytes"),
-                    None,
-                )))
-            } else {
-                fail(ApiError::bad_request(format!(
-                    "could not read the body: {e}"
-                )))
-            }
-        })?;
-        let value: Value = serde_json::from_slice(&data)
-            .map_err(|e| fail(ApiError::bad_request(format!("the body is not JSON: {e}"))))?;
+        let (_, value) = read_json(request, body).await?;
         let schema = serde_json::to_value(T::schema_ref()).unwrap_or(Value::Null);
         let empty = Map::new();
         let schemas = crate::app::spec_value()
@@ -110,26 +120,7 @@ impl ParsePayload for RawJson {
     const IS_REQUIRED: bool = true;
 
     async fn from_request(request: &Request, body: &mut RequestBody) -> poem::Result<Self> {
-        let limit = request
-            .data::<Arc<State>>()
-            .map_or(hippo_shared::config::DEFAULT_MAX_BODY_BYTES, |s| {
-                s.settings.max_body_bytes
-            });
-        let data = body.take()?.into_bytes_limit(limit).await.map_err(|e| {
-            if matches!(e, poem::error::ReadBodyError::PayloadTooLarge) {
-                fail(ApiError::TooLarge(crate::problem::p(
-                    "payload_too_large",
-                    format!("the request body is larger than {limit} bytes"),
-                    None,
-                )))
-            } else {
-                fail(ApiError::bad_request(format!(
-                    "could not read the body: {e}"
-                )))
-            }
-        })?;
-        let value: Value = serde_json::from_slice(&data)
-            .map_err(|e| fail(ApiError::bad_request(format!("the body is not JSON: {e}"))))?;
+        let (data, value) = read_json(request, body).await?;
         Ok(Self { bytes: data, value })
     }
 }

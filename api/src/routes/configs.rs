@@ -3,6 +3,7 @@
 //! commits are `routes::git`.)
 use super::{
     AUTH, ApiResult, ApiTags, BAD_PARAM, BODY, CONFLICT, Created, Deleted, FORBIDDEN, NOT_FOUND,
+    config_editable as editable, config_visible as visible,
 };
 use crate::audit;
 use crate::auth::Auth;
@@ -444,25 +445,6 @@ pub struct CloneOut {
     pub config: ConfigOut,
     /// Left behind by the clone: to choose or set again on the new config.
     pub not_copied: Vec<NotCopied>,
-}
-
-/// The config, if the caller holds any permission for its environment and app (else 404).
-async fn visible(st: &State, auth: &Auth, id: ConfigId) -> Result<ReleaseConfig, ApiError> {
-    let config = st.db.get_config(id).await?;
-    auth.0
-        .require_sees(config.environment_id, Some(config.app_id), "release config")?;
-    Ok(config)
-}
-
-/// The config, if the caller may edit it (`edit_configs` for its environment and app).
-async fn editable(st: &State, auth: &Auth, id: ConfigId) -> Result<ReleaseConfig, ApiError> {
-    let config = visible(st, auth, id).await?;
-    auth.0.require(
-        Permission::EditConfigs,
-        Some(config.environment_id),
-        Some(config.app_id),
-    )?;
-    Ok(config)
 }
 
 #[derive(Object)]

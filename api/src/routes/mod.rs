@@ -17,7 +17,12 @@ pub mod system;
 pub mod terminal;
 pub mod webhooks;
 
+use crate::auth::Auth;
+use crate::problem::ApiError;
 use crate::problem::Fail;
+use crate::state::State;
+use hippo_shared::db::configs::ReleaseConfig;
+use hippo_shared::domain::{ConfigId, Permission};
 use poem_openapi::payload::Json;
 use poem_openapi::types::{ToJSON, Type};
 use poem_openapi::{ApiResponse, Tags};
@@ -65,3 +70,30 @@ pub type ApiResult<T, const CODES: u16> = Result<T, Fail<CODES>>;
 pub use crate::problem::{
     AUTH, BAD_PARAM, BODY, CONFLICT, FORBIDDEN, INVALID, NOT_FOUND, TOO_MANY, UNAVAILABLE, UPSTREAM,
 };
+
+/// The config, if the caller holds any permission for its environment and app (else 404).
+pub(crate) async fn config_visible(
+    st: &State,
+    auth: &Auth,
+    id: ConfigId,
+) -> Result<ReleaseConfig, ApiError> {
+    let config = st.db.get_config(id).await?;
+    auth.0
+        .require_sees(config.environment_id, Some(config.app_id), "release config")?;
+    Ok(config)
+}
+
+/// The config, if the caller may edit it (`edit_configs` for its environment and app).
+pub(crate) async fn config_editable(
+    st: &State,
+    auth: &Auth,
+    id: ConfigId,
+) -> Result<ReleaseConfig, ApiError> {
+    let config = config_visible(st, auth, id).await?;
+    auth.0.require(
+        Permission::EditConfigs,
+        Some(config.environment_id),
+        Some(config.app_id),
+    )?;
+    Ok(config)
+}

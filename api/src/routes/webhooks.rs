@@ -6,6 +6,7 @@
 //! applies; with review off and `auto_run` on it is queued. Every delivery is recorded.
 use super::{
     AUTH, ApiResult, ApiTags, BODY, CONFLICT, Deleted, FORBIDDEN, NOT_FOUND, UNAVAILABLE, UPSTREAM,
+    config_editable as editable, config_visible as visible,
 };
 use crate::audit;
 use crate::auth::Auth;
@@ -17,11 +18,10 @@ use crate::text::{RefPattern, Timestamp};
 use base64::Engine;
 use hippo_shared::db::DbError;
 use hippo_shared::db::audit::Actor;
-use hippo_shared::db::configs::ReleaseConfig;
 use hippo_shared::db::webhooks::{
     NewDelivery, Outcome, Provider, RuleKind, Webhook, WebhookSettings,
 };
-use hippo_shared::domain::{ConfigId, Permission, ReleaseId, ReleaseStatus};
+use hippo_shared::domain::{ConfigId, ReleaseId, ReleaseStatus};
 use hmac::{Hmac, Mac};
 use poem::Request;
 use poem::web::Data;
@@ -114,23 +114,6 @@ fn new_credentials(st: &State) -> (String, String, String, Vec<u8>) {
     let secret = hippo_shared::crypto::random_password() + &hippo_shared::crypto::random_password();
     let sealed = st.master.seal(secret.as_bytes());
     (token, hash, secret, sealed)
-}
-
-async fn visible(st: &State, auth: &Auth, id: ConfigId) -> Result<ReleaseConfig, ApiError> {
-    let config = st.db.get_config(id).await?;
-    auth.0
-        .require_sees(config.environment_id, Some(config.app_id), "release config")?;
-    Ok(config)
-}
-
-async fn editable(st: &State, auth: &Auth, id: ConfigId) -> Result<ReleaseConfig, ApiError> {
-    let config = visible(st, auth, id).await?;
-    auth.0.require(
-        Permission::EditConfigs,
-        Some(config.environment_id),
-        Some(config.app_id),
-    )?;
-    Ok(config)
 }
 
 /// Whether `name` matches `pattern`: `*` any characters but `/`, `**` any, `?` one but `/`;
