@@ -11,8 +11,10 @@ const HOSTS: u8 = 100;
 /// `worker::fleet::DEFAULT_HOSTS_IN_FLIGHT`.
 const DEFAULT_IN_FLIGHT: usize = 16;
 /// API reads during the release, p99. The bench holds a release build to 100 ms with 200 hosts;
-/// this story runs a debug build three times on a shared CI machine, so it allows more.
-const READ_P99_LIMIT: Duration = Duration::from_millis(500);
+/// this story runs a debug build (and 100 sshd, 100 `tar`s) on a shared two-core CI machine,
+/// where it measured 110 ms (SQLite), 200 ms (PostgreSQL) and 285 ms (cluster). What it guards
+/// against is the API waiting for the pool behind a release (reads took over 30 s).
+const READ_P99_LIMIT: Duration = Duration::from_millis(1000);
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
