@@ -119,7 +119,7 @@ const en = {
     button: 'Clone', title: 'Clone the config of {app} / {env}',
     hint: 'Everything is copied but the target hosts (choose them again, in the new environment) and the secrets (repository token, notice channels).',
     env: 'To environment', app: 'To app', hosts: 'Target hosts', taken: 'already has a config', noHosts: 'This environment has no hosts yet.',
-    submit: 'Clone', done: 'Config cloned', notCopied: 'Not copied: set them on the new config', editNew: 'Edit the new config',
+    submit: 'Clone', done: 'Config cloned', created: 'Made the config of {app} / {env}', notCopied: 'Not copied: set them on the new config', editNew: 'Edit the new config',
     left: { hosts: 'Target hosts (chosen here)', repo_token: 'The repository token', notice_channels: 'The notice channels' },
   },
   gitKey: {

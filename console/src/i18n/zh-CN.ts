@@ -121,7 +121,7 @@ const zhCN: Messages = {
     button: '克隆', title: '克隆 {app} / {env} 的发布配置',
     hint: '除目标主机（需在新环境中重新选择）和密钥（仓库令牌、通知渠道）外，其余设置全部复制。',
     env: '目标环境', app: '目标应用', hosts: '目标主机', taken: '已有配置', noHosts: '该环境还没有主机。',
-    submit: '克隆', done: '配置已克隆', notCopied: '未复制的内容：请在新配置上重新设置', editNew: '编辑新配置',
+    submit: '克隆', done: '配置已克隆', created: '已创建 {app} / {env} 的发布配置', notCopied: '未复制的内容：请在新配置上重新设置', editNew: '编辑新配置',
     left: { hosts: '目标主机（已在此处选择）', repo_token: '仓库令牌', notice_channels: '通知渠道' },
   },
   gitKey: {
