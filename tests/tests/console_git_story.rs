@@ -62,7 +62,11 @@ fn an_admin_sets_up_a_webhook_clones_the_config_and_forgets_the_git_servers_key_
     )["id"]
         .as_i64()
         .expect("id");
-    h.ok("/api/environments", &json!({"name": "QA", "tag": "qa"}), 201);
+    h.ok(
+        "/api/environments",
+        &json!({"name": "QA", "tag": "qa"}),
+        201,
+    );
     let stage_host = TestHost::start(2, &public).expect("staging sshd");
     h.ok(
         "/api/hosts",
@@ -72,10 +76,7 @@ fn an_admin_sets_up_a_webhook_clones_the_config_and_forgets_the_git_servers_key_
     );
     // Prod's config: the repository over SSH with the platform key, no review (the webhook's
     // release runs by itself), a notice channel (a secret: not copied by the clone).
-    let url = format!(
-        "ssh://root@{}:{}/srv/app.git",
-        git_host.addr, git_host.port
-    );
+    let url = format!("ssh://root@{}:{}/srv/app.git", git_host.addr, git_host.port);
     let config = lab.config(json!({
         "repo_url": url, "repo_auth": "platform_key", "keep_versions": 3,
         "notice_channels": [{"type": "webhook", "url": "http://127.0.0.1:9/hook", "secret": "notice-secret-123"}],
