@@ -19,6 +19,7 @@ pub mod notices;
 pub mod people;
 pub mod releases;
 pub mod terminal;
+pub mod uploads;
 pub mod users;
 pub mod webhooks;
 
