@@ -6,7 +6,8 @@
 //!   transfer's destination becomes a link to `<deploy_path>/<destination without '/'>`
 //!   (a destination that is a real file or folder stops the release before anything else).
 //! - A server command runs in the checked-out tree, sandboxed like the after-checkout hook.
-//! - A target command runs on every host (`parallelism` at once) in the version folder.
+//! - A target command runs on every host (as many at once as `fleet::hosts_in_flight` allows)
+//!   in the version folder.
 //! - A transfer packs its source (a path of the tree, or the file uploaded for this step) under
 //!   the destination's relative path and unpacks it into the version folder on every host.
 //! - Right after the last transfer (at the end when there is none) every host is switched, all
@@ -228,7 +229,7 @@ async fn ready_hosts(run: &Run, setup: &SshSetup) -> Vec<HostRun> {
         })
         .collect();
     let tmp_suffix = format!(".hippo-{}.tmp", run.release.id);
-    let limit = run.spec.parallelism.map_or(run.hosts.len(), |p| p as usize);
+    let limit = crate::fleet::hosts_in_flight(run.spec.parallelism, run.hosts.len());
     let jobs = run
         .hosts
         .iter()
@@ -297,7 +298,7 @@ async fn on_hosts<F>(run: &Run, hosts: &mut [HostRun], work: F) -> Option<(Strin
 where
     F: Fn(&Target) -> Result<u64, String> + Send + Sync + 'static,
 {
-    let limit = run.spec.parallelism.map_or(hosts.len(), |p| p as usize);
+    let limit = crate::fleet::hosts_in_flight(run.spec.parallelism, hosts.len());
     let jobs = hosts
         .iter_mut()
         .map(|h| (h.host.clone(), h.conn.take()))
@@ -461,11 +462,7 @@ fn write_archive(out: &Path, name: &str, content: Content) -> std::io::Result<()
 fn send(t: &Target, archive: &Path, dir: &str) -> Result<u64, String> {
     let mut file =
         std::fs::File::open(archive).map_err(|e| format!("cannot open the package: {e}"))?;
-    let (code, sent) = t.send(
-        &commands::unpack_into(dir),
-        &mut file,
-        Duration::from_secs(3600),
-    )?;
+    let (code, sent) = t.send(&commands::unpack_into(dir), &mut file)?;
     if code != 0 {
         return Err(format!("unpacking failed with exit code {code}"));
     }

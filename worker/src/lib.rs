@@ -13,6 +13,7 @@
 //! The machinery:
 //! - [`commands`]: remote commands as quoted values (never executed here)
 //! - [`context`]: dependencies and the facts of one run, event sink
+//! - [`fleet`]: many hosts: how many at once, time limits per command, progress pacing
 //! - [`git`]: repository cache, refs, export of one commit (with submodules)
 //! - [`hooks`]: hooks on the release server
 //! - [`hostops`]: outside releases: connectivity check, platform key install with a password
@@ -31,6 +32,7 @@ pub mod cleanup;
 pub mod commands;
 pub mod context;
 pub mod custom;
+pub mod fleet;
 pub mod git;
 pub mod hooks;
 pub mod hostops;
