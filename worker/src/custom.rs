@@ -17,17 +17,17 @@
 //!
 //! Versions, cleanup, recovery and rollback are the regular ones; a rollback of a custom config
 //! runs the regular rollback (nothing is sent; a version a host lost cannot be re-sent).
+//! A cancel request stops the run between steps until the switch begins (`cancel`).
 use crate::context::{Deps, Run};
 use crate::hooks::{self, Hook};
 use crate::lease::Lease;
 use crate::outcome::{self, HostRun, Outcome};
 use crate::sandbox::{SRC_INSIDE, WorkDir};
 use crate::targets::{SshSetup, Target, fan_out};
-use crate::{checkout, cleanup, commands, prepare, switch};
+use crate::{cancel, checkout, cleanup, commands, prepare, switch};
 use flate2::Compression;
 use flate2::write::GzEncoder;
 use hippo_shared::custom::{self, Action, TransferSource};
-use hippo_shared::db::Db;
 use hippo_shared::db::inventory::Host;
 use hippo_shared::domain::RemotePath;
 use hippo_shared::events::{EventStatus, Stage};
@@ -36,8 +36,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// Runs a custom release (kind `release`) to its verdict.
-pub async fn run(deps: &Arc<Deps>, run: &Run, lease: &Lease) -> Result<(), String> {
-    let result = steps(deps, run, lease).await;
+pub async fn run(
+    deps: &Arc<Deps>,
+    run: &Run,
+    setup: &SshSetup,
+    lease: &Lease,
+) -> Result<(), String> {
+    let result = steps(deps, run, setup, lease).await;
     match deps.db.prune_uploads(run.release.config_id).await {
         Ok(0) => {}
         Ok(n) => {
@@ -50,14 +55,17 @@ pub async fn run(deps: &Arc<Deps>, run: &Run, lease: &Lease) -> Result<(), Strin
     result
 }
 
-async fn steps(deps: &Arc<Deps>, run: &Run, lease: &Lease) -> Result<(), String> {
+async fn steps(deps: &Arc<Deps>, run: &Run, setup: &SshSetup, lease: &Lease) -> Result<(), String> {
     let db = &deps.db;
-    let setup = SshSetup::from_deps(deps);
     let actions = &run.spec.actions;
     let total = actions.len();
     let src = checkout::run(deps, run).await?;
+    cancel::checkpoint(run)?;
 
-    let mut hosts = ready_hosts(run, &setup).await;
+    let mut hosts = ready_hosts(run, setup).await;
+    if let Some(by) = run.cancel.stopped_by() {
+        return Err(stop(deps, run, &mut hosts, &by).await);
+    }
     if let Some(e) = first_failure(&hosts) {
         outcome::skip_prepared(
             &mut hosts,
@@ -69,6 +77,9 @@ async fn steps(deps: &Arc<Deps>, run: &Run, lease: &Lease) -> Result<(), String>
     let switch_after = actions.iter().rposition(Action::is_transfer);
     let mut switched = false;
     for (i, action) in actions.iter().enumerate() {
+        if let (false, Some(by)) = (switched, run.cancel.stopped_by()) {
+            return Err(stop(deps, run, &mut hosts, &by).await);
+        }
         let step = i + 1;
         let what = action.describe();
         let stage = match (action, switched) {
@@ -112,6 +123,9 @@ async fn steps(deps: &Arc<Deps>, run: &Run, lease: &Lease) -> Result<(), String>
                 }
             },
         };
+        if let (false, Some(by)) = (switched, run.cancel.stopped_by()) {
+            return Err(stop(deps, run, &mut hosts, &by).await);
+        }
         if let Some((place, why)) = failed {
             let msg = format!("step {step} of {total} ({what}) failed on {place}: {why}");
             ev.send(ev.event(stage, EventStatus::Failed).message(msg.clone()));
@@ -132,14 +146,14 @@ async fn steps(deps: &Arc<Deps>, run: &Run, lease: &Lease) -> Result<(), String>
                 .message(format!("step {step} of {total}: {what}: done")),
         );
         if switch_after == Some(i) {
-            switch_all(db, run, lease, &mut hosts).await?;
+            switch_all(deps, run, lease, &mut hosts).await?;
             switched = true;
         }
     }
     if !switched {
-        switch_all(db, run, lease, &mut hosts).await?;
+        switch_all(deps, run, lease, &mut hosts).await?;
     }
-    cleanup::run(run, &setup, &mut hosts).await;
+    cleanup::run(run, setup, &mut hosts).await;
     outcome::record(db, run, &hosts).await;
     outcome::verdict(&outcome::named(&hosts))
 }
@@ -147,11 +161,15 @@ async fn steps(deps: &Arc<Deps>, run: &Run, lease: &Lease) -> Result<(), String>
 /// Every host prepared so far is switched (all of them: a failure stopped the run before);
 /// `Err` when the lease is lost or a host did not switch.
 async fn switch_all(
-    db: &Db,
+    deps: &Deps,
     run: &Run,
     lease: &Lease,
     hosts: &mut [HostRun],
 ) -> Result<(), String> {
+    let db = &deps.db;
+    if let Err(by) = run.cancel.begin_switch() {
+        return Err(stop(deps, run, hosts, &by).await);
+    }
     for h in hosts.iter_mut() {
         h.outcome = Outcome::Prepared;
     }
@@ -165,7 +183,19 @@ async fn switch_all(
     }
     switch::run(run, hosts).await;
     outcome::record(db, run, hosts).await;
+    cancel::note_if_late(run);
     outcome::verdict(&outcome::named(hosts))
+}
+
+/// A cancel request stopped the run before its switch: no host switches, and the new
+/// version's folders are removed (`cancel::stop_before_switch`); the release's final message.
+async fn stop(deps: &Deps, run: &Run, hosts: &mut [HostRun], by: &str) -> String {
+    for h in hosts.iter_mut() {
+        if h.outcome == Outcome::Pending {
+            h.outcome = Outcome::Prepared;
+        }
+    }
+    cancel::stop_before_switch(deps, run, hosts, by).await
 }
 
 fn hook_timeout(run: &Run) -> Duration {

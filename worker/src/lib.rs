@@ -8,9 +8,10 @@
 //! - [`cleanup`]: per host: keep N versions, never the live or the new one
 //! - [`custom`]: a custom release: checkout, then the config's actions in order (switch after
 //!   the last transfer), then cleanup
-//! - [`notify`]: notices about the outcome
+//! - [`notify`]: notices about the outcome (after [`on_failure`], the config's failure hook)
 //!
 //! The machinery:
+//! - [`cancel`]: a running release's cancel request: watched, and where it may stop
 //! - [`commands`]: remote commands as quoted values (never executed here)
 //! - [`context`]: dependencies and the facts of one run, event sink
 //! - [`fleet`]: many hosts: how many at once, time limits per command, progress pacing
@@ -27,6 +28,7 @@
 //! - [`sandbox`]: bubblewrap around release-server hooks: no data, no secrets, limits
 //! - [`ssh`]: the one SSH transport that runs `commands`
 //! - [`targets`]: one target host: connect with pinned keys, run commands, report events
+pub mod cancel;
 pub mod checkout;
 pub mod cleanup;
 pub mod commands;
@@ -38,6 +40,7 @@ pub mod hooks;
 pub mod hostops;
 pub mod lease;
 pub mod notify;
+pub mod on_failure;
 pub mod outcome;
 pub mod package;
 pub mod prepare;
