@@ -6,9 +6,10 @@
 //! - [`prepare`]: per host: upload, unpack into a new version folder, before-release hook
 //! - [`switch`]: per host: atomic link switch, after-release hook
 //! - [`cleanup`]: per host: keep N versions, never the live or the new one
-//! - [`notify`]: notices about the outcome
+//! - [`notify`]: notices about the outcome (after [`on_failure`], the config's failure hook)
 //!
 //! The machinery:
+//! - [`cancel`]: a running release's cancel request: watched, and where it may stop
 //! - [`commands`]: remote commands as quoted values (never executed here)
 //! - [`context`]: dependencies and the facts of one run, event sink
 //! - [`fleet`]: many hosts: how many at once, time limits per command, progress pacing
@@ -25,6 +26,7 @@
 //! - [`sandbox`]: bubblewrap around release-server hooks: no data, no secrets, limits
 //! - [`ssh`]: the one SSH transport that runs `commands`
 //! - [`targets`]: one target host: connect with pinned keys, run commands, report events
+pub mod cancel;
 pub mod checkout;
 pub mod cleanup;
 pub mod commands;
@@ -35,6 +37,7 @@ pub mod hooks;
 pub mod hostops;
 pub mod lease;
 pub mod notify;
+pub mod on_failure;
 pub mod outcome;
 pub mod package;
 pub mod prepare;
