@@ -494,7 +494,7 @@ impl ReleaseStatus {
                 | (Approved | Rejected, PendingReview)
                 | (Approved, Queued | Cancelled)
                 | (Queued, Running | Failed | Cancelled)
-                | (Running, Succeeded | Failed)
+                | (Running, Succeeded | Failed | Cancelled)
                 | (Failed, Queued)
         )
     }
@@ -643,7 +643,9 @@ impl ReleaseKind {
 // One host's row in a release's per-host results (`preparing` is only in rows written by
 // older versions). The doc comment below is the spec's description.
 /// A host in a release: `pending` → `prepared` (its new version is in place) → `switched`
-/// (it serves it); `skipped` (not switched because another host failed) or `failed`.
+/// (it serves it); `skipped` (not switched because another host failed) or `failed`;
+/// `rolled_back` (it was switched, then a wave's health check failed or the release was
+/// cancelled, and it serves its previous version again).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[cfg_attr(feature = "openapi", derive(poem_openapi::Enum))]
@@ -655,16 +657,18 @@ pub enum HostStatus {
     Switched,
     Skipped,
     Failed,
+    RolledBack,
 }
 
 impl HostStatus {
-    pub const ALL: [HostStatus; 6] = [
+    pub const ALL: [HostStatus; 7] = [
         Self::Pending,
         Self::Preparing,
         Self::Prepared,
         Self::Switched,
         Self::Skipped,
         Self::Failed,
+        Self::RolledBack,
     ];
     pub fn as_str(self) -> &'static str {
         match self {
@@ -674,6 +678,7 @@ impl HostStatus {
             Self::Switched => "switched",
             Self::Skipped => "skipped",
             Self::Failed => "failed",
+            Self::RolledBack => "rolled_back",
         }
     }
     pub fn parse(s: &str) -> Result<Self, Invalid> {

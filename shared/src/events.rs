@@ -8,7 +8,9 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
 /// The stages of a release, in order: `release` (the whole), `checkout`, `package` (on the
-/// release server), `prepare`, `switch`, `cleanup` (per host), `notify`.
+/// release server), `prepare`, `switch`, `cleanup` (per host), `notify`. A config with waves
+/// adds `wave` (a wave starts, ends, pauses, continues, rolls back) and `health` (the check
+/// on each host after its wave switched).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[cfg_attr(feature = "openapi", derive(poem_openapi::Enum))]
@@ -24,6 +26,8 @@ pub enum Stage {
     Switch,
     Cleanup,
     Notify,
+    Wave,
+    Health,
 }
 
 impl Stage {
@@ -37,12 +41,14 @@ impl Stage {
             Self::Switch => "switch",
             Self::Cleanup => "cleanup",
             Self::Notify => "notify",
+            Self::Wave => "wave",
+            Self::Health => "health",
         }
     }
 }
 
 /// `started`, `output` (a line of a command or hook), `progress` (bytes sent), `succeeded`,
-/// `failed`, `info`.
+/// `failed`, `info`; `cancelled` ends a release that was stopped (a pause that timed out).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[cfg_attr(feature = "openapi", derive(poem_openapi::Enum))]
@@ -54,6 +60,7 @@ pub enum EventStatus {
     Succeeded,
     Failed,
     Info,
+    Cancelled,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -106,10 +113,13 @@ impl ReleaseEvent {
         self.exit_code = Some(c);
         self
     }
-    /// The last event of a release: the whole release succeeded or failed.
+    /// The last event of a release: the whole release succeeded, failed or was cancelled.
     pub fn is_final(&self) -> bool {
         self.stage == Stage::Release
-            && matches!(self.status, EventStatus::Succeeded | EventStatus::Failed)
+            && matches!(
+                self.status,
+                EventStatus::Succeeded | EventStatus::Failed | EventStatus::Cancelled
+            )
     }
 }
 

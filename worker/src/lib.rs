@@ -5,12 +5,15 @@
 //! - [`package`]: include/exclude filter and the tar.gz that goes to hosts
 //! - [`prepare`]: per host: upload, unpack into a new version folder, before-release hook
 //! - [`switch`]: per host: atomic link switch, after-release hook
+//! - [`waves`]: the switch a wave at a time, the health check after each (`health`), the
+//!   pause between waves, the rollback of a failed wave
 //! - [`cleanup`]: per host: keep N versions, never the live or the new one
 //! - [`notify`]: notices about the outcome
 //!
 //! The machinery:
 //! - [`commands`]: remote commands as quoted values (never executed here)
 //! - [`context`]: dependencies and the facts of one run, event sink
+//! - [`health`]: a wave's health check: an HTTP(S) URL and/or a command on each host
 //! - [`git`]: repository cache, refs, export of one commit (with submodules)
 //! - [`hooks`]: hooks on the release server
 //! - [`hostops`]: outside releases: connectivity check, platform key install with a password
@@ -29,6 +32,7 @@ pub mod cleanup;
 pub mod commands;
 pub mod context;
 pub mod git;
+pub mod health;
 pub mod hooks;
 pub mod hostops;
 pub mod lease;
@@ -45,3 +49,4 @@ pub mod sandbox;
 pub mod ssh;
 pub mod switch;
 pub mod targets;
+pub mod waves;

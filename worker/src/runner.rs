@@ -9,7 +9,8 @@ use crate::outcome;
 use crate::prepare::Payload;
 use crate::retry::retry_db;
 use crate::targets::SshSetup;
-use crate::{checkout, cleanup, notify, package, prepare, switch};
+use crate::waves::{self, Stop};
+use crate::{checkout, cleanup, notify, package, prepare};
 use hippo_shared::db::DbError;
 use hippo_shared::db::releases::Release;
 use hippo_shared::domain::{ReleaseId, ReleaseKind, ReleaseStatus, VersionName};
@@ -44,14 +45,19 @@ pub async fn execute(deps: &Arc<Deps>, release_id: ReleaseId) -> Result<(), DbEr
     // show (the ten-release cluster story checks exactly that).
     let ended = if moved {
         let outcome = run_stages(deps, &release, &lease).await;
-        Some(
-            finish(
-                deps,
-                release_id,
-                outcome.as_ref().map(|_| ()).map_err(String::as_str),
-            )
-            .await,
-        )
+        Some(match &outcome {
+            Err(Stop::Cancelled(why)) => {
+                end(deps, release_id, ReleaseStatus::Cancelled, Some(why)).await
+            }
+            other => {
+                finish(
+                    deps,
+                    release_id,
+                    other.as_ref().map(|_| ()).map_err(Stop::reason),
+                )
+                .await
+            }
+        })
     } else {
         None
     };
@@ -75,17 +81,29 @@ pub(crate) async fn finish(
     release_id: ReleaseId,
     outcome: Result<(), &str>,
 ) -> Result<bool, DbError> {
-    let (status, event, message) = match outcome {
-        Ok(()) => (
-            ReleaseStatus::Succeeded,
-            EventStatus::Succeeded,
-            "release succeeded",
-        ),
-        Err(reason) => (ReleaseStatus::Failed, EventStatus::Failed, reason),
+    match outcome {
+        Ok(()) => end(deps, release_id, ReleaseStatus::Succeeded, None).await,
+        Err(reason) => end(deps, release_id, ReleaseStatus::Failed, Some(reason)).await,
+    }
+}
+
+/// Ends a running release as `status` (succeeded, failed or cancelled) with `error`; see
+/// [`finish`].
+pub(crate) async fn end(
+    deps: &Deps,
+    release_id: ReleaseId,
+    status: ReleaseStatus,
+    error: Option<&str>,
+) -> Result<bool, DbError> {
+    let (event, message) = match (status, error) {
+        (ReleaseStatus::Succeeded, _) => (EventStatus::Succeeded, "release succeeded"),
+        (ReleaseStatus::Cancelled, reason) => {
+            (EventStatus::Cancelled, reason.unwrap_or("cancelled"))
+        }
+        (_, reason) => (EventStatus::Failed, reason.unwrap_or("failed")),
     };
     if !retry_db("recording the release's end", || {
-        deps.db
-            .transition_release(release_id, status, outcome.err())
+        deps.db.transition_release(release_id, status, error)
     })
     .await?
     {
@@ -93,7 +111,7 @@ pub(crate) async fn finish(
         // lost (the database restarted), and the retry found it done. Then it is ours: make
         // sure its final event exists.
         let now = retry_db("reading the release", || deps.db.get_release(release_id)).await?;
-        if now.status != status || now.error.as_deref() != outcome.err() {
+        if now.status != status || now.error.as_deref() != error {
             return Ok(false);
         }
         let stored = retry_db("reading events", || deps.hub.replay(release_id, 0)).await?;
@@ -107,7 +125,7 @@ pub(crate) async fn finish(
     Ok(true)
 }
 
-async fn run_stages(deps: &Arc<Deps>, release: &Release, lease: &Lease) -> Result<(), String> {
+async fn run_stages(deps: &Arc<Deps>, release: &Release, lease: &Lease) -> Result<(), Stop> {
     let (events, forwarder) = Events::start(deps.hub.clone(), release.id);
     events.send(
         events
@@ -126,11 +144,11 @@ async fn run_stages(deps: &Arc<Deps>, release: &Release, lease: &Lease) -> Resul
             notify::dispatch::dispatch(deps, release, notify::NoticeKind::Started, None, None)
                 .await;
             let r = stages(deps, &run, lease).await;
-            notify::run(deps, &run, r.as_ref().err().cloned()).await;
+            notify::run(deps, &run, r.as_ref().err().map(|s| s.reason().to_owned())).await;
             let _ = std::fs::remove_dir_all(&run.work);
             r
         }
-        Err(e) => Err(e),
+        Err(e) => Err(Stop::Failed(e)),
     };
     drop(events);
     let _ = forwarder.await;
@@ -201,9 +219,10 @@ async fn prepare_run(deps: &Deps, release: &Release, events: Events) -> Result<R
     })
 }
 
-/// checkout → package (new releases only) → prepare → switch → cleanup; notify follows in
-/// [`run_stages`]. Each host's outcome is recorded after every per-host stage.
-async fn stages(deps: &Arc<Deps>, run: &Run, lease: &Lease) -> Result<(), String> {
+/// checkout → package (new releases only) → prepare → switch (in waves, if the config has
+/// them) → cleanup; notify follows in [`run_stages`]. Each host's outcome is recorded after
+/// every per-host stage.
+async fn stages(deps: &Arc<Deps>, run: &Run, lease: &Lease) -> Result<(), Stop> {
     let db = &deps.db;
     let setup = SshSetup::from_deps(deps);
     let artifact = deps.artifact_path(run.release.config_id, &run.version);
@@ -229,23 +248,25 @@ async fn stages(deps: &Arc<Deps>, run: &Run, lease: &Lease) -> Result<(), String
     if let Err(why) = outcome::before_switch(run.spec.failure_policy, &outcome::named(&hosts)) {
         outcome::skip_prepared(&mut hosts, "not switched: another host failed to prepare");
         outcome::record(db, run, &hosts).await;
-        return Err(why);
+        return Err(why.into());
     }
     // Fencing: a worker that lost its lease must not touch the live links.
     // Its per-host rows are left as they are: whoever holds the lease now may be re-running
     // this very release and writing them.
     if !lease.still_held().await.map_err(|e| e.to_string())? {
-        return Err(
+        return Err(Stop::Failed(
             "this worker lost the release lease before switching; no host was switched".into(),
-        );
+        ));
     }
 
-    switch::run(run, &mut hosts).await;
+    let switched = waves::run(deps, run, &mut hosts, lease).await;
     outcome::record(db, run, &hosts).await;
+    // A failed wave rolled its hosts back: nothing new is live, nothing to clean.
+    switched?;
 
     cleanup::run(run, &setup, &mut hosts).await;
     outcome::record(db, run, &hosts).await;
     package::prune_artifacts(&artifact, run.spec.keep_versions as usize);
 
-    outcome::verdict(&outcome::named(&hosts))
+    Ok(outcome::verdict(&outcome::named(&hosts))?)
 }

@@ -10,9 +10,11 @@ use crate::auth::Auth;
 use crate::body::JsonBody;
 use crate::channels::{self, NoticeChannel};
 use crate::problem::ApiError;
+use crate::routes::rollout::{self, HealthCheckSpec, default_pause_timeout};
 use crate::state::State;
 use crate::text::{
     LongText, RemotePathText, RepoUrlText, Script, SecretText, ShortText, Timestamp, VariablesText,
+    WaveText,
 };
 use hippo_shared::db::configs::{
     self as shared_configs, ConfigSpec, ReleaseConfig, RepoAuthSpec, SecretChange, Variable,
@@ -118,6 +120,34 @@ pub struct ConfigIn {
         validator(minimum(value = "1"), maximum(value = "86400"))
     )]
     pub hook_timeout_secs: u64,
+    /// Switch the hosts a few at a time, in this order: a number of hosts (`"1"`), a
+    /// percentage of them (`"25%"`, rounded up) or `"rest"` (last only); hosts left over form
+    /// a last wave. Empty (the default): all at once.
+    #[oai(default, validator(max_items = 20))]
+    pub waves: Vec<WaveText>,
+    /// Checked on each host after its wave switched (also without waves: after the switch).
+    pub health_check: Option<HealthCheckSpec>,
+    /// Wait after every wave but the last until someone continues the release (`POST
+    /// /api/releases/{id}/continue`). Needs `waves`.
+    #[oai(default)]
+    pub pause_after_wave: bool,
+    /// How long a paused release waits; then it is cancelled and its switched hosts go back to
+    /// their previous version.
+    #[oai(
+        default = "default_pause_timeout",
+        validator(minimum(value = "10"), maximum(value = "604800"))
+    )]
+    pub pause_timeout_secs: u64,
+}
+
+/// The rollout fields as a config and a snapshot show them.
+#[derive(Object)]
+pub struct RolloutOut {
+    pub waves: Vec<String>,
+    #[oai(skip_serializing_if_is_none)]
+    pub health_check: Option<HealthCheckSpec>,
+    pub pause_after_wave: bool,
+    pub pause_timeout_secs: u64,
 }
 
 #[derive(Object)]
@@ -148,6 +178,8 @@ pub struct ConfigOut {
     pub parallelism: Option<u32>,
     pub failure_policy: FailurePolicy,
     pub hook_timeout_secs: u64,
+    #[oai(flatten)]
+    pub rollout: RolloutOut,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
@@ -207,6 +239,8 @@ pub struct ConfigSnapshot {
     pub parallelism: Option<u32>,
     pub failure_policy: FailurePolicy,
     pub hook_timeout_secs: u64,
+    #[oai(flatten)]
+    pub rollout: RolloutOut,
 }
 
 /// A config's settings as the API shows them (no secrets).
@@ -241,6 +275,12 @@ pub fn snapshot_out(s: ConfigSpec) -> ConfigSnapshot {
         parallelism: s.parallelism,
         failure_policy: s.failure_policy,
         hook_timeout_secs: s.hook_timeout_secs,
+        rollout: RolloutOut {
+            waves: s.rollout.waves.texts(),
+            health_check: s.rollout.health_check.as_ref().map(rollout::health_out),
+            pause_after_wave: s.rollout.pause,
+            pause_timeout_secs: s.rollout.pause_timeout_secs,
+        },
     }
 }
 
@@ -269,6 +309,7 @@ fn out(c: ReleaseConfig, names: &Names, channels: usize) -> ConfigOut {
         parallelism: s.parallelism,
         failure_policy: s.failure_policy,
         hook_timeout_secs: s.hook_timeout_secs,
+        rollout: s.rollout,
         created_at: c.created_at.into(),
         updated_at: c.updated_at.into(),
     }
@@ -357,6 +398,12 @@ impl ConfigIn {
             .map(|(name, value)| Variable { name, value })
             .collect();
         let hooks = self.hooks.clone().unwrap_or_default();
+        let rollout = rollout::parse(
+            &self.waves,
+            self.health_check.as_ref(),
+            self.pause_after_wave,
+            self.pause_timeout_secs,
+        )?;
         let spec = ConfigSpec {
             repo_url,
             repo_auth,
@@ -377,6 +424,7 @@ impl ConfigIn {
             parallelism: self.parallelism,
             failure_policy: self.failure_policy.unwrap_or_default(),
             hook_timeout_secs: self.hook_timeout_secs,
+            rollout,
         };
         Ok((spec, token))
     }
@@ -759,6 +807,17 @@ impl poem_openapi::types::Example for ConfigIn {
             parallelism: None,
             failure_policy: Some(FailurePolicy::AllOrNothing),
             hook_timeout_secs: 600,
+            waves: vec!["1".into(), "25%".into(), "rest".into()],
+            health_check: Some(HealthCheckSpec {
+                url: Some("http://{addr}:8080/health".into()),
+                expect_status: 200,
+                command: Script::default(),
+                timeout_secs: 5,
+                retries: 2,
+                interval_secs: 2,
+            }),
+            pause_after_wave: false,
+            pause_timeout_secs: 3600,
         }
     }
 }

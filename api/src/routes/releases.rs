@@ -119,6 +119,9 @@ pub struct ReleaseHostOut {
     /// The version live before this release; absent on a first release.
     #[oai(skip_serializing_if_is_none)]
     pub previous_version: Option<String>,
+    /// The wave it switches in (1 is the first); absent when the config has no waves.
+    #[oai(skip_serializing_if_is_none)]
+    pub wave: Option<u32>,
     pub updated_at: Timestamp,
 }
 
@@ -137,6 +140,7 @@ impl From<ReleaseHost> for ReleaseHostOut {
             message: h.message,
             bytes_sent: h.bytes_sent,
             previous_version: h.previous_version,
+            wave: None,
             updated_at: h.updated_at.into(),
         }
     }
@@ -189,6 +193,10 @@ pub struct ReleaseOut {
     /// approves; no secrets). Absent in lists.
     #[oai(skip_serializing_if_is_none)]
     pub snapshot: Option<ConfigSnapshot>,
+    /// A running release waiting after a wave for `POST /api/releases/{id}/continue` (only in
+    /// `GET /api/releases/{id}`).
+    #[oai(skip_serializing_if_is_none)]
+    pub paused: Option<crate::routes::rollout::PauseOut>,
 }
 
 /// A release as the API shows it; `with_snapshot`: include the config it runs with (not in
@@ -224,6 +232,7 @@ fn out(n: NamedRelease, hosts: Vec<ReleaseHost>, with_snapshot: bool) -> Release
         reviewed_at: r.reviewed_at.map(Into::into),
         hosts: hosts.into_iter().map(Into::into).collect(),
         snapshot,
+        paused: None,
     }
 }
 
@@ -413,7 +422,7 @@ async fn resolve(
 }
 
 /// The release, if the caller holds any permission for its environment and app (else 404).
-async fn visible(st: &State, auth: &Auth, id: ReleaseId) -> Result<Release, ApiError> {
+pub(crate) async fn visible(st: &State, auth: &Auth, id: ReleaseId) -> Result<Release, ApiError> {
     let r = st.db.get_release(id).await?;
     auth.0
         .require_sees(r.environment_id, Some(r.app_id), "release")?;
@@ -822,7 +831,26 @@ impl ReleasesApi {
     ) -> ApiResult<Json<ReleaseOut>, { AUTH | NOT_FOUND }> {
         let r = visible(&st, &auth, id.0).await?;
         let hosts = st.db.release_hosts(id.0).await?;
-        Ok(Json(shown(&st, r, hosts).await?))
+        let running = r.status == ReleaseStatus::Running;
+        let mut out = shown(&st, r, hosts).await?;
+        let waves = st.db.release_host_waves(id.0).await?;
+        for h in &mut out.hosts {
+            h.wave = waves
+                .iter()
+                .find(|(id, _)| *id == h.host_id)
+                .map(|(_, w)| *w);
+        }
+        if running {
+            out.paused =
+                st.db
+                    .release_pause(id.0)
+                    .await?
+                    .map(|p| crate::routes::rollout::PauseOut {
+                        wave: p.wave,
+                        until: p.until.into(),
+                    });
+        }
+        Ok(Json(out))
     }
 
     /// Queue an approved (or failed, to retry) release. 409 if its status does not allow it.

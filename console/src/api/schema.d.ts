@@ -688,6 +688,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/releases/{id}/continue": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Continue a release paused after a wave (its config has `pause_after_wave`): the next
+         *     wave starts. Needs `release` for its environment and app; 409 `not_paused` if it is not
+         *     waiting.
+         */
+        post: operations["continueRelease"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/releases/{id}/event-log": {
         parameters: {
             query?: never;
@@ -1123,6 +1144,7 @@ export interface components {
             filter_mode: components["schemas"]["FilterMode"];
             /** @description Whether a token is stored (it is never returned). */
             has_repo_token: boolean;
+            health_check?: components["schemas"]["HealthCheckSpec"];
             /** Format: uint64 */
             hook_timeout_secs: number;
             hooks: components["schemas"]["Hooks"];
@@ -1143,6 +1165,9 @@ export interface components {
              * @description Hosts prepared at once; absent: all.
              */
             parallelism?: number;
+            pause_after_wave: boolean;
+            /** Format: uint64 */
+            pause_timeout_secs: number;
             repo_auth: components["schemas"]["RepoAuthKind"];
             repo_url: string;
             repo_username: string;
@@ -1151,6 +1176,7 @@ export interface components {
             updated_at: string;
             variables: string;
             versions_path: string;
+            waves: string[];
         };
         /** CommitOut */
         CommitOut: {
@@ -1175,6 +1201,14 @@ export interface components {
          *       "failure_policy": "all_or_nothing",
          *       "filter": "docs/\n*.log\n",
          *       "filter_mode": "exclude",
+         *       "health_check": {
+         *         "command": "",
+         *         "expect_status": 200,
+         *         "interval_secs": 2,
+         *         "retries": 2,
+         *         "timeout_secs": 5,
+         *         "url": "http://{addr}:8080/health"
+         *       },
          *       "hook_timeout_secs": 600,
          *       "hooks": {
          *         "after_checkout": "npm ci && npm run build",
@@ -1188,13 +1222,20 @@ export interface components {
          *       "keep_versions": 5,
          *       "notice_channels": null,
          *       "parallelism": null,
+         *       "pause_after_wave": false,
+         *       "pause_timeout_secs": 3600,
          *       "repo_auth": "platform_key",
          *       "repo_token": null,
          *       "repo_url": "git@git.example.com:shop/cart.git",
          *       "repo_username": null,
          *       "review_enabled": true,
          *       "variables": "NODE_ENV=production\n",
-         *       "versions_path": "/data/hippo/cart"
+         *       "versions_path": "/data/hippo/cart",
+         *       "waves": [
+         *         "1",
+         *         "25%",
+         *         "rest"
+         *       ]
          *     }
          */
         ConfigIn: {
@@ -1211,6 +1252,8 @@ export interface components {
              */
             filter: string;
             filter_mode?: components["schemas"]["FilterMode"];
+            /** @description Checked on each host after its wave switched (also without waves: after the switch). */
+            health_check?: components["schemas"]["HealthCheckSpec"] & unknown;
             /**
              * Format: uint64
              * @description Seconds each hook may run.
@@ -1237,6 +1280,19 @@ export interface components {
              * @description Hosts prepared at once (absent: all).
              */
             parallelism?: number;
+            /**
+             * @description Wait after every wave but the last until someone continues the release (`POST
+             *     /api/releases/{id}/continue`). Needs `waves`.
+             * @default false
+             */
+            pause_after_wave: boolean;
+            /**
+             * Format: uint64
+             * @description How long a paused release waits; then it is cancelled and its switched hosts go back to
+             *     their previous version.
+             * @default 3600
+             */
+            pause_timeout_secs: number;
             repo_auth?: components["schemas"]["RepoAuthKind"];
             /** @description Write-only, for `repo_auth` `token`. On update, leave out to keep the stored token. */
             repo_token?: string;
@@ -1254,6 +1310,13 @@ export interface components {
             variables: string;
             /** @description Holds one folder per version, e.g. `/data/hippo/repos`. */
             versions_path: string;
+            /**
+             * @description Switch the hosts a few at a time, in this order: a number of hosts (`"1"`), a
+             *     percentage of them (`"25%"`, rounded up) or `"rest"` (last only); hosts left over form
+             *     a last wave. Empty (the default): all at once.
+             * @default []
+             */
+            waves: string[];
         };
         /** ConfigOut */
         ConfigOut: {
@@ -1271,6 +1334,7 @@ export interface components {
             filter_mode: components["schemas"]["FilterMode"];
             /** @description Whether a token is stored (it is never returned). */
             has_repo_token: boolean;
+            health_check?: components["schemas"]["HealthCheckSpec"];
             /** Format: uint64 */
             hook_timeout_secs: number;
             hooks: components["schemas"]["Hooks"];
@@ -1289,6 +1353,9 @@ export interface components {
              * @description Hosts prepared at once; absent: all.
              */
             parallelism?: number;
+            pause_after_wave: boolean;
+            /** Format: uint64 */
+            pause_timeout_secs: number;
             repo_auth: components["schemas"]["RepoAuthKind"];
             repo_url: string;
             repo_username: string;
@@ -1297,6 +1364,7 @@ export interface components {
             updated_at: string;
             variables: string;
             versions_path: string;
+            waves: string[];
         };
         /**
          * ConfigSnapshot
@@ -1309,6 +1377,7 @@ export interface components {
             failure_policy: components["schemas"]["FailurePolicy"];
             filter: string;
             filter_mode: components["schemas"]["FilterMode"];
+            health_check?: components["schemas"]["HealthCheckSpec"];
             /** Format: uint64 */
             hook_timeout_secs: number;
             hooks: components["schemas"]["Hooks"];
@@ -1320,12 +1389,16 @@ export interface components {
              * @description Hosts prepared at once; absent: all.
              */
             parallelism?: number;
+            pause_after_wave: boolean;
+            /** Format: uint64 */
+            pause_timeout_secs: number;
             repo_auth: components["schemas"]["RepoAuthKind"];
             repo_url: string;
             repo_username: string;
             review_enabled: boolean;
             variables: string;
             versions_path: string;
+            waves: string[];
         };
         /**
          * DeliveryAnswer
@@ -1482,16 +1555,18 @@ export interface components {
         };
         /**
          * @description The stages of a release, in order: `release` (the whole), `checkout`, `package` (on the
-         *     release server), `prepare`, `switch`, `cleanup` (per host), `notify`.
+         *     release server), `prepare`, `switch`, `cleanup` (per host), `notify`. A config with waves
+         *     adds `wave` (a wave starts, ends, pauses, continues, rolls back) and `health` (the check
+         *     on each host after its wave switched).
          * @enum {string}
          */
-        EventStage: "release" | "checkout" | "package" | "prepare" | "switch" | "cleanup" | "notify";
+        EventStage: "release" | "checkout" | "package" | "prepare" | "switch" | "cleanup" | "notify" | "wave" | "health";
         /**
          * @description `started`, `output` (a line of a command or hook), `progress` (bytes sent), `succeeded`,
-         *     `failed`, `info`.
+         *     `failed`, `info`; `cancelled` ends a release that was stopped (a pause that timed out).
          * @enum {string}
          */
-        EventStatus: "started" | "output" | "progress" | "succeeded" | "failed" | "info";
+        EventStatus: "started" | "output" | "progress" | "succeeded" | "failed" | "info" | "cancelled";
         /**
          * @description What a host that fails to prepare means for the others: `all_or_nothing` (the default: no
          *     host switches unless every host prepared) or `continue` (prepared hosts switch anyway; the
@@ -1532,6 +1607,50 @@ export interface components {
             host: string;
             /** Format: date-time */
             pinned_at: string;
+        };
+        /**
+         * HealthCheckSpec
+         * @description What is checked on every host of a wave once it switched: `url` must answer
+         *     `expect_status`, and/or `command` (a shell script run on the host in the deploy path, with
+         *     the release's variables, like a hook) must exit 0. A failed check rolls back every host
+         *     the release switched and ends it failed; later waves never start.
+         */
+        HealthCheckSpec: {
+            /**
+             * @description Empty: no command.
+             * @default
+             */
+            command: string;
+            /**
+             * Format: uint16
+             * @description The HTTP status the URL must answer.
+             * @default 200
+             */
+            expect_status: number;
+            /**
+             * Format: uint64
+             * @description Seconds between tries.
+             * @default 2
+             */
+            interval_secs: number;
+            /**
+             * Format: uint32
+             * @description Tries after the first that failed.
+             * @default 0
+             */
+            retries: number;
+            /**
+             * Format: uint64
+             * @description Seconds each try may take (the request, or the command).
+             * @default 5
+             */
+            timeout_secs: number;
+            /**
+             * @description `http(s)://{addr}:8080/health`: the host part is `{addr}` (the host's address) or
+             *     `{host}` (its name in Hippo); a check only reaches the config's own hosts. No redirect
+             *     is followed.
+             */
+            url?: string;
         };
         /**
          * Hooks
@@ -1655,10 +1774,12 @@ export interface components {
         };
         /**
          * @description A host in a release: `pending` → `prepared` (its new version is in place) → `switched`
-         *     (it serves it); `skipped` (not switched because another host failed) or `failed`.
+         *     (it serves it); `skipped` (not switched because another host failed) or `failed`;
+         *     `rolled_back` (it was switched, then a wave's health check failed or the release was
+         *     cancelled, and it serves its previous version again).
          * @enum {string}
          */
-        HostStatus: "pending" | "preparing" | "prepared" | "switched" | "skipped" | "failed";
+        HostStatus: "pending" | "preparing" | "prepared" | "switched" | "skipped" | "failed" | "rolled_back";
         /** HostVersionsOut */
         HostVersionsOut: {
             /** Format: int64 */
@@ -1977,6 +2098,23 @@ export interface components {
          */
         PathKind: "deploy" | "versions";
         /**
+         * PauseOut
+         * @description Where a running release waits after a wave.
+         */
+        PauseOut: {
+            /**
+             * Format: date-time
+             * @description When it gives up waiting: the release is then cancelled and its switched hosts go back
+             *     to their previous version.
+             */
+            until: string;
+            /**
+             * Format: uint32
+             * @description The wave it waits after (1 is the first).
+             */
+            wave: number;
+        };
+        /**
          * @description What a role lets its holder do, within the environments and apps it is bound to:
          *     `edit_configs` (create and change release configs), `request` (request releases and
          *     rollbacks), `review` (approve or reject), `release` (run approved releases), `manage_hosts`
@@ -2056,6 +2194,11 @@ export interface components {
             status: components["schemas"]["HostStatus"];
             /** Format: date-time */
             updated_at: string;
+            /**
+             * Format: uint32
+             * @description The wave it switches in (1 is the first); absent when the config has no waves.
+             */
+            wave?: number;
         };
         /**
          * ReleaseIn
@@ -2117,6 +2260,11 @@ export interface components {
             id: number;
             kind: components["schemas"]["ReleaseKind"];
             name: string;
+            /**
+             * @description A running release waiting after a wave for `POST /api/releases/{id}/continue` (only in
+             *     `GET /api/releases/{id}`).
+             */
+            paused?: components["schemas"]["PauseOut"] & unknown;
             ref_kind: components["schemas"]["RefKind"];
             /** @description The branch, tag or commit asked for (the version, for a rollback). */
             ref_name: string;
@@ -6335,6 +6483,81 @@ export interface operations {
             };
             /** @description A field holds a value that is not allowed: `field` names it. */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Something unexpected; the cause is in the server log. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    continueRelease: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["PauseOut"];
+                };
+            };
+            /** @description The request could not be read (not JSON, a path or query parameter of the wrong type). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No or an invalid bearer token. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed: `permission` names what is missing. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such resource, or one the caller may not see. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request conflicts with the current state (duplicate, wrong status, still in use). */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -27,7 +27,7 @@ const en = {
     running: 'Running', succeeded: 'Succeeded', failed: 'Failed', rejected: 'Rejected',
     cancelled: 'Cancelled',
   },
-  hostStatus: { pending: 'pending', prepared: 'prepared', skipped: 'skipped', switched: 'switched', failed: 'failed' },
+  hostStatus: { pending: 'pending', prepared: 'prepared', skipped: 'skipped', switched: 'switched', failed: 'failed', rolled_back: 'rolled back' },
   releases: {
     title: 'Releases', new: 'New release', tab: {
       pending_review: 'Pending review', approved: 'Approved', running: 'Running', succeeded: 'Succeeded',
@@ -72,6 +72,8 @@ const en = {
     },
     channel: { dingtalk: 'DingTalk', wecom: 'WeCom', feishu: 'Feishu', webhook: 'Webhook', email: 'Email', sms: 'SMS' },
     noticeError: 'Error', version: 'Version', kindRollback: 'Rollback to {version}',
+    waves: 'Waves', wave: 'Wave {n}', waveColumn: 'Wave', paused: 'Paused after wave {wave}: waiting for Continue until {until}',
+    continue: 'Continue', continueConfirm: 'Start the next wave of “{name}”?', continued: 'The next wave is starting',
   },
   review: {
     title: 'Review release', commit: 'Commit', hosts: 'Hosts', snapshot: 'Release config (as requested)',
@@ -119,6 +121,13 @@ const en = {
     policy: 'When a host fails', policyAll: 'All or nothing', policyAllHint: 'If any host fails to prepare, no host switches and the release fails.',
     policyContinue: 'Continue', policyContinueHint: 'Hosts that prepared switch anyway; the release still reports the failures.',
     hookTimeout: 'Hook timeout (seconds)', saved: 'Release config saved', fixErrors: 'Fix the marked field',
+    rollout: 'Waves', waves: 'Waves', wavesHint: 'Comma separated: a number of hosts, a percentage or rest, e.g. 1, 25%, rest. Empty: all hosts at once.',
+    health: 'Health check', healthEnabled: 'Check each wave', healthUrl: 'URL', healthUrlHint: "The host part is {'{'}addr{'}'} (the host's address) or {'{'}host{'}'} (its name), e.g. http://{'{'}addr{'}'}:8080/health",
+    healthStatus: 'Expected status', healthCommand: 'Command (on each host, in the deploy path)',
+    healthTimeout: 'Timeout per try (seconds)', healthRetries: 'Retries', healthInterval: 'Seconds between tries',
+    healthHint: 'A failed check rolls every switched host back to its previous version; later waves never start.',
+    pause: 'Pause after each wave', pauseHint: 'Wait for someone to press Continue before the next wave.',
+    pauseTimeout: 'Pause timeout (seconds)', pauseTimeoutHint: 'Without Continue by then, the release is cancelled and its switched hosts roll back.',
   },
   hosts: {
     title: 'Hosts', new: 'New host', edit: 'Edit host', category: 'Category', address: 'Address',

@@ -29,7 +29,7 @@ const zhCN: Messages = {
     running: '发布中', succeeded: '发布成功', failed: '发布异常', rejected: '已驳回',
     cancelled: '已取消',
   },
-  hostStatus: { pending: '等待中', prepared: '已准备', skipped: '已跳过', switched: '已切换', failed: '失败' },
+  hostStatus: { pending: '等待中', prepared: '已准备', skipped: '已跳过', switched: '已切换', failed: '失败', rolled_back: '已回滚' },
   releases: {
     title: '发布申请', new: '新建发布', tab: {
       pending_review: '待审核', approved: '已通过', running: '发布中', succeeded: '发布成功',
@@ -74,6 +74,8 @@ const zhCN: Messages = {
     },
     channel: { dingtalk: '钉钉', wecom: '企业微信', feishu: '飞书', webhook: 'Webhook', email: '邮件', sms: '短信' },
     noticeError: '错误', version: '版本', kindRollback: '回滚到 {version}',
+    waves: '批次', wave: '第 {n} 批', waveColumn: '批次', paused: '第 {wave} 批后已暂停：等待继续，截止 {until}',
+    continue: '继续', continueConfirm: '开始“{name}”的下一批？', continued: '下一批正在开始',
   },
   review: {
     title: '审核发布申请', commit: '提交', hosts: '目标主机', snapshot: '发布配置（申请时）',
@@ -121,6 +123,13 @@ const zhCN: Messages = {
     policy: '主机失败时', policyAll: '全部或都不', policyAllHint: '只要有一台主机准备失败，就不切换任何主机，发布失败。',
     policyContinue: '继续', policyContinueHint: '准备好的主机照常切换；发布仍会报告失败的主机。',
     hookTimeout: '钩子超时（秒）', saved: '发布配置已保存', fixErrors: '请修正标出的字段',
+    rollout: '分批发布', waves: '批次', wavesHint: '用逗号分隔：主机数、百分比或 rest，例如 1, 25%, rest。留空：所有主机一次切换。',
+    health: '健康检查', healthEnabled: '每批切换后检查', healthUrl: 'URL', healthUrlHint: "主机部分为 {'{'}addr{'}'}（主机地址）或 {'{'}host{'}'}（主机名），例如 http://{'{'}addr{'}'}:8080/health",
+    healthStatus: '期望状态码', healthCommand: '命令（在每台主机的部署路径中运行）',
+    healthTimeout: '每次尝试超时（秒）', healthRetries: '重试次数', healthInterval: '重试间隔（秒）',
+    healthHint: '检查失败时，所有已切换的主机回滚到之前的版本；后续批次不会开始。',
+    pause: '每批之后暂停', pauseHint: '等待有人点击“继续”后再发布下一批。',
+    pauseTimeout: '暂停超时（秒）', pauseTimeoutHint: '超时仍未继续，发布被取消，已切换的主机回滚。',
   },
   hosts: {
     title: '主机管理', new: '新建主机', edit: '编辑主机', category: '类别', address: '地址',

@@ -42,7 +42,9 @@ export class ReleaseFeed {
   failed = new Set<string>()
   lastEventId: number | null = null
   ended = false
-  endStatus: 'succeeded' | 'failed' | null = null
+  endStatus: 'succeeded' | 'failed' | 'cancelled' | null = null
+  /** Events of the `wave` stage seen (a wave started, ended, paused, continued): the page re-reads the release on each. */
+  waveEvents = 0
 
   constructor(hosts: string[] = []) {
     this.lane(SERVER)
@@ -84,12 +86,12 @@ export class ReleaseFeed {
         this.server.package = 'wait'
       }
       if (state) this.server.release = state
-      if (e.status === 'succeeded' || e.status === 'failed') {
+      if (e.status === 'succeeded' || e.status === 'failed' || e.status === 'cancelled') {
         this.ended = true
         this.endStatus = e.status
         // The release server's lane ends with the release.
         Object.assign(this.lane(SERVER), { stage: 'release', state: e.status === 'succeeded' ? 'success' : 'error' })
-        if (e.status === 'failed') this.lane(SERVER).message = e.message
+        if (e.status !== 'succeeded') this.lane(SERVER).message = e.message
       }
     } else if (host === SERVER && (e.stage === 'checkout' || e.stage === 'package') && state) {
       this.server[e.stage] = state
@@ -101,6 +103,7 @@ export class ReleaseFeed {
       }
       if (e.status === 'failed') lane.message = e.message
     }
+    if (e.stage === 'wave' && host === SERVER) this.waveEvents += 1
     if (e.bytes_sent != null) lane.bytes = Math.max(lane.bytes, e.bytes_sent)
     if (host !== SERVER) {
       if (e.stage === 'prepare' && e.status === 'succeeded') this.prepared.add(host)

@@ -59,6 +59,10 @@ pub struct ConfigSpec {
     pub parallelism: Option<u32>,
     pub failure_policy: FailurePolicy,
     pub hook_timeout_secs: u64,
+    /// Waves, the health check after each, the pause between them (absent in configs stored
+    /// before issue 12: one wave, no check).
+    #[serde(default)]
+    pub rollout: crate::waves::Rollout,
 }
 
 #[derive(Debug, Clone)]

@@ -20,6 +20,7 @@ pub mod people;
 pub mod releases;
 pub mod terminal;
 pub mod users;
+pub mod waves;
 pub mod webhooks;
 
 #[derive(Debug, thiserror::Error)]
