@@ -241,17 +241,48 @@ fn a_release_paused_after_a_wave_waits_for_continue_and_gives_up_after_its_time_
     let error = release["error"].as_str().expect("error");
     assert!(error.contains("nobody continued"), "{error}");
     assert!(error.contains("web-1"), "{error}");
-    assert_eq!(links(&lab), vec![Some(v1); 2]);
+    assert_eq!(links(&lab), vec![Some(v1.clone()); 2]);
     assert_eq!(switched_hosts(&events), ["web-1"], "{events:#?}");
     let last = events.last().expect("a final event");
     assert_eq!(
         (&last["stage"], &last["status"]),
         (&json!("release"), &json!("cancelled"))
     );
+
+    // Cancelled by a person during the pause: web-1 goes back at once.
+    let r3 = lab.request(config_id, "cancelled", json!({"branch": "main"}));
+    lab.hippo
+        .ok(&format!("/api/releases/{r3}/run"), &Value::Null, 200);
+    wait_for_message(&lab.hippo, r3, "paused after wave 1");
+    let (_, waiting) = lab.hippo.get(&format!("/api/releases/{r3}"));
+    assert_eq!(
+        links(&lab),
+        [Some(version_path(&waiting)), Some(v1.clone())],
+        "web-1 switched, web-2 waits"
+    );
+    let (s, body) = lab
+        .hippo
+        .post(&format!("/api/releases/{r3}/cancel"), &Value::Null);
+    assert_eq!(s, 200, "{body}");
+    let events = lab
+        .hippo
+        .events(r3, None, Duration::from_secs(60))
+        .expect("events");
+    let (_, release) = lab.hippo.get(&format!("/api/releases/{r3}"));
+    assert_eq!(release["status"], "cancelled", "{release}\n{events:#?}");
+    let error = release["error"].as_str().expect("error");
+    assert!(
+        error.contains("cancelled by admin during the pause after wave 1 of 2"),
+        "{error}"
+    );
+    assert_eq!(links(&lab), vec![Some(v1.clone()); 2]);
+    assert_eq!(release["hosts"][0]["status"], "rolled_back", "{release}");
+    assert_eq!(release["hosts"][1]["status"], "skipped", "{release}");
+
     wait_until(
         "the pause is gone",
         Duration::from_secs(5),
-        || String::new(),
+        String::new,
         || {
             let (_, r) = lab.hippo.get(&format!("/api/releases/{r2}"));
             r.get("paused").is_none().then_some(())

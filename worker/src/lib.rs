@@ -8,12 +8,14 @@
 //! - [`waves`]: the switch a wave at a time, the health check after each (`health`), the
 //!   pause between waves, the rollback of a failed wave
 //! - [`cleanup`]: per host: keep N versions, never the live or the new one
-//! - [`notify`]: notices about the outcome
+//! - [`notify`]: notices about the outcome (after [`on_failure`], the config's failure hook)
 //!
 //! The machinery:
+//! - [`cancel`]: a running release's cancel request: watched, and where it may stop
 //! - [`commands`]: remote commands as quoted values (never executed here)
 //! - [`context`]: dependencies and the facts of one run, event sink
 //! - [`health`]: a wave's health check: an HTTP(S) URL and/or a command on each host
+//! - [`fleet`]: many hosts: how many at once, time limits per command, progress pacing
 //! - [`git`]: repository cache, refs, export of one commit (with submodules)
 //! - [`hooks`]: hooks on the release server
 //! - [`hostops`]: outside releases: connectivity check, platform key install with a password
@@ -27,16 +29,19 @@
 //! - [`sandbox`]: bubblewrap around release-server hooks: no data, no secrets, limits
 //! - [`ssh`]: the one SSH transport that runs `commands`
 //! - [`targets`]: one target host: connect with pinned keys, run commands, report events
+pub mod cancel;
 pub mod checkout;
 pub mod cleanup;
 pub mod commands;
 pub mod context;
+pub mod fleet;
 pub mod git;
 pub mod health;
 pub mod hooks;
 pub mod hostops;
 pub mod lease;
 pub mod notify;
+pub mod on_failure;
 pub mod outcome;
 pub mod package;
 pub mod prepare;

@@ -40,7 +40,7 @@ pub async fn run(run: &Run, setup: &SshSetup, payload: Payload, hook: bool) -> V
             .message(format!("preparing {} hosts", run.hosts.len())),
     );
     let _timer = hippo_shared::metrics::global().time_stage(Stage::Prepare);
-    let limit = run.spec.parallelism.map_or(run.hosts.len(), |p| p as usize);
+    let limit = crate::fleet::hosts_in_flight(run.spec.parallelism, run.hosts.len());
     let jobs = run
         .hosts
         .iter()
@@ -81,7 +81,6 @@ struct HostCtx {
     env: Vec<(String, String)>,
     before_release: Option<String>,
     hook_timeout: Duration,
-    upload_deadline: Duration,
 }
 
 impl HostCtx {
@@ -96,7 +95,6 @@ impl HostCtx {
             env: run.hook_env(Some(host)),
             before_release: (hook && !script.trim().is_empty()).then(|| script.clone()),
             hook_timeout: Duration::from_secs(run.spec.hook_timeout_secs),
-            upload_deadline: Duration::from_secs(3600),
         }
     }
 }
@@ -120,18 +118,14 @@ fn prepare_host(
             Payload::Archive { path, manifest } => {
                 bytes_sent = upload(ctx, &t, path)?;
                 let meta = format!("{}/.{}.hippo.json", ctx.versions_path, ctx.version);
-                t.send(
-                    &commands::write_file(&meta),
-                    &mut manifest.as_bytes(),
-                    ctx.upload_deadline,
-                )
-                .and_then(|(code, _)| {
-                    if code == 0 {
-                        Ok(())
-                    } else {
-                        Err(format!("writing the manifest failed with exit code {code}"))
-                    }
-                })?;
+                t.send(&commands::write_file(&meta), &mut manifest.as_bytes())
+                    .and_then(|(code, _)| {
+                        if code == 0 {
+                            Ok(())
+                        } else {
+                            Err(format!("writing the manifest failed with exit code {code}"))
+                        }
+                    })?;
             }
             Payload::Existing { fallback } => {
                 let (code, _) = t.query(&commands::version_exists(&ctx.version_dir))?;
@@ -212,11 +206,7 @@ fn upload(ctx: &HostCtx, t: &Target, archive: &Path) -> Result<u64, String> {
     let partial = format!("{}/.partial-{}", ctx.versions_path, ctx.version);
     let mut file =
         std::fs::File::open(archive).map_err(|e| format!("cannot open the package: {e}"))?;
-    let (code, sent) = t.send(
-        &commands::unpack_into_partial(&partial),
-        &mut file,
-        ctx.upload_deadline,
-    )?;
+    let (code, sent) = t.send(&commands::unpack_into_partial(&partial), &mut file)?;
     if code != 0 {
         return Err(format!("unpacking failed with exit code {code}"));
     }

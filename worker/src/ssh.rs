@@ -12,6 +12,7 @@
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream, ToSocketAddrs};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -49,6 +50,16 @@ impl Default for Timeouts {
             io: Duration::from_secs(30),
         }
     }
+}
+
+/// How long one command may run ([`SshSession::run_watched`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// In all; `Duration::MAX` for no limit.
+    pub total: Duration,
+    /// Without taking input or printing anything (None: no such rule). A host that answers
+    /// nothing at all fails after about [`Timeouts::io`] whatever this says.
+    pub stall: Option<Duration>,
 }
 
 /// Who to log in as. The private key is never printed (`Debug` redacts it).
@@ -176,6 +187,10 @@ pub enum SshError {
     TimedOut { what: String },
     #[error("SSH channel error: {0}")]
     Channel(String),
+    /// The caller's stop flag was raised (the release was cancelled): the connection was shut
+    /// down, which ends the remote command (a hook wrapper stops its process group).
+    #[error("stopped on {addr}: the release was cancelled")]
+    Stopped { addr: String },
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -192,6 +207,7 @@ impl SshError {
             SshError::WrongPassword { .. } => "wrong_password",
             SshError::TimedOut { .. } => "timeout",
             SshError::Channel(_) => "channel",
+            SshError::Stopped { .. } => "stopped",
             SshError::Io(_) => "io",
         }
     }
@@ -207,6 +223,8 @@ pub struct SshSession {
     io: Duration,
     /// Set after a timeout: the connection was shut down and cannot be used again.
     dead: AtomicBool,
+    /// Raised by someone else to stop the running command ([`SshSession::stop_on`]).
+    stop: Option<Arc<AtomicBool>>,
 }
 
 impl std::fmt::Debug for SshSession {
@@ -378,6 +396,7 @@ impl Handshaken {
                 addr: self.target,
                 io: t.io,
                 dead: AtomicBool::new(false),
+                stop: None,
             },
             self.presented,
         )
@@ -509,6 +528,18 @@ impl SshSession {
         &self.addr
     }
 
+    /// From now on, a command running (or started) while `flag` is raised ends at once with
+    /// [`SshError::Stopped`], and the connection is shut down: sshd then closes the channel,
+    /// and a hook run by `commands::run_hook` is stopped with its process group. `None` lets
+    /// commands run to their end again (the switch phase is never interrupted).
+    pub fn stop_on(&mut self, flag: Option<Arc<AtomicBool>>) {
+        self.stop = flag;
+    }
+
+    fn stop_asked(&self) -> bool {
+        self.stop.as_ref().is_some_and(|f| f.load(Ordering::SeqCst))
+    }
+
     /// Runs a command, streaming output lines to `on_line`, copying `stdin` (if any) to the
     /// channel in ~64 KiB chunks while calling `on_bytes(total_sent)`. The remote stdin is closed
     /// (EOF) after the copy, or at once without `stdin` — unless the command holds its stdin
@@ -529,11 +560,41 @@ impl SshSession {
         on_line: &mut dyn FnMut(OutputStream, &str),
         on_bytes: &mut dyn FnMut(u64),
     ) -> Result<i32, SshError> {
+        self.run_watched(
+            cmd,
+            stdin,
+            Limits {
+                total: deadline,
+                stall: None,
+            },
+            on_line,
+            on_bytes,
+        )
+    }
+
+    /// [`SshSession::run`] with a progress rule besides the total: with `limits.stall` set, a
+    /// command that neither takes input nor prints anything for that long fails even though
+    /// its host still answers (a stuck disk, a hung `tar`), while one that keeps moving, however
+    /// slowly, runs until `limits.total`.
+    pub fn run_watched(
+        &self,
+        cmd: &RemoteCommand,
+        stdin: Option<&mut dyn Read>,
+        limits: Limits,
+        on_line: &mut dyn FnMut(OutputStream, &str),
+        on_bytes: &mut dyn FnMut(u64),
+    ) -> Result<i32, SshError> {
+        let deadline = limits.total;
         if self.dead.load(Ordering::SeqCst) {
             return Err(SshError::Channel(format!(
                 "the connection to {} was closed after an earlier failure; reconnect",
                 self.addr
             )));
+        }
+        if self.stop_asked() {
+            return Err(SshError::Stopped {
+                addr: self.addr.clone(),
+            });
         }
         let started = Instant::now();
         // Blocking mode with the session timeout for opening the channel.
@@ -545,8 +606,8 @@ impl SshSession {
                 let r = self.pump(
                     &mut ch,
                     (stdin, cmd.holds_stdin()),
-                    started + deadline,
-                    deadline,
+                    // A total too large for the clock (`Duration::MAX`) means no total.
+                    (started.checked_add(deadline), deadline, limits.stall),
                     on_line,
                     on_bytes,
                 );
@@ -559,7 +620,7 @@ impl SshSession {
             }
             Err(e) => Err(e),
         };
-        if let Err(SshError::TimedOut { .. }) = &result {
+        if let Err(SshError::TimedOut { .. } | SshError::Stopped { .. }) = &result {
             self.dead.store(true, Ordering::SeqCst);
             let _ = self.probe.shutdown(Shutdown::Both);
         }
@@ -591,8 +652,7 @@ impl SshSession {
         ch: &mut Channel,
         // The caller's input, and whether to keep the channel's stdin open after it.
         (mut stdin, hold_stdin): (Option<&mut dyn Read>, bool),
-        deadline_at: Instant,
-        deadline: Duration,
+        (deadline_at, deadline, stall): (Option<Instant>, Duration, Option<Duration>),
         on_line: &mut dyn FnMut(OutputStream, &str),
         on_bytes: &mut dyn FnMut(u64),
     ) -> Result<i32, SshError> {
@@ -603,10 +663,17 @@ impl SshSession {
         let mut rbuf = vec![0u8; 32 * 1024];
         let mut streams_done = false;
         let mut last_heard = Instant::now();
+        // The last time the command took input or printed something.
+        let mut last_moved = last_heard;
         let mut idle = Duration::from_millis(1);
         loop {
             let now = Instant::now();
-            if now >= deadline_at {
+            if self.stop_asked() {
+                return Err(SshError::Stopped {
+                    addr: self.addr.clone(),
+                });
+            }
+            if deadline_at.is_some_and(|at| now >= at) {
                 return Err(SshError::TimedOut {
                     what: format!(
                         "the command on {} did not finish within {deadline:?}",
@@ -660,6 +727,19 @@ impl SshSession {
                 Err(e) => return Err(self.step_err("sending a keepalive", e)),
             }
 
+            if progressed {
+                last_moved = now;
+            }
+            if let Some(stall) = stall
+                && now.duration_since(last_moved) > stall
+            {
+                return Err(SshError::TimedOut {
+                    what: format!(
+                        "the command on {} made no progress for {stall:?} (took no input, printed nothing) although the host answers",
+                        self.addr
+                    ),
+                });
+            }
             if now.duration_since(last_heard) > silence {
                 return Err(SshError::TimedOut {
                     what: format!(

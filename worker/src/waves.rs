@@ -3,8 +3,10 @@
 //! pausing after a wave until someone continues the release. A wave whose switch or check
 //! fails rolls back every host this release switched (the link moved back to the version it
 //! had before, after-release run again there), ends the release failed naming the host and
-//! what the check said, and later waves never start. A pause that times out does the same and
-//! ends the release cancelled. Without waves or a check this is exactly `switch::run`.
+//! what the check said, and later waves never start. A pause that times out, or a cancel
+//! request that arrives once a wave has switched (`cancel`: during a pause, or before the next
+//! wave starts), does the same and ends the release cancelled (`Cancel::stop_after_switch`).
+//! Without waves or a check this is exactly `switch::run`.
 use crate::context::{Deps, Run};
 use crate::lease::Lease;
 use crate::outcome::{self, HostRun, Outcome};
@@ -13,34 +15,18 @@ use crate::{commands, health, switch};
 use hippo_shared::events::{EventStatus, Stage};
 use std::time::Duration;
 
-/// How a release that did not succeed ends.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Stop {
-    Failed(String),
-    Cancelled(String),
-}
-
-impl Stop {
-    pub fn reason(&self) -> &str {
-        match self {
-            Stop::Failed(r) | Stop::Cancelled(r) => r,
-        }
-    }
-}
-
-impl From<String> for Stop {
-    fn from(reason: String) -> Stop {
-        Stop::Failed(reason)
-    }
-}
-
 /// How often a paused release looks whether it was continued.
 const PAUSE_POLL: Duration = Duration::from_millis(500);
 
 /// Switches the prepared hosts, wave by wave. `Err` when a wave failed or a pause timed out
 /// (every host this run switched is then rolled back, where it can be); the caller records
 /// the hosts either way.
-pub async fn run(deps: &Deps, run: &Run, hosts: &mut [HostRun], lease: &Lease) -> Result<(), Stop> {
+pub async fn run(
+    deps: &Deps,
+    run: &Run,
+    hosts: &mut [HostRun],
+    lease: &Lease,
+) -> Result<(), String> {
     let rollout = &run.spec.rollout;
     if rollout.is_plain() {
         switch::run(run, hosts).await;
@@ -82,13 +68,20 @@ pub async fn run(deps: &Deps, run: &Run, hosts: &mut [HostRun], lease: &Lease) -
             .map(|&i| hosts[i].host.name.as_str())
             .collect::<Vec<_>>()
             .join(", ");
-        // A later wave may start long after the fencing check before the first (a pause).
-        if w > 0 && !lease.still_held().await.unwrap_or(false) {
-            let why = format!(
-                "wave {wave} of {total}: this worker lost the release lease; its hosts were not switched"
-            );
-            outcome::skip_prepared(hosts, &why);
-            return Err(Stop::Failed(why));
+        if w > 0 {
+            // Someone asked to cancel while the previous wave switched.
+            if let Some(by) = run.cancel.too_late() {
+                let why = format!("cancelled by {by} before wave {wave} of {total}");
+                return Err(cancelled(run, hosts, &why, &by).await);
+            }
+            // A later wave may start long after the fencing check before the first (a pause).
+            if !lease.still_held().await.unwrap_or(false) {
+                let why = format!(
+                    "wave {wave} of {total}: this worker lost the release lease; its hosts were not switched"
+                );
+                outcome::skip_prepared(hosts, &why);
+                return Err(why);
+            }
         }
         ev.send(
             ev.event(Stage::Wave, EventStatus::Started)
@@ -142,7 +135,7 @@ pub async fn run(deps: &Deps, run: &Run, hosts: &mut [HostRun], lease: &Lease) -
             );
             let back = roll_back(run, hosts, &why).await;
             outcome::skip_prepared(hosts, &format!("not switched: {why}"));
-            return Err(Stop::Failed(format!("{why}; {back}")));
+            return Err(format!("{why}; {back}"));
         }
         ev.send(
             ev.event(Stage::Wave, EventStatus::Succeeded)
@@ -150,22 +143,41 @@ pub async fn run(deps: &Deps, run: &Run, hosts: &mut [HostRun], lease: &Lease) -
         );
         if rollout.pause && wave < total {
             let timeout = Duration::from_secs(rollout.pause_timeout_secs);
-            match pause(deps, run, u32::try_from(wave).unwrap_or(u32::MAX), timeout).await {
-                Ok(true) => {}
-                Ok(false) => {
+            match pause(deps, run, u32::try_from(wave).unwrap_or(u32::MAX), timeout).await? {
+                Paused::Continued => {}
+                Paused::TimedOut => {
                     let why = format!(
                         "cancelled: nobody continued the release within {} s of wave {wave} of {total}",
                         rollout.pause_timeout_secs
                     );
-                    let back = roll_back(run, hosts, &why).await;
-                    outcome::skip_prepared(hosts, &format!("not switched: {why}"));
-                    return Err(Stop::Cancelled(format!("{why}; {back}")));
+                    return Err(cancelled(run, hosts, &why, "the pause's time-out").await);
                 }
-                Err(e) => return Err(Stop::Failed(e)),
+                Paused::Cancelled(by) => {
+                    let why =
+                        format!("cancelled by {by} during the pause after wave {wave} of {total}");
+                    return Err(cancelled(run, hosts, &why, &by).await);
+                }
             }
         }
     }
     Ok(())
+}
+
+/// Ends the run cancelled after some waves switched: those hosts go back, the rest are
+/// skipped; the release's error.
+async fn cancelled(run: &Run, hosts: &mut [HostRun], why: &str, by: &str) -> String {
+    let back = roll_back(run, hosts, why).await;
+    outcome::skip_prepared(hosts, &format!("not switched: {why}"));
+    run.cancel.stop_after_switch(by);
+    format!("{why}; {back}")
+}
+
+/// How a pause ended.
+enum Paused {
+    Continued,
+    TimedOut,
+    /// Someone asked to cancel the release (their name).
+    Cancelled(String),
 }
 
 /// The hosts at `members` (indexes into `hosts`), to hand to a stage.
@@ -178,9 +190,9 @@ fn pick<'a>(hosts: &'a mut [HostRun], members: &[usize]) -> Vec<&'a mut HostRun>
         .collect()
 }
 
-/// Waits after `wave` until someone continues the release (`Ok(true)`) or `timeout` passes
-/// (`Ok(false)`). The database holds the pause, so any API replica can end it.
-async fn pause(deps: &Deps, run: &Run, wave: u32, timeout: Duration) -> Result<bool, String> {
+/// Waits after `wave` until someone continues the release, cancels it, or `timeout` passes.
+/// The database holds the pause, so any API replica can end it.
+async fn pause(deps: &Deps, run: &Run, wave: u32, timeout: Duration) -> Result<Paused, String> {
     let id = run.release.id;
     let until =
         chrono::Utc::now() + chrono::Duration::from_std(timeout).unwrap_or(chrono::Duration::MAX);
@@ -203,14 +215,19 @@ async fn pause(deps: &Deps, run: &Run, wave: u32, timeout: Duration) -> Result<b
             .await
             .map_err(|e| e.to_string())?;
         if waiting.is_none_or(|p| p.wave != wave) {
-            return Ok(true);
+            return Ok(Paused::Continued);
         }
-        if tokio::time::Instant::now() >= deadline {
+        let cancelled = run.cancel.too_late();
+        if cancelled.is_some() || tokio::time::Instant::now() >= deadline {
             // A "continue" that lands at the same moment wins or loses here, never both.
             let ended = crate::retry::retry_db("ending the pause", || deps.db.end_pause(id, wave))
                 .await
                 .map_err(|e| e.to_string())?;
-            return Ok(!ended);
+            return Ok(match (ended, cancelled) {
+                (false, _) => Paused::Continued,
+                (true, Some(by)) => Paused::Cancelled(by),
+                (true, None) => Paused::TimedOut,
+            });
         }
         tokio::time::sleep(PAUSE_POLL).await;
     }

@@ -89,6 +89,7 @@ export class ReleaseFeed {
       if (e.status === 'succeeded' || e.status === 'failed' || e.status === 'cancelled') {
         this.ended = true
         this.endStatus = e.status
+        if (e.status === 'cancelled') this.server.release = 'error'
         // The release server's lane ends with the release.
         Object.assign(this.lane(SERVER), { stage: 'release', state: e.status === 'succeeded' ? 'success' : 'error' })
         if (e.status !== 'succeeded') this.lane(SERVER).message = e.message
