@@ -141,6 +141,25 @@ async function scrollLogToTop() {
   })
   await page.waitForTimeout(300)
 }
+/** A push as GitLab sends it (its documented "Push Hook"), proven by `X-Gitlab-Token`. */
+async function gitlabPush(url, token, { ref, after }) {
+  const body = JSON.stringify({
+    object_kind: 'push', event_name: 'push', before: '0'.repeat(40), after, ref, checkout_sha: after,
+    user_name: 'Alice', user_username: 'alice', project_id: 15,
+    project: { id: 15, name: 'cart', path_with_namespace: 'acme/cart', git_ssh_url: 'git@gitlab.example.com:acme/cart.git' },
+    commits: [{ id: after, message: 'a change', timestamp: new Date().toISOString() }], total_commits_count: 1,
+  })
+  const r = await fetch(url, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/json', 'user-agent': 'GitLab/17.0.0', 'x-gitlab-event': 'Push Hook',
+      'x-gitlab-token': token, 'x-gitlab-event-uuid': randomUUID(), 'x-gitlab-instance': 'https://gitlab.example.com',
+    },
+    body,
+  })
+  const text = await r.text()
+  return { status: r.status, body: text ? JSON.parse(text) : null }
+}
 /** The deliveries table's rows: outcome and reason. */
 async function deliveryRows() {
   return page.locator('[data-test="webhook-deliveries"] .el-table__body tr').evaluateAll((rows) =>
@@ -170,6 +189,14 @@ try {
   await shot('01-webhook-new-zh')
   await $('webhook-provider-github').click()
   await $('webhook-rule-branch').click()
+  // A pattern the API refuses (a space): the reason shows under the field, nothing is made.
+  await input('webhook-pattern').fill('release branch')
+  await $('webhook-save').click()
+  const patternError = page.locator('[data-test="webhook-dialog"] .el-form-item__error')
+  await patternError.first().waitFor()
+  check((await patternError.first().textContent()).includes('pattern'), `the pattern's error: ${await patternError.first().textContent()}`)
+  check((await $('webhook-shown').count()) === 0, 'a refused webhook showed a secret')
+  check((await api('GET', `/api/release-configs/${CONFIG}/webhook`)).status === 404, 'a refused webhook was made')
   await input('webhook-pattern').fill('main')
   await $('webhook-auto-run').click()
   await $('webhook-save').click()
@@ -226,6 +253,27 @@ try {
   await $('webhook-refresh').click()
   await page.waitForFunction(() => document.querySelectorAll('[data-test="webhook-deliveries"] .el-table__body tr').length === 5)
   check((await deliveryRows())[0].reason.includes('ping'), 'the ping is listed first')
+
+  step('settings change: GitLab, tags v*; the URL and secret stay')
+  await $('webhook-provider-gitlab').click()
+  await $('webhook-rule-tag').click()
+  await input('webhook-pattern').fill('v*')
+  await $('webhook-save').click()
+  let hookNow
+  for (let i = 0; i < 50; i++) {
+    hookNow = await api('GET', `/api/release-configs/${CONFIG}/webhook`)
+    if (hookNow.body.provider === 'gitlab') break
+    await page.waitForTimeout(200)
+  }
+  check(hookNow.body.provider === 'gitlab' && hookNow.body.rule_kind === 'tag' && hookNow.body.pattern === 'v*', `saved: ${JSON.stringify(hookNow.body)}`)
+  check(!hookNow.body.secret && !hookNow.body.path, 'the API showed the secret again')
+  // A GitLab branch push (its documented payload), proven by X-Gitlab-Token: ignored, tags only.
+  const lab = await gitlabPush(url2, secret2, { ref: 'refs/heads/main', after: GIT.main })
+  check(lab.status === 200 && lab.body.outcome === 'ignored' && lab.body.reason.includes('releases tags'), `GitLab branch push: ${JSON.stringify(lab)}`)
+  const labBad = await gitlabPush(url2, 'not-the-secret', { ref: 'refs/heads/main', after: GIT.main })
+  check(labBad.status === 401, `GitLab push with a wrong token: ${JSON.stringify(labBad)}`)
+  await $('webhook-refresh').click()
+  await page.waitForFunction(() => document.querySelectorAll('[data-test="webhook-deliveries"] .el-table__body tr').length === 7)
 
   // ── The accepted push's release ran by itself; its page speaks Chinese.
   step("the webhook's release runs by itself")
@@ -350,6 +398,14 @@ try {
   await shot('11-clone-en')
   await $('clone-cancel').click()
   await $('clone-dialog').waitFor({ state: 'hidden' })
+  // The config rows' headers fit at 1440 px with the added buttons.
+  const cutApps = await page.locator('[data-test="apps-table"] th .cell').evaluateAll((cells) =>
+    cells.filter((c) => c.scrollWidth > c.clientWidth).map((c) => c.textContent),
+  )
+  check(cutApps.length === 0, `apps headers cut off in English: ${cutApps}`)
+  // …and a config's buttons stay on one line.
+  const rowHeights = await page.locator('[data-test="apps-table"] .el-table__body .el-table__body tr').evaluateAll((rows) => rows.map((r) => r.getBoundingClientRect().height))
+  check(rowHeights.length === 2 && rowHeights.every((h) => h < 50), `config rows wrap: ${rowHeights}`)
   await shot('12-apps-en')
   await nav(`/configs/${CONFIG}`)
   await $('git-host-key-fingerprint').waitFor()
@@ -371,12 +427,13 @@ try {
 
   // ── A developer: sees the webhook and the key, changes neither.
   step('a developer sees but cannot change')
+  const adminPage = page
   page = await newPage()
   await login(GIT.dev.username, GIT.dev.password)
   await openWebhook(CONFIG)
   await $('webhook-read-only').waitFor()
   check((await $('webhook-save').count()) === 0 && (await $('webhook-rotate').count()) === 0, 'the developer has webhook buttons')
-  await page.waitForFunction(() => document.querySelectorAll('[data-test="webhook-deliveries"] .el-table__body tr').length === 5)
+  await page.waitForFunction(() => document.querySelectorAll('[data-test="webhook-deliveries"] .el-table__body tr').length === 7)
   await shot('20-webhook-dev-zh')
   await $('webhook-close').click()
   check((await $(`config-edit-${CONFIG}`).count()) === 0, "the developer may edit prod's config")
@@ -384,6 +441,16 @@ try {
   await $('git-host-key-fingerprint').waitFor()
   check((await $('git-host-key-forget').count()) === 0, 'a developer is offered to forget the host key')
   await shot('21-host-key-dev-zh')
+
+  step('the admin removes the webhook: its URL stops')
+  page = adminPage
+  await openWebhook(CONFIG)
+  await $('webhook-remove').click()
+  await confirmBox()
+  await page.getByText('No webhook yet').first().waitFor()
+  check((await $('webhook-deliveries').count()) === 0, 'the deliveries are still listed')
+  const removed = await githubPush(url2, secret2, { ref: 'refs/heads/main', after: GIT.main })
+  check(removed.status === 404, `the removed webhook's URL: ${JSON.stringify(removed)}`)
 
   if (consoleErrors.length) throw new Error(`errors in the page:\n${consoleErrors.join('\n')}`)
   console.log(JSON.stringify({ ok: true, ...summary }))

@@ -8,6 +8,8 @@
 //! - [`waves`]: the switch a wave at a time, the health check after each (`health`), the
 //!   pause between waves, the rollback of a failed wave
 //! - [`cleanup`]: per host: keep N versions, never the live or the new one
+//! - [`custom`]: a custom release: checkout, then the config's actions in order (switch after
+//!   the last transfer), then cleanup
 //! - [`notify`]: notices about the outcome (after [`on_failure`], the config's failure hook)
 //!
 //! The machinery:
@@ -34,6 +36,7 @@ pub mod checkout;
 pub mod cleanup;
 pub mod commands;
 pub mod context;
+pub mod custom;
 pub mod fleet;
 pub mod git;
 pub mod health;

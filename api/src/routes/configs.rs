@@ -1,6 +1,7 @@
 //! `/api/release-configs`: how one app is released to one environment (one per pair), its
 //! notice channels, and the versions kept on its hosts. (Its repository's branches, tags and
 //! commits are `routes::git`.)
+use super::custom::{self, CustomAction};
 use super::{
     AUTH, ApiResult, ApiTags, BAD_PARAM, BODY, CONFLICT, Created, Deleted, FORBIDDEN, NOT_FOUND,
     config_editable as editable, config_visible as visible,
@@ -16,6 +17,7 @@ use crate::text::{
     LongText, RemotePathText, RepoUrlText, Script, SecretText, ShortText, Timestamp, VariablesText,
     WaveText,
 };
+use hippo_shared::custom::ConfigKind;
 use hippo_shared::db::configs::{
     self as shared_configs, ConfigSpec, ReleaseConfig, RepoAuthSpec, SecretChange, Variable,
 };
@@ -126,6 +128,12 @@ pub struct ConfigIn {
         validator(minimum(value = "1"), maximum(value = "86400"))
     )]
     pub hook_timeout_secs: u64,
+    /// `regular` (absent) or `custom`.
+    pub kind: Option<ConfigKind>,
+    /// For `custom` configs: the steps, run in order (1-50). A custom config takes no
+    /// before/after-release hooks and no filter.
+    #[oai(validator(max_items = 50))]
+    pub actions: Option<Vec<CustomAction>>,
     /// Switch the hosts a few at a time, in this order: a number of hosts (`"1"`), a
     /// percentage of them (`"25%"`, rounded up) or `"rest"` (last only); hosts left over form
     /// a last wave. Empty (the default): all at once.
@@ -186,6 +194,9 @@ pub struct ConfigOut {
     pub hook_timeout_secs: u64,
     #[oai(flatten)]
     pub rollout: RolloutOut,
+    pub kind: ConfigKind,
+    /// The steps of a `custom` config (empty for `regular`).
+    pub actions: Vec<CustomAction>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
@@ -247,6 +258,9 @@ pub struct ConfigSnapshot {
     pub hook_timeout_secs: u64,
     #[oai(flatten)]
     pub rollout: RolloutOut,
+    pub kind: ConfigKind,
+    /// The steps of a `custom` config (empty for `regular`).
+    pub actions: Vec<CustomAction>,
 }
 
 /// A config's settings as the API shows them (no secrets).
@@ -288,6 +302,8 @@ pub fn snapshot_out(s: ConfigSpec) -> ConfigSnapshot {
             pause_after_wave: s.rollout.pause,
             pause_timeout_secs: s.rollout.pause_timeout_secs,
         },
+        kind: s.kind,
+        actions: custom::actions_out(&s.actions),
     }
 }
 
@@ -317,6 +333,8 @@ fn out(c: ReleaseConfig, names: &Names, channels: usize) -> ConfigOut {
         failure_policy: s.failure_policy,
         hook_timeout_secs: s.hook_timeout_secs,
         rollout: s.rollout,
+        kind: s.kind,
+        actions: s.actions,
         created_at: c.created_at.into(),
         updated_at: c.updated_at.into(),
     }
@@ -411,7 +429,7 @@ impl ConfigIn {
             self.pause_after_wave,
             self.pause_timeout_secs,
         )?;
-        let spec = ConfigSpec {
+        let mut spec = ConfigSpec {
             repo_url,
             repo_auth,
             review_enabled: self.review_enabled,
@@ -433,7 +451,10 @@ impl ConfigIn {
             failure_policy: self.failure_policy.unwrap_or_default(),
             hook_timeout_secs: self.hook_timeout_secs,
             rollout,
+            kind: self.kind.unwrap_or_default(),
+            actions: Vec::new(),
         };
+        spec.actions = custom::parse_actions(spec.kind, self.actions.as_deref(), &spec)?;
         Ok((spec, token))
     }
 }
@@ -826,6 +847,8 @@ impl poem_openapi::types::Example for ConfigIn {
             }),
             pause_after_wave: false,
             pause_timeout_secs: 3600,
+            kind: None,
+            actions: None,
         }
     }
 }
