@@ -3,7 +3,8 @@
 //! The stages, in order ([`runner`] runs them):
 //! - [`checkout`]: before-checkout hook, fetch, export the commit, after-checkout hook
 //! - [`package`]: include/exclude filter and the tar.gz that goes to hosts
-//! - [`prepare`]: per host: upload, unpack into a new version folder, before-release hook
+//! - [`prepare`]: per host: probe, send the full archive or a delta into a new version folder,
+//!   before-release hook
 //! - [`switch`]: per host: atomic link switch, after-release hook
 //! - [`cleanup`]: per host: keep N versions, never the live or the new one
 //! - [`notify`]: notices about the outcome
@@ -11,6 +12,7 @@
 //! The machinery:
 //! - [`commands`]: remote commands as quoted values (never executed here)
 //! - [`context`]: dependencies and the facts of one run, event sink
+//! - [`delta`]: delta redeploys: what a host with a base version must be sent (pure)
 //! - [`git`]: repository cache, refs, export of one commit (with submodules)
 //! - [`hooks`]: hooks on the release server
 //! - [`hostops`]: outside releases: connectivity check, platform key install with a password
@@ -22,12 +24,14 @@
 //! - [`retry`]: patience with the database (a restart is waited out)
 //! - [`runner`]: the deploy job: lease, status, the stages in order
 //! - [`sandbox`]: bubblewrap around release-server hooks: no data, no secrets, limits
+//! - [`shipping`]: a run's archives (codec, deltas per base), built once, shared by hosts
 //! - [`ssh`]: the one SSH transport that runs `commands`
 //! - [`targets`]: one target host: connect with pinned keys, run commands, report events
 pub mod checkout;
 pub mod cleanup;
 pub mod commands;
 pub mod context;
+pub mod delta;
 pub mod git;
 pub mod hooks;
 pub mod hostops;
@@ -42,6 +46,7 @@ pub mod recovery;
 pub mod retry;
 pub mod runner;
 pub mod sandbox;
+pub mod shipping;
 pub mod ssh;
 pub mod switch;
 pub mod targets;

@@ -8,6 +8,7 @@ use crate::lease::{self, Lease};
 use crate::outcome;
 use crate::prepare::Payload;
 use crate::retry::retry_db;
+use crate::shipping::Shipment;
 use crate::targets::SshSetup;
 use crate::{checkout, cleanup, notify, package, prepare, switch};
 use hippo_shared::db::DbError;
@@ -211,11 +212,8 @@ async fn stages(deps: &Arc<Deps>, run: &Run, lease: &Lease) -> Result<(), String
     let payload = match run.release.kind {
         ReleaseKind::Release => {
             let src = checkout::run(deps, run).await?;
-            let manifest = package::run(run, &src, &artifact).await?;
-            Payload::Archive {
-                path: artifact.clone(),
-                manifest: Arc::new(manifest),
-            }
+            let packaged = package::run(run, &src, &artifact).await?;
+            Payload::Archive(Arc::new(Shipment::new(run, packaged, deps.settings.zstd)))
         }
         ReleaseKind::Rollback => Payload::Existing {
             fallback: Some(artifact.clone()),

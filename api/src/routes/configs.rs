@@ -18,8 +18,8 @@ use hippo_shared::db::configs::{
     self as shared_configs, ConfigSpec, ReleaseConfig, RepoAuthSpec, SecretChange, Variable,
 };
 use hippo_shared::domain::{
-    self, AppId, ConfigId, EnvironmentId, FailurePolicy, FilterMode, HostId, Permission, ReleaseId,
-    RemotePath, RepoUrl,
+    self, AppId, ConfigId, DeltaMode, EnvironmentId, FailurePolicy, FilterMode, HostId, Permission,
+    ReleaseId, RemotePath, RepoUrl,
 };
 use hippo_worker::notify::{Channel, dispatch};
 use hippo_worker::package::FileFilter;
@@ -112,6 +112,11 @@ pub struct ConfigIn {
     #[oai(validator(minimum(value = "1"), maximum(value = "1000")))]
     pub parallelism: Option<u32>,
     pub failure_policy: Option<FailurePolicy>,
+    /// How a redeploy makes the files that did not change: `hardlink` (the default: hard
+    /// links to the live version's files; a hook that edits such a file in place edits the
+    /// live one too), `copy` (copies: hooks may edit any file), `off` (always the whole
+    /// archive). Changed files are always new files.
+    pub delta: Option<DeltaMode>,
     /// Seconds each hook may run.
     #[oai(
         default = "default_hook_timeout",
@@ -147,6 +152,8 @@ pub struct ConfigOut {
     #[oai(skip_serializing_if_is_none)]
     pub parallelism: Option<u32>,
     pub failure_policy: FailurePolicy,
+    /// How redeploys make unchanged files (`hardlink`, `copy`, `off`).
+    pub delta: DeltaMode,
     pub hook_timeout_secs: u64,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
@@ -206,6 +213,8 @@ pub struct ConfigSnapshot {
     #[oai(skip_serializing_if_is_none)]
     pub parallelism: Option<u32>,
     pub failure_policy: FailurePolicy,
+    /// How redeploys make unchanged files (`hardlink`, `copy`, `off`).
+    pub delta: DeltaMode,
     pub hook_timeout_secs: u64,
 }
 
@@ -240,6 +249,7 @@ pub fn snapshot_out(s: ConfigSpec) -> ConfigSnapshot {
             .collect(),
         parallelism: s.parallelism,
         failure_policy: s.failure_policy,
+        delta: s.delta,
         hook_timeout_secs: s.hook_timeout_secs,
     }
 }
@@ -268,6 +278,7 @@ fn out(c: ReleaseConfig, names: &Names, channels: usize) -> ConfigOut {
         variables: s.variables,
         parallelism: s.parallelism,
         failure_policy: s.failure_policy,
+        delta: s.delta,
         hook_timeout_secs: s.hook_timeout_secs,
         created_at: c.created_at.into(),
         updated_at: c.updated_at.into(),
@@ -377,6 +388,7 @@ impl ConfigIn {
             parallelism: self.parallelism,
             failure_policy: self.failure_policy.unwrap_or_default(),
             hook_timeout_secs: self.hook_timeout_secs,
+            delta: self.delta.unwrap_or_default(),
         };
         Ok((spec, token))
     }
@@ -758,6 +770,7 @@ impl poem_openapi::types::Example for ConfigIn {
             variables: "NODE_ENV=production\n".into(),
             parallelism: None,
             failure_policy: Some(FailurePolicy::AllOrNothing),
+            delta: None,
             hook_timeout_secs: 600,
         }
     }

@@ -1114,6 +1114,8 @@ export interface components {
             app_name: string;
             /** Format: date-time */
             created_at: string;
+            /** @description How redeploys make unchanged files (`hardlink`, `copy`, `off`). */
+            delta: components["schemas"]["DeltaMode"] & unknown;
             deploy_path: string;
             /** Format: int64 */
             environment_id: number;
@@ -1170,6 +1172,7 @@ export interface components {
          *     `filter_mode` `exclude`, `failure_policy` `all_or_nothing`, no hooks.
          * @example {
          *       "app_id": 1,
+         *       "delta": null,
          *       "deploy_path": "/var/www/cart",
          *       "environment_id": 1,
          *       "failure_policy": "all_or_nothing",
@@ -1200,6 +1203,13 @@ export interface components {
         ConfigIn: {
             /** Format: int64 */
             app_id: number;
+            /**
+             * @description How a redeploy makes the files that did not change: `hardlink` (the default: hard
+             *     links to the live version's files; a hook that edits such a file in place edits the
+             *     live one too), `copy` (copies: hooks may edit any file), `off` (always the whole
+             *     archive). Changed files are always new files.
+             */
+            delta?: components["schemas"]["DeltaMode"] & unknown;
             /** @description Becomes a link to the live version, e.g. `/var/www/html`. */
             deploy_path: string;
             /** Format: int64 */
@@ -1262,6 +1272,8 @@ export interface components {
             app_name: string;
             /** Format: date-time */
             created_at: string;
+            /** @description How redeploys make unchanged files (`hardlink`, `copy`, `off`). */
+            delta: components["schemas"]["DeltaMode"] & unknown;
             deploy_path: string;
             /** Format: int64 */
             environment_id: number;
@@ -1305,6 +1317,8 @@ export interface components {
          *     the notice channels are stored sealed elsewhere and never returned.
          */
         ConfigSnapshot: {
+            /** @description How redeploys make unchanged files (`hardlink`, `copy`, `off`). */
+            delta: components["schemas"]["DeltaMode"] & unknown;
             deploy_path: string;
             failure_policy: components["schemas"]["FailurePolicy"];
             filter: string;
@@ -1357,6 +1371,12 @@ export interface components {
             /** Format: int64 */
             release_id?: number;
         };
+        /**
+         * @description How a redeploy makes the files that did not change (issue 11): the host builds the new
+         *     version from the live one and receives only new and changed files.
+         * @enum {string}
+         */
+        DeltaMode: "hardlink" | "copy" | "off";
         /**
          * DingTalkChannel
          * @description A DingTalk group robot, signed.

@@ -118,6 +118,9 @@ const en = {
     keep: 'Versions kept', parallelism: 'Hosts at once', parallelismHint: 'Empty: all at once',
     policy: 'When a host fails', policyAll: 'All or nothing', policyAllHint: 'If any host fails to prepare, no host switches and the release fails.',
     policyContinue: 'Continue', policyContinueHint: 'Hosts that prepared switch anyway; the release still reports the failures.',
+    delta: 'Redeploys', deltaHardlink: 'Send changes, hard-link the rest', deltaHardlinkHint: 'Fastest. Unchanged files are hard links to the live version: a hook that edits one in place also edits the live copy.',
+    deltaCopy: 'Send changes, copy the rest', deltaCopyHint: 'Unchanged files are copied on the host: hooks may edit any file in place.',
+    deltaOff: 'Always send everything', deltaOffHint: 'Every release sends the whole archive to every host.',
     hookTimeout: 'Hook timeout (seconds)', saved: 'Release config saved', fixErrors: 'Fix the marked field',
   },
   hosts: {

@@ -120,6 +120,9 @@ const zhCN: Messages = {
     keep: '保留版本数', parallelism: '并行主机数', parallelismHint: '留空：全部同时',
     policy: '主机失败时', policyAll: '全部或都不', policyAllHint: '只要有一台主机准备失败，就不切换任何主机，发布失败。',
     policyContinue: '继续', policyContinueHint: '准备好的主机照常切换；发布仍会报告失败的主机。',
+    delta: '再次发布', deltaHardlink: '只传变更，其余硬链接', deltaHardlinkHint: '最快。未变的文件硬链接到线上版本：钩子若原地修改这类文件，线上版本的文件也会被改。',
+    deltaCopy: '只传变更，其余复制', deltaCopyHint: '未变的文件在主机上复制一份：钩子可以原地修改任何文件。',
+    deltaOff: '每次全量发送', deltaOffHint: '每次发布都把完整压缩包发到每台主机。',
     hookTimeout: '钩子超时（秒）', saved: '发布配置已保存', fixErrors: '请修正标出的字段',
   },
   hosts: {

@@ -3,7 +3,8 @@
 //! in its own column and never part of the spec.
 use super::{Db, DbError, DbResult, conflict, now};
 use crate::domain::{
-    AppId, ConfigId, EnvironmentId, FailurePolicy, FilterMode, HostId, RemotePath, RepoUrl,
+    AppId, ConfigId, DeltaMode, EnvironmentId, FailurePolicy, FilterMode, HostId, RemotePath,
+    RepoUrl,
 };
 use serde::{Deserialize, Serialize};
 
@@ -59,6 +60,10 @@ pub struct ConfigSpec {
     pub parallelism: Option<u32>,
     pub failure_policy: FailurePolicy,
     pub hook_timeout_secs: u64,
+    /// How redeploys reuse the live version's unchanged files (configs stored before it
+    /// existed read as the default, hard links).
+    #[serde(default)]
+    pub delta: DeltaMode,
 }
 
 #[derive(Debug, Clone)]
