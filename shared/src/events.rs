@@ -106,6 +106,11 @@ impl ReleaseEvent {
         self.exit_code = Some(c);
         self
     }
+    /// Stamps the time it happened (otherwise it is stamped when stored).
+    pub fn stamped(mut self) -> Self {
+        self.at = now();
+        self
+    }
     /// The last event of a release: the whole release succeeded or failed.
     pub fn is_final(&self) -> bool {
         self.stage == Stage::Release
@@ -156,6 +161,37 @@ impl EventHub {
         Ok(ev)
     }
 
+    /// Stores `events` in one transaction, then sends them to subscribers in order. Progress
+    /// events superseded within the batch are dropped first ([`coalesce_progress`]).
+    pub async fn publish_batch(&self, events: Vec<ReleaseEvent>) -> DbResult<Vec<ReleaseEvent>> {
+        let mut events = coalesce_progress(events);
+        let at = now();
+        let bodies: Vec<String> = events
+            .iter_mut()
+            .map(|ev| {
+                // Stamped when it happened (`ReleaseEvent::stamped`), else now.
+                if ev.at.is_empty() {
+                    ev.at = at.clone();
+                }
+                serde_json::to_string(ev).unwrap_or_default()
+            })
+            .collect();
+        let rows: Vec<_> = events
+            .iter()
+            .zip(&bodies)
+            .map(|(ev, body)| (ev.release_id, ev.at.as_str(), body.as_str()))
+            .collect();
+        let ids = self.db.insert_events(&rows).await?;
+        for (ev, id) in events.iter_mut().zip(ids) {
+            ev.id = id;
+            let _ = self.live.send(ev.clone());
+            if let Some(feed) = &self.feed {
+                feed.send(ev);
+            }
+        }
+        Ok(events)
+    }
+
     pub fn subscribe(&self) -> broadcast::Receiver<ReleaseEvent> {
         self.live.subscribe()
     }
@@ -171,5 +207,62 @@ impl EventHub {
                 Some(ev)
             })
             .collect())
+    }
+}
+
+/// Drops every progress event that a later progress event of the same release, stage and host
+/// in `events` supersedes (it says only how many bytes were sent so far); everything else stays,
+/// in order.
+pub fn coalesce_progress(events: Vec<ReleaseEvent>) -> Vec<ReleaseEvent> {
+    let is_progress = |e: &ReleaseEvent| e.status == EventStatus::Progress;
+    let mut seen = std::collections::HashSet::new();
+    let mut keep = vec![true; events.len()];
+    for (i, e) in events.iter().enumerate().rev() {
+        if is_progress(e) && !seen.insert((e.release_id, e.stage.as_str(), e.host.clone())) {
+            keep[i] = false;
+        }
+    }
+    events
+        .into_iter()
+        .zip(keep)
+        .filter_map(|(e, k)| k.then_some(e))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ev(status: EventStatus, host: &str, bytes: u64) -> ReleaseEvent {
+        ReleaseEvent::new(ReleaseId::new(1), Stage::Prepare, status)
+            .host(host)
+            .bytes(bytes)
+    }
+
+    #[test]
+    fn only_the_newest_progress_of_each_host_in_a_batch_is_kept() {
+        let batch = vec![
+            ev(EventStatus::Started, "a", 0),
+            ev(EventStatus::Progress, "a", 1),
+            ev(EventStatus::Progress, "b", 1),
+            ev(EventStatus::Progress, "a", 2),
+            ev(EventStatus::Output, "a", 0),
+            ev(EventStatus::Progress, "a", 3),
+            ev(EventStatus::Succeeded, "b", 9),
+        ];
+        let got: Vec<(EventStatus, String, Option<u64>)> = coalesce_progress(batch)
+            .into_iter()
+            .map(|e| (e.status, e.host.unwrap_or_default(), e.bytes_sent))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (EventStatus::Started, "a".into(), Some(0)),
+                (EventStatus::Progress, "b".into(), Some(1)),
+                (EventStatus::Output, "a".into(), Some(0)),
+                (EventStatus::Progress, "a".into(), Some(3)),
+                (EventStatus::Succeeded, "b".into(), Some(9)),
+            ]
+        );
     }
 }

@@ -408,6 +408,11 @@ impl Hippo {
         self.workers[i - 1].metrics
     }
 
+    /// The `hippo-api` process's pid.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn worker_pid(&self, i: usize) -> u32 {
         self.workers[i - 1].child.id()
     }

@@ -39,7 +39,7 @@ pub async fn run(run: &Run, setup: &SshSetup, hosts: &mut [HostRun]) {
         .iter_mut()
         .map(|h| (h.host.clone(), h.conn.take()))
         .collect();
-    let limit = live.len();
+    let limit = crate::fleet::hosts_in_flight(run.spec.parallelism, live.len());
     let cleaned = fan_out(
         jobs,
         limit,

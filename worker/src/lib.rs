@@ -13,6 +13,7 @@
 //! - [`commands`]: remote commands as quoted values (never executed here)
 //! - [`context`]: dependencies and the facts of one run, event sink
 //! - [`delta`]: delta redeploys: what a host with a base version must be sent (pure)
+//! - [`fleet`]: many hosts: how many at once, time limits per command, progress pacing
 //! - [`git`]: repository cache, refs, export of one commit (with submodules)
 //! - [`hooks`]: hooks on the release server
 //! - [`hostops`]: outside releases: connectivity check, platform key install with a password
@@ -32,6 +33,7 @@ pub mod cleanup;
 pub mod commands;
 pub mod context;
 pub mod delta;
+pub mod fleet;
 pub mod git;
 pub mod hooks;
 pub mod hostops;

@@ -40,7 +40,7 @@ pub async fn run(run: &Run, setup: &SshSetup, payload: Payload, hook: bool) -> V
             .message(format!("preparing {} hosts", run.hosts.len())),
     );
     let _timer = hippo_shared::metrics::global().time_stage(Stage::Prepare);
-    let limit = run.spec.parallelism.map_or(run.hosts.len(), |p| p as usize);
+    let limit = crate::fleet::hosts_in_flight(run.spec.parallelism, run.hosts.len());
     let jobs = run
         .hosts
         .iter()
@@ -82,7 +82,6 @@ struct HostCtx {
     env: Vec<(String, String)>,
     before_release: Option<String>,
     hook_timeout: Duration,
-    upload_deadline: Duration,
 }
 
 impl HostCtx {
@@ -98,7 +97,6 @@ impl HostCtx {
             env: run.hook_env(Some(host)),
             before_release: (hook && !script.trim().is_empty()).then(|| script.clone()),
             hook_timeout: Duration::from_secs(run.spec.hook_timeout_secs),
-            upload_deadline: Duration::from_secs(3600),
         }
     }
 }
@@ -248,7 +246,6 @@ fn receive(
     let (code, sent) = t.send(
         &commands::receive_version(&ctx.versions_path, &ctx.version, codec),
         &mut input,
-        ctx.upload_deadline,
     )?;
     match code {
         0 => Ok(sent),
@@ -346,7 +343,7 @@ fn send_delta(
         link_mode,
         &d.plan.listing_sha256,
     );
-    let (code, sent) = t.send(&cmd, &mut input, ctx.upload_deadline)?;
+    let (code, sent) = t.send(&cmd, &mut input)?;
     Ok(match code {
         0 => Ok(sent),
         commands::DELTA_NO_BASE => Err(format!("version {base} is gone from the host")),

@@ -139,7 +139,7 @@ pub async fn check_hosts(deps: &Deps, r: &Release) -> String {
         .iter()
         .map(|(h, _)| (h.clone(), events.clone()))
         .collect();
-    let limit = hosts.len();
+    let limit = crate::fleet::hosts_in_flight(r.snapshot.parallelism, hosts.len());
     let wanted = version.clone();
     let found = fan_out(
         jobs,

@@ -51,6 +51,16 @@ impl Default for Timeouts {
     }
 }
 
+/// How long one command may run ([`SshSession::run_watched`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// In all; `Duration::MAX` for no limit.
+    pub total: Duration,
+    /// Without taking input or printing anything (None: no such rule). A host that answers
+    /// nothing at all fails after about [`Timeouts::io`] whatever this says.
+    pub stall: Option<Duration>,
+}
+
 /// Who to log in as. The private key is never printed (`Debug` redacts it).
 #[derive(Clone)]
 pub struct Credentials {
@@ -529,6 +539,31 @@ impl SshSession {
         on_line: &mut dyn FnMut(OutputStream, &str),
         on_bytes: &mut dyn FnMut(u64),
     ) -> Result<i32, SshError> {
+        self.run_watched(
+            cmd,
+            stdin,
+            Limits {
+                total: deadline,
+                stall: None,
+            },
+            on_line,
+            on_bytes,
+        )
+    }
+
+    /// [`SshSession::run`] with a progress rule besides the total: with `limits.stall` set, a
+    /// command that neither takes input nor prints anything for that long fails even though
+    /// its host still answers (a stuck disk, a hung `tar`), while one that keeps moving, however
+    /// slowly, runs until `limits.total`.
+    pub fn run_watched(
+        &self,
+        cmd: &RemoteCommand,
+        stdin: Option<&mut dyn Read>,
+        limits: Limits,
+        on_line: &mut dyn FnMut(OutputStream, &str),
+        on_bytes: &mut dyn FnMut(u64),
+    ) -> Result<i32, SshError> {
+        let deadline = limits.total;
         if self.dead.load(Ordering::SeqCst) {
             return Err(SshError::Channel(format!(
                 "the connection to {} was closed after an earlier failure; reconnect",
@@ -545,8 +580,8 @@ impl SshSession {
                 let r = self.pump(
                     &mut ch,
                     (stdin, cmd.holds_stdin()),
-                    started + deadline,
-                    deadline,
+                    // A total too large for the clock (`Duration::MAX`) means no total.
+                    (started.checked_add(deadline), deadline, limits.stall),
                     on_line,
                     on_bytes,
                 );
@@ -591,8 +626,7 @@ impl SshSession {
         ch: &mut Channel,
         // The caller's input, and whether to keep the channel's stdin open after it.
         (mut stdin, hold_stdin): (Option<&mut dyn Read>, bool),
-        deadline_at: Instant,
-        deadline: Duration,
+        (deadline_at, deadline, stall): (Option<Instant>, Duration, Option<Duration>),
         on_line: &mut dyn FnMut(OutputStream, &str),
         on_bytes: &mut dyn FnMut(u64),
     ) -> Result<i32, SshError> {
@@ -603,10 +637,12 @@ impl SshSession {
         let mut rbuf = vec![0u8; 32 * 1024];
         let mut streams_done = false;
         let mut last_heard = Instant::now();
+        // The last time the command took input or printed something.
+        let mut last_moved = last_heard;
         let mut idle = Duration::from_millis(1);
         loop {
             let now = Instant::now();
-            if now >= deadline_at {
+            if deadline_at.is_some_and(|at| now >= at) {
                 return Err(SshError::TimedOut {
                     what: format!(
                         "the command on {} did not finish within {deadline:?}",
@@ -660,6 +696,19 @@ impl SshSession {
                 Err(e) => return Err(self.step_err("sending a keepalive", e)),
             }
 
+            if progressed {
+                last_moved = now;
+            }
+            if let Some(stall) = stall
+                && now.duration_since(last_moved) > stall
+            {
+                return Err(SshError::TimedOut {
+                    what: format!(
+                        "the command on {} made no progress for {stall:?} (took no input, printed nothing) although the host answers",
+                        self.addr
+                    ),
+                });
+            }
             if now.duration_since(last_heard) > silence {
                 return Err(SshError::TimedOut {
                     what: format!(

@@ -23,7 +23,7 @@ pub async fn run(run: &Run, hosts: &mut [HostRun]) {
             .message(format!("switching {} hosts", ready.len())),
     );
     let _timer = hippo_shared::metrics::global().time_stage(Stage::Switch);
-    let limit = run.spec.parallelism.map_or(ready.len(), |p| p as usize);
+    let limit = crate::fleet::hosts_in_flight(run.spec.parallelism, ready.len());
     let jobs = ready
         .iter_mut()
         .map(|h| {

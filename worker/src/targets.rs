@@ -3,6 +3,7 @@
 //! here is blocking and runs on `spawn_blocking` threads; every call has a timeout.
 use crate::commands::RemoteCommand;
 use crate::context::Events;
+use crate::fleet;
 use crate::ssh::{self, Credentials, HostKey, HostKeyCheck, OutputStream, SshSession, Timeouts};
 use hippo_shared::db::Db;
 use hippo_shared::db::inventory::Host;
@@ -23,6 +24,9 @@ pub struct SshSetup {
     pub timeouts: Timeouts,
     pub db: Db,
     pub rt: tokio::runtime::Handle,
+    /// Pinning host keys one at a time: hundreds of first contacts at once must not take
+    /// every database connection (the API reads through the same pool).
+    pub pin_one_at_a_time: std::sync::Arc<std::sync::Mutex<()>>,
 }
 
 impl SshSetup {
@@ -36,6 +40,7 @@ impl SshSetup {
             },
             db: deps.db.clone(),
             rt: tokio::runtime::Handle::current(),
+            pin_one_at_a_time: Default::default(),
         }
     }
 }
@@ -45,6 +50,7 @@ pub struct Target {
     sess: SshSession,
     events: Events,
     stage: Stage,
+    /// Added to a hook's own time-out: the time to start it and to hear back.
     short: Duration,
 }
 
@@ -76,6 +82,10 @@ impl Target {
             );
             let db = setup.db.clone();
             let id = host.id;
+            let _one = setup
+                .pin_one_at_a_time
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             setup
                 .rt
                 .block_on(
@@ -104,10 +114,10 @@ impl Target {
         let name = self.host.name.clone();
         let code = self
             .sess
-            .run(
+            .run_watched(
                 cmd,
                 None,
-                self.short,
+                fleet::COMMAND_LIMITS,
                 &mut |s, line| match s {
                     OutputStream::Stdout => out.push(line.to_owned()),
                     OutputStream::Stderr => self.events.send(
@@ -131,22 +141,19 @@ impl Target {
         }
     }
 
-    /// Sends `data` to a command's stdin, reporting bytes sent (at most every 256 KiB).
-    pub fn send(
-        &self,
-        cmd: &RemoteCommand,
-        data: &mut dyn Read,
-        deadline: Duration,
-    ) -> Result<(i32, u64), String> {
+    /// Sends `data` to a command's stdin, reporting bytes sent (at most once a second, see
+    /// [`fleet::ProgressGate`]). No total time limit: an upload that keeps moving, however
+    /// slowly, goes on; one that stalls fails ([`fleet::UPLOAD_LIMITS`]).
+    pub fn send(&self, cmd: &RemoteCommand, data: &mut dyn Read) -> Result<(i32, u64), String> {
         let mut sent = 0u64;
-        let mut reported = 0u64;
+        let mut gate = fleet::ProgressGate::new();
         let name = self.host.name.clone();
         let code = self
             .sess
-            .run(
+            .run_watched(
                 cmd,
                 Some(data),
-                deadline,
+                fleet::UPLOAD_LIMITS,
                 &mut |_, line| {
                     self.events.send(
                         self.events
@@ -157,8 +164,7 @@ impl Target {
                 },
                 &mut |n| {
                     sent = n;
-                    if n - reported >= 256 * 1024 {
-                        reported = n;
+                    if gate.due(n) {
                         self.events.send(
                             self.events
                                 .event(self.stage, EventStatus::Progress)

@@ -16,6 +16,27 @@ impl Db {
         .await?)
     }
 
+    /// Stores several events' bodies in one transaction (one commit for a whole batch of a
+    /// busy release); returns their ids in order.
+    pub async fn insert_events(&self, rows: &[(ReleaseId, &str, &str)]) -> DbResult<Vec<i64>> {
+        let mut tx = self.pool.begin().await?;
+        let mut ids = Vec::with_capacity(rows.len());
+        for (release_id, at, body) in rows {
+            ids.push(
+                sqlx::query_scalar(
+                    "INSERT INTO release_events (release_id, at, body) VALUES ($1, $2, $3) RETURNING id",
+                )
+                .bind(*release_id)
+                .bind(*at)
+                .bind(*body)
+                .fetch_one(&mut *tx)
+                .await?,
+            );
+        }
+        tx.commit().await?;
+        Ok(ids)
+    }
+
     /// The stored events of a release with an id above `after`, oldest first: (id, body).
     pub async fn events_after(
         &self,

@@ -18,25 +18,47 @@ const VERSIONS: &str = "/srv/hippo/versions";
 const FILES: usize = 2_000;
 /// Bytes in the released tree, about.
 const BYTES: u64 = 20_000_000;
-/// Targets: Hippo time / OpenSSH time.
+/// Targets: Hippo time / baseline time (issue 11).
 const RELEASE_TARGET: f64 = 1.15;
+const STREAM_TARGET: f64 = 1.0;
+const ONE_FILE_VS_RSYNC_TARGET: f64 = 0.5;
+const ONE_FILE_VS_FULL_TARGET: f64 = 0.25;
 const ROLLBACK_TARGET: f64 = 1.50;
+/// A one-file release's bytes / a full release's bytes.
+const ONE_FILE_BYTES_TARGET: f64 = 0.02;
 /// The stages of a release, in order.
 const STAGES: [&str; 5] = ["checkout", "package", "prepare", "switch", "cleanup"];
 
-const USAGE: &str = "usage: bench [--runs N] [--hosts N]
+const USAGE: &str = "usage: bench [--runs N] [--hosts N] [--wan] | bench --scale 20,50,100,200
 
 Releases a 20 MB / 2,000-file tree from Git to N hosts (default 20) with Hippo and with plain
-OpenSSH (scp + tar + ln), then rolls back, each measurement --runs times (default 3); prints
-the medians and Hippo's per-stage breakdown. HIPPO_BIN names the hippo-api binary.";
+OpenSSH (one ssh per host streaming the tarball into tar -x; and scp + ssh), releases a
+one-file change with Hippo and with rsync --link-dest, then rolls back, each measurement --runs
+times (default 3); prints the medians and Hippo's per-stage breakdown.
+
+--wan: every host (for Hippo and for the baselines) sits behind a delay line adding 25 ms
+each way (50 ms round trip).
+
+--scale: releases a 2 MB / 200-file tree to each fleet size with Hippo (default settings)
+and with OpenSSH streaming, timing both, with Hippo's peak RSS and the API's read latency
+during the release. HIPPO_BIN names the hippo-api binary.";
 
 struct Args {
     runs: usize,
     hosts: u8,
+    /// `--scale 20,50,100,200`: the fleet table instead of the release comparison.
+    scale: Option<Vec<u8>>,
+    /// `--wan`: every host behind a delay line (50 ms round trip).
+    wan: bool,
 }
 
 fn parse_args() -> anyhow::Result<Args> {
-    let mut args = Args { runs: 3, hosts: 20 };
+    let mut args = Args {
+        runs: 3,
+        hosts: 20,
+        scale: None,
+        wan: false,
+    };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -56,6 +78,21 @@ fn parse_args() -> anyhow::Result<Args> {
                     .context("--hosts")?;
                 ensure!((1..=200).contains(&args.hosts), "--hosts must be 1 to 200");
             }
+            "--scale" => {
+                let list = it
+                    .next()
+                    .context("--scale needs a list such as 20,50,100,200")?;
+                let sizes = list
+                    .split(',')
+                    .map(|n| n.trim().parse::<u8>().context("--scale"))
+                    .collect::<anyhow::Result<Vec<u8>>>()?;
+                ensure!(
+                    sizes.iter().all(|n| (1..=200).contains(n)),
+                    "--scale sizes must be 1 to 200"
+                );
+                args.scale = Some(sizes);
+            }
+            "--wan" => args.wan = true,
             "-h" | "--help" => {
                 println!("{USAGE}");
                 std::process::exit(0);
@@ -68,6 +105,9 @@ fn parse_args() -> anyhow::Result<Args> {
 
 fn main() -> anyhow::Result<()> {
     let args = parse_args()?;
+    if let Some(sizes) = &args.scale {
+        return scale::run(sizes);
+    }
     let bench = Bench::new(&args)?;
     let mut samples = Samples::default();
     for run in 1..=args.runs {
@@ -141,11 +181,12 @@ impl Rng {
     }
 }
 
-/// Writes the tree (all files but `VERSION.txt`); returns the bytes written.
-fn write_tree(dir: &Path) -> anyhow::Result<u64> {
+/// Writes a tree of `files` files and about `bytes` bytes (all files but `VERSION.txt`); returns
+/// the bytes written.
+fn write_tree(dir: &Path, files: usize, bytes: u64) -> anyhow::Result<u64> {
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
-    let generated = FILES - 1;
-    let mean = BYTES / FILES as u64;
+    let generated = files - 1;
+    let mean = bytes / files as u64;
     let mut total = 0u64;
     for i in 0..generated {
         // Sizes from mean/10 to 1.9 × mean: the average is `mean`.
@@ -197,13 +238,17 @@ struct Repo {
 
 impl Repo {
     fn new() -> anyhow::Result<Repo> {
+        Self::with(FILES, BYTES)
+    }
+
+    fn with(files: usize, bytes: u64) -> anyhow::Result<Repo> {
         let dir = tempfile::Builder::new()
             .prefix("hippo-bench-git-")
             .tempdir()?;
         let work = dir.path().join("work");
         std::fs::create_dir(&work)?;
         git(&work, &["init", "-q"])?;
-        let tree_bytes = write_tree(&work)?;
+        let tree_bytes = write_tree(&work, files, bytes)?;
         std::fs::write(work.join("VERSION.txt"), "initial\n")?;
         git(&work, &["add", "."])?;
         git(&work, &["commit", "-qm", "the benchmark tree"])?;
@@ -266,9 +311,19 @@ fn tail(text: &str, n: usize) -> String {
 /// Creates a release with `body` (must be approved at once), runs it and follows its events to
 /// the end; fails unless it succeeded.
 fn hippo_release(h: &Hippo, body: &Value) -> anyhow::Result<Timed> {
+    let rid = create_release(h, body)?;
+    run_release(h, rid)
+}
+
+/// Creates a release with `body`, which must be approved at once; its id.
+fn create_release(h: &Hippo, body: &Value) -> anyhow::Result<i64> {
     let r = post(h, "/api/releases", body, 201)?;
     ensure!(r["status"] == "approved", "release not approved: {r}");
-    let rid = id(&r)?;
+    id(&r)
+}
+
+/// Runs release `rid` and follows its events to the end; fails unless it succeeded.
+fn run_release(h: &Hippo, rid: i64) -> anyhow::Result<Timed> {
     let wall_start = wall_ms();
     let t0 = Instant::now();
     let queued = post(h, &format!("/api/releases/{rid}/run"), &Value::Null, 200)?;
@@ -334,6 +389,38 @@ fn check_tree(host: &TestHost, link: &str, files: usize, version: &str) -> anyho
 // ---------------------------------------------------------------------------------------------
 // OpenSSH side.
 
+/// Where a host is reached: its own address, or a delay line in front of it (`--wan`).
+struct Endpoint {
+    name: String,
+    addr: String,
+    port: u16,
+    _line: Option<wan::DelayLine>,
+}
+
+impl Endpoint {
+    /// `host` as it is (`one_way` None) or behind a delay line adding `one_way` each way.
+    fn of(host: &TestHost, one_way: Option<Duration>) -> anyhow::Result<Endpoint> {
+        Ok(match one_way {
+            None => Endpoint {
+                name: host.name.clone(),
+                addr: host.addr.clone(),
+                port: host.port,
+                _line: None,
+            },
+            Some(d) => {
+                let line =
+                    wan::DelayLine::start(format!("{}:{}", host.addr, host.port).parse()?, d)?;
+                Endpoint {
+                    name: host.name.clone(),
+                    addr: "127.0.0.1".to_owned(),
+                    port: line.port,
+                    _line: Some(line),
+                }
+            }
+        })
+    }
+}
+
 struct Ssh {
     key: PathBuf,
 }
@@ -358,7 +445,7 @@ impl Ssh {
         .collect()
     }
 
-    fn scp(&self, host: &TestHost, file: &Path, remote: &str) -> Command {
+    fn scp(&self, host: &Endpoint, file: &Path, remote: &str) -> Command {
         let mut c = Command::new("scp");
         // `-O`: the classic scp protocol; the test hosts run no SFTP subsystem.
         c.arg("-O")
@@ -370,13 +457,40 @@ impl Ssh {
         c
     }
 
-    fn ssh(&self, host: &TestHost, script: &str) -> Command {
+    fn ssh(&self, host: &Endpoint, script: &str) -> Command {
         let mut c = Command::new("ssh");
         c.args(self.opts())
             .arg("-p")
             .arg(host.port.to_string())
             .arg(format!("root@{}", host.addr))
-            .arg(script);
+            .arg(script)
+            .stdin(Stdio::null());
+        c
+    }
+
+    /// `ssh host script < file`: one login, the file streamed into the script's stdin.
+    fn ssh_with_input(
+        &self,
+        host: &Endpoint,
+        script: &str,
+        file: &Path,
+    ) -> anyhow::Result<Command> {
+        let mut c = self.ssh(host, script);
+        c.stdin(std::fs::File::open(file).with_context(|| format!("{}", file.display()))?);
+        Ok(c)
+    }
+
+    /// `rsync -a --delete --link-dest=<base> <src>/ root@host:<dest>/` over this ssh.
+    fn rsync(&self, host: &Endpoint, src: &Path, base: &str, dest: &str) -> Command {
+        let mut c = Command::new("rsync");
+        let ssh = format!("ssh {} -p {}", self.opts().join(" "), host.port);
+        c.args(["-a", "--delete", "--exclude=.git"])
+            .arg(format!("--link-dest={base}"))
+            .arg("-e")
+            .arg(ssh)
+            .arg(format!("{}/", src.display()))
+            .arg(format!("root@{}:{dest}/", host.addr))
+            .stdin(Stdio::null());
         c
     }
 }
@@ -388,9 +502,9 @@ fn settle() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Runs `c` to its end (stdin: what the caller set, else nothing); fails unless it succeeded.
 fn run_cmd(mut c: Command, what: &str) -> anyhow::Result<()> {
     let out = c
-        .stdin(Stdio::null())
         .output()
         .with_context(|| format!("{what}: cannot start"))?;
     if !out.status.success() {
@@ -405,9 +519,9 @@ fn run_cmd(mut c: Command, what: &str) -> anyhow::Result<()> {
 
 /// Runs `cmds(host)` for every host, hosts in parallel, each host's commands in order; returns
 /// the wall time.
-fn on_all_hosts<F>(hosts: &[TestHost], cmds: F) -> anyhow::Result<f64>
+fn on_all_hosts<F>(hosts: &[Endpoint], cmds: F) -> anyhow::Result<f64>
 where
-    F: Fn(&TestHost) -> Vec<Command> + Sync,
+    F: Fn(&Endpoint) -> Vec<Command> + Sync,
 {
     let t0 = Instant::now();
     let results: Vec<anyhow::Result<()>> = std::thread::scope(|s| {
@@ -445,14 +559,33 @@ where
 #[derive(Default)]
 struct Samples {
     hippo_release: Vec<Timed>,
+    /// The release right after, of a commit that changes one file.
+    hippo_one_file: Vec<Timed>,
     hippo_rollback: Vec<Timed>,
+    /// `scp` the tarball, then `ssh` to unpack it and switch (two logins).
     ssh_release: Vec<f64>,
+    /// One `ssh` per host, the tarball streamed into `tar -x`, then switch (one login).
+    ssh_stream: Vec<f64>,
+    /// `rsync --link-dest` of the one-file change against the previous tree, then `ssh` to switch.
+    rsync_one_file: Vec<f64>,
     ssh_rollback: Vec<f64>,
 }
 
+/// Bytes Hippo sent to hosts in a release (its hosts' prepare `succeeded` events).
+fn bytes_sent(t: &Timed) -> u64 {
+    t.events
+        .iter()
+        .filter(|e| e["stage"] == "prepare" && e["status"] == "succeeded" && e["host"].is_string())
+        .filter_map(|e| e["bytes_sent"].as_u64())
+        .sum()
+}
+
 struct Bench {
-    // Field order is drop order: hosts go first, then Hippo, then the files.
+    // Field order is drop order: delay lines and hosts go first, then Hippo, then the files.
+    ends: Vec<Endpoint>,
     hosts: Vec<TestHost>,
+    /// "loopback" or "WAN (50 ms round trip)".
+    network: String,
     hippo: Hippo,
     repo: Repo,
     ssh: Ssh,
@@ -480,6 +613,18 @@ impl Bench {
         let hosts = (1..=args.hosts)
             .map(|i| TestHost::start(i, &authorized))
             .collect::<anyhow::Result<Vec<_>>>()?;
+        let one_way = args.wan.then_some(wan::ONE_WAY);
+        let ends = hosts
+            .iter()
+            .map(|h| Endpoint::of(h, one_way))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let network = match one_way {
+            Some(d) => format!(
+                "WAN profile: {} ms round trip through a delay line in front of each host",
+                (d * 2).as_millis()
+            ),
+            None => "loopback".to_owned(),
+        };
 
         step!(
             "building the repository ({FILES} files, ~{} MB)",
@@ -501,7 +646,7 @@ impl Bench {
         )?;
         let env_id = id(&env)?;
         let mut host_ids = Vec::new();
-        for (i, h) in hosts.iter().enumerate() {
+        for (i, h) in ends.iter().enumerate() {
             let body = json!({"environment_id": env_id, "name": format!("web-{}", i + 1),
                               "addr": h.addr, "port": h.port, "username": "root", "category": "web"});
             host_ids.push(id(&post(&hippo, "/api/hosts", &body, 201)?)?);
@@ -537,7 +682,9 @@ impl Bench {
         let archive_bytes = std::fs::metadata(&tarball)?.len();
 
         Ok(Bench {
+            ends,
             hosts,
+            network,
             hippo,
             config_id: id(&config)?,
             ssh: Ssh {
@@ -582,15 +729,22 @@ impl Bench {
             release.secs
         );
 
-        // Hippo: a second release (not timed), then a rollback to the first (timed).
+        // Hippo: a second release that changes one file (timed), then a rollback to the first
+        // (timed).
         let content_b = format!("run {run} second release\n");
         let commit_b = self.repo.commit_version(&content_b)?;
-        hippo_release(
+        settle()?;
+        let one_file = hippo_release(
             h,
             &json!({"config_id": self.config_id, "name": format!("bench {run} b"),
                     "branch": "main", "commit": commit_b}),
         )?;
         check_tree(self.first_host()?, DEPLOY, FILES, &content_b)?;
+        step!(
+            "run {run}: Hippo one-file release to {n} hosts: {:.2} s, {:.2} MB sent",
+            one_file.secs,
+            bytes_sent(&one_file) as f64 / 1e6
+        );
         settle()?;
         let rollback = hippo_release(
             h,
@@ -609,7 +763,7 @@ impl Bench {
             "mkdir -p {dir} && tar -xzf /srv/bench.tgz -C {dir} && ln -sfn {dir} /srv/base/current"
         );
         settle()?;
-        let ssh_release = on_all_hosts(&self.hosts, |host| {
+        let ssh_release = on_all_hosts(&self.ends, |host| {
             vec![
                 self.ssh.scp(host, &self.tarball, "/srv/bench.tgz"),
                 self.ssh.ssh(host, &script),
@@ -617,9 +771,48 @@ impl Bench {
         })?;
         // The tarball is of the initial commit's tree.
         check_tree(self.first_host()?, "/srv/base/current", FILES, "initial\n")?;
-        step!("run {run}: OpenSSH release to {n} hosts: {ssh_release:.2} s");
+        step!("run {run}: OpenSSH (scp + ssh) release to {n} hosts: {ssh_release:.2} s");
+
+        // OpenSSH streaming: one login per host, the tarball into `tar -x`, then the switch.
+        let sdir = format!("/srv/stream/v{run}");
+        let stream = format!(
+            "mkdir -p {sdir} && tar -xzf - -C {sdir} && ln -sfn {sdir} /srv/stream/tmp && mv -Tf /srv/stream/tmp /srv/stream/current"
+        );
         settle()?;
-        let ssh_rollback = on_all_hosts(&self.hosts, |host| {
+        let ssh_stream = on_all_hosts(&self.ends, |host| {
+            vec![
+                self.ssh
+                    .ssh_with_input(host, &stream, &self.tarball)
+                    .unwrap_or_else(|e| panic!("{e:#}")),
+            ]
+        })?;
+        check_tree(
+            self.first_host()?,
+            "/srv/stream/current",
+            FILES,
+            "initial\n",
+        )?;
+        step!("run {run}: OpenSSH streaming release to {n} hosts: {ssh_stream:.2} s");
+
+        // The rsync floor of the one-file change: the work tree (commit b) against the tree the
+        // scp release unpacked (the initial commit: they differ in VERSION.txt only).
+        let rdir = format!("/srv/base/v{run}-b");
+        settle()?;
+        let rsync_one_file = on_all_hosts(&self.ends, |host| {
+            vec![
+                self.ssh.rsync(host, &self.repo.work, &dir, &rdir),
+                self.ssh.ssh(
+                    host,
+                    &format!(
+                        "ln -sfn {rdir} /srv/base/tmp && mv -Tf /srv/base/tmp /srv/base/current"
+                    ),
+                ),
+            ]
+        })?;
+        check_tree(self.first_host()?, "/srv/base/current", FILES, &content_b)?;
+        step!("run {run}: rsync --link-dest one-file release to {n} hosts: {rsync_one_file:.2} s");
+        settle()?;
+        let ssh_rollback = on_all_hosts(&self.ends, |host| {
             vec![self.ssh.ssh(
                 host,
                 "ln -sfn /srv/base/v1 /srv/base/tmp && mv -Tf /srv/base/tmp /srv/base/current",
@@ -629,8 +822,11 @@ impl Bench {
         step!("run {run}: OpenSSH rollback on {n} hosts: {ssh_rollback:.2} s");
 
         samples.hippo_release.push(release);
+        samples.hippo_one_file.push(one_file);
         samples.hippo_rollback.push(rollback);
         samples.ssh_release.push(ssh_release);
+        samples.ssh_stream.push(ssh_stream);
+        samples.rsync_one_file.push(rsync_one_file);
         samples.ssh_rollback.push(ssh_rollback);
         Ok(())
     }
@@ -638,70 +834,130 @@ impl Bench {
     fn report(&self, s: &Samples) -> anyhow::Result<()> {
         let n = self.hosts.len();
         let hr = median_timed(&s.hippo_release)?;
+        let h1 = median_timed(&s.hippo_one_file)?;
         let hb = median_timed(&s.hippo_rollback)?;
-        let (sr, sb) = (median(&s.ssh_release), median(&s.ssh_rollback));
+        let (scp, stream, rsync, sb) = (
+            median(&s.ssh_release),
+            median(&s.ssh_stream),
+            median(&s.rsync_one_file),
+            median(&s.ssh_rollback),
+        );
         let runs = s.ssh_release.len();
         println!();
         println!(
-            "Tree: {FILES} files, {:.1} MB ({:.1} MB as tar.gz -1); {n} hosts; median of {runs} run(s).",
+            "Tree: {FILES} files, {:.1} MB ({:.1} MB as tar.gz -1); {n} hosts; {}; median of {runs} run(s).",
             self.repo.tree_bytes as f64 / 1e6,
-            self.archive_bytes as f64 / 1e6
+            self.archive_bytes as f64 / 1e6,
+            self.network
         );
         println!();
         println!(
-            "| {:<29} | {:<8} | {:<8} | {:<5} | {:<6} |",
-            "measurement", "Hippo", "OpenSSH", "ratio", "target"
+            "| {:<38} | {:<8} | {:<26} | {:<8} | {:<5} | {:<6} |",
+            "measurement", "Hippo", "baseline", "", "ratio", "target"
         );
+        let full = format!("full release {} MB/{FILES} files x {n}", BYTES / 1_000_000);
         let rows = [
             (
-                format!("release {} MB/{FILES} files x {n}", BYTES / 1_000_000),
+                full.clone(),
                 hr.secs,
-                sr,
-                RELEASE_TARGET,
+                "OpenSSH streaming (1 ssh)",
+                stream,
+                STREAM_TARGET,
             ),
-            (format!("rollback x {n}"), hb.secs, sb, ROLLBACK_TARGET),
+            (full, hr.secs, "OpenSSH scp + ssh", scp, RELEASE_TARGET),
+            (
+                format!("one-file release x {n}"),
+                h1.secs,
+                "rsync --link-dest + ssh",
+                rsync,
+                ONE_FILE_VS_RSYNC_TARGET,
+            ),
+            (
+                format!("one-file release x {n}"),
+                h1.secs,
+                "Hippo full release",
+                hr.secs,
+                ONE_FILE_VS_FULL_TARGET,
+            ),
+            (
+                format!("rollback x {n}"),
+                hb.secs,
+                "OpenSSH ln + mv",
+                sb,
+                ROLLBACK_TARGET,
+            ),
         ];
-        for (name, hippo, ssh, target) in &rows {
+        for (name, hippo, base, secs, target) in &rows {
             println!(
-                "| {:<29} | {:<8} | {:<8} | {:<5.2} | {:<6.2} |",
+                "| {:<38} | {:<8} | {:<26} | {:<8} | {:<5.2} | {:<6.2} |",
                 name,
                 format!("{hippo:.2} s"),
-                format!("{ssh:.2} s"),
-                hippo / ssh,
+                base,
+                format!("{secs:.2} s"),
+                hippo / secs,
                 target
             );
         }
+        let (full_bytes, one_bytes) = (bytes_sent(hr), bytes_sent(h1));
+        let share = one_bytes as f64 / full_bytes.max(1) as f64;
+        println!(
+            "| {:<38} | {:<8} | {:<26} | {:<8} | {:<5.3} | {:<6.2} |",
+            format!("one-file release x {n}: bytes sent"),
+            format!("{:.2} MB", one_bytes as f64 / 1e6),
+            "Hippo full release",
+            format!("{:.1} MB", full_bytes as f64 / 1e6),
+            share,
+            ONE_FILE_BYTES_TARGET
+        );
         println!();
-        for (name, hippo, ssh, target) in &rows {
-            let ratio = hippo / ssh;
+        for (name, hippo, base, secs, target) in &rows {
+            let ratio = hippo / secs;
             println!(
-                "{name}: ratio {ratio:.2} {} target {target:.2}",
+                "{name} vs {base}: ratio {ratio:.2} {} target {target:.2}",
                 if ratio <= *target { "meets" } else { "MISSES" }
             );
         }
+        println!(
+            "one-file release bytes vs full: {share:.3} {} target {ONE_FILE_BYTES_TARGET:.2}",
+            if share <= ONE_FILE_BYTES_TARGET {
+                "meets"
+            } else {
+                "MISSES"
+            }
+        );
+        println!(
+            "full release per codec: n/a (Hippo sends gzip only; a codec setting is issue 11 item 2)"
+        );
         println!();
         let list = |v: &mut dyn Iterator<Item = f64>| {
             v.map(|x| format!("{x:.2}")).collect::<Vec<_>>().join(", ")
         };
         println!("All runs (s):");
-        println!(
-            "  Hippo release:    {}",
-            list(&mut s.hippo_release.iter().map(|t| t.secs))
-        );
-        println!(
-            "  OpenSSH release:  {}",
-            list(&mut s.ssh_release.iter().copied())
-        );
-        println!(
-            "  Hippo rollback:   {}",
-            list(&mut s.hippo_rollback.iter().map(|t| t.secs))
-        );
-        println!(
-            "  OpenSSH rollback: {}",
-            list(&mut s.ssh_rollback.iter().copied())
-        );
+        let all: [(&str, Vec<f64>); 7] = [
+            (
+                "Hippo release",
+                s.hippo_release.iter().map(|t| t.secs).collect(),
+            ),
+            ("OpenSSH streaming", s.ssh_stream.clone()),
+            ("OpenSSH scp + ssh", s.ssh_release.clone()),
+            (
+                "Hippo one-file",
+                s.hippo_one_file.iter().map(|t| t.secs).collect(),
+            ),
+            ("rsync one-file", s.rsync_one_file.clone()),
+            (
+                "Hippo rollback",
+                s.hippo_rollback.iter().map(|t| t.secs).collect(),
+            ),
+            ("OpenSSH rollback", s.ssh_rollback.clone()),
+        ];
+        for (name, v) in all {
+            println!("  {:<19} {}", format!("{name}:"), list(&mut v.into_iter()));
+        }
         println!();
         print_breakdown("Hippo stages, median release", hr)?;
+        println!();
+        print_breakdown("Hippo stages, median one-file release", h1)?;
         println!();
         print_breakdown("Hippo stages, median rollback", hb)?;
         Ok(())
@@ -832,4 +1088,376 @@ fn print_breakdown(title: &str, t: &Timed) -> anyhow::Result<()> {
         println!("  package: {}", e["message"].as_str().unwrap_or_default());
     }
     Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// The fleet table (`--scale`).
+
+mod scale {
+    use super::*;
+
+    /// The tree of the fleet measurements (issue 11's failing case: 200 files, 2 MB).
+    const FILES: usize = 200;
+    const BYTES: u64 = 2_000_000;
+    /// Targets at the largest fleet: Hippo / OpenSSH time, peak RSS, API read p99.
+    const TIME_TARGET: f64 = 1.3;
+    const RSS_TARGET_MB: f64 = 150.0;
+    const READ_P99_TARGET_MS: f64 = 100.0;
+
+    struct Row {
+        hosts: usize,
+        hippo: f64,
+        ssh: f64,
+        rss_mb: f64,
+        read_p50_ms: f64,
+        read_p99_ms: f64,
+        read_max_ms: f64,
+        reads: usize,
+        in_flight: usize,
+    }
+
+    /// Forgets the process's peak RSS (`VmHWM`), so the next reading is the peak from now on.
+    fn reset_peak_rss(pid: u32) -> anyhow::Result<()> {
+        std::fs::write(format!("/proc/{pid}/clear_refs"), "5")
+            .context("resetting the peak RSS (/proc/PID/clear_refs)")
+    }
+
+    /// The process's peak RSS (`VmHWM`) in MB.
+    fn peak_rss_mb(pid: u32) -> anyhow::Result<f64> {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+        let kb: f64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .context("no VmHWM in /proc/PID/status")?;
+        Ok(kb / 1024.0)
+    }
+
+    /// The most hosts whose prepare had started and not yet ended at any one time.
+    fn most_in_flight(events: &[Value]) -> anyhow::Result<usize> {
+        let mut edges = Vec::new();
+        for e in events
+            .iter()
+            .filter(|e| e["stage"] == "prepare" && e["host"].is_string())
+        {
+            let at = parse_at(e["at"].as_str().context("event without at")?)?;
+            match e["status"].as_str() {
+                Some("started") => edges.push((at, 1i64)),
+                Some("succeeded" | "failed") => edges.push((at, -1)),
+                _ => {}
+            }
+        }
+        edges.sort();
+        let (mut now, mut most) = (0i64, 0i64);
+        for (_, d) in edges {
+            now += d;
+            most = most.max(now);
+        }
+        Ok(usize::try_from(most).unwrap_or(0))
+    }
+
+    fn ms(d: Duration) -> f64 {
+        d.as_secs_f64() * 1000.0
+    }
+
+    /// Runs release `rid` while another thread reads it and the first page of the list over
+    /// the API, every 20 ms; the release and the read times.
+    fn release_while_reading(h: &Hippo, rid: i64) -> anyhow::Result<(Timed, Vec<Duration>)> {
+        let running = std::sync::atomic::AtomicBool::new(true);
+        std::thread::scope(|s| {
+            let reader = s.spawn(|| {
+                let mut took = Vec::new();
+                while running.load(std::sync::atomic::Ordering::Relaxed) {
+                    for path in [
+                        format!("/api/releases/{rid}"),
+                        "/api/releases?per_page=20".to_owned(),
+                    ] {
+                        let t0 = Instant::now();
+                        let (status, _) = h.get(&path);
+                        took.push(t0.elapsed());
+                        if status != 200 {
+                            step!("GET {path} answered {status} during the release");
+                        }
+                    }
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                took
+            });
+            let timed = run_release(h, rid);
+            running.store(false, std::sync::atomic::Ordering::Relaxed);
+            let reads = reader
+                .join()
+                .map_err(|_| anyhow::anyhow!("reader panicked"))?;
+            Ok((timed?, reads))
+        })
+    }
+
+    pub fn run(sizes: &[u8]) -> anyhow::Result<()> {
+        let most = usize::from(*sizes.iter().max().context("no fleet sizes")?);
+        step!("starting hippo-api (default settings)");
+        let hippo = Hippo::start(&[])?;
+        let (s, key) = hippo.get("/api/ssh-key");
+        ensure!(s == 200, "GET /api/ssh-key: {s} {key}");
+        let platform = key["public_key"]
+            .as_str()
+            .context("no public_key")?
+            .trim()
+            .to_owned();
+        let scratch = tempfile::Builder::new()
+            .prefix("hippo-bench-scale-")
+            .tempdir()?;
+        let (_, client) = generate_client_key(scratch.path())?;
+        let authorized = format!("{platform}\n{client}");
+        step!("starting {most} OpenSSH hosts");
+        let hosts = (1..=most)
+            .map(|i| TestHost::start(u8::try_from(i)?, &authorized))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let ends = hosts
+            .iter()
+            .map(|h| Endpoint::of(h, None))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        step!(
+            "building the repository ({FILES} files, ~{} MB)",
+            BYTES / 1_000_000
+        );
+        let repo = Repo::with(FILES, BYTES)?;
+        let ssh = Ssh {
+            key: scratch.path().join("id_ed25519"),
+        };
+        let tarball = scratch.path().join("scale.tgz");
+        let st = Command::new("tar")
+            .arg("-C")
+            .arg(&repo.work)
+            .args(["--exclude=.git", "-I", "gzip -1", "-cf"])
+            .arg(&tarball)
+            .arg(".")
+            .status()
+            .context("running tar")?;
+        ensure!(st.success(), "tar failed: {st}");
+        let env_id = id(&post(
+            &hippo,
+            "/api/environments",
+            &json!({"name": "Fleet", "tag": "fleet"}),
+            201,
+        )?)?;
+        let mut host_ids = Vec::new();
+        for (i, h) in hosts.iter().enumerate() {
+            let body = json!({"environment_id": env_id, "name": format!("node-{}", i + 1),
+                              "addr": h.addr, "port": h.port, "username": "root", "category": "web"});
+            host_ids.push(id(&post(&hippo, "/api/hosts", &body, 201)?)?);
+        }
+
+        let mut rows = Vec::new();
+        for &n in sizes {
+            let n = usize::from(n);
+            let app = id(&post(
+                &hippo,
+                "/api/apps",
+                &json!({"name": format!("Fleet {n}"), "tag": format!("fleet{n}"), "description": "scale"}),
+                201,
+            )?)?;
+            let (deploy, versions) = (format!("/srv/www/fleet{n}"), format!("/srv/hippo/fleet{n}"));
+            // Default settings: no parallelism.
+            let config = id(&post(
+                &hippo,
+                "/api/release-configs",
+                &json!({
+                    "app_id": app,
+                    "environment_id": env_id,
+                    "repo_url": repo.bare.to_str().context("non-UTF-8 temp path")?,
+                    "host_ids": host_ids[..n],
+                    "deploy_path": deploy,
+                    "versions_path": versions,
+                    "keep_versions": 5,
+                    "filter_mode": "exclude",
+                    "filter": "",
+                }),
+                201,
+            )?)?;
+            let content = format!("fleet of {n}\n");
+            let commit = repo.commit_version(&content)?;
+            let rid = create_release(
+                &hippo,
+                &json!({"config_id": config, "name": format!("fleet {n}"), "branch": "main", "commit": commit}),
+            )?;
+            settle()?;
+            reset_peak_rss(hippo.pid())?;
+            step!("Hippo: releasing to {n} hosts");
+            let (timed, mut reads) = release_while_reading(&hippo, rid)?;
+            let rss_mb = peak_rss_mb(hippo.pid())?;
+            for host in [&hosts[0], &hosts[n - 1]] {
+                check_tree(host, &deploy, FILES, &content)?;
+            }
+            reads.sort();
+            let pick = |p: f64| {
+                reads
+                    .get(((reads.len().max(1) - 1) as f64 * p).round() as usize)
+                    .map_or(0.0, |d| ms(*d))
+            };
+            let in_flight = most_in_flight(&timed.events)?;
+            step!(
+                "Hippo to {n} hosts: {:.2} s, peak RSS {rss_mb:.0} MB, API reads p99 {:.1} ms, at most {in_flight} hosts in flight",
+                timed.secs,
+                pick(0.99)
+            );
+
+            let dir = format!("/srv/scale/v{n}");
+            let script = format!(
+                "mkdir -p {dir} && tar -xzf - -C {dir} && ln -sfn {dir} /srv/scale/tmp && mv -Tf /srv/scale/tmp /srv/scale/current"
+            );
+            settle()?;
+            step!("OpenSSH streaming: releasing to {n} hosts");
+            let ssh_secs = on_all_hosts(&ends[..n], |h| {
+                vec![
+                    ssh.ssh_with_input(h, &script, &tarball)
+                        .unwrap_or_else(|e| panic!("{e:#}")),
+                ]
+            })?;
+            check_tree(&hosts[n - 1], "/srv/scale/current", FILES, "initial\n")?;
+            step!("OpenSSH to {n} hosts: {ssh_secs:.2} s");
+            rows.push(Row {
+                hosts: n,
+                hippo: timed.secs,
+                ssh: ssh_secs,
+                rss_mb,
+                read_p50_ms: pick(0.5),
+                read_p99_ms: pick(0.99),
+                read_max_ms: reads.last().map_or(0.0, |d| ms(*d)),
+                reads: reads.len(),
+                in_flight,
+            });
+        }
+
+        println!();
+        println!(
+            "Fleet: {FILES} files, {:.1} MB per release; Hippo with default settings; OpenSSH: one ssh per host streaming a gzip -1 tarball into tar -x, all hosts at once.",
+            repo.tree_bytes as f64 / 1e6
+        );
+        println!();
+        println!(
+            "| hosts | Hippo    | OpenSSH  | ratio | Hippo s/host | Hippo peak RSS | hosts in flight | API reads p50 / p99 / max (n)  |"
+        );
+        println!(
+            "|------:|---------:|---------:|------:|-------------:|---------------:|----------------:|--------------------------------|"
+        );
+        for r in &rows {
+            println!(
+                "| {:>5} | {:>6.2} s | {:>6.2} s | {:>5.2} | {:>10.3} s | {:>11.0} MB | {:>15} | {:>5.1} / {:>5.1} / {:>6.1} ms ({}) |",
+                r.hosts,
+                r.hippo,
+                r.ssh,
+                r.hippo / r.ssh,
+                r.hippo / r.hosts as f64,
+                r.rss_mb,
+                r.in_flight,
+                r.read_p50_ms,
+                r.read_p99_ms,
+                r.read_max_ms,
+                r.reads
+            );
+        }
+        println!();
+        if let (Some(first), Some(last)) = (rows.first(), rows.last()) {
+            let growth = (last.hippo / first.hippo) / (last.hosts as f64 / first.hosts as f64);
+            println!(
+                "growth {} → {} hosts: time × {:.2} for hosts × {:.2} (per-host time × {growth:.2}: {})",
+                first.hosts,
+                last.hosts,
+                last.hippo / first.hippo,
+                last.hosts as f64 / first.hosts as f64,
+                if growth <= 1.05 {
+                    "linear or better"
+                } else {
+                    "WORSE than linear"
+                }
+            );
+            let ratio = last.hippo / last.ssh;
+            let verdict = |ok: bool| if ok { "meets" } else { "MISSES" };
+            println!(
+                "{} hosts: Hippo / OpenSSH {ratio:.2} {} target {TIME_TARGET}; peak RSS {:.0} MB {} target < {RSS_TARGET_MB} MB; API read p99 {:.1} ms {} target < {READ_P99_TARGET_MS} ms",
+                last.hosts,
+                verdict(ratio <= TIME_TARGET),
+                last.rss_mb,
+                verdict(last.rss_mb < RSS_TARGET_MB),
+                last.read_p99_ms,
+                verdict(last.read_p99_ms < READ_P99_TARGET_MS),
+            );
+        }
+        drop(hosts);
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The WAN profile (`--wan`).
+
+/// A delay line in front of a host: what one side sends reaches the other `one_way` later,
+/// without limiting bandwidth (bytes are read at once and held until due). This kernel has no
+/// `sch_netem` (`tc qdisc add … netem` says "Specified qdisc kind is unknown"), so the round
+/// trip is added here, on 127.0.0.1, for Hippo and the OpenSSH baselines alike.
+mod wan {
+    use std::io::{Read, Write};
+    use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+    use std::sync::mpsc;
+    use std::time::{Duration, Instant};
+
+    /// 25 ms each way: a 50 ms round trip.
+    pub const ONE_WAY: Duration = Duration::from_millis(25);
+
+    pub struct DelayLine {
+        pub port: u16,
+    }
+
+    impl DelayLine {
+        /// Listens on 127.0.0.1 (a free port) and forwards every connection to `to`.
+        pub fn start(to: SocketAddr, one_way: Duration) -> anyhow::Result<DelayLine> {
+            let listener = TcpListener::bind("127.0.0.1:0")?;
+            let port = listener.local_addr()?.port();
+            // Lives as long as the benchmark.
+            std::thread::spawn(move || {
+                for conn in listener.incoming() {
+                    let Ok(down) = conn else { continue };
+                    let Ok(up) = TcpStream::connect(to) else {
+                        continue;
+                    };
+                    let _ = (down.set_nodelay(true), up.set_nodelay(true));
+                    if let (Ok(d2), Ok(u2)) = (down.try_clone(), up.try_clone()) {
+                        pipe(down, u2, one_way);
+                        pipe(up, d2, one_way);
+                    }
+                }
+            });
+            Ok(DelayLine { port })
+        }
+    }
+
+    /// Copies `from` to `to`, each chunk `delay` after it was read.
+    fn pipe(mut from: TcpStream, mut to: TcpStream, delay: Duration) {
+        let (tx, rx) = mpsc::channel::<(Instant, Vec<u8>)>();
+        std::thread::spawn(move || {
+            let mut buf = vec![0u8; 64 * 1024];
+            while let Ok(n) = from.read(&mut buf) {
+                if n == 0
+                    || tx
+                        .send((Instant::now() + delay, buf[..n].to_vec()))
+                        .is_err()
+                {
+                    break;
+                }
+            }
+        });
+        std::thread::spawn(move || {
+            for (due, data) in rx {
+                let now = Instant::now();
+                if due > now {
+                    std::thread::sleep(due - now);
+                }
+                if to.write_all(&data).is_err() {
+                    break;
+                }
+            }
+            let _ = to.shutdown(Shutdown::Write);
+        });
+    }
 }
