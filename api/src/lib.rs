@@ -15,6 +15,7 @@
 //! - [`repo`]: a config's repository, fetched for resolving refs and listing branches, tags
 //!   and commits
 //! - [`routes`]: one module per resource, with the spec's tags (`ApiTags`)
+//! - [`scheduler`]: scheduled releases queued at their time (exactly once, any replica)
 //! - [`server`]: serving HTTP: time-outs for slow clients, a connection limit
 //! - [`startup`]: standalone mode: database, keys, admin user, queue, in-process workers
 //! - [`state`]: what every handler can reach
@@ -31,6 +32,7 @@ pub mod login_guard;
 pub mod problem;
 pub mod repo;
 pub mod routes;
+pub mod scheduler;
 pub mod server;
 pub mod startup;
 pub mod state;

@@ -52,6 +52,11 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
             stopped(stop_rx.clone()),
         ))
     });
+    // Every API process queues scheduled releases (claimed in the database: exactly once).
+    tokio::spawn(hippo_api::scheduler::run(
+        started.state.clone(),
+        stopped(stop_rx.clone()),
+    ));
     let mode = if workers.is_some() {
         "standalone"
     } else {

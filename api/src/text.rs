@@ -198,6 +198,11 @@ text_type!(
     "At most 256 characters on one line."
 );
 text_type!(
+    /// A point in time as given (checked by the handler, which names the field).
+    DateTimeText, 1, 64, Some(LINE),
+    "An RFC 3339 date-time, e.g. `2026-12-02T02:00:00+08:00`."
+);
+text_type!(
     /// A URL.
     UrlText, 1, 2048, Some(r"^[^\s\u0000-\u001f\u007f-\u009f]+$"),
     "An http(s) URL."

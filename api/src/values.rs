@@ -55,7 +55,8 @@ impl AuditEntity {
 
 /// What was done: `create`, `update`, `delete`, `request` (a release), `edit` (a release),
 /// `status` (a release moved), `revoke` (a token), `forget_host_key`, `clear` (a login lockout),
-/// `install_key`, `import` (hosts), `terminal` (a web terminal session).
+/// `install_key`, `import` (hosts), `terminal` (a web terminal session), `cancel` (a running
+/// release asked to stop), `schedule` (a release given its time).
 #[derive(Enum, Clone, Copy, PartialEq, Eq, Debug)]
 #[oai(rename_all = "snake_case")]
 pub enum AuditAction {
@@ -74,6 +75,10 @@ pub enum AuditAction {
     Import,
     /// A web terminal session on a host (`changes` name the session, its start and end).
     Terminal,
+    /// Someone asked to cancel a running release (a waiting one moves to `cancelled`: `status`).
+    Cancel,
+    /// An approved release was given the time it runs at (`run_at`).
+    Schedule,
     /// An action this version does not know (recorded by a newer one).
     Other,
 }
@@ -93,6 +98,8 @@ impl AuditAction {
             "install_key" => Self::InstallKey,
             "import" => Self::Import,
             "terminal" => Self::Terminal,
+            "cancel" => Self::Cancel,
+            "schedule" => Self::Schedule,
             _ => Self::Other,
         }
     }

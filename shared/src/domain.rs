@@ -432,7 +432,8 @@ pub fn parse_variables(text: &str) -> Result<Vec<(String, String)>, Invalid> {
 // The doc comments of the enums below are their descriptions in the API's spec.
 
 /// Where a release is: `pending_review` → `approved` (or `rejected`) → `queued` → `running` →
-/// `succeeded` | `failed`; `cancelled` ends a release that will not run.
+/// `succeeded` | `failed`; `cancelled` ends a release that will not run, or one stopped while
+/// running before any host switched.
 // Transitions are checked by [`ReleaseStatus::can_become`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -494,7 +495,7 @@ impl ReleaseStatus {
                 | (Approved | Rejected, PendingReview)
                 | (Approved, Queued | Cancelled)
                 | (Queued, Running | Failed | Cancelled)
-                | (Running, Succeeded | Failed)
+                | (Running, Succeeded | Failed | Cancelled)
                 | (Failed, Queued)
         )
     }

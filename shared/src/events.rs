@@ -42,7 +42,7 @@ impl Stage {
 }
 
 /// `started`, `output` (a line of a command or hook), `progress` (bytes sent), `succeeded`,
-/// `failed`, `info`.
+/// `failed`, `info`, `cancelled` (only as a release's final event).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[cfg_attr(feature = "openapi", derive(poem_openapi::Enum))]
@@ -54,6 +54,55 @@ pub enum EventStatus {
     Succeeded,
     Failed,
     Info,
+    Cancelled,
+}
+
+impl EventStatus {
+    /// The name stored and shown (the serde name).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Started => "started",
+            Self::Output => "output",
+            Self::Progress => "progress",
+            Self::Succeeded => "succeeded",
+            Self::Failed => "failed",
+            Self::Info => "info",
+            Self::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// A release's events as one plain-text log (`GET /api/releases/{id}/log`): one line per event,
+/// `<time> <host or "server"> <stage> <status>[: <message>]` (plus the bytes sent and the exit
+/// code when the event has them); a message of several lines gives several lines, each with
+/// the same prefix, so `grep web-1` finds all of a host's output.
+pub fn raw_log(events: &[ReleaseEvent]) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    for e in events {
+        let prefix = format!(
+            "{} {} {} {}",
+            e.at,
+            e.host.as_deref().unwrap_or("server"),
+            e.stage.as_str(),
+            e.status.as_str()
+        );
+        let mut extra = String::new();
+        if let Some(b) = e.bytes_sent {
+            let _ = write!(extra, " ({b} bytes sent)");
+        }
+        if let Some(c) = e.exit_code {
+            let _ = write!(extra, " (exit code {c})");
+        }
+        if e.message.is_empty() {
+            let _ = writeln!(out, "{prefix}{extra}");
+            continue;
+        }
+        for line in e.message.lines() {
+            let _ = writeln!(out, "{prefix}: {line}{extra}");
+        }
+    }
+    out
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -114,7 +163,10 @@ impl ReleaseEvent {
     /// The last event of a release: the whole release succeeded or failed.
     pub fn is_final(&self) -> bool {
         self.stage == Stage::Release
-            && matches!(self.status, EventStatus::Succeeded | EventStatus::Failed)
+            && matches!(
+                self.status,
+                EventStatus::Succeeded | EventStatus::Failed | EventStatus::Cancelled
+            )
     }
 }
 
@@ -264,5 +316,51 @@ mod tests {
                 (EventStatus::Succeeded, "b".into(), Some(9)),
             ]
         );
+    }
+}
+
+#[cfg(test)]
+mod raw_log_tests {
+    use super::*;
+
+    fn ev(stage: Stage, host: Option<&str>, status: EventStatus, msg: &str) -> ReleaseEvent {
+        let mut e = ReleaseEvent::new(ReleaseId::new(7), stage, status).message(msg);
+        e.host = host.map(str::to_owned);
+        e.at = "2026-12-01T05:00:00Z".into();
+        e
+    }
+
+    #[test]
+    fn the_raw_log_has_one_host_prefixed_line_per_event_and_per_message_line() {
+        let events = vec![
+            ev(Stage::Release, None, EventStatus::Started, "release #7"),
+            ev(
+                Stage::Prepare,
+                Some("web-1"),
+                EventStatus::Output,
+                "one\ntwo",
+            ),
+            ev(Stage::Prepare, Some("web-1"), EventStatus::Succeeded, "").bytes(42),
+            ev(
+                Stage::Release,
+                None,
+                EventStatus::Cancelled,
+                "cancelled by ann",
+            ),
+        ];
+        assert_eq!(
+            raw_log(&events),
+            "2026-12-01T05:00:00Z server release started: release #7\n\
+             2026-12-01T05:00:00Z web-1 prepare output: one\n\
+             2026-12-01T05:00:00Z web-1 prepare output: two\n\
+             2026-12-01T05:00:00Z web-1 prepare succeeded (42 bytes sent)\n\
+             2026-12-01T05:00:00Z server release cancelled: cancelled by ann\n"
+        );
+    }
+
+    #[test]
+    fn a_cancelled_release_event_is_final() {
+        assert!(ev(Stage::Release, None, EventStatus::Cancelled, "").is_final());
+        assert!(!ev(Stage::Prepare, None, EventStatus::Cancelled, "").is_final());
     }
 }

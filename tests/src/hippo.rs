@@ -511,6 +511,24 @@ impl Hippo {
     pub fn get(&self, path: &str) -> (u16, Value) {
         self.send(self.http.get(format!("{}{path}", self.base)))
     }
+    /// GET of a plain-text resource (a release's raw log): the status, the content type and
+    /// the body as text.
+    pub fn get_text(&self, path: &str) -> (u16, String, String) {
+        let resp = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .send()
+            .unwrap_or_else(|e| panic!("GET {path}: {e}"));
+        let status = resp.status().as_u16();
+        let kind = resp
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        (status, kind, resp.text().unwrap_or_default())
+    }
     pub fn post(&self, path: &str, body: &Value) -> (u16, Value) {
         self.send(self.http.post(format!("{}{path}", self.base)).json(body))
     }

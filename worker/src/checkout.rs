@@ -46,9 +46,15 @@ pub async fn run(deps: &Deps, run: &Run) -> Result<PathBuf, String> {
         env: &env,
         timeout,
     };
-    hooks::run_local(&deps.sandbox, before, ev, Stage::Checkout)
-        .await
-        .map_err(|e| e.to_string())?;
+    hooks::run_local_until(
+        &deps.sandbox,
+        before,
+        ev,
+        Stage::Checkout,
+        Some(&run.cancel),
+    )
+    .await
+    .map_err(|e| e.to_string())?;
 
     let src = run.work.join("src");
     let _ = std::fs::remove_dir_all(&src);
@@ -111,7 +117,7 @@ pub async fn run(deps: &Deps, run: &Run) -> Result<PathBuf, String> {
         env: &env,
         timeout,
     };
-    hooks::run_local(&deps.sandbox, after, ev, Stage::Checkout)
+    hooks::run_local_until(&deps.sandbox, after, ev, Stage::Checkout, Some(&run.cancel))
         .await
         .map_err(|e| e.to_string())?;
     ev.send(ev.event(Stage::Checkout, EventStatus::Succeeded));

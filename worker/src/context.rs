@@ -182,6 +182,8 @@ pub struct Run {
     pub events: Events,
     /// Scratch folder of this run on the release server.
     pub work: PathBuf,
+    /// Whether someone asked to cancel it, and where it may still stop.
+    pub cancel: crate::cancel::Cancel,
 }
 
 impl Run {

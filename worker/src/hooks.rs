@@ -3,6 +3,7 @@
 //! spliced into a command line, and stdin is empty (a command in the script that reads stdin
 //! cannot eat the rest of the script). Output lines become events. Target-side hooks are
 //! `commands::run_hook`, run by the SSH transport.
+use crate::cancel::Cancel;
 use crate::context::Events;
 use crate::sandbox::{Sandbox, SandboxError, WorkDir};
 use hippo_shared::events::{EventStatus, Stage};
@@ -33,6 +34,8 @@ pub enum HookError {
     },
     #[error("{hook} hook not run: {reason}")]
     Sandbox { hook: &'static str, reason: String },
+    #[error("{hook} hook stopped: the release was cancelled")]
+    Cancelled { hook: &'static str },
 }
 
 /// What to run and where.
@@ -54,7 +57,22 @@ pub async fn run_local(
     events: &Events,
     stage: Stage,
 ) -> Result<(), HookError> {
+    run_local_until(sandbox, hook, events, stage, None).await
+}
+
+/// [`run_local`], stopped (with every process it started) as soon as `cancel` says the run is
+/// stopping.
+pub async fn run_local_until(
+    sandbox: &Sandbox,
+    hook: Hook<'_>,
+    events: &Events,
+    stage: Stage,
+    cancel: Option<&Cancel>,
+) -> Result<(), HookError> {
     let name = hook.name;
+    if cancel.is_some_and(Cancel::is_stopping) {
+        return Err(HookError::Cancelled { hook: name });
+    }
     if hook.script.trim().is_empty() {
         return Ok(());
     }
@@ -147,8 +165,35 @@ pub async fn run_local(
         let (_, _, status) = tokio::join!(out, err, child.wait());
         status
     };
-    let result = tokio::time::timeout(hook.timeout, run).await;
+    let stop = async {
+        match cancel {
+            Some(c) => c.stopping().await,
+            None => std::future::pending().await,
+        }
+    };
+    // `None`: cancelled.
+    let result = tokio::select! {
+        r = tokio::time::timeout(hook.timeout, run) => Some(r),
+        () = stop => None,
+    };
     let limits = sandbox.limits();
+    let kill_group = || {
+        // The hook and everything it started: bwrap's process group here, and its pid
+        // namespace, which ends with bwrap (--die-with-parent).
+        if let Some(pid) = pid {
+            let _ = std::process::Command::new("kill")
+                .arg("-KILL")
+                .arg("--")
+                .arg(format!("-{pid}"))
+                .status();
+        }
+    };
+    let Some(result) = result else {
+        kill_group();
+        let _ = child.start_kill();
+        let _ = tokio::time::timeout(Duration::from_secs(5), child.wait()).await;
+        return Err(HookError::Cancelled { hook: name });
+    };
     let outcome = match result {
         Ok(Ok(status)) if status.success() => Ok(()),
         Ok(Ok(status)) => {
@@ -181,15 +226,7 @@ pub async fn run_local(
         }
         Ok(Err(source)) => Err(HookError::Spawn { hook: name, source }),
         Err(_) => {
-            // The hook and everything it started: bwrap's process group here, and its pid
-            // namespace, which ends with bwrap (--die-with-parent).
-            if let Some(pid) = pid {
-                let _ = std::process::Command::new("kill")
-                    .arg("-KILL")
-                    .arg("--")
-                    .arg(format!("-{pid}"))
-                    .status();
-            }
+            kill_group();
             let _ = child.start_kill();
             let _ = tokio::time::timeout(Duration::from_secs(5), child.wait()).await;
             Err(HookError::TimedOut {

@@ -79,7 +79,7 @@ pub fn reason(e: &SshError) -> &'static str {
         SshError::Auth { .. }
         | SshError::PasswordRefused { .. }
         | SshError::WrongPassword { .. } => "auth",
-        SshError::Channel(_) | SshError::Io(_) => "command",
+        SshError::Channel(_) | SshError::Io(_) | SshError::Stopped { .. } => "command",
     }
 }
 

@@ -7,9 +7,10 @@
 //!   before-release hook
 //! - [`switch`]: per host: atomic link switch, after-release hook
 //! - [`cleanup`]: per host: keep N versions, never the live or the new one
-//! - [`notify`]: notices about the outcome
+//! - [`notify`]: notices about the outcome (after [`on_failure`], the config's failure hook)
 //!
 //! The machinery:
+//! - [`cancel`]: a running release's cancel request: watched, and where it may stop
 //! - [`commands`]: remote commands as quoted values (never executed here)
 //! - [`context`]: dependencies and the facts of one run, event sink
 //! - [`delta`]: delta redeploys: what a host with a base version must be sent (pure)
@@ -28,6 +29,7 @@
 //! - [`shipping`]: a run's archives (codec, deltas per base), built once, shared by hosts
 //! - [`ssh`]: the one SSH transport that runs `commands`
 //! - [`targets`]: one target host: connect with pinned keys, run commands, report events
+pub mod cancel;
 pub mod checkout;
 pub mod cleanup;
 pub mod commands;
@@ -39,6 +41,7 @@ pub mod hooks;
 pub mod hostops;
 pub mod lease;
 pub mod notify;
+pub mod on_failure;
 pub mod outcome;
 pub mod package;
 pub mod prepare;

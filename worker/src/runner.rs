@@ -3,6 +3,7 @@
 //! checkout → package → prepare → switch → cleanup → notify. Each stage is a module; every
 //! host is carried from prepare to cleanup as one `outcome::HostRun`, written down by
 //! `outcome::record` after each stage.
+use crate::cancel::{self, Cancel};
 use crate::context::{Deps, Events, Run};
 use crate::lease::{self, Lease};
 use crate::outcome;
@@ -10,7 +11,7 @@ use crate::prepare::Payload;
 use crate::retry::retry_db;
 use crate::shipping::Shipment;
 use crate::targets::SshSetup;
-use crate::{checkout, cleanup, notify, package, prepare, switch};
+use crate::{checkout, cleanup, notify, on_failure, package, prepare, switch};
 use hippo_shared::db::DbError;
 use hippo_shared::db::releases::Release;
 use hippo_shared::domain::{ReleaseId, ReleaseKind, ReleaseStatus, VersionName};
@@ -44,15 +45,18 @@ pub async fn execute(deps: &Arc<Deps>, release_id: ReleaseId) -> Result<(), DbEr
     // release of this app × environment starts only after this one has ended, as its events
     // show (the ten-release cluster story checks exactly that).
     let ended = if moved {
-        let outcome = run_stages(deps, &release, &lease).await;
-        Some(
-            finish(
-                deps,
-                release_id,
-                outcome.as_ref().map(|_| ()).map_err(String::as_str),
-            )
-            .await,
-        )
+        let cancel = Cancel::default();
+        let watcher = cancel.watch(deps.db.clone(), release_id);
+        let outcome = run_stages(deps, &release, &lease, &cancel).await;
+        watcher.abort();
+        // From here a cancel request changes nothing: the run has ended.
+        let _ = cancel.begin_switch();
+        let end = match (&outcome, cancel.stopped_by()) {
+            (Err(reason), Some(_)) => End::Cancelled(reason),
+            (Err(reason), None) => End::Failed(reason),
+            (Ok(()), _) => End::Succeeded,
+        };
+        Some(end_run(deps, release_id, end).await)
     } else {
         None
     };
@@ -69,6 +73,14 @@ pub async fn execute(deps: &Arc<Deps>, release_id: ReleaseId) -> Result<(), DbEr
     Ok(())
 }
 
+/// How a run ended; the reason is the release's `error` and its final event's message.
+pub(crate) enum End<'a> {
+    Succeeded,
+    Failed(&'a str),
+    /// Stopped before the switch by a cancel request.
+    Cancelled(&'a str),
+}
+
 /// Ends a running release: `Ok` → succeeded, `Err(reason)` → failed. The final event is
 /// published only if this call made the move, so a release never gets two contradicting ends.
 pub(crate) async fn finish(
@@ -76,17 +88,41 @@ pub(crate) async fn finish(
     release_id: ReleaseId,
     outcome: Result<(), &str>,
 ) -> Result<bool, DbError> {
-    let (status, event, message) = match outcome {
-        Ok(()) => (
+    let end = match outcome {
+        Ok(()) => End::Succeeded,
+        Err(reason) => End::Failed(reason),
+    };
+    end_run(deps, release_id, end).await
+}
+
+/// [`finish`], for any [`End`].
+pub(crate) async fn end_run(
+    deps: &Deps,
+    release_id: ReleaseId,
+    end: End<'_>,
+) -> Result<bool, DbError> {
+    let (status, event, message, error) = match end {
+        End::Succeeded => (
             ReleaseStatus::Succeeded,
             EventStatus::Succeeded,
             "release succeeded",
+            None,
         ),
-        Err(reason) => (ReleaseStatus::Failed, EventStatus::Failed, reason),
+        End::Failed(reason) => (
+            ReleaseStatus::Failed,
+            EventStatus::Failed,
+            reason,
+            Some(reason),
+        ),
+        End::Cancelled(reason) => (
+            ReleaseStatus::Cancelled,
+            EventStatus::Cancelled,
+            reason,
+            Some(reason),
+        ),
     };
     if !retry_db("recording the release's end", || {
-        deps.db
-            .transition_release(release_id, status, outcome.err())
+        deps.db.transition_release(release_id, status, error)
     })
     .await?
     {
@@ -94,7 +130,7 @@ pub(crate) async fn finish(
         // lost (the database restarted), and the retry found it done. Then it is ours: make
         // sure its final event exists.
         let now = retry_db("reading the release", || deps.db.get_release(release_id)).await?;
-        if now.status != status || now.error.as_deref() != outcome.err() {
+        if now.status != status || now.error.as_deref() != error {
             return Ok(false);
         }
         let stored = retry_db("reading events", || deps.hub.replay(release_id, 0)).await?;
@@ -108,7 +144,12 @@ pub(crate) async fn finish(
     Ok(true)
 }
 
-async fn run_stages(deps: &Arc<Deps>, release: &Release, lease: &Lease) -> Result<(), String> {
+async fn run_stages(
+    deps: &Arc<Deps>,
+    release: &Release,
+    lease: &Lease,
+    cancel: &Cancel,
+) -> Result<(), String> {
     let (events, forwarder) = Events::start(deps.hub.clone(), release.id);
     events.send(
         events
@@ -122,11 +163,14 @@ async fn run_stages(deps: &Arc<Deps>, release: &Release, lease: &Lease) -> Resul
             )),
     );
     let _timer = metrics::global().time_stage(Stage::Release);
-    let result = match prepare_run(deps, release, events.clone()).await {
+    let result = match prepare_run(deps, release, events.clone(), cancel.clone()).await {
         Ok(run) => {
             notify::dispatch::dispatch(deps, release, notify::NoticeKind::Started, None, None)
                 .await;
             let r = stages(deps, &run, lease).await;
+            if let Err(reason) = &r {
+                on_failure::run(deps, &run, reason, cancel.stopped_by().is_some()).await;
+            }
             notify::run(deps, &run, r.as_ref().err().cloned()).await;
             let _ = std::fs::remove_dir_all(&run.work);
             r
@@ -139,7 +183,12 @@ async fn run_stages(deps: &Arc<Deps>, release: &Release, lease: &Lease) -> Resul
 }
 
 /// Loads what the run needs; the config is the snapshot taken when the release was requested.
-async fn prepare_run(deps: &Deps, release: &Release, events: Events) -> Result<Run, String> {
+async fn prepare_run(
+    deps: &Deps,
+    release: &Release,
+    events: Events,
+    cancel: Cancel,
+) -> Result<Run, String> {
     let db = &deps.db;
     let spec = release.snapshot.clone();
     let app = db
@@ -151,7 +200,7 @@ async fn prepare_run(deps: &Deps, release: &Release, events: Events) -> Result<R
         .await
         .map_err(|e| e.to_string())?;
     let mut hosts = Vec::new();
-    for id in &spec.host_ids {
+    for id in release.target_host_ids() {
         let host = db
             .get_host(*id)
             .await
@@ -171,6 +220,19 @@ async fn prepare_run(deps: &Deps, release: &Release, events: Events) -> Result<R
     let version = match (release.kind, &release.version) {
         (ReleaseKind::Rollback, Some(v)) => v.clone(),
         (ReleaseKind::Rollback, None) => return Err("the rollback has no target version".into()),
+        // A retry's first run uses the failed release's version name: every host ends on one
+        // version (the retried hosts did not switch to it, so none serves that folder). A
+        // retry run again gets a new name like any re-run.
+        (ReleaseKind::Release, Some(v))
+            if release.retry_of.is_some()
+                && db
+                    .release_hosts(release.id)
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .is_empty() =>
+        {
+            v.clone()
+        }
         (ReleaseKind::Release, _) => {
             // A new folder per run: a re-run never touches a folder a host may be serving.
             let v = VersionName::for_release(chrono::Utc::now(), release.id, &release.commit_id);
@@ -187,6 +249,22 @@ async fn prepare_run(deps: &Deps, release: &Release, events: Events) -> Result<R
     db.reset_release_hosts(release.id, &rows)
         .await
         .map_err(|e| e.to_string())?;
+    if release.host_ids.is_some() {
+        let names: Vec<&str> = hosts.iter().map(|h| h.name.as_str()).collect();
+        events.info(
+            Stage::Release,
+            format!(
+                "for {} of the config's {} hosts: {}{}",
+                hosts.len(),
+                spec.host_ids.len(),
+                names.join(", "),
+                release
+                    .retry_of
+                    .map(|r| format!(" (retrying release #{r})"))
+                    .unwrap_or_default()
+            ),
+        );
+    }
     let work = deps.work_dir().join(format!("release-{}", release.id));
     let _ = std::fs::remove_dir_all(&work);
     std::fs::create_dir_all(&work).map_err(|e| format!("cannot create the work folder: {e}"))?;
@@ -199,6 +277,7 @@ async fn prepare_run(deps: &Deps, release: &Release, events: Events) -> Result<R
         version,
         events,
         work,
+        cancel,
     })
 }
 
@@ -206,13 +285,15 @@ async fn prepare_run(deps: &Deps, release: &Release, events: Events) -> Result<R
 /// [`run_stages`]. Each host's outcome is recorded after every per-host stage.
 async fn stages(deps: &Arc<Deps>, run: &Run, lease: &Lease) -> Result<(), String> {
     let db = &deps.db;
-    let setup = SshSetup::from_deps(deps);
+    let setup = SshSetup::from_deps(deps).stopped_by(run.cancel.host_flag());
     let artifact = deps.artifact_path(run.release.config_id, &run.version);
 
     let payload = match run.release.kind {
         ReleaseKind::Release => {
             let src = checkout::run(deps, run).await?;
+            cancel::checkpoint(run)?;
             let packaged = package::run(run, &src, &artifact).await?;
+            cancel::checkpoint(run)?;
             Payload::Archive(Arc::new(Shipment::new(run, packaged, deps.settings.zstd)))
         }
         ReleaseKind::Rollback => Payload::Existing {
@@ -223,6 +304,9 @@ async fn stages(deps: &Arc<Deps>, run: &Run, lease: &Lease) -> Result<(), String
 
     let mut hosts = prepare::run(run, &setup, payload, before_release).await;
     outcome::record(db, run, &hosts).await;
+    if let Err(by) = run.cancel.begin_switch() {
+        return Err(cancel::stop_before_switch(deps, run, &mut hosts, &by).await);
+    }
 
     if let Err(why) = outcome::before_switch(run.spec.failure_policy, &outcome::named(&hosts)) {
         outcome::skip_prepared(&mut hosts, "not switched: another host failed to prepare");
@@ -240,6 +324,7 @@ async fn stages(deps: &Arc<Deps>, run: &Run, lease: &Lease) -> Result<(), String
 
     switch::run(run, &mut hosts).await;
     outcome::record(db, run, &hosts).await;
+    cancel::note_if_late(run);
 
     cleanup::run(run, &setup, &mut hosts).await;
     outcome::record(db, run, &hosts).await;

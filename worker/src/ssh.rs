@@ -12,6 +12,7 @@
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream, ToSocketAddrs};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -186,6 +187,10 @@ pub enum SshError {
     TimedOut { what: String },
     #[error("SSH channel error: {0}")]
     Channel(String),
+    /// The caller's stop flag was raised (the release was cancelled): the connection was shut
+    /// down, which ends the remote command (a hook wrapper stops its process group).
+    #[error("stopped on {addr}: the release was cancelled")]
+    Stopped { addr: String },
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -202,6 +207,7 @@ impl SshError {
             SshError::WrongPassword { .. } => "wrong_password",
             SshError::TimedOut { .. } => "timeout",
             SshError::Channel(_) => "channel",
+            SshError::Stopped { .. } => "stopped",
             SshError::Io(_) => "io",
         }
     }
@@ -217,6 +223,8 @@ pub struct SshSession {
     io: Duration,
     /// Set after a timeout: the connection was shut down and cannot be used again.
     dead: AtomicBool,
+    /// Raised by someone else to stop the running command ([`SshSession::stop_on`]).
+    stop: Option<Arc<AtomicBool>>,
 }
 
 impl std::fmt::Debug for SshSession {
@@ -388,6 +396,7 @@ impl Handshaken {
                 addr: self.target,
                 io: t.io,
                 dead: AtomicBool::new(false),
+                stop: None,
             },
             self.presented,
         )
@@ -519,6 +528,18 @@ impl SshSession {
         &self.addr
     }
 
+    /// From now on, a command running (or started) while `flag` is raised ends at once with
+    /// [`SshError::Stopped`], and the connection is shut down: sshd then closes the channel,
+    /// and a hook run by `commands::run_hook` is stopped with its process group. `None` lets
+    /// commands run to their end again (the switch phase is never interrupted).
+    pub fn stop_on(&mut self, flag: Option<Arc<AtomicBool>>) {
+        self.stop = flag;
+    }
+
+    fn stop_asked(&self) -> bool {
+        self.stop.as_ref().is_some_and(|f| f.load(Ordering::SeqCst))
+    }
+
     /// Runs a command, streaming output lines to `on_line`, copying `stdin` (if any) to the
     /// channel in ~64 KiB chunks while calling `on_bytes(total_sent)`. The remote stdin is closed
     /// (EOF) after the copy, or at once without `stdin` — unless the command holds its stdin
@@ -570,6 +591,11 @@ impl SshSession {
                 self.addr
             )));
         }
+        if self.stop_asked() {
+            return Err(SshError::Stopped {
+                addr: self.addr.clone(),
+            });
+        }
         let started = Instant::now();
         // Blocking mode with the session timeout for opening the channel.
         self.sess.set_blocking(true);
@@ -594,7 +620,7 @@ impl SshSession {
             }
             Err(e) => Err(e),
         };
-        if let Err(SshError::TimedOut { .. }) = &result {
+        if let Err(SshError::TimedOut { .. } | SshError::Stopped { .. }) = &result {
             self.dead.store(true, Ordering::SeqCst);
             let _ = self.probe.shutdown(Shutdown::Both);
         }
@@ -642,6 +668,11 @@ impl SshSession {
         let mut idle = Duration::from_millis(1);
         loop {
             let now = Instant::now();
+            if self.stop_asked() {
+                return Err(SshError::Stopped {
+                    addr: self.addr.clone(),
+                });
+            }
             if deadline_at.is_some_and(|at| now >= at) {
                 return Err(SshError::TimedOut {
                     what: format!(

@@ -24,6 +24,9 @@ pub struct SshSetup {
     pub timeouts: Timeouts,
     pub db: Db,
     pub rt: tokio::runtime::Handle,
+    /// Raised when the release is cancelled before its switch: commands running on the hosts
+    /// stop at once (see [`SshSession::stop_on`]); `None`: nothing stops them.
+    pub stop: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
     /// Pinning host keys one at a time: hundreds of first contacts at once must not take
     /// every database connection (the API reads through the same pool).
     pub pin_one_at_a_time: std::sync::Arc<std::sync::Mutex<()>>,
@@ -40,8 +43,15 @@ impl SshSetup {
             },
             db: deps.db.clone(),
             rt: tokio::runtime::Handle::current(),
+            stop: None,
             pin_one_at_a_time: Default::default(),
         }
+    }
+
+    /// The same, with commands stopped when `stop` is raised.
+    pub fn stopped_by(mut self, stop: std::sync::Arc<std::sync::atomic::AtomicBool>) -> Self {
+        self.stop = Some(stop);
+        self
     }
 }
 
@@ -73,8 +83,19 @@ impl Target {
             private_key_openssh: setup.private_key.clone(),
         };
         let port = u16::try_from(host.port).unwrap_or(22);
-        let (sess, seen) =
+        if setup
+            .stop
+            .as_ref()
+            .is_some_and(|f| f.load(std::sync::atomic::Ordering::SeqCst))
+        {
+            return Err(format!(
+                "{}: not started: the release was cancelled",
+                host.name
+            ));
+        }
+        let (mut sess, seen) =
             ssh::connect(&host.addr, port, &creds, &check, &setup.timeouts).map_err(counted)?;
+        sess.stop_on(setup.stop.clone());
         if check == HostKeyCheck::TrustOnFirstUse {
             events.info(
                 stage,

@@ -57,6 +57,12 @@ pub struct Hooks {
     /// On each target, in the deploy path, after the switch.
     #[oai(default)]
     pub after_release: Script,
+    /// On the release server (sandboxed, in a scratch folder) when a release fails or is
+    /// cancelled, with `HIPPO_RELEASE_STATUS` (`failed` or `cancelled`), `HIPPO_FAILURE_REASON`
+    /// and `HIPPO_FAILED_HOSTS` (the hosts that did not end on the new version, comma-separated)
+    /// besides the usual variables. Its own failure is reported, not added to the release's.
+    #[oai(default)]
+    pub on_failure: Script,
 }
 
 fn default_keep() -> u32 {
@@ -241,6 +247,7 @@ pub fn snapshot_out(s: ConfigSpec) -> ConfigSnapshot {
             after_checkout: s.hooks.after_checkout.as_str().into(),
             before_release: s.hooks.before_release.as_str().into(),
             after_release: s.hooks.after_release.as_str().into(),
+            on_failure: s.hooks.on_failure.as_str().into(),
         },
         variables: s
             .variables
@@ -383,6 +390,7 @@ impl ConfigIn {
                 after_checkout: hooks.after_checkout.0,
                 before_release: hooks.before_release.0,
                 after_release: hooks.after_release.0,
+                on_failure: hooks.on_failure.0,
             },
             variables,
             parallelism: self.parallelism,

@@ -10,12 +10,12 @@ use crate::problem::ApiError;
 use crate::repo;
 use crate::routes::configs::{ConfigSnapshot, snapshot_out};
 use crate::state::State;
-use crate::text::{Comment, CommitText, Name, RefName, Timestamp, VersionText};
+use crate::text::{Comment, CommitText, DateTimeText, Name, RefName, Timestamp, VersionText};
 use crate::values::ChannelType;
 use crate::values::NoticeKindName;
 use hippo_shared::db::audit::Actor;
 use hippo_shared::db::releases::{
-    NamedRelease, NewRelease, Release, ReleaseEdit, ReleaseHost, ReleaseQuery, Visibility,
+    Cancel, NamedRelease, NewRelease, Release, ReleaseEdit, ReleaseHost, ReleaseQuery, Visibility,
 };
 use hippo_shared::domain::{
     self, AppId, CommitId, ConfigId, EnvironmentId, GitRef, HostId, HostStatus, Permission,
@@ -28,7 +28,7 @@ use poem::IntoResponse;
 use poem::web::Data;
 use poem::web::sse::Event;
 use poem_openapi::param::{Header, Path, Query};
-use poem_openapi::payload::{EventStream, Json};
+use poem_openapi::payload::{EventStream, Json, PlainText};
 use poem_openapi::registry::{
     MetaMediaType, MetaResponse, MetaResponses, MetaSchema, MetaSchemaRef, Registry,
 };
@@ -52,6 +52,10 @@ pub struct ReleaseIn {
     pub tag: Option<RefName>,
     pub commit: Option<CommitText>,
     pub version: Option<VersionText>,
+    /// Only these hosts of the config (a subset; absent: all of them). Each must be one of the
+    /// config's hosts.
+    #[oai(validator(min_items = 1, max_items = 1000, unique_items))]
+    pub host_ids: Option<Vec<HostId>>,
 }
 
 /// What a request names to ship, as typed.
@@ -92,6 +96,16 @@ pub struct ReviewIn {
     /// The commit the reviewer looked at; if the release was edited to another one since, the
     /// decision is refused (409 `changed`).
     pub commit_id: Option<CommitText>,
+    /// Approve and schedule: the release is queued by itself at this time (RFC 3339; within
+    /// a year from now). Needs the `release` permission too. Approve only.
+    pub run_at: Option<DateTimeText>,
+}
+
+/// When an approved release runs by itself.
+#[derive(Object)]
+pub struct ScheduleIn {
+    /// RFC 3339, in the future (within a year).
+    pub run_at: DateTimeText,
 }
 
 /// An edit of a release not yet queued: a new name and/or what it ships (give `branch`, `tag`
@@ -183,6 +197,22 @@ pub struct ReleaseOut {
     pub review_comment: Option<String>,
     #[oai(skip_serializing_if_is_none)]
     pub reviewed_at: Option<Timestamp>,
+    /// Who cancelled it. On a `running` release: who asked to cancel it (it stops at the next
+    /// safe point; if the switch had begun it completes, and the release says so).
+    #[oai(skip_serializing_if_is_none)]
+    pub cancelled_by: Option<UserId>,
+    #[oai(skip_serializing_if_is_none)]
+    pub cancelled_by_name: Option<String>,
+    /// The hosts it is for, when not all of its config's (a subset, or a retry's hosts).
+    #[oai(skip_serializing_if_is_none)]
+    pub host_ids: Option<Vec<HostId>>,
+    /// The failed release this one sends again to the hosts that did not switch.
+    #[oai(skip_serializing_if_is_none)]
+    pub retry_of: Option<ReleaseId>,
+    /// When it is (or was) scheduled to be queued by itself; an `approved` release with
+    /// `run_at` is a scheduled one.
+    #[oai(skip_serializing_if_is_none)]
+    pub run_at: Option<Timestamp>,
     /// Per-host results (only in `GET /api/releases/{id}`; empty in lists).
     pub hosts: Vec<ReleaseHostOut>,
     /// The config this release runs with, as it was when it was requested (what a reviewer
@@ -222,6 +252,11 @@ fn out(n: NamedRelease, hosts: Vec<ReleaseHost>, with_snapshot: bool) -> Release
         reviewed_by_name: n.reviewed_by_name,
         review_comment: r.review_comment,
         reviewed_at: r.reviewed_at.map(Into::into),
+        cancelled_by: r.cancelled_by,
+        cancelled_by_name: n.cancelled_by_name,
+        host_ids: r.host_ids,
+        retry_of: r.retry_of,
+        run_at: r.run_at.map(Into::into),
         hosts: hosts.into_iter().map(Into::into).collect(),
         snapshot,
     }
@@ -307,7 +342,8 @@ pub struct EventLogOut {
 /// The event stream's description in the spec (what a client reads).
 const SSE_FRAMING: &str = "Server-Sent Events (text/event-stream). Each event is `id: <event id>` \
 (increasing; send it back as `Last-Event-ID` to resume), `event: stage` (a step of the release) \
-or `event: end` (the release's final event: stage `release`, status `succeeded` or `failed`), \
+or `event: end` (the release's final event: stage `release`, status `succeeded`, `failed` or \
+`cancelled`), \
 and `data: <one EventOut as JSON>`, then a blank line. A comment line (`:`) is sent every 15 s \
 to keep the connection open. The stored events come first, then live ones; the server closes the \
 stream after the `end` event of a finished release (at once when resumed after it), and for a \
@@ -420,6 +456,47 @@ async fn visible(st: &State, auth: &Auth, id: ReleaseId) -> Result<Release, ApiE
     Ok(r)
 }
 
+/// A schedule time as given: RFC 3339, not in the past, within a year; stored in UTC.
+fn run_time(t: &DateTimeText) -> Result<String, ApiError> {
+    let at = chrono::DateTime::parse_from_rfc3339(t.trim())
+        .map_err(|_| ApiError::invalid("run_at", "run_at must be an RFC 3339 date-time"))?
+        .with_timezone(&chrono::Utc);
+    let now = chrono::Utc::now();
+    if at < now - chrono::Duration::seconds(5) {
+        return Err(ApiError::invalid("run_at", "run_at is in the past"));
+    }
+    if at > now + chrono::Duration::days(366) {
+        return Err(ApiError::invalid(
+            "run_at",
+            "run_at is more than a year from now",
+        ));
+    }
+    Ok(hippo_shared::db::schedule::stored_time(at))
+}
+
+/// A request's host subset, checked against its config's hosts and kept in the config's order;
+/// `None` when it names every host (the release is for all of them).
+fn subset(config_hosts: &[HostId], asked: &[HostId]) -> Result<Option<Vec<HostId>>, ApiError> {
+    if let Some(stray) = asked.iter().find(|h| !config_hosts.contains(h)) {
+        return Err(ApiError::invalid(
+            "host_ids",
+            format!("host {stray} is not one of this config's hosts"),
+        ));
+    }
+    let kept: Vec<HostId> = config_hosts
+        .iter()
+        .copied()
+        .filter(|h| asked.contains(h))
+        .collect();
+    if kept.is_empty() {
+        return Err(ApiError::invalid(
+            "host_ids",
+            "name at least one of the config's hosts",
+        ));
+    }
+    Ok((kept.len() < config_hosts.len()).then_some(kept))
+}
+
 /// Approve or reject (`to`), as described on the two routes.
 async fn review(
     st: &State,
@@ -443,6 +520,20 @@ async fn review(
     let comment = body.comment.map(|c| c.0);
     auth.0
         .require(Permission::Review, Some(r.environment_id), Some(r.app_id))?;
+    let run_at = match &body.run_at {
+        Some(_) if to != ReleaseStatus::Approved => {
+            return Err(ApiError::invalid(
+                "run_at",
+                "only an approval can schedule a release",
+            ));
+        }
+        Some(t) => {
+            auth.0
+                .require(Permission::Release, Some(r.environment_id), Some(r.app_id))?;
+            Some(run_time(t)?)
+        }
+        None => None,
+    };
     if r.requested_by == auth.0.id {
         return Err(ApiError::forbidden(
             "review",
@@ -473,6 +564,9 @@ async fn review(
                 st.db.get_release(id).await?.status
             ),
         ));
+    }
+    if let Some(t) = &run_at {
+        st.db.schedule_release(id, t, &auth.0.actor()).await?;
     }
     let kind = if to == ReleaseStatus::Approved {
         NoticeKind::Approved
@@ -521,6 +615,10 @@ pub(crate) struct Requested {
     pub commit_id: CommitId,
     pub commit_message: String,
     pub version: Option<VersionName>,
+    /// A subset of the config's hosts (None: all).
+    pub host_ids: Option<Vec<HostId>>,
+    /// The failed release this one retries.
+    pub retry_of: Option<ReleaseId>,
 }
 
 /// Records a release request of `config` (pending review when the config has review on, else
@@ -554,11 +652,14 @@ pub(crate) async fn record_request(
             status,
             snapshot: config.spec,
             requested_by,
+            host_ids: what.host_ids,
+            retry_of: what.retry_of,
         })
         .await?;
     let changes = serde_json::json!({
         "kind": r.kind.as_str(), "name": r.name, "ref": format!("{} {}", r.ref_kind, r.ref_name),
         "commit_id": r.commit_id, "status": r.status.as_str(),
+        "host_ids": r.host_ids, "retry_of": r.retry_of,
     });
     audit::record_as(st, actor, "release", Some(r.id), "request", changes).await;
     if r.status == ReleaseStatus::PendingReview {
@@ -594,6 +695,8 @@ pub(crate) async fn request_ref(
         commit_id,
         commit_message: message,
         version: None,
+        host_ids: None,
+        retry_of: None,
     };
     record_request(st, config, what, actor, requested_by).await
 }
@@ -614,23 +717,29 @@ pub(crate) async fn queue_run(st: &State, r: &Release, actor: &Actor) -> Result<
             ),
         ));
     }
-    if let Err(e) = st.queue.push(DeployJob::run(r.id)).await {
-        tracing::error!(release_id = %r.id, error = %e, "could not queue a release");
+    push_run(st, r.id, actor).await
+}
+
+/// Pushes the job of a release just moved to `queued`; if the queue is unavailable, the
+/// release is marked failed (unless a worker took it meanwhile) and 503 is the answer.
+pub(crate) async fn push_run(st: &State, id: ReleaseId, actor: &Actor) -> Result<(), ApiError> {
+    if let Err(e) = st.queue.push(DeployJob::run(id)).await {
+        tracing::error!(release_id = %id, error = %e, "could not queue a release");
         // Only if no worker took it meanwhile (a push that timed out may have landed); the
         // final event ends any stream following the release.
         let reason = "could not be queued";
-        if matches!(st.db.fail_if_queued(r.id, reason, actor).await, Ok(true)) {
-            let end = ReleaseEvent::new(r.id, Stage::Release, events::EventStatus::Failed)
-                .message(reason);
+        if matches!(st.db.fail_if_queued(id, reason, actor).await, Ok(true)) {
+            let end =
+                ReleaseEvent::new(id, Stage::Release, events::EventStatus::Failed).message(reason);
             if let Err(e) = st.hub.publish(end).await {
-                tracing::warn!(release_id = %r.id, error = %e, "could not store the final event");
+                tracing::warn!(release_id = %id, error = %e, "could not store the final event");
             }
         }
         return Err(ApiError::unavailable(
             "queue_unavailable",
             format!(
                 "the deploy queue is unavailable ({e}); release {} is marked failed and can be run again",
-                r.id
+                id
             ),
         ));
     }
@@ -666,6 +775,10 @@ impl ReleasesApi {
             Some(config.app_id),
         )?;
         let name = domain::Name::parse(&body.name).map_err(ApiError::field("name"))?;
+        let host_ids = match &body.host_ids {
+            Some(ids) => subset(&config.spec.host_ids, ids)?,
+            None => None,
+        };
         let (kind, ref_kind, ref_name, commit_id, message, version) =
             match body.kind.unwrap_or(ReleaseKind::Release) {
                 ReleaseKind::Release => {
@@ -728,6 +841,8 @@ impl ReleasesApi {
                 commit_id,
                 commit_message: message,
                 version,
+                host_ids,
+                retry_of: None,
             },
             &auth.0.actor(),
             auth.0.id,
@@ -840,6 +955,205 @@ impl ReleasesApi {
         queue_run(&st, &r, &auth.0.actor()).await?;
         let r = st.db.get_release(id.0).await?;
         Ok(Json(shown(&st, r, Vec::new()).await?))
+    }
+
+    /// Cancel a release (permission `release`). One that waits (`pending_review`, `approved`,
+    /// `queued`) is `cancelled` at once and never runs. A `running` one stops at the next safe
+    /// point: hooks running on the release server or on hosts are stopped with every process
+    /// they started, no host switches, and the new version's folders are removed; it then ends
+    /// `cancelled`. Once the switch has begun it completes (milliseconds per host), and the
+    /// release ends as the switch left it, saying that the cancel came too late. Asking again
+    /// while it stops is harmless; 409 `invalid_status` if it has already ended.
+    #[oai(path = "/:id/cancel", method = "post", operation_id = "cancelRelease")]
+    async fn cancel(
+        &self,
+        auth: Auth,
+        st: Data<&Arc<State>>,
+        id: Path<ReleaseId>,
+    ) -> ApiResult<Json<ReleaseOut>, { AUTH | FORBIDDEN | NOT_FOUND | CONFLICT }> {
+        let r = visible(&st, &auth, id.0).await?;
+        auth.0
+            .require(Permission::Release, Some(r.environment_id), Some(r.app_id))?;
+        let actor = auth.0.actor();
+        match st.db.cancel_release(id.0, &actor).await? {
+            Cancel::Cancelled => {
+                let end = ReleaseEvent::new(id.0, Stage::Release, EventStatus::Cancelled)
+                    .message(format!("cancelled by {} before it ran", actor.name));
+                if let Err(e) = st.hub.publish(end).await {
+                    tracing::warn!(release_id = %id.0, error = %e, "could not store the final event");
+                }
+            }
+            Cancel::Requested => {
+                let note =
+                    ReleaseEvent::new(id.0, Stage::Release, EventStatus::Info).message(format!(
+                        "{} asked to cancel: stopping at the next safe point",
+                        actor.name
+                    ));
+                if let Err(e) = st.hub.publish(note).await {
+                    tracing::warn!(release_id = %id.0, error = %e, "could not store an event");
+                }
+            }
+            Cancel::AlreadyRequested => {}
+            Cancel::NotCancellable(status) => {
+                return Err(ApiError::conflict(
+                    "invalid_status",
+                    format!(
+                        "release {} is {status} and cannot be cancelled (only a release that \
+                         has not ended can)",
+                        r.id
+                    ),
+                )
+                .into());
+            }
+        }
+        let r = st.db.get_release(id.0).await?;
+        Ok(Json(shown(&st, r, Vec::new()).await?))
+    }
+
+    /// Retry a failed release on the hosts that did not switch (permission `request`): a new
+    /// release of the same commit, with the same config snapshot and version name, for only
+    /// those hosts (`retry_of` names the failed one). It needs review again only if the config
+    /// snapshot says so (else it is `approved`: run it). All-or-nothing applies within those
+    /// hosts. 409 `invalid_status` unless the release failed; 409 `nothing_to_retry` if every
+    /// host switched.
+    #[oai(path = "/:id/retry", method = "post", operation_id = "retryRelease")]
+    async fn retry(
+        &self,
+        auth: Auth,
+        st: Data<&Arc<State>>,
+        id: Path<ReleaseId>,
+    ) -> ApiResult<Created<ReleaseOut>, { AUTH | FORBIDDEN | NOT_FOUND | CONFLICT }> {
+        let r = visible(&st, &auth, id.0).await?;
+        auth.0
+            .require(Permission::Request, Some(r.environment_id), Some(r.app_id))?;
+        if r.status != ReleaseStatus::Failed {
+            return Err(ApiError::conflict(
+                "invalid_status",
+                format!(
+                    "release {} is {} (only a failed release can be retried)",
+                    r.id, r.status
+                ),
+            )
+            .into());
+        }
+        let rows = st.db.release_hosts(r.id).await?;
+        let targets = r.target_host_ids().to_vec();
+        // A run that failed before any host (checkout, package) retries them all.
+        let again: Vec<HostId> = if rows.is_empty() {
+            targets
+        } else {
+            targets
+                .into_iter()
+                .filter(|h| {
+                    rows.iter()
+                        .find(|row| row.host_id == *h)
+                        .is_none_or(|row| row.status != HostStatus::Switched)
+                })
+                .collect()
+        };
+        if again.is_empty() {
+            return Err(ApiError::conflict(
+                "nothing_to_retry",
+                format!("every host of release {} switched; nothing to retry", r.id),
+            )
+            .into());
+        }
+        let all = again.len() == r.snapshot.host_ids.len();
+        let created = st
+            .db
+            .create_release(&NewRelease {
+                config_id: r.config_id,
+                app_id: r.app_id,
+                environment_id: r.environment_id,
+                name: r.name.clone(),
+                kind: r.kind,
+                ref_kind: r.ref_kind,
+                ref_name: r.ref_name.clone(),
+                commit_id: r.commit_id.clone(),
+                commit_message: r.commit_message.clone(),
+                version: r.version.clone(),
+                status: if r.snapshot.review_enabled {
+                    ReleaseStatus::PendingReview
+                } else {
+                    ReleaseStatus::Approved
+                },
+                snapshot: r.snapshot.clone(),
+                requested_by: auth.0.id,
+                host_ids: (!all).then_some(again),
+                retry_of: Some(r.id),
+            })
+            .await?;
+        let changes = serde_json::json!({
+            "kind": created.kind.as_str(), "name": created.name,
+            "ref": format!("{} {}", created.ref_kind, created.ref_name),
+            "commit_id": created.commit_id, "status": created.status.as_str(),
+            "host_ids": created.host_ids, "retry_of": created.retry_of,
+        });
+        audit::record_as(
+            &st,
+            &auth.0.actor(),
+            "release",
+            Some(created.id),
+            "request",
+            changes,
+        )
+        .await;
+        if created.status == ReleaseStatus::PendingReview {
+            queue_notice(&st, created.id, NoticeKind::Requested).await;
+        }
+        Ok(Created::Ok(Json(shown(&st, created, Vec::new()).await?)))
+    }
+
+    /// Schedule an approved release (permission `release`): it is queued by itself at
+    /// `run_at` (within about two seconds, exactly once however many API processes run, also
+    /// after a restart; one whose time passed while Hippo was down is queued when it is back).
+    /// Scheduling again moves the time; cancel it (`POST …/cancel`) until it starts. 409
+    /// `invalid_status` unless it is approved.
+    #[oai(
+        path = "/:id/schedule",
+        method = "post",
+        operation_id = "scheduleRelease"
+    )]
+    async fn schedule(
+        &self,
+        auth: Auth,
+        st: Data<&Arc<State>>,
+        id: Path<ReleaseId>,
+        body: JsonBody<ScheduleIn>,
+    ) -> ApiResult<Json<ReleaseOut>, { AUTH | BODY | FORBIDDEN | NOT_FOUND | CONFLICT }> {
+        let r = visible(&st, &auth, id.0).await?;
+        auth.0
+            .require(Permission::Release, Some(r.environment_id), Some(r.app_id))?;
+        let at = run_time(&body.run_at)?;
+        if !st.db.schedule_release(id.0, &at, &auth.0.actor()).await? {
+            return Err(ApiError::conflict(
+                "invalid_status",
+                format!(
+                    "release {} is {} (only an approved release can be scheduled)",
+                    r.id,
+                    st.db.get_release(id.0).await?.status
+                ),
+            )
+            .into());
+        }
+        Ok(Json(
+            shown(&st, st.db.get_release(id.0).await?, Vec::new()).await?,
+        ))
+    }
+
+    /// The release's whole log as plain text: every stored event in order, one line each
+    /// (`<time> <host or "server"> <stage> <status>: <message>`; a message of several lines
+    /// gives several lines, each with the same prefix).
+    #[oai(path = "/:id/log", method = "get", operation_id = "getReleaseLog")]
+    async fn log(
+        &self,
+        auth: Auth,
+        st: Data<&Arc<State>>,
+        id: Path<ReleaseId>,
+    ) -> ApiResult<PlainText<String>, { AUTH | NOT_FOUND }> {
+        visible(&st, &auth, id.0).await?;
+        let events = st.hub.replay(id.0, 0).await?;
+        Ok(PlainText(events::raw_log(&events)))
     }
 
     /// Approve a release waiting for review (`pending_review` → `approved`). Needs `review`
@@ -1099,8 +1413,10 @@ impl ReleasesApi {
             .to_event(|e: EventOut| {
                 let id = e.id.to_string();
                 let kind = if e.stage == Stage::Release
-                    && matches!(e.status, EventStatus::Succeeded | EventStatus::Failed)
-                {
+                    && matches!(
+                        e.status,
+                        EventStatus::Succeeded | EventStatus::Failed | EventStatus::Cancelled
+                    ) {
                     "end"
                 } else {
                     "stage"
@@ -1122,6 +1438,7 @@ impl poem_openapi::types::Example for ReleaseIn {
             tag: None,
             commit: None,
             version: None,
+            host_ids: None,
         }
     }
 }
@@ -1131,6 +1448,7 @@ impl poem_openapi::types::Example for ReviewIn {
         Self {
             comment: Some("Looks good; ship after 18:00".into()),
             commit_id: None,
+            run_at: None,
         }
     }
 }

@@ -688,6 +688,31 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/releases/{id}/cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Cancel a release (permission `release`). One that waits (`pending_review`, `approved`,
+         *     `queued`) is `cancelled` at once and never runs. A `running` one stops at the next safe
+         *     point: hooks running on the release server or on hosts are stopped with every process
+         *     they started, no host switches, and the new version's folders are removed; it then ends
+         *     `cancelled`. Once the switch has begun it completes (milliseconds per host), and the
+         *     release ends as the switch left it, saying that the cancel came too late. Asking again
+         *     while it stops is harmless; 409 `invalid_status` if it has already ended.
+         */
+        post: operations["cancelRelease"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/releases/{id}/event-log": {
         parameters: {
             query?: never;
@@ -720,6 +745,27 @@ export interface paths {
          *     given), then live ones until the release ends. Event names: `stage` and, last, `end`.
          */
         get: operations["streamReleaseEvents"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/releases/{id}/log": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The release's whole log as plain text: every stored event in order, one line each
+         *     (`<time> <host or "server"> <stage> <status>: <message>`; a message of several lines
+         *     gives several lines, each with the same prefix).
+         */
+        get: operations["getReleaseLog"];
         put?: never;
         post?: never;
         delete?: never;
@@ -768,6 +814,30 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/releases/{id}/retry": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Retry a failed release on the hosts that did not switch (permission `request`): a new
+         *     release of the same commit, with the same config snapshot and version name, for only
+         *     those hosts (`retry_of` names the failed one). It needs review again only if the config
+         *     snapshot says so (else it is `approved`: run it). All-or-nothing applies within those
+         *     hosts. 409 `invalid_status` unless the release failed; 409 `nothing_to_retry` if every
+         *     host switched.
+         */
+        post: operations["retryRelease"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/releases/{id}/run": {
         parameters: {
             query?: never;
@@ -779,6 +849,29 @@ export interface paths {
         put?: never;
         /** Queue an approved (or failed, to retry) release. 409 if its status does not allow it. */
         post: operations["runRelease"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/releases/{id}/schedule": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Schedule an approved release (permission `release`): it is queued by itself at
+         *     `run_at` (within about two seconds, exactly once however many API processes run, also
+         *     after a restart; one whose time passed while Hippo was down is queued when it is back).
+         *     Scheduling again moves the time; cancel it (`POST …/cancel`) until it starts. 409
+         *     `invalid_status` unless it is approved.
+         */
+        post: operations["scheduleRelease"];
         delete?: never;
         options?: never;
         head?: never;
@@ -986,10 +1079,11 @@ export interface components {
         /**
          * @description What was done: `create`, `update`, `delete`, `request` (a release), `edit` (a release),
          *     `status` (a release moved), `revoke` (a token), `forget_host_key`, `clear` (a login lockout),
-         *     `install_key`, `import` (hosts), `terminal` (a web terminal session).
+         *     `install_key`, `import` (hosts), `terminal` (a web terminal session), `cancel` (a running
+         *     release asked to stop), `schedule` (a release given its time).
          * @enum {string}
          */
-        AuditAction: "create" | "update" | "delete" | "request" | "edit" | "status" | "revoke" | "forget_host_key" | "clear" | "install_key" | "import" | "terminal" | "other";
+        AuditAction: "create" | "update" | "delete" | "request" | "edit" | "status" | "revoke" | "forget_host_key" | "clear" | "install_key" | "import" | "terminal" | "cancel" | "schedule" | "other";
         /**
          * AuditChange
          * @description One changed field. Values are shown as text: a string as it is, anything else (a number, a
@@ -1183,7 +1277,8 @@ export interface components {
          *         "after_checkout": "npm ci && npm run build",
          *         "after_release": "sudo systemctl reload nginx",
          *         "before_checkout": "",
-         *         "before_release": ""
+         *         "before_release": "",
+         *         "on_failure": ""
          *       },
          *       "host_ids": [
          *         1
@@ -1508,10 +1603,10 @@ export interface components {
         EventStage: "release" | "checkout" | "package" | "prepare" | "switch" | "cleanup" | "notify";
         /**
          * @description `started`, `output` (a line of a command or hook), `progress` (bytes sent), `succeeded`,
-         *     `failed`, `info`.
+         *     `failed`, `info`, `cancelled` (only as a release's final event).
          * @enum {string}
          */
-        EventStatus: "started" | "output" | "progress" | "succeeded" | "failed" | "info";
+        EventStatus: "started" | "output" | "progress" | "succeeded" | "failed" | "info" | "cancelled";
         /**
          * @description What a host that fails to prepare means for the others: `all_or_nothing` (the default: no
          *     host switches unless every host prepared) or `continue` (prepared hosts switch anyway; the
@@ -1579,6 +1674,14 @@ export interface components {
              * @default
              */
             before_release: string;
+            /**
+             * @description On the release server (sandboxed, in a scratch folder) when a release fails or is
+             *     cancelled, with `HIPPO_RELEASE_STATUS` (`failed` or `cancelled`), `HIPPO_FAILURE_REASON`
+             *     and `HIPPO_FAILED_HOSTS` (the hosts that did not end on the new version, comma-separated)
+             *     besides the usual variables. Its own failure is reported, not added to the release's.
+             * @default
+             */
+            on_failure: string;
         };
         /**
          * HostCheckOut
@@ -2086,6 +2189,7 @@ export interface components {
          *       "branch": "main",
          *       "commit": null,
          *       "config_id": 1,
+         *       "host_ids": null,
          *       "kind": "release",
          *       "name": "v2.3 launch",
          *       "tag": null,
@@ -2099,6 +2203,11 @@ export interface components {
             commit?: string;
             /** Format: int64 */
             config_id: number;
+            /**
+             * @description Only these hosts of the config (a subset; absent: all of them). Each must be one of the
+             *     config's hosts.
+             */
+            host_ids?: number[];
             kind?: components["schemas"]["ReleaseKind"];
             /** @description A title for people ("Fix the cart total"). */
             name: string;
@@ -2117,6 +2226,13 @@ export interface components {
             /** Format: int64 */
             app_id: number;
             app_name: string;
+            /**
+             * Format: int64
+             * @description Who cancelled it. On a `running` release: who asked to cancel it (it stops at the next
+             *     safe point; if the switch had begun it completes, and the release says so).
+             */
+            cancelled_by?: number;
+            cancelled_by_name?: string;
             /** @description Full SHA, resolved when the release was requested. */
             commit_id: string;
             commit_message: string;
@@ -2131,6 +2247,8 @@ export interface components {
             error?: string;
             /** Format: date-time */
             finished_at?: string;
+            /** @description The hosts it is for, when not all of its config's (a subset, or a retry's hosts). */
+            host_ids?: number[];
             /** @description Per-host results (only in `GET /api/releases/{id}`; empty in lists). */
             hosts: components["schemas"]["ReleaseHostOut"][];
             /** Format: int64 */
@@ -2143,6 +2261,11 @@ export interface components {
             /** Format: int64 */
             requested_by: number;
             requested_by_name: string;
+            /**
+             * Format: int64
+             * @description The failed release this one sends again to the hosts that did not switch.
+             */
+            retry_of?: number;
             /** @description The reviewer's comment (required to reject). */
             review_comment?: string;
             /** Format: date-time */
@@ -2153,6 +2276,12 @@ export interface components {
              */
             reviewed_by?: number;
             reviewed_by_name?: string;
+            /**
+             * Format: date-time
+             * @description When it is (or was) scheduled to be queued by itself; an `approved` release with
+             *     `run_at` is a scheduled one.
+             */
+            run_at?: string;
             /**
              * @description The config this release runs with, as it was when it was requested (what a reviewer
              *     approves; no secrets). Absent in lists.
@@ -2186,7 +2315,8 @@ export interface components {
         };
         /**
          * @description Where a release is: `pending_review` → `approved` (or `rejected`) → `queued` → `running` →
-         *     `succeeded` | `failed`; `cancelled` ends a release that will not run.
+         *     `succeeded` | `failed`; `cancelled` ends a release that will not run, or one stopped while
+         *     running before any host switched.
          * @enum {string}
          */
         ReleaseStatus: "pending_review" | "approved" | "queued" | "running" | "succeeded" | "failed" | "rejected" | "cancelled";
@@ -2202,7 +2332,8 @@ export interface components {
          * @description A review decision. `comment` is required to reject.
          * @example {
          *       "comment": "Looks good; ship after 18:00",
-         *       "commit_id": null
+         *       "commit_id": null,
+         *       "run_at": null
          *     }
          */
         ReviewIn: {
@@ -2213,6 +2344,11 @@ export interface components {
              *     decision is refused (409 `changed`).
              */
             commit_id?: string;
+            /**
+             * @description Approve and schedule: the release is queued by itself at this time (RFC 3339; within
+             *     a year from now). Needs the `release` permission too. Approve only.
+             */
+            run_at?: string;
         };
         /**
          * RoleIn
@@ -2240,6 +2376,14 @@ export interface components {
          * @enum {string}
          */
         RuleKind: "branch" | "tag";
+        /**
+         * ScheduleIn
+         * @description When an approved release runs by itself.
+         */
+        ScheduleIn: {
+            /** @description RFC 3339, in the future (within a year). */
+            run_at: string;
+        };
         /**
          * SmsChannel
          * @description SMS through Alibaba Cloud.
@@ -6373,6 +6517,81 @@ export interface operations {
             };
         };
     };
+    cancelRelease: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ReleaseOut"];
+                };
+            };
+            /** @description The request could not be read (not JSON, a path or query parameter of the wrong type). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No or an invalid bearer token. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed: `permission` names what is missing. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such resource, or one the caller may not see. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request conflicts with the current state (duplicate, wrong status, still in use). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Something unexpected; the cause is in the server log. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     listReleaseEvents: {
         parameters: {
             query?: {
@@ -6447,13 +6666,70 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Server-Sent Events (text/event-stream). Each event is `id: <event id>` (increasing; send it back as `Last-Event-ID` to resume), `event: stage` (a step of the release) or `event: end` (the release's final event: stage `release`, status `succeeded` or `failed`), and `data: <one EventOut as JSON>`, then a blank line. A comment line (`:`) is sent every 15 s to keep the connection open. The stored events come first, then live ones; the server closes the stream after the `end` event of a finished release (at once when resumed after it), and for a rejected or cancelled release with no events. */
+            /** @description Server-Sent Events (text/event-stream). Each event is `id: <event id>` (increasing; send it back as `Last-Event-ID` to resume), `event: stage` (a step of the release) or `event: end` (the release's final event: stage `release`, status `succeeded`, `failed` or `cancelled`), and `data: <one EventOut as JSON>`, then a blank line. A comment line (`:`) is sent every 15 s to keep the connection open. The stored events come first, then live ones; the server closes the stream after the `end` event of a finished release (at once when resumed after it), and for a rejected or cancelled release with no events. */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
                     "text/event-stream": string;
+                };
+            };
+            /** @description The request could not be read (not JSON, a path or query parameter of the wrong type). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No or an invalid bearer token. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such resource, or one the caller may not see. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Something unexpected; the cause is in the server log. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getReleaseLog: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/plain; charset=utf-8": string;
                 };
             };
             /** @description The request could not be read (not JSON, a path or query parameter of the wrong type). */
@@ -6657,6 +6933,82 @@ export interface operations {
             };
         };
     };
+    retryRelease: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Created. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ReleaseOut"];
+                };
+            };
+            /** @description The request could not be read (not JSON, a path or query parameter of the wrong type). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No or an invalid bearer token. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed: `permission` names what is missing. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such resource, or one the caller may not see. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request conflicts with the current state (duplicate, wrong status, still in use). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Something unexpected; the cause is in the server log. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     runRelease: {
         parameters: {
             query?: never;
@@ -6732,6 +7084,112 @@ export interface operations {
             };
             /** @description A service Hippo itself needs (the queue) is unavailable; try again shortly. */
             503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    scheduleRelease: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ScheduleIn"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ReleaseOut"];
+                };
+            };
+            /** @description The request could not be read (not JSON, a path or query parameter of the wrong type). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No or an invalid bearer token. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed: `permission` names what is missing. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such resource, or one the caller may not see. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request conflicts with the current state (duplicate, wrong status, still in use). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request body is larger than the limit (`HIPPO_MAX_BODY_BYTES`, default 1 MB). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not sent as `Content-Type: application/json`. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A field holds a value that is not allowed: `field` names it. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Something unexpected; the cause is in the server log. */
+            500: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -36,4 +36,15 @@ describe('a release feed', () => {
     expect(f.apply(e)).toBe(false)
     expect(f.lines.filter((l) => l.text === 'once')).toHaveLength(1)
   })
+
+  it('ends on a cancelled release event, with the reason on the server lane', () => {
+    const f = new ReleaseFeed(['web-1'])
+    f.apply(ev('release', 'started'))
+    f.apply(ev('prepare', 'started', 'web-1'))
+    f.apply(ev('release', 'cancelled', undefined, { message: 'cancelled by ann' }))
+    expect(f.ended).toBe(true)
+    expect(f.endStatus).toBe('cancelled')
+    expect(f.server.release).toBe('error')
+    expect(f.lanes.get(SERVER)).toMatchObject({ state: 'error', message: 'cancelled by ann' })
+  })
 })

@@ -42,7 +42,7 @@ export class ReleaseFeed {
   failed = new Set<string>()
   lastEventId: number | null = null
   ended = false
-  endStatus: 'succeeded' | 'failed' | null = null
+  endStatus: 'succeeded' | 'failed' | 'cancelled' | null = null
 
   constructor(hosts: string[] = []) {
     this.lane(SERVER)
@@ -84,12 +84,13 @@ export class ReleaseFeed {
         this.server.package = 'wait'
       }
       if (state) this.server.release = state
-      if (e.status === 'succeeded' || e.status === 'failed') {
+      if (e.status === 'succeeded' || e.status === 'failed' || e.status === 'cancelled') {
         this.ended = true
         this.endStatus = e.status
+        if (e.status === 'cancelled') this.server.release = 'error'
         // The release server's lane ends with the release.
         Object.assign(this.lane(SERVER), { stage: 'release', state: e.status === 'succeeded' ? 'success' : 'error' })
-        if (e.status === 'failed') this.lane(SERVER).message = e.message
+        if (e.status !== 'succeeded') this.lane(SERVER).message = e.message
       }
     } else if (host === SERVER && (e.stage === 'checkout' || e.stage === 'package') && state) {
       this.server[e.stage] = state

@@ -31,6 +31,9 @@ pub struct Hooks {
     pub before_release: String,
     #[serde(default)]
     pub after_release: String,
+    /// On the release server when a release fails or is cancelled (issue 12).
+    #[serde(default)]
+    pub on_failure: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -18,6 +18,7 @@ pub mod lockouts;
 pub mod notices;
 pub mod people;
 pub mod releases;
+pub mod schedule;
 pub mod terminal;
 pub mod users;
 pub mod webhooks;

@@ -33,6 +33,21 @@ pub struct Release {
     pub reviewed_by: Option<UserId>,
     pub review_comment: Option<String>,
     pub reviewed_at: Option<String>,
+    /// Who cancelled it; on a `running` release, who asked (it stops at the next safe point).
+    pub cancelled_by: Option<UserId>,
+    /// The hosts it is for, when not all of its config's (a host subset, or a retry's hosts).
+    pub host_ids: Option<Vec<HostId>>,
+    /// The failed release this one sends again to the hosts that did not switch.
+    pub retry_of: Option<ReleaseId>,
+    /// When an approved release is queued by itself (a scheduled release).
+    pub run_at: Option<String>,
+}
+
+impl Release {
+    /// The hosts this release is for: its subset, else every host of its config snapshot.
+    pub fn target_host_ids(&self) -> &[HostId] {
+        self.host_ids.as_deref().unwrap_or(&self.snapshot.host_ids)
+    }
 }
 
 #[derive(sqlx::FromRow)]
@@ -59,6 +74,10 @@ struct Row {
     reviewed_by: Option<UserId>,
     review_comment: Option<String>,
     reviewed_at: Option<String>,
+    cancelled_by: Option<UserId>,
+    host_ids: Option<String>,
+    retry_of: Option<ReleaseId>,
+    run_at: Option<String>,
 }
 
 impl TryFrom<Row> for Release {
@@ -77,6 +96,14 @@ impl TryFrom<Row> for Release {
             },
             snapshot: serde_json::from_str(&r.snapshot)
                 .map_err(|e| corrupt("snapshot", e.to_string()))?,
+            host_ids: match r.host_ids.as_deref() {
+                Some(h) => {
+                    Some(serde_json::from_str(h).map_err(|e| corrupt("host_ids", e.to_string()))?)
+                }
+                None => None,
+            },
+            retry_of: r.retry_of,
+            run_at: r.run_at,
             id: r.id,
             config_id: r.config_id,
             app_id: r.app_id,
@@ -93,13 +120,14 @@ impl TryFrom<Row> for Release {
             reviewed_by: r.reviewed_by,
             review_comment: r.review_comment,
             reviewed_at: r.reviewed_at,
+            cancelled_by: r.cancelled_by,
         })
     }
 }
 
 macro_rules! cols {
     () => {
-        "id, config_id, app_id, environment_id, name, kind, ref_kind, ref_name, commit_id, commit_message, version, status, error, snapshot, requested_by, created_at, updated_at, started_at, finished_at, reviewed_by, review_comment, reviewed_at"
+        "id, config_id, app_id, environment_id, name, kind, ref_kind, ref_name, commit_id, commit_message, version, status, error, snapshot, requested_by, created_at, updated_at, started_at, finished_at, reviewed_by, review_comment, reviewed_at, cancelled_by, host_ids, retry_of, run_at"
     };
 }
 
@@ -118,6 +146,10 @@ pub struct NewRelease {
     pub status: ReleaseStatus,
     pub snapshot: ConfigSpec,
     pub requested_by: UserId,
+    /// A subset of the config's hosts (None: all of them).
+    pub host_ids: Option<Vec<HostId>>,
+    /// The failed release this one retries.
+    pub retry_of: Option<ReleaseId>,
 }
 
 /// What an edit of a release may change.
@@ -128,6 +160,19 @@ pub struct ReleaseEdit {
     pub ref_name: String,
     pub commit_id: CommitId,
     pub commit_message: String,
+}
+
+/// What [`Db::cancel_release`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cancel {
+    /// It was waiting and is `cancelled` now.
+    Cancelled,
+    /// It is running: the request is recorded; its worker stops at the next safe point.
+    Requested,
+    /// It is running and someone already asked.
+    AlreadyRequested,
+    /// It has ended (or was never going to run): nothing to cancel.
+    NotCancellable(ReleaseStatus),
 }
 
 #[derive(Debug, Clone, Default)]
@@ -172,6 +217,7 @@ pub struct NamedRelease {
     pub environment_name: String,
     pub requested_by_name: String,
     pub reviewed_by_name: Option<String>,
+    pub cancelled_by_name: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -191,6 +237,7 @@ struct NamedRow {
     environment_name: Option<String>,
     requested_by_name: Option<String>,
     reviewed_by_name: Option<String>,
+    cancelled_by_name: Option<String>,
 }
 
 /// A value bound to a `$N` of a built query (values are always bound, never spliced).
@@ -327,8 +374,8 @@ impl Db {
         let t = now();
         let r: ReleaseId = sqlx::query_scalar(
             "INSERT INTO releases (config_id, app_id, environment_id, name, kind, ref_kind, ref_name, commit_id, commit_message,
-                version, status, snapshot, requested_by, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING id",
+                version, status, snapshot, requested_by, created_at, updated_at, host_ids, retry_of)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) RETURNING id",
         )
         .bind(n.config_id)
         .bind(n.app_id)
@@ -345,6 +392,12 @@ impl Db {
         .bind(n.requested_by)
         .bind(&t)
         .bind(&t)
+        .bind(
+            n.host_ids
+                .as_ref()
+                .map(|h| serde_json::to_string(h).unwrap_or_default()),
+        )
+        .bind(n.retry_of)
         .fetch_one(&self.pool)
         .await?;
         self.get_release(r).await
@@ -384,14 +437,15 @@ impl Db {
         let sql = format!(
             "SELECT r.id, r.config_id, r.app_id, r.environment_id, r.name, r.kind, r.ref_kind, r.ref_name, r.commit_id,
                     r.commit_message, r.version, r.status, r.error, r.snapshot, r.requested_by, r.created_at, r.updated_at,
-                    r.started_at, r.finished_at, r.reviewed_by, r.review_comment, r.reviewed_at,
+                    r.started_at, r.finished_at, r.reviewed_by, r.review_comment, r.reviewed_at, r.cancelled_by, r.host_ids, r.retry_of, r.run_at,
                     a.name AS app_name, e.name AS environment_name, u.username AS requested_by_name,
-                    v.username AS reviewed_by_name
+                    v.username AS reviewed_by_name, c.username AS cancelled_by_name
              FROM releases r
              LEFT JOIN apps a ON a.id = r.app_id
              LEFT JOIN environments e ON e.id = r.environment_id
              LEFT JOIN users u ON u.id = r.requested_by
              LEFT JOIN users v ON v.id = r.reviewed_by
+             LEFT JOIN users c ON c.id = r.cancelled_by
              WHERE r.id IN (SELECT r.id FROM releases r WHERE {cond} ORDER BY r.id DESC LIMIT {} OFFSET {})
              ORDER BY r.id DESC",
             q.limit.clamp(0, 1000),
@@ -409,6 +463,7 @@ impl Db {
                 environment_name: r.environment_name.unwrap_or_default(),
                 requested_by_name: r.requested_by_name.unwrap_or_default(),
                 reviewed_by_name: r.reviewed_by_name,
+                cancelled_by_name: r.cancelled_by_name,
             });
         }
         let (cond, vals) = q.conditions(false);
@@ -450,6 +505,10 @@ impl Db {
             Some(id) => name("SELECT username FROM users WHERE id = $1", id.get()).await?,
             None => None,
         };
+        let cancelled_by_name = match r.cancelled_by {
+            Some(id) => name("SELECT username FROM users WHERE id = $1", id.get()).await?,
+            None => None,
+        };
         Ok(NamedRelease {
             app_name: name("SELECT name FROM apps WHERE id = $1", r.app_id.get())
                 .await?
@@ -467,6 +526,7 @@ impl Db {
             .await?
             .unwrap_or_default(),
             reviewed_by_name,
+            cancelled_by_name,
             release: r.clone(),
         })
     }
@@ -557,7 +617,9 @@ impl Db {
                                        WHEN $1 = 'queued' THEN NULL ELSE finished_at END,
                     reviewed_by = CASE WHEN $4 = 1 THEN $5 ELSE reviewed_by END,
                     review_comment = CASE WHEN $4 = 1 THEN $6 ELSE review_comment END,
-                    reviewed_at = CASE WHEN $4 = 1 THEN $3 ELSE reviewed_at END
+                    reviewed_at = CASE WHEN $4 = 1 THEN $3 ELSE reviewed_at END,
+                    cancelled_by = CASE WHEN $1 = 'cancelled' THEN COALESCE(cancelled_by, $5)
+                                        WHEN $1 = 'queued' THEN NULL ELSE cancelled_by END
                  WHERE id = $7 AND status = $8",
             )
             .bind(to.as_str())
@@ -591,6 +653,73 @@ impl Db {
         }
     }
 
+    /// Cancels a release for `actor`: one that waits (pending review, approved, queued) is
+    /// `cancelled` at once (a queued job then finds it not queued and skips it); a running one
+    /// gets the request recorded (`cancelled_by`), and its worker stops at the next safe point.
+    pub async fn cancel_release(&self, id: ReleaseId, actor: &Actor) -> DbResult<Cancel> {
+        loop {
+            let r = self.get_release(id).await?;
+            match r.status {
+                ReleaseStatus::PendingReview | ReleaseStatus::Approved | ReleaseStatus::Queued => {
+                    if self
+                        .move_release(
+                            id,
+                            Some(r.status),
+                            ReleaseStatus::Cancelled,
+                            None,
+                            actor,
+                            "",
+                        )
+                        .await?
+                    {
+                        return Ok(Cancel::Cancelled);
+                    }
+                }
+                ReleaseStatus::Running => {
+                    if r.cancelled_by.is_some() {
+                        return Ok(Cancel::AlreadyRequested);
+                    }
+                    let mut tx = self.pool.begin().await?;
+                    let done = sqlx::query(
+                        "UPDATE releases SET cancelled_by = $1, updated_at = $2
+                         WHERE id = $3 AND status = 'running' AND cancelled_by IS NULL",
+                    )
+                    .bind(actor.id)
+                    .bind(now())
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                    if done.rows_affected() == 1 {
+                        super::audit::insert(
+                            &mut tx,
+                            actor,
+                            "release",
+                            Some(id.get()),
+                            "cancel",
+                            &serde_json::json!({"status": "running"}),
+                            "",
+                        )
+                        .await?;
+                        tx.commit().await?;
+                        return Ok(Cancel::Requested);
+                    }
+                }
+                other => return Ok(Cancel::NotCancellable(other)),
+            }
+        }
+    }
+
+    /// Who asked to cancel a running release (None: nobody). Read by its worker.
+    pub async fn cancel_requested(&self, id: ReleaseId) -> DbResult<Option<UserId>> {
+        Ok(sqlx::query_scalar::<_, Option<UserId>>(
+            "SELECT cancelled_by FROM releases WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
+        .flatten())
+    }
+
     /// Changes a release that has not been queued yet (pending review, approved or rejected):
     /// its name and what it ships. It goes (back) to `pending_review` when `review` is on,
     /// else it is `approved`; an earlier review no longer counts. False if the release had
@@ -617,7 +746,7 @@ impl Db {
         let mut tx = self.pool.begin().await?;
         let r = sqlx::query(
             "UPDATE releases SET name = $1, ref_kind = $2, ref_name = $3, commit_id = $4, commit_message = $5,
-                status = $6, reviewed_by = NULL, review_comment = NULL, reviewed_at = NULL, updated_at = $7,
+                status = $6, reviewed_by = NULL, review_comment = NULL, reviewed_at = NULL, updated_at = $7, run_at = NULL,
                 requested_by = COALESCE($8, requested_by)
              WHERE id = $9 AND status = $10",
         )
