@@ -7,6 +7,8 @@
 //!   before-release hook
 //! - [`switch`]: per host: atomic link switch, after-release hook
 //! - [`cleanup`]: per host: keep N versions, never the live or the new one
+//! - [`custom`]: a custom release: checkout, then the config's actions in order (switch after
+//!   the last transfer), then cleanup
 //! - [`notify`]: notices about the outcome (after [`on_failure`], the config's failure hook)
 //!
 //! The machinery:
@@ -34,6 +36,7 @@ pub mod checkout;
 pub mod cleanup;
 pub mod commands;
 pub mod context;
+pub mod custom;
 pub mod delta;
 pub mod fleet;
 pub mod git;

@@ -2,6 +2,7 @@
 //! (every value in it already parsed into domain types); the repository credential is sealed
 //! in its own column and never part of the spec.
 use super::{Db, DbError, DbResult, conflict, now};
+use crate::custom::{Action, ConfigKind};
 use crate::domain::{
     AppId, ConfigId, DeltaMode, EnvironmentId, FailurePolicy, FilterMode, HostId, RemotePath,
     RepoUrl,
@@ -67,6 +68,12 @@ pub struct ConfigSpec {
     /// existed read as the default, hard links).
     #[serde(default)]
     pub delta: DeltaMode,
+    /// `custom`: run `actions` instead of packaging the tree (configs stored before custom
+    /// releases existed are `regular`).
+    #[serde(default)]
+    pub kind: ConfigKind,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub actions: Vec<Action>,
 }
 
 #[derive(Debug, Clone)]
