@@ -1,7 +1,7 @@
 //! Custom releases at the API edge: a config's `actions` as the API takes and shows them
 //! (parsed into `hippo_shared::custom::Action`), and the files uploaded with a release request
 //! for its upload transfers (`/api/releases/{id}/uploads/{step}`). docs/configs.md.
-use super::{AUTH, ApiResult, ApiTags, BAD_PARAM, CONFLICT, FORBIDDEN, INVALID, NOT_FOUND};
+use super::{AUTH, ApiResult, ApiTags, BAD_PARAM, BODY, CONFLICT, FORBIDDEN, NOT_FOUND};
 use crate::audit;
 use crate::auth::Auth;
 use crate::problem::ApiError;
@@ -256,8 +256,7 @@ impl UploadsApi {
         #[oai(validator(minimum(value = "1"), maximum(value = "50")))]
         step: Path<u32>,
         body: Binary<poem::Body>,
-    ) -> ApiResult<Json<UploadOut>, { AUTH | FORBIDDEN | NOT_FOUND | CONFLICT | INVALID | 1 << 5 }>
-    {
+    ) -> ApiResult<Json<UploadOut>, { AUTH | BODY | FORBIDDEN | NOT_FOUND | CONFLICT }> {
         let r = st.db.get_release(id.0).await?;
         auth.0
             .require_sees(r.environment_id, Some(r.app_id), "release")?;
