@@ -5,8 +5,8 @@
 //! the spec implies.
 use crate::problem::catch_all;
 use crate::routes::{
-    apps, audit, configs, environments, git, hosts, lockouts, me, onboarding, people, releases,
-    system, terminal, webhooks,
+    apps, audit, configs, custom, environments, git, hosts, lockouts, me, onboarding, people,
+    releases, system, terminal, webhooks,
 };
 use crate::state::State;
 use poem::http::{HeaderValue, StatusCode, header};
@@ -32,7 +32,7 @@ pub type Api = (
     apps::AppsApi,
     (configs::ConfigsApi, webhooks::WebhooksApi),
     (git::GitApi, webhooks::GitHooksApi),
-    releases::ReleasesApi,
+    (releases::ReleasesApi, custom::UploadsApi),
     people::PeopleApi,
     audit::AuditApi,
     lockouts::LockoutsApi,
@@ -218,11 +218,19 @@ pub fn allowed_methods(path: &str) -> Vec<String> {
 /// A body announced larger than the limit is refused before it is read (413; bodies without a
 /// length are cut off at the limit while read, `body::JsonBody`).
 async fn body_limit<E: Endpoint>(next: E, req: Request) -> poem::Result<Response> {
-    let limit = req
-        .data::<Arc<State>>()
-        .map_or(hippo_shared::config::DEFAULT_MAX_BODY_BYTES, |s| {
-            s.settings.max_body_bytes
-        });
+    // A custom release's file (`PUT /api/releases/{id}/uploads/{step}`) has its own limit.
+    let upload = req.method() == poem::http::Method::PUT
+        && req.uri().path().starts_with("/api/releases/")
+        && req.uri().path().contains("/uploads/");
+    let limit =
+        req.data::<Arc<State>>()
+            .map_or(
+                hippo_shared::config::DEFAULT_MAX_BODY_BYTES,
+                |s| match upload {
+                    true => s.settings.max_upload_bytes,
+                    false => s.settings.max_body_bytes,
+                },
+            );
     let announced = req
         .headers()
         .get(header::CONTENT_LENGTH)

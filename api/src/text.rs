@@ -124,6 +124,11 @@ text_type!(
     "A shell script of at most 65536 characters."
 );
 text_type!(
+    /// A path inside the checked-out tree (`dist/`).
+    TreePathText, 1, 1024, Some(LINE),
+    "A relative path inside the checked-out tree (`dist/`; `.` is all of it), without `..`."
+);
+text_type!(
     /// Multi-line settings text (file filter, variables).
     LongText, 0, 65536, Some(NO_NUL),
     "At most 65536 characters."

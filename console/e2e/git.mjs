@@ -170,6 +170,14 @@ try {
   await shot('01-webhook-new-zh')
   await $('webhook-provider-github').click()
   await $('webhook-rule-branch').click()
+  // A pattern the API refuses (a space): the reason shows under the field, nothing is made.
+  await input('webhook-pattern').fill('release branch')
+  await $('webhook-save').click()
+  const patternError = page.locator('[data-test="webhook-dialog"] .el-form-item__error')
+  await patternError.first().waitFor()
+  check((await patternError.first().textContent()).includes('pattern'), `the pattern's error: ${await patternError.first().textContent()}`)
+  check((await $('webhook-shown').count()) === 0, 'a refused webhook showed a secret')
+  check((await api('GET', `/api/release-configs/${CONFIG}/webhook`)).status === 404, 'a refused webhook was made')
   await input('webhook-pattern').fill('main')
   await $('webhook-auto-run').click()
   await $('webhook-save').click()
@@ -350,6 +358,14 @@ try {
   await shot('11-clone-en')
   await $('clone-cancel').click()
   await $('clone-dialog').waitFor({ state: 'hidden' })
+  // The config rows' headers fit at 1440 px with the added buttons.
+  const cutApps = await page.locator('[data-test="apps-table"] th .cell').evaluateAll((cells) =>
+    cells.filter((c) => c.scrollWidth > c.clientWidth).map((c) => c.textContent),
+  )
+  check(cutApps.length === 0, `apps headers cut off in English: ${cutApps}`)
+  // …and a config's buttons stay on one line.
+  const rowHeights = await page.locator('[data-test="apps-table"] .el-table__body .el-table__body tr').evaluateAll((rows) => rows.map((r) => r.getBoundingClientRect().height))
+  check(rowHeights.length === 2 && rowHeights.every((h) => h < 50), `config rows wrap: ${rowHeights}`)
   await shot('12-apps-en')
   await nav(`/configs/${CONFIG}`)
   await $('git-host-key-fingerprint').waitFor()
@@ -371,6 +387,7 @@ try {
 
   // ── A developer: sees the webhook and the key, changes neither.
   step('a developer sees but cannot change')
+  const adminPage = page
   page = await newPage()
   await login(GIT.dev.username, GIT.dev.password)
   await openWebhook(CONFIG)
@@ -384,6 +401,16 @@ try {
   await $('git-host-key-fingerprint').waitFor()
   check((await $('git-host-key-forget').count()) === 0, 'a developer is offered to forget the host key')
   await shot('21-host-key-dev-zh')
+
+  step('the admin removes the webhook: its URL stops')
+  page = adminPage
+  await openWebhook(CONFIG)
+  await $('webhook-remove').click()
+  await confirmBox()
+  await page.getByText('No webhook yet').first().waitFor()
+  check((await $('webhook-deliveries').count()) === 0, 'the deliveries are still listed')
+  const removed = await githubPush(url2, secret2, { ref: 'refs/heads/main', after: GIT.main })
+  check(removed.status === 404, `the removed webhook's URL: ${JSON.stringify(removed)}`)
 
   if (consoleErrors.length) throw new Error(`errors in the page:\n${consoleErrors.join('\n')}`)
   console.log(JSON.stringify({ ok: true, ...summary }))

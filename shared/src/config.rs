@@ -85,6 +85,9 @@ pub struct Settings {
     pub internal_allowlist: Vec<String>,
     /// The largest request body the API reads, in bytes (413 above it).
     pub max_body_bytes: usize,
+    /// The largest file that may be uploaded with a custom release request, in bytes (413
+    /// above it). Uploads are stored in the database until no host keeps their version.
+    pub max_upload_bytes: usize,
 }
 
 /// The sandbox of the hooks that run on the release server (before / after checkout).
@@ -121,6 +124,9 @@ impl Default for HookSandbox {
     }
 }
 
+/// 64 MiB: a jar or a bundle; larger artifacts belong in the repository's build.
+pub const DEFAULT_MAX_UPLOAD_BYTES: usize = 64 * 1024 * 1024;
+
 /// 1 MB: far above any config or release request, far below what could hurt the API.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
 
@@ -141,6 +147,7 @@ impl Default for Settings {
             metrics_listen: None,
             notice_timeout_secs: 10,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            max_upload_bytes: DEFAULT_MAX_UPLOAD_BYTES,
             addr_file: None,
             http_header_timeout_secs: 10,
             http_body_timeout_secs: 60,
@@ -286,6 +293,7 @@ impl Settings {
             "HIPPO_LOGIN_LOCKOUT_SECS" => login_lockout_secs,
             "HIPPO_LOGIN_HASH_THREADS" => login_hash_threads,
             "HIPPO_TERMINAL_IDLE_SECS" => terminal_idle_secs,
+            "HIPPO_MAX_UPLOAD_BYTES" => max_upload_bytes,
         );
         for (name, value) in [
             ("HIPPO_HTTP_HEADER_TIMEOUT_SECS", s.http_header_timeout_secs),

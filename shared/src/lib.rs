@@ -5,6 +5,7 @@
 //! - [`crypto`]: sealing secrets at rest, tokens, password hashes, the platform SSH key
 //! - [`db`]: the database: pool, migrations, one module per table group (all of Hippo's SQL)
 //! - [`domain`]: parsed, trusted values: typed ids, tags, paths, refs, statuses
+//! - [`custom`]: custom releases: a config's ordered actions (commands, transfers)
 //! - [`events`]: release events: stored, then fanned out live
 //! - [`feed`]: the live event feed across processes (Redis pub/sub, cluster mode)
 //! - [`files`]: owner-only files and folders: the data folder 0700, SQLite files 0600
@@ -15,6 +16,7 @@
 //! - [`secret`]: a string never shown: `Debug`/`Display` print `***`, only `expose()` reveals it
 pub mod config;
 pub mod crypto;
+pub mod custom;
 pub mod db;
 pub mod domain;
 pub mod events;

@@ -143,6 +143,23 @@ pub fn unpack_into_partial(partial_dir: &str) -> RemoteCommand {
     RemoteCommand::script(UNPACK_INTO_PARTIAL).arg(partial_dir)
 }
 
+const UNPACK_INTO: &str = "mkdir -p -- \"$1\" && exec tar -xzpf - -C \"$1\"";
+
+/// Unpacks the tar.gz read from stdin into `dir` (made if absent; what is there stays unless an
+/// entry replaces it), keeping file modes: a custom release's transfer into its version folder.
+/// Exit 0 on success; any other code is a failure (tar's 2 = fatal error).
+pub fn unpack_into(dir: &str) -> RemoteCommand {
+    RemoteCommand::script(UNPACK_INTO).arg(dir)
+}
+
+const NEW_VERSION_DIR: &str = "rm -rf -- \"$1\" && exec mkdir -p -- \"$1\"";
+
+/// Makes `version_dir` empty and new (a custom release's version folder, filled step by step).
+/// The caller must not pass a folder a deploy link points to. Exit 0 on success.
+pub fn new_version_dir(version_dir: &str) -> RemoteCommand {
+    RemoteCommand::script(NEW_VERSION_DIR).arg(version_dir)
+}
+
 const WRITE_FILE: &str = "mkdir -p -- \"$(dirname -- \"$1\")\" && exec cat > \"$1\"";
 
 /// Writes stdin to `path` (truncating it), creating the parent directory. Exit 0 on success.
@@ -398,6 +415,30 @@ mod tests {
                 "sh -c {} sh '/srv/$(touch /tmp/pwned)'",
                 q(UNPACK_INTO_PARTIAL)
             )
+        );
+    }
+
+    #[test]
+    fn unpack_into_render() {
+        assert_eq!(
+            unpack_into("/srv/hippo/versions/v1").render(),
+            "sh -c 'mkdir -p -- \"$1\" && exec tar -xzpf - -C \"$1\"' sh /srv/hippo/versions/v1"
+        );
+        assert_eq!(
+            unpack_into(AWKWARD).render(),
+            format!("sh -c {} sh '/srv/it'\\''s a dir/ü'", q(UNPACK_INTO))
+        );
+    }
+
+    #[test]
+    fn new_version_dir_render() {
+        assert_eq!(
+            new_version_dir("/srv/hippo/versions/v 1").render(),
+            "sh -c 'rm -rf -- \"$1\" && exec mkdir -p -- \"$1\"' sh '/srv/hippo/versions/v 1'"
+        );
+        assert_eq!(
+            new_version_dir(&format!("/srv/{PWNED}")).render(),
+            format!("sh -c {} sh '/srv/$(touch /tmp/pwned)'", q(NEW_VERSION_DIR))
         );
     }
 

@@ -6,6 +6,8 @@
 //! - [`prepare`]: per host: upload, unpack into a new version folder, before-release hook
 //! - [`switch`]: per host: atomic link switch, after-release hook
 //! - [`cleanup`]: per host: keep N versions, never the live or the new one
+//! - [`custom`]: a custom release: checkout, then the config's actions in order (switch after
+//!   the last transfer), then cleanup
 //! - [`notify`]: notices about the outcome (after [`on_failure`], the config's failure hook)
 //!
 //! The machinery:
@@ -31,6 +33,7 @@ pub mod checkout;
 pub mod cleanup;
 pub mod commands;
 pub mod context;
+pub mod custom;
 pub mod fleet;
 pub mod git;
 pub mod hooks;

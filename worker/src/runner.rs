@@ -11,6 +11,7 @@ use crate::prepare::Payload;
 use crate::retry::retry_db;
 use crate::targets::SshSetup;
 use crate::{checkout, cleanup, notify, on_failure, package, prepare, switch};
+use hippo_shared::custom::ConfigKind;
 use hippo_shared::db::DbError;
 use hippo_shared::db::releases::Release;
 use hippo_shared::domain::{ReleaseId, ReleaseKind, ReleaseStatus, VersionName};
@@ -287,6 +288,9 @@ async fn stages(deps: &Arc<Deps>, run: &Run, lease: &Lease) -> Result<(), String
     let setup = SshSetup::from_deps(deps).stopped_by(run.cancel.host_flag());
     let artifact = deps.artifact_path(run.release.config_id, &run.version);
 
+    if run.spec.kind == ConfigKind::Custom && run.release.kind == ReleaseKind::Release {
+        return crate::custom::run(deps, run, &setup, lease).await;
+    }
     let payload = match run.release.kind {
         ReleaseKind::Release => {
             let src = checkout::run(deps, run).await?;

@@ -1,6 +1,7 @@
 //! `/api/release-configs`: how one app is released to one environment (one per pair), its
 //! notice channels, and the versions kept on its hosts. (Its repository's branches, tags and
 //! commits are `routes::git`.)
+use super::custom::{self, CustomAction};
 use super::{
     AUTH, ApiResult, ApiTags, BAD_PARAM, BODY, CONFLICT, Created, Deleted, FORBIDDEN, NOT_FOUND,
     config_editable as editable, config_visible as visible,
@@ -14,6 +15,7 @@ use crate::state::State;
 use crate::text::{
     LongText, RemotePathText, RepoUrlText, Script, SecretText, ShortText, Timestamp, VariablesText,
 };
+use hippo_shared::custom::ConfigKind;
 use hippo_shared::db::configs::{
     self as shared_configs, ConfigSpec, ReleaseConfig, RepoAuthSpec, SecretChange, Variable,
 };
@@ -124,6 +126,12 @@ pub struct ConfigIn {
         validator(minimum(value = "1"), maximum(value = "86400"))
     )]
     pub hook_timeout_secs: u64,
+    /// `regular` (absent) or `custom`.
+    pub kind: Option<ConfigKind>,
+    /// For `custom` configs: the steps, run in order (1-50). A custom config takes no
+    /// before/after-release hooks and no filter.
+    #[oai(validator(max_items = 50))]
+    pub actions: Option<Vec<CustomAction>>,
 }
 
 #[derive(Object)]
@@ -154,6 +162,9 @@ pub struct ConfigOut {
     pub parallelism: Option<u32>,
     pub failure_policy: FailurePolicy,
     pub hook_timeout_secs: u64,
+    pub kind: ConfigKind,
+    /// The steps of a `custom` config (empty for `regular`).
+    pub actions: Vec<CustomAction>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
@@ -213,6 +224,9 @@ pub struct ConfigSnapshot {
     pub parallelism: Option<u32>,
     pub failure_policy: FailurePolicy,
     pub hook_timeout_secs: u64,
+    pub kind: ConfigKind,
+    /// The steps of a `custom` config (empty for `regular`).
+    pub actions: Vec<CustomAction>,
 }
 
 /// A config's settings as the API shows them (no secrets).
@@ -248,6 +262,8 @@ pub fn snapshot_out(s: ConfigSpec) -> ConfigSnapshot {
         parallelism: s.parallelism,
         failure_policy: s.failure_policy,
         hook_timeout_secs: s.hook_timeout_secs,
+        kind: s.kind,
+        actions: custom::actions_out(&s.actions),
     }
 }
 
@@ -276,6 +292,8 @@ fn out(c: ReleaseConfig, names: &Names, channels: usize) -> ConfigOut {
         parallelism: s.parallelism,
         failure_policy: s.failure_policy,
         hook_timeout_secs: s.hook_timeout_secs,
+        kind: s.kind,
+        actions: s.actions,
         created_at: c.created_at.into(),
         updated_at: c.updated_at.into(),
     }
@@ -364,7 +382,7 @@ impl ConfigIn {
             .map(|(name, value)| Variable { name, value })
             .collect();
         let hooks = self.hooks.clone().unwrap_or_default();
-        let spec = ConfigSpec {
+        let mut spec = ConfigSpec {
             repo_url,
             repo_auth,
             review_enabled: self.review_enabled,
@@ -385,7 +403,10 @@ impl ConfigIn {
             parallelism: self.parallelism,
             failure_policy: self.failure_policy.unwrap_or_default(),
             hook_timeout_secs: self.hook_timeout_secs,
+            kind: self.kind.unwrap_or_default(),
+            actions: Vec::new(),
         };
+        spec.actions = custom::parse_actions(spec.kind, self.actions.as_deref(), &spec)?;
         Ok((spec, token))
     }
 }
@@ -767,6 +788,8 @@ impl poem_openapi::types::Example for ConfigIn {
             parallelism: None,
             failure_policy: Some(FailurePolicy::AllOrNothing),
             hook_timeout_secs: 600,
+            kind: None,
+            actions: None,
         }
     }
 }

@@ -5,6 +5,7 @@
 pub mod apps;
 pub mod audit;
 pub mod configs;
+pub mod custom;
 pub mod environments;
 pub mod git;
 pub mod hosts;

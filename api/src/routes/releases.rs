@@ -704,6 +704,7 @@ pub(crate) async fn request_ref(
 /// Queues an approved (or failed) release `r` for a worker; 409 if its status does not allow
 /// it, 503 (the release marked failed) if the queue is unavailable.
 pub(crate) async fn queue_run(st: &State, r: &Release, actor: &Actor) -> Result<(), ApiError> {
+    super::custom::check_uploads(st, r).await?;
     if !st
         .db
         .transition_release_as(r.id, ReleaseStatus::Queued, None, actor, "")

@@ -878,6 +878,47 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/releases/{id}/uploads": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The files uploaded for a custom release (without their bytes), by step. */
+        get: operations["listReleaseUploads"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/releases/{id}/uploads/{step}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Upload the file for `step` (1-based) of a custom release: that step must be a transfer
+         *     of source `upload`. The body is the file's bytes (`application/octet-stream`), at most
+         *     `HIPPO_MAX_UPLOAD_BYTES` (default 64 MiB; 413 above it). Only before the release is
+         *     queued (pending review, approved or rejected; 409 otherwise); a new file replaces the
+         *     old one and, with review on, sends the release back to review. Needs `request`. The file
+         *     is kept while a host keeps the version it went into.
+         */
+        put: operations["uploadReleaseFile"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/roles": {
         parameters: {
             query?: never;
@@ -1029,6 +1070,13 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /**
+         * @description What a custom release step does: `server_command` (a script on the release server, in the
+         *     checked-out tree, sandboxed), `target_command` (a script on every target, in the new
+         *     version folder), `transfer` (files to a destination on every target).
+         * @enum {string}
+         */
+        ActionType: "server_command" | "target_command" | "transfer";
         /**
          * AppAccessOut
          * @description What the caller may do for one app in one environment.
@@ -1203,6 +1251,8 @@ export interface components {
          * @description The new config, and what was not copied from the source.
          */
         CloneOut: {
+            /** @description The steps of a `custom` config (empty for `regular`). */
+            actions: components["schemas"]["CustomAction"][];
             /** Format: int64 */
             app_id: number;
             app_name: string;
@@ -1225,6 +1275,7 @@ export interface components {
             id: number;
             /** Format: uint32 */
             keep_versions: number;
+            kind: components["schemas"]["ConfigKind"];
             /** @description Left behind by the clone: to choose or set again on the new config. */
             not_copied: components["schemas"]["NotCopied"][];
             /**
@@ -1263,6 +1314,7 @@ export interface components {
          * @description A regular release config (create or full replace). Left out: `repo_auth` `none`,
          *     `filter_mode` `exclude`, `failure_policy` `all_or_nothing`, no hooks.
          * @example {
+         *       "actions": null,
          *       "app_id": 1,
          *       "deploy_path": "/var/www/cart",
          *       "environment_id": 1,
@@ -1281,6 +1333,7 @@ export interface components {
          *         1
          *       ],
          *       "keep_versions": 5,
+         *       "kind": null,
          *       "notice_channels": null,
          *       "parallelism": null,
          *       "repo_auth": "platform_key",
@@ -1293,6 +1346,11 @@ export interface components {
          *     }
          */
         ConfigIn: {
+            /**
+             * @description For `custom` configs: the steps, run in order (1-50). A custom config takes no
+             *     before/after-release hooks and no filter.
+             */
+            actions?: components["schemas"]["CustomAction"][];
             /** Format: int64 */
             app_id: number;
             /** @description Becomes a link to the live version, e.g. `/var/www/html`. */
@@ -1321,6 +1379,8 @@ export interface components {
              * @default 5
              */
             keep_versions: number;
+            /** @description `regular` (absent) or `custom`. */
+            kind?: components["schemas"]["ConfigKind"] & unknown;
             /**
              * @description Write-only: where notices go. Stored sealed; read back redacted at
              *     `/api/release-configs/{id}/notice-channels`. On update, leave out to keep them; `[]`
@@ -1350,8 +1410,16 @@ export interface components {
             /** @description Holds one folder per version, e.g. `/data/hippo/repos`. */
             versions_path: string;
         };
+        /**
+         * @description `regular` (the default): package the tree, unpack it on every host, switch; `custom`: run
+         *     the config's `actions` in order.
+         * @enum {string}
+         */
+        ConfigKind: "regular" | "custom";
         /** ConfigOut */
         ConfigOut: {
+            /** @description The steps of a `custom` config (empty for `regular`). */
+            actions: components["schemas"]["CustomAction"][];
             /** Format: int64 */
             app_id: number;
             app_name: string;
@@ -1374,6 +1442,7 @@ export interface components {
             id: number;
             /** Format: uint32 */
             keep_versions: number;
+            kind: components["schemas"]["ConfigKind"];
             /**
              * Format: uint32
              * @description How many notice channels are set (see `/api/release-configs/{id}/notice-channels`).
@@ -1400,6 +1469,8 @@ export interface components {
          *     the notice channels are stored sealed elsewhere and never returned.
          */
         ConfigSnapshot: {
+            /** @description The steps of a `custom` config (empty for `regular`). */
+            actions: components["schemas"]["CustomAction"][];
             deploy_path: string;
             failure_policy: components["schemas"]["FailurePolicy"];
             filter: string;
@@ -1410,6 +1481,7 @@ export interface components {
             host_ids: number[];
             /** Format: uint32 */
             keep_versions: number;
+            kind: components["schemas"]["ConfigKind"];
             /**
              * Format: uint32
              * @description Hosts prepared at once; absent: all.
@@ -1421,6 +1493,25 @@ export interface components {
             review_enabled: boolean;
             variables: string;
             versions_path: string;
+        };
+        /**
+         * CustomAction
+         * @description One step of a custom release. Commands take `script`; transfers take `source`, `path`
+         *     (for `tree`) and `destination`.
+         */
+        CustomAction: {
+            /**
+             * @description For transfers: an absolute path on every target. It becomes a symbolic link into the
+             *     deploy path (a real file or folder there stops the release: move it away first).
+             */
+            destination?: string;
+            /** @description For `tree` transfers: the file or folder in the checked-out tree, like `dist/`. */
+            path?: string;
+            /** @description For commands: the shell script (`bash -e`, with the release's variables). */
+            script?: string;
+            /** @description For transfers. */
+            source?: components["schemas"]["SourceKind"] & unknown;
+            type: components["schemas"]["ActionType"];
         };
         /**
          * DeliveryAnswer
@@ -2386,6 +2477,13 @@ export interface components {
          * @enum {string}
          */
         SmtpSecurity: "tls" | "starttls" | "plain";
+        /**
+         * @description Where a transfer's files come from: `tree` (a `path` of the checked-out tree, after the
+         *     server commands before it ran) or `upload` (the file uploaded with the release request for
+         *     this step: `PUT /api/releases/{id}/uploads/{step}`).
+         * @enum {string}
+         */
+        SourceKind: "tree" | "upload";
         /** SshKeyOut */
         SshKeyOut: {
             fingerprint: string;
@@ -2495,6 +2593,23 @@ export interface components {
             k: string;
             /** Format: uint64 */
             t: number;
+        };
+        /**
+         * UploadOut
+         * @description A file uploaded for one step of a custom release.
+         */
+        UploadOut: {
+            /** @description Hex SHA-256 of the bytes, as received. */
+            sha256: string;
+            /** Format: uint64 */
+            size: number;
+            /**
+             * Format: uint32
+             * @description The step (1-based) whose transfer sends it.
+             */
+            step: number;
+            /** Format: date-time */
+            uploaded_at: string;
         };
         /**
          * UserIn
@@ -7094,6 +7209,171 @@ export interface operations {
                 };
                 content: {
                     "application/json; charset=utf-8": components["schemas"]["ReleaseOut"];
+                };
+            };
+            /** @description The request could not be read (not JSON, a path or query parameter of the wrong type). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No or an invalid bearer token. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed: `permission` names what is missing. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such resource, or one the caller may not see. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request conflicts with the current state (duplicate, wrong status, still in use). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request body is larger than the limit (`HIPPO_MAX_BODY_BYTES`, default 1 MB). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not sent as `Content-Type: application/json`. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A field holds a value that is not allowed: `field` names it. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Something unexpected; the cause is in the server log. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listReleaseUploads: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["UploadOut"][];
+                };
+            };
+            /** @description The request could not be read (not JSON, a path or query parameter of the wrong type). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No or an invalid bearer token. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such resource, or one the caller may not see. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Something unexpected; the cause is in the server log. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    uploadReleaseFile: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: number;
+                /** @description The step (1-based) in the config's actions. */
+                step: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/octet-stream": string;
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["UploadOut"];
                 };
             };
             /** @description The request could not be read (not JSON, a path or query parameter of the wrong type). */

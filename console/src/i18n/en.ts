@@ -56,6 +56,8 @@ const en = {
     reviewOff: 'No review: it can run right away', liveNow: 'Live now', liveNone: 'Nothing released yet',
     submit: 'Request release', created: 'Release requested', pickCommit: 'Pick a commit',
     gitError: 'Cannot read the repository: {message}',
+    files: 'Files', fileFor: 'Step {n} → {destination}', fileRequired: 'Choose a file for every upload step',
+    uploading: 'Uploading {name}…', uploadFailed: 'The release was requested, but uploading a file failed: {message}',
   },
   release: {
     header: 'Release #{id}', requestedBy: 'Requested by', reviewedBy: 'Reviewed by', cancelledBy: 'Cancelled by', hostsSubset: 'Hosts', retryOf: 'Retry of', runAt: 'Scheduled for',
@@ -169,6 +171,22 @@ const en = {
     policy: 'When a host fails', policyAll: 'All or nothing', policyAllHint: 'If any host fails to prepare, no host switches and the release fails.',
     policyContinue: 'Continue', policyContinueHint: 'Hosts that prepared switch anyway; the release still reports the failures.',
     hookTimeout: 'Hook timeout (seconds)', saved: 'Release config saved', fixErrors: 'Fix the marked field',
+    kind: 'Release type', kindRegular: 'Regular', kindCustom: 'Custom',
+    kindRegularHint: 'Package the repository, unpack it on every host, switch the deploy path.',
+    kindCustomHint: 'Your own steps: commands on the release server or the hosts, and file transfers. Versions and rollback work as usual.',
+    actions: 'Steps',
+  },
+  actions: {
+    none: 'No step yet: add one below.', step: 'Step {n}', up: 'Up', down: 'Down', remove: 'Remove',
+    type: { server_command: 'Command on the release server', target_command: 'Command on the hosts', transfer: 'Transfer files' },
+    hint: {
+      server_command: 'Runs in the checked-out code, sandboxed (builds go here).',
+      target_command: 'Runs on every host, in the new version folder.',
+      transfer: 'Sends files to every host; the destination switches with the release.',
+    },
+    script: 'Script', source: 'From', sourceTree: 'A path of the repository', sourceUpload: 'A file uploaded with the release',
+    path: 'Path', destination: 'Destination',
+    destinationHint: 'An absolute path on every host. It becomes a link into the deploy path; move a real folder there away first.',
   },
   hosts: {
     title: 'Hosts', new: 'New host', edit: 'Edit host', category: 'Category', address: 'Address',

@@ -58,6 +58,8 @@ const zhCN: Messages = {
     liveNow: '线上版本', liveNone: '尚未发布过',
     submit: '提交申请', created: '发布申请已提交', pickCommit: '请选择一个提交',
     gitError: '无法读取仓库：{message}',
+    files: '上传文件', fileFor: '第 {n} 步 → {destination}', fileRequired: '请为每个上传步骤选择文件',
+    uploading: '正在上传 {name}…', uploadFailed: '发布申请已提交，但上传文件失败：{message}',
   },
   release: {
     header: '发布 #{id}', requestedBy: '申请人', reviewedBy: '审核人', cancelledBy: '取消人', hostsSubset: '发布主机', retryOf: '重试自', runAt: '定时',
@@ -171,6 +173,22 @@ const zhCN: Messages = {
     policy: '主机失败时', policyAll: '全部或都不', policyAllHint: '只要有一台主机准备失败，就不切换任何主机，发布失败。',
     policyContinue: '继续', policyContinueHint: '准备好的主机照常切换；发布仍会报告失败的主机。',
     hookTimeout: '钩子超时（秒）', saved: '发布配置已保存', fixErrors: '请修正标出的字段',
+    kind: '发布类型', kindRegular: '常规发布', kindCustom: '自定义发布',
+    kindRegularHint: '打包仓库代码，解压到每台主机，再切换部署路径。',
+    kindCustomHint: '自己编排步骤：发布服务器或目标主机上的命令，以及文件传输。版本与回滚照常可用。',
+    actions: '发布步骤',
+  },
+  actions: {
+    none: '还没有步骤：在下面添加。', step: '第 {n} 步', up: '上移', down: '下移', remove: '删除',
+    type: { server_command: '发布服务器执行命令', target_command: '目标主机执行命令', transfer: '传输文件' },
+    hint: {
+      server_command: '在检出的代码目录中执行，沙箱隔离（构建放这里）。',
+      target_command: '在每台主机的新版本目录中执行。',
+      transfer: '把文件发送到每台主机；目标路径随发布一起切换。',
+    },
+    script: '脚本', source: '来源', sourceTree: '仓库中的路径', sourceUpload: '随发布申请上传的文件',
+    path: '路径', destination: '目标路径',
+    destinationHint: '每台主机上的绝对路径，会成为指向部署路径内的链接；若该处是真实目录，请先移走。',
   },
   hosts: {
     title: '主机管理', new: '新建主机', edit: '编辑主机', category: '类别', address: '地址',

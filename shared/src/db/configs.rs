@@ -2,6 +2,7 @@
 //! (every value in it already parsed into domain types); the repository credential is sealed
 //! in its own column and never part of the spec.
 use super::{Db, DbError, DbResult, conflict, now};
+use crate::custom::{Action, ConfigKind};
 use crate::domain::{
     AppId, ConfigId, EnvironmentId, FailurePolicy, FilterMode, HostId, RemotePath, RepoUrl,
 };
@@ -62,6 +63,12 @@ pub struct ConfigSpec {
     pub parallelism: Option<u32>,
     pub failure_policy: FailurePolicy,
     pub hook_timeout_secs: u64,
+    /// `custom`: run `actions` instead of packaging the tree (configs stored before custom
+    /// releases existed are `regular`).
+    #[serde(default)]
+    pub kind: ConfigKind,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub actions: Vec<Action>,
 }
 
 #[derive(Debug, Clone)]

@@ -20,6 +20,7 @@ pub mod people;
 pub mod releases;
 pub mod schedule;
 pub mod terminal;
+pub mod uploads;
 pub mod users;
 pub mod webhooks;
 
