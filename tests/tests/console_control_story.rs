@@ -90,7 +90,10 @@ fn a_reviewer_schedules_cancels_and_retries_releases_in_the_browser() {
     assert_eq!(canary["status"], "succeeded", "{canary}");
     assert_eq!(canary["host_ids"], json!([lab.host_ids[0]]), "{canary}");
     let late = summary["canaryLate"].as_f64().expect("lateness");
-    assert!((-1.0..=3.0).contains(&late), "started {late} s after its time");
+    assert!(
+        (-1.0..=3.0).contains(&late),
+        "started {late} s after its time"
+    );
     // The cancelled one: cancelled by the reviewer, no host on its version.
     let cancelled = get("cancelled");
     assert_eq!(cancelled["status"], "cancelled", "{cancelled}");
