@@ -22,8 +22,8 @@ use hippo_shared::db::configs::{
     self as shared_configs, ConfigSpec, ReleaseConfig, RepoAuthSpec, SecretChange, Variable,
 };
 use hippo_shared::domain::{
-    self, AppId, ConfigId, EnvironmentId, FailurePolicy, FilterMode, HostId, Permission, ReleaseId,
-    RemotePath, RepoUrl,
+    self, AppId, ConfigId, DeltaMode, EnvironmentId, FailurePolicy, FilterMode, HostId, Permission,
+    ReleaseId, RemotePath, RepoUrl,
 };
 use hippo_worker::notify::{Channel, dispatch};
 use hippo_worker::package::FileFilter;
@@ -122,6 +122,11 @@ pub struct ConfigIn {
     #[oai(validator(minimum(value = "1"), maximum(value = "1000")))]
     pub parallelism: Option<u32>,
     pub failure_policy: Option<FailurePolicy>,
+    /// How a redeploy makes the files that did not change: `hardlink` (the default: hard
+    /// links to the live version's files; a hook that edits such a file in place edits the
+    /// live one too), `copy` (copies: hooks may edit any file), `off` (always the whole
+    /// archive). Changed files are always new files.
+    pub delta: Option<DeltaMode>,
     /// Seconds each hook may run.
     #[oai(
         default = "default_hook_timeout",
@@ -191,6 +196,8 @@ pub struct ConfigOut {
     #[oai(skip_serializing_if_is_none)]
     pub parallelism: Option<u32>,
     pub failure_policy: FailurePolicy,
+    /// How redeploys make unchanged files (`hardlink`, `copy`, `off`).
+    pub delta: DeltaMode,
     pub hook_timeout_secs: u64,
     #[oai(flatten)]
     pub rollout: RolloutOut,
@@ -255,6 +262,8 @@ pub struct ConfigSnapshot {
     #[oai(skip_serializing_if_is_none)]
     pub parallelism: Option<u32>,
     pub failure_policy: FailurePolicy,
+    /// How redeploys make unchanged files (`hardlink`, `copy`, `off`).
+    pub delta: DeltaMode,
     pub hook_timeout_secs: u64,
     #[oai(flatten)]
     pub rollout: RolloutOut,
@@ -295,6 +304,7 @@ pub fn snapshot_out(s: ConfigSpec) -> ConfigSnapshot {
             .collect(),
         parallelism: s.parallelism,
         failure_policy: s.failure_policy,
+        delta: s.delta,
         hook_timeout_secs: s.hook_timeout_secs,
         rollout: RolloutOut {
             waves: s.rollout.waves.texts(),
@@ -331,6 +341,7 @@ fn out(c: ReleaseConfig, names: &Names, channels: usize) -> ConfigOut {
         variables: s.variables,
         parallelism: s.parallelism,
         failure_policy: s.failure_policy,
+        delta: s.delta,
         hook_timeout_secs: s.hook_timeout_secs,
         rollout: s.rollout,
         kind: s.kind,
@@ -451,6 +462,7 @@ impl ConfigIn {
             failure_policy: self.failure_policy.unwrap_or_default(),
             hook_timeout_secs: self.hook_timeout_secs,
             rollout,
+            delta: self.delta.unwrap_or_default(),
             kind: self.kind.unwrap_or_default(),
             actions: Vec::new(),
         };
@@ -835,6 +847,7 @@ impl poem_openapi::types::Example for ConfigIn {
             variables: "NODE_ENV=production\n".into(),
             parallelism: None,
             failure_policy: Some(FailurePolicy::AllOrNothing),
+            delta: None,
             hook_timeout_secs: 600,
             waves: vec!["1".into(), "25%".into(), "rest".into()],
             health_check: Some(HealthCheckSpec {
