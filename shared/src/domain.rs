@@ -761,6 +761,23 @@ pub enum FailurePolicy {
     Continue,
 }
 
+/// How a redeploy makes the files that did not change (issue 11): the host builds the new
+/// version from the live one and receives only new and changed files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(poem_openapi::Enum))]
+#[cfg_attr(feature = "openapi", oai(rename_all = "snake_case"))]
+pub enum DeltaMode {
+    /// Unchanged files are hard links to the live version's (the default: no copy, no disk).
+    /// A hook that edits an unchanged file in place edits the live version's file too.
+    #[default]
+    Hardlink,
+    /// Unchanged files are copied from the live version: hooks may edit any file in place.
+    Copy,
+    /// Every release sends the whole archive.
+    Off,
+}
+
 /// How `filter` is read: `exclude` (the default: matching files are left out) or `include`
 /// (only matching files are shipped).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]

@@ -9,6 +9,7 @@ use crate::lease::{self, Lease};
 use crate::outcome;
 use crate::prepare::Payload;
 use crate::retry::retry_db;
+use crate::shipping::Shipment;
 use crate::targets::SshSetup;
 use crate::{checkout, cleanup, notify, on_failure, package, prepare, switch};
 use hippo_shared::custom::ConfigKind;
@@ -295,12 +296,9 @@ async fn stages(deps: &Arc<Deps>, run: &Run, lease: &Lease) -> Result<(), String
         ReleaseKind::Release => {
             let src = checkout::run(deps, run).await?;
             cancel::checkpoint(run)?;
-            let manifest = package::run(run, &src, &artifact).await?;
+            let packaged = package::run(run, &src, &artifact).await?;
             cancel::checkpoint(run)?;
-            Payload::Archive {
-                path: artifact.clone(),
-                manifest: Arc::new(manifest),
-            }
+            Payload::Archive(Arc::new(Shipment::new(run, packaged, deps.settings.zstd)))
         }
         ReleaseKind::Rollback => Payload::Existing {
             fallback: Some(artifact.clone()),

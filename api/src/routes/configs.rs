@@ -20,8 +20,8 @@ use hippo_shared::db::configs::{
     self as shared_configs, ConfigSpec, ReleaseConfig, RepoAuthSpec, SecretChange, Variable,
 };
 use hippo_shared::domain::{
-    self, AppId, ConfigId, EnvironmentId, FailurePolicy, FilterMode, HostId, Permission, ReleaseId,
-    RemotePath, RepoUrl,
+    self, AppId, ConfigId, DeltaMode, EnvironmentId, FailurePolicy, FilterMode, HostId, Permission,
+    ReleaseId, RemotePath, RepoUrl,
 };
 use hippo_worker::notify::{Channel, dispatch};
 use hippo_worker::package::FileFilter;
@@ -120,6 +120,11 @@ pub struct ConfigIn {
     #[oai(validator(minimum(value = "1"), maximum(value = "1000")))]
     pub parallelism: Option<u32>,
     pub failure_policy: Option<FailurePolicy>,
+    /// How a redeploy makes the files that did not change: `hardlink` (the default: hard
+    /// links to the live version's files; a hook that edits such a file in place edits the
+    /// live one too), `copy` (copies: hooks may edit any file), `off` (always the whole
+    /// archive). Changed files are always new files.
+    pub delta: Option<DeltaMode>,
     /// Seconds each hook may run.
     #[oai(
         default = "default_hook_timeout",
@@ -161,6 +166,8 @@ pub struct ConfigOut {
     #[oai(skip_serializing_if_is_none)]
     pub parallelism: Option<u32>,
     pub failure_policy: FailurePolicy,
+    /// How redeploys make unchanged files (`hardlink`, `copy`, `off`).
+    pub delta: DeltaMode,
     pub hook_timeout_secs: u64,
     pub kind: ConfigKind,
     /// The steps of a `custom` config (empty for `regular`).
@@ -223,6 +230,8 @@ pub struct ConfigSnapshot {
     #[oai(skip_serializing_if_is_none)]
     pub parallelism: Option<u32>,
     pub failure_policy: FailurePolicy,
+    /// How redeploys make unchanged files (`hardlink`, `copy`, `off`).
+    pub delta: DeltaMode,
     pub hook_timeout_secs: u64,
     pub kind: ConfigKind,
     /// The steps of a `custom` config (empty for `regular`).
@@ -261,6 +270,7 @@ pub fn snapshot_out(s: ConfigSpec) -> ConfigSnapshot {
             .collect(),
         parallelism: s.parallelism,
         failure_policy: s.failure_policy,
+        delta: s.delta,
         hook_timeout_secs: s.hook_timeout_secs,
         kind: s.kind,
         actions: custom::actions_out(&s.actions),
@@ -291,6 +301,7 @@ fn out(c: ReleaseConfig, names: &Names, channels: usize) -> ConfigOut {
         variables: s.variables,
         parallelism: s.parallelism,
         failure_policy: s.failure_policy,
+        delta: s.delta,
         hook_timeout_secs: s.hook_timeout_secs,
         kind: s.kind,
         actions: s.actions,
@@ -403,6 +414,7 @@ impl ConfigIn {
             parallelism: self.parallelism,
             failure_policy: self.failure_policy.unwrap_or_default(),
             hook_timeout_secs: self.hook_timeout_secs,
+            delta: self.delta.unwrap_or_default(),
             kind: self.kind.unwrap_or_default(),
             actions: Vec::new(),
         };
@@ -787,6 +799,7 @@ impl poem_openapi::types::Example for ConfigIn {
             variables: "NODE_ENV=production\n".into(),
             parallelism: None,
             failure_policy: Some(FailurePolicy::AllOrNothing),
+            delta: None,
             hook_timeout_secs: 600,
             kind: None,
             actions: None,

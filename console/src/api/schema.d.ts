@@ -1258,6 +1258,8 @@ export interface components {
             app_name: string;
             /** Format: date-time */
             created_at: string;
+            /** @description How redeploys make unchanged files (`hardlink`, `copy`, `off`). */
+            delta: components["schemas"]["DeltaMode"] & unknown;
             deploy_path: string;
             /** Format: int64 */
             environment_id: number;
@@ -1316,6 +1318,7 @@ export interface components {
          * @example {
          *       "actions": null,
          *       "app_id": 1,
+         *       "delta": null,
          *       "deploy_path": "/var/www/cart",
          *       "environment_id": 1,
          *       "failure_policy": "all_or_nothing",
@@ -1353,6 +1356,13 @@ export interface components {
             actions?: components["schemas"]["CustomAction"][];
             /** Format: int64 */
             app_id: number;
+            /**
+             * @description How a redeploy makes the files that did not change: `hardlink` (the default: hard
+             *     links to the live version's files; a hook that edits such a file in place edits the
+             *     live one too), `copy` (copies: hooks may edit any file), `off` (always the whole
+             *     archive). Changed files are always new files.
+             */
+            delta?: components["schemas"]["DeltaMode"] & unknown;
             /** @description Becomes a link to the live version, e.g. `/var/www/html`. */
             deploy_path: string;
             /** Format: int64 */
@@ -1425,6 +1435,8 @@ export interface components {
             app_name: string;
             /** Format: date-time */
             created_at: string;
+            /** @description How redeploys make unchanged files (`hardlink`, `copy`, `off`). */
+            delta: components["schemas"]["DeltaMode"] & unknown;
             deploy_path: string;
             /** Format: int64 */
             environment_id: number;
@@ -1471,6 +1483,8 @@ export interface components {
         ConfigSnapshot: {
             /** @description The steps of a `custom` config (empty for `regular`). */
             actions: components["schemas"]["CustomAction"][];
+            /** @description How redeploys make unchanged files (`hardlink`, `copy`, `off`). */
+            delta: components["schemas"]["DeltaMode"] & unknown;
             deploy_path: string;
             failure_policy: components["schemas"]["FailurePolicy"];
             filter: string;
@@ -1543,6 +1557,12 @@ export interface components {
             /** Format: int64 */
             release_id?: number;
         };
+        /**
+         * @description How a redeploy makes the files that did not change (issue 11): the host builds the new
+         *     version from the live one and receives only new and changed files.
+         * @enum {string}
+         */
+        DeltaMode: "hardlink" | "copy" | "off";
         /**
          * DingTalkChannel
          * @description A DingTalk group robot, signed.

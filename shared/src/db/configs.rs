@@ -4,7 +4,8 @@
 use super::{Db, DbError, DbResult, conflict, now};
 use crate::custom::{Action, ConfigKind};
 use crate::domain::{
-    AppId, ConfigId, EnvironmentId, FailurePolicy, FilterMode, HostId, RemotePath, RepoUrl,
+    AppId, ConfigId, DeltaMode, EnvironmentId, FailurePolicy, FilterMode, HostId, RemotePath,
+    RepoUrl,
 };
 use serde::{Deserialize, Serialize};
 
@@ -63,6 +64,10 @@ pub struct ConfigSpec {
     pub parallelism: Option<u32>,
     pub failure_policy: FailurePolicy,
     pub hook_timeout_secs: u64,
+    /// How redeploys reuse the live version's unchanged files (configs stored before it
+    /// existed read as the default, hard links).
+    #[serde(default)]
+    pub delta: DeltaMode,
     /// `custom`: run `actions` instead of packaging the tree (configs stored before custom
     /// releases existed are `regular`).
     #[serde(default)]
