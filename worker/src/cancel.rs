@@ -189,6 +189,15 @@ pub fn stopped_message(by: &str, removed: bool) -> String {
     format!("cancelled by {by}: stopped before the switch, no host switched{tail}")
 }
 
+/// A run's failure as the release tells it: when it stopped because of a cancel, it says who
+/// cancelled first (a hook stopped mid-way reports only that it was stopped).
+pub fn explain(cancel: &Cancel, reason: String) -> String {
+    match cancel.stopped_by() {
+        Some(by) if !reason.starts_with("cancelled by ") => format!("cancelled by {by}: {reason}"),
+        _ => reason,
+    }
+}
+
 /// Between stages on the release server: `Err` once the run is stopping.
 pub fn checkpoint(run: &Run) -> Result<(), String> {
     match run.cancel.stopped_by() {
@@ -313,6 +322,22 @@ mod tests {
         assert!(!c.is_stopping());
         assert_eq!(c.stopped_by(), None);
         assert_eq!(c.too_late().as_deref(), Some("bob"));
+    }
+
+    #[test]
+    fn a_stopped_run_says_who_cancelled_it_once() {
+        let c = Cancel::default();
+        assert_eq!(explain(&c, "boom".into()), "boom");
+        c.request("ann");
+        assert_eq!(
+            explain(
+                &c,
+                "after_checkout hook stopped: the release was cancelled".into()
+            ),
+            "cancelled by ann: after_checkout hook stopped: the release was cancelled"
+        );
+        let said = stopped_message("ann", true);
+        assert_eq!(explain(&c, said.clone()), said);
     }
 
     #[test]

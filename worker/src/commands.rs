@@ -472,7 +472,7 @@ const RECEIVE_DELTA: &str = "p=\"$1/.partial-$2\"; m=\"$p.hippo.json\"; k=\"$p.k
 read -r n l || exit 98; case $n:$l in :*|*:|*[!0-9:]*) exit 98;; esac; \
 [ -d \"$b\" ] || exit 5; \
 rm -rf -- \"$p\" && mkdir -p -- \"$p\" || exit 1; \
-head -c \"$n\" > \"$m\" && head -c \"$l\" > \"$k\" || exit 1; \
+head -c \"$n\" | gzip -dc > \"$m\" && head -c \"$l\" | gzip -dc > \"$k\" || exit 1; \
 if [ \"$5\" = copy ]; then o=-p; else o=-l; fi; \
 if ! (cd -- \"$b\" && xargs -0 -r cp -P $o --parents -t \"$p\" -- < \"$k\"); then \
 rm -rf -- \"$p\" \"$m\" \"$k\"; exit 6; fi; rm -f -- \"$k\"; \
@@ -486,8 +486,9 @@ v=\"$1/$2\"; if [ -e \"$v\" ] || [ -L \"$v\" ]; then rm -rf -- \"$v\" || exit 1;
 mv -T -- \"$p\" \"$v\" || exit 1; exec mv -f -- \"$m\" \"$1/.$2.hippo.json\"";
 
 /// Receives a version as a delta from the version `base` (a folder of `versions_dir`, normally
-/// the live one) in one command. Stdin: [`delta_input`]'s framing line, the manifest, the keep
-/// list (NUL-ended paths of regular files to take from the base), then the delta archive
+/// the live one) in one command. Stdin: [`delta_input`]'s framing line, the manifest and the
+/// keep list (NUL-ended paths of regular files to take from the base), each gzip-compressed
+/// (2,000 paths and hashes are ~400 KB plain), then the delta archive
 /// (`codec`). In `<versions_dir>/.partial-<version>` (emptied first): the kept files are hard
 /// links to the base's (`cp -l`) or, with `copy` as `link_mode`, copies keeping mode and times
 /// (`cp -p`); then the archive is unpacked (directories, symlinks, new and changed files: each
@@ -515,7 +516,7 @@ pub fn receive_delta(
         .arg(listing_sha256)
 }
 
-/// The framing line [`receive_delta`] reads: the manifest's and the keep list's lengths.
+/// The framing line [`receive_delta`] reads: the (compressed) manifest's and keep list's lengths.
 pub fn delta_input(manifest: &[u8], keep_list: &[u8]) -> Vec<u8> {
     format!("{} {}\n", manifest.len(), keep_list.len()).into_bytes()
 }

@@ -140,7 +140,16 @@ pub fn listing(manifest: &[ManifestEntry]) -> Vec<u8> {
     records.concat()
 }
 
-/// The keep list as `commands::receive_delta` reads it: NUL-ended paths.
+/// gzip of `data`, as `commands::receive_delta` reads its manifest and keep list.
+pub fn gzip(data: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut z = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    // Writing to a Vec cannot fail.
+    let _ = z.write_all(data);
+    z.finish().unwrap_or_default()
+}
+
+/// The keep list as `commands::receive_delta` reads it (before [`gzip`]): NUL-ended paths.
 pub fn keep_list(keep: &[String]) -> Vec<u8> {
     let mut out = Vec::with_capacity(keep.iter().map(|k| k.len() + 1).sum());
     for k in keep {
@@ -324,8 +333,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let archive = dir.path().join("d.tar.zst");
         build_archive_with(src, &FileFilter::all(), &archive, Codec::Zstd, Some(&only)).unwrap();
-        let m = manifest_json(&p.manifest);
-        let k = keep_list(&p.keep);
+        let m = gzip(&manifest_json(&p.manifest));
+        let k = gzip(&keep_list(&p.keep));
         let mut input = commands::delta_input(&m, &k);
         input.extend_from_slice(&m);
         input.extend_from_slice(&k);

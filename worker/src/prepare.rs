@@ -325,11 +325,11 @@ fn send_delta(
 ) -> Result<Result<u64, String>, String> {
     use std::io::Read;
     let file = std::fs::File::open(archive).map_err(|e| format!("cannot open the delta: {e}"))?;
-    let head = commands::delta_input(&d.manifest_json, &d.keep_list);
+    let head = commands::delta_input(&d.manifest_gz, &d.keep_gz);
     let mut input = head
         .as_slice()
-        .chain(d.manifest_json.as_slice())
-        .chain(d.keep_list.as_slice())
+        .chain(d.manifest_gz.as_slice())
+        .chain(d.keep_gz.as_slice())
         .chain(file);
     let link_mode = match mode {
         crate::delta::DeltaMode::Copy => "copy",

@@ -168,7 +168,9 @@ async fn run_stages(
         Ok(run) => {
             notify::dispatch::dispatch(deps, release, notify::NoticeKind::Started, None, None)
                 .await;
-            let r = stages(deps, &run, lease).await;
+            let r = stages(deps, &run, lease)
+                .await
+                .map_err(|e| cancel::explain(cancel, e));
             if let Err(reason) = &r {
                 on_failure::run(deps, &run, reason, cancel.stopped_by().is_some()).await;
             }

@@ -38,9 +38,10 @@ pub struct Shipment {
 /// A delta from one base, and its archives per codec.
 pub struct Delta {
     pub plan: Plan,
-    /// The manifest written beside the new version on such a host.
-    pub manifest_json: Vec<u8>,
-    pub keep_list: Vec<u8>,
+    /// The manifest written beside the new version on such a host, and the keep list, both
+    /// gzip-compressed as `commands::receive_delta` reads them.
+    pub manifest_gz: Vec<u8>,
+    pub keep_gz: Vec<u8>,
     archives: Mutex<HashMap<Codec, Shared<Result<PathBuf, String>>>>,
 }
 
@@ -148,8 +149,8 @@ impl Shipment {
                 return None;
             }
             Some(Arc::new(Delta {
-                manifest_json: self.manifest_json(&plan.manifest, "delta"),
-                keep_list: delta::keep_list(&plan.keep),
+                manifest_gz: delta::gzip(&self.manifest_json(&plan.manifest, "delta")),
+                keep_gz: delta::gzip(&delta::keep_list(&plan.keep)),
                 plan,
                 archives: Mutex::default(),
             }))
