@@ -146,11 +146,13 @@ pub async fn run(
             match pause(deps, run, u32::try_from(wave).unwrap_or(u32::MAX), timeout).await? {
                 Paused::Continued => {}
                 Paused::TimedOut => {
+                    // Said as "cancelled by …" like a person's cancel (`cancel::explain`).
+                    let by = "the pause's time-out";
                     let why = format!(
-                        "cancelled: nobody continued the release within {} s of wave {wave} of {total}",
+                        "cancelled by {by}: nobody continued the release within {} s of wave {wave} of {total}",
                         rollout.pause_timeout_secs
                     );
-                    return Err(cancelled(run, hosts, &why, "the pause's time-out").await);
+                    return Err(cancelled(run, hosts, &why, by).await);
                 }
                 Paused::Cancelled(by) => {
                     let why =
