@@ -6,7 +6,7 @@
 use crate::problem::catch_all;
 use crate::routes::{
     apps, audit, configs, custom, environments, git, hosts, lockouts, me, onboarding, people,
-    releases, system, terminal, webhooks,
+    releases, rollout, system, terminal, webhooks,
 };
 use crate::state::State;
 use poem::http::{HeaderValue, StatusCode, header};
@@ -32,7 +32,11 @@ pub type Api = (
     apps::AppsApi,
     (configs::ConfigsApi, webhooks::WebhooksApi),
     (git::GitApi, webhooks::GitHooksApi),
-    (releases::ReleasesApi, custom::UploadsApi),
+    (
+        releases::ReleasesApi,
+        custom::UploadsApi,
+        rollout::RolloutApi,
+    ),
     people::PeopleApi,
     audit::AuditApi,
     lockouts::LockoutsApi,

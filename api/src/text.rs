@@ -279,3 +279,8 @@ impl poem_openapi::types::ParseFromParameter for Timestamp {
         ))
     }
 }
+text_type!(
+    /// One wave of a rollout.
+    WaveText, 1, 8, Some(r"^([0-9]{1,4}%?|rest)$"),
+    "A number of hosts (`1`), a percentage of them (`25%`) or `rest` (last only)."
+);

@@ -141,6 +141,25 @@ async function scrollLogToTop() {
   })
   await page.waitForTimeout(300)
 }
+/** A push as GitLab sends it (its documented "Push Hook"), proven by `X-Gitlab-Token`. */
+async function gitlabPush(url, token, { ref, after }) {
+  const body = JSON.stringify({
+    object_kind: 'push', event_name: 'push', before: '0'.repeat(40), after, ref, checkout_sha: after,
+    user_name: 'Alice', user_username: 'alice', project_id: 15,
+    project: { id: 15, name: 'cart', path_with_namespace: 'acme/cart', git_ssh_url: 'git@gitlab.example.com:acme/cart.git' },
+    commits: [{ id: after, message: 'a change', timestamp: new Date().toISOString() }], total_commits_count: 1,
+  })
+  const r = await fetch(url, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/json', 'user-agent': 'GitLab/17.0.0', 'x-gitlab-event': 'Push Hook',
+      'x-gitlab-token': token, 'x-gitlab-event-uuid': randomUUID(), 'x-gitlab-instance': 'https://gitlab.example.com',
+    },
+    body,
+  })
+  const text = await r.text()
+  return { status: r.status, body: text ? JSON.parse(text) : null }
+}
 /** The deliveries table's rows: outcome and reason. */
 async function deliveryRows() {
   return page.locator('[data-test="webhook-deliveries"] .el-table__body tr').evaluateAll((rows) =>
@@ -234,6 +253,27 @@ try {
   await $('webhook-refresh').click()
   await page.waitForFunction(() => document.querySelectorAll('[data-test="webhook-deliveries"] .el-table__body tr').length === 5)
   check((await deliveryRows())[0].reason.includes('ping'), 'the ping is listed first')
+
+  step('settings change: GitLab, tags v*; the URL and secret stay')
+  await $('webhook-provider-gitlab').click()
+  await $('webhook-rule-tag').click()
+  await input('webhook-pattern').fill('v*')
+  await $('webhook-save').click()
+  let hookNow
+  for (let i = 0; i < 50; i++) {
+    hookNow = await api('GET', `/api/release-configs/${CONFIG}/webhook`)
+    if (hookNow.body.provider === 'gitlab') break
+    await page.waitForTimeout(200)
+  }
+  check(hookNow.body.provider === 'gitlab' && hookNow.body.rule_kind === 'tag' && hookNow.body.pattern === 'v*', `saved: ${JSON.stringify(hookNow.body)}`)
+  check(!hookNow.body.secret && !hookNow.body.path, 'the API showed the secret again')
+  // A GitLab branch push (its documented payload), proven by X-Gitlab-Token: ignored, tags only.
+  const lab = await gitlabPush(url2, secret2, { ref: 'refs/heads/main', after: GIT.main })
+  check(lab.status === 200 && lab.body.outcome === 'ignored' && lab.body.reason.includes('releases tags'), `GitLab branch push: ${JSON.stringify(lab)}`)
+  const labBad = await gitlabPush(url2, 'not-the-secret', { ref: 'refs/heads/main', after: GIT.main })
+  check(labBad.status === 401, `GitLab push with a wrong token: ${JSON.stringify(labBad)}`)
+  await $('webhook-refresh').click()
+  await page.waitForFunction(() => document.querySelectorAll('[data-test="webhook-deliveries"] .el-table__body tr').length === 7)
 
   // ── The accepted push's release ran by itself; its page speaks Chinese.
   step("the webhook's release runs by itself")
@@ -393,7 +433,7 @@ try {
   await openWebhook(CONFIG)
   await $('webhook-read-only').waitFor()
   check((await $('webhook-save').count()) === 0 && (await $('webhook-rotate').count()) === 0, 'the developer has webhook buttons')
-  await page.waitForFunction(() => document.querySelectorAll('[data-test="webhook-deliveries"] .el-table__body tr').length === 5)
+  await page.waitForFunction(() => document.querySelectorAll('[data-test="webhook-deliveries"] .el-table__body tr').length === 7)
   await shot('20-webhook-dev-zh')
   await $('webhook-close').click()
   check((await $(`config-edit-${CONFIG}`).count()) === 0, "the developer may edit prod's config")

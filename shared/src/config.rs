@@ -85,6 +85,9 @@ pub struct Settings {
     pub internal_allowlist: Vec<String>,
     /// The largest request body the API reads, in bytes (413 above it).
     pub max_body_bytes: usize,
+    /// Send zstd archives to hosts that have `zstd` (the default); false: gzip to every host
+    /// (`HIPPO_ZSTD=0`; the benchmark's codec table uses it).
+    pub zstd: bool,
     /// The largest file that may be uploaded with a custom release request, in bytes (413
     /// above it). Uploads are stored in the database until no host keeps their version.
     pub max_upload_bytes: usize,
@@ -163,6 +166,7 @@ impl Default for Settings {
             terminal_idle_secs: 900,
             hook_sandbox: HookSandbox::default(),
             internal_allowlist: Vec::new(),
+            zstd: true,
         }
     }
 }
@@ -258,6 +262,18 @@ impl Settings {
                 name,
                 reason: format!("'{v}' is not a number"),
             })
+        }
+        if let Some(v) = env("HIPPO_ZSTD") {
+            s.zstd = match v.trim() {
+                "1" | "true" | "yes" | "on" => true,
+                "0" | "false" | "no" | "off" => false,
+                _ => {
+                    return Err(ConfigError::Env {
+                        name: "HIPPO_ZSTD",
+                        reason: format!("'{v}' is not 0/1/true/false"),
+                    });
+                }
+            };
         }
         if let Some(v) = env("HIPPO_WORKER_CONCURRENCY") {
             s.worker_concurrency = num("HIPPO_WORKER_CONCURRENCY", v)?;

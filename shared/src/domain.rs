@@ -644,7 +644,9 @@ impl ReleaseKind {
 // One host's row in a release's per-host results (`preparing` is only in rows written by
 // older versions). The doc comment below is the spec's description.
 /// A host in a release: `pending` → `prepared` (its new version is in place) → `switched`
-/// (it serves it); `skipped` (not switched because another host failed) or `failed`.
+/// (it serves it); `skipped` (not switched because another host failed) or `failed`;
+/// `rolled_back` (it was switched, then a wave's health check failed or the release was
+/// cancelled, and it serves its previous version again).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[cfg_attr(feature = "openapi", derive(poem_openapi::Enum))]
@@ -656,16 +658,18 @@ pub enum HostStatus {
     Switched,
     Skipped,
     Failed,
+    RolledBack,
 }
 
 impl HostStatus {
-    pub const ALL: [HostStatus; 6] = [
+    pub const ALL: [HostStatus; 7] = [
         Self::Pending,
         Self::Preparing,
         Self::Prepared,
         Self::Switched,
         Self::Skipped,
         Self::Failed,
+        Self::RolledBack,
     ];
     pub fn as_str(self) -> &'static str {
         match self {
@@ -675,6 +679,7 @@ impl HostStatus {
             Self::Switched => "switched",
             Self::Skipped => "skipped",
             Self::Failed => "failed",
+            Self::RolledBack => "rolled_back",
         }
     }
     pub fn parse(s: &str) -> Result<Self, Invalid> {
@@ -759,6 +764,23 @@ pub enum FailurePolicy {
     AllOrNothing,
     /// Prepared hosts switch anyway; the release still ends failed.
     Continue,
+}
+
+/// How a redeploy makes the files that did not change (issue 11): the host builds the new
+/// version from the live one and receives only new and changed files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(poem_openapi::Enum))]
+#[cfg_attr(feature = "openapi", oai(rename_all = "snake_case"))]
+pub enum DeltaMode {
+    /// Unchanged files are hard links to the live version's (the default: no copy, no disk).
+    /// A hook that edits an unchanged file in place edits the live version's file too.
+    #[default]
+    Hardlink,
+    /// Unchanged files are copied from the live version: hooks may edit any file in place.
+    Copy,
+    /// Every release sends the whole archive.
+    Off,
 }
 
 /// How `filter` is read: `exclude` (the default: matching files are left out) or `include`

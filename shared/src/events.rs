@@ -8,7 +8,9 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
 /// The stages of a release, in order: `release` (the whole), `checkout`, `package` (on the
-/// release server), `prepare`, `switch`, `cleanup` (per host), `notify`.
+/// release server), `prepare`, `switch`, `cleanup` (per host), `notify`. A config with waves
+/// adds `wave` (a wave starts, ends, pauses, continues, rolls back) and `health` (the check
+/// on each host after its wave switched).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[cfg_attr(feature = "openapi", derive(poem_openapi::Enum))]
@@ -24,6 +26,8 @@ pub enum Stage {
     Switch,
     Cleanup,
     Notify,
+    Wave,
+    Health,
 }
 
 impl Stage {
@@ -37,6 +41,8 @@ impl Stage {
             Self::Switch => "switch",
             Self::Cleanup => "cleanup",
             Self::Notify => "notify",
+            Self::Wave => "wave",
+            Self::Health => "health",
         }
     }
 }
@@ -160,7 +166,7 @@ impl ReleaseEvent {
         self.at = now();
         self
     }
-    /// The last event of a release: the whole release succeeded or failed.
+    /// The last event of a release: the whole release succeeded, failed or was cancelled.
     pub fn is_final(&self) -> bool {
         self.stage == Stage::Release
             && matches!(

@@ -14,6 +14,7 @@
 //! - [`metrics`]: Prometheus text: this process's counters + the database's gauges
 //! - [`net`]: where Hippo may connect for a user: the SSRF guard, repository locations
 //! - [`secret`]: a string never shown: `Debug`/`Display` print `***`, only `expose()` reveals it
+//! - [`waves`]: a config's rollout: waves, the health check after each, the pause between them
 pub mod config;
 pub mod crypto;
 pub mod custom;
@@ -27,3 +28,4 @@ pub mod keys;
 pub mod metrics;
 pub mod net;
 pub mod secret;
+pub mod waves;

@@ -64,6 +64,8 @@ pub fn stage_name(stage: Stage) -> &'static str {
         Stage::Switch => "switch",
         Stage::Cleanup => "cleanup",
         Stage::Notify => "notify",
+        Stage::Wave => "wave",
+        Stage::Health => "health",
     }
 }
 

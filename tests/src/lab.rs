@@ -32,11 +32,21 @@ impl Lab {
     }
 
     pub fn with(n: u8, opts: Options) -> Lab {
+        Self::with_hosts(n, opts, TestHost::start)
+    }
+
+    /// Like [`Lab::with`], each host started by `start(index, platform public key)` (e.g. a
+    /// host without some program: [`TestHost::start_without`]).
+    pub fn with_hosts(
+        n: u8,
+        opts: Options,
+        start: impl Fn(u8, &str) -> anyhow::Result<TestHost>,
+    ) -> Lab {
         let mut hippo = Hippo::start_with(opts).unwrap_or_else(|e| panic!("hippo starts: {e:#}"));
         let (_, key) = hippo.get("/api/ssh-key");
         let public = key["public_key"].as_str().expect("public key").to_owned();
         let hosts: Vec<TestHost> = (1..=n)
-            .map(|i| TestHost::start(i, &public).unwrap_or_else(|e| panic!("sshd starts: {e:#}")))
+            .map(|i| start(i, &public).unwrap_or_else(|e| panic!("sshd starts: {e:#}")))
             .collect();
         for h in &hosts {
             hippo.attach_log(LogFile::new(format!("sshd {}", h.name), h.log_path()));

@@ -134,3 +134,52 @@ impl HangingListener {
         Ok(Self { url })
     }
 }
+
+/// A service's health endpoint on a host's address: answers every request with the status and
+/// body it is set to (200 "ok" at first) and counts the requests.
+pub struct HealthListener {
+    pub port: u16,
+    answer: Arc<Mutex<(u16, String)>>,
+    hits: Arc<Mutex<u32>>,
+}
+
+impl HealthListener {
+    /// Listens on `addr:port` (`port` 0: any free one).
+    pub fn start(addr: &str, port: u16) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind((addr, port))?;
+        let port = listener.local_addr()?.port();
+        let answer = Arc::new(Mutex::new((200, "ok".to_owned())));
+        let hits = Arc::new(Mutex::new(0));
+        let (a, h) = (answer.clone(), hits.clone());
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                if read_request(&mut stream).is_none() {
+                    continue;
+                }
+                if let Ok(mut n) = h.lock() {
+                    *n += 1;
+                }
+                let (status, body) = a.lock().map(|x| x.clone()).unwrap_or((500, String::new()));
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 {status} X\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        Ok(Self { port, answer, hits })
+    }
+
+    /// From now on, answer `status` with `body`.
+    pub fn answer(&self, status: u16, body: &str) {
+        if let Ok(mut a) = self.answer.lock() {
+            *a = (status, body.to_owned());
+        }
+    }
+
+    /// Requests received so far.
+    pub fn hits(&self) -> u32 {
+        self.hits.lock().map(|n| *n).unwrap_or(0)
+    }
+}

@@ -32,6 +32,8 @@ pub struct TestHost {
     pub host_key: (String, String),
     /// The user who logs in with a password ([`TestHost::start_with_password_user`]).
     pub password_user: Option<PasswordUser>,
+    /// Programs this host does not have ([`TestHost::start_without`]).
+    hidden: Vec<PathBuf>,
     child: Option<Child>,
     dir: tempfile::TempDir,
 }
@@ -118,6 +120,22 @@ impl TestHost {
         Self::start_with(index, authorized_key, Some(user))
     }
 
+    /// Like [`TestHost::start`], on a host that lacks the given programs (absolute paths, e.g.
+    /// `/usr/bin/zstd`): inside its mount namespace each is covered by `/dev/null`, which
+    /// cannot be run (a host without `zstd`).
+    pub fn start_without(
+        index: u8,
+        authorized_key: &str,
+        programs: &[&str],
+    ) -> anyhow::Result<TestHost> {
+        Self::start_full(
+            index,
+            authorized_key,
+            None,
+            programs.iter().map(PathBuf::from).collect(),
+        )
+    }
+
     /// The password user's home as seen from outside the host.
     pub fn user_home(&self) -> Option<PathBuf> {
         let u = self.password_user.as_ref()?;
@@ -128,6 +146,15 @@ impl TestHost {
         index: u8,
         authorized_key: &str,
         password_user: Option<PasswordUser>,
+    ) -> anyhow::Result<TestHost> {
+        Self::start_full(index, authorized_key, password_user, Vec::new())
+    }
+
+    fn start_full(
+        index: u8,
+        authorized_key: &str,
+        password_user: Option<PasswordUser>,
+        hidden: Vec<PathBuf>,
     ) -> anyhow::Result<TestHost> {
         crate::proc::check_prerequisites()?;
         let addr = format!("127.0.0.{}", 10u16 + u16::from(index));
@@ -168,6 +195,7 @@ impl TestHost {
             root,
             host_key,
             password_user,
+            hidden,
             child: None,
             dir,
         };
@@ -269,8 +297,12 @@ impl TestHost {
         } else {
             ""
         };
+        // Hidden programs: "$6", "$7", … covered by /dev/null.
+        let hide: String = (0..self.hidden.len())
+            .map(|i| format!(r#" && mount --bind /dev/null "${{{}}}""#, i + 6))
+            .collect();
         let script = format!(
-            r#"mount --bind "$1" /srv && mount --bind "$3" "$4"{users} && exec /usr/sbin/sshd -D -e -f "$2""#
+            r#"mount --bind "$1" /srv && mount --bind "$3" "$4"{users}{hide} && exec /usr/sbin/sshd -D -e -f "$2""#
         );
         let child = crate::proc::command("unshare")
             .args(["-m", "--propagation", "private", "sh", "-c"])
@@ -281,6 +313,7 @@ impl TestHost {
             .arg(self.home())
             .arg(REAL_HOME)
             .arg(dir)
+            .args(&self.hidden)
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)

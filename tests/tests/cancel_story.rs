@@ -284,3 +284,57 @@ fn a_cancel_during_the_switch_lets_the_switch_finish_and_says_so() {
         assert_eq!(h["status"], "switched", "{release}");
     }
 }
+
+#[test]
+fn a_release_cancelled_while_its_after_checkout_hook_runs_stops_the_hook_on_the_release_server() {
+    let lab = Lab::new(1, &[]);
+    let config_id = lab.config(json!({}));
+    let nap = nap();
+    set_hooks(
+        &lab,
+        config_id,
+        json!({"after_checkout": format!("echo building\nsleep {nap}\n")}),
+    );
+    let r = lab.request(config_id, "slow build", json!({"branch": "main"}));
+    lab.hippo
+        .ok(&format!("/api/releases/{r}/run"), &Value::Null, 200);
+    wait_until(
+        "the after-checkout hook sleeping on the release server",
+        Duration::from_secs(60),
+        || lab.hippo.log(),
+        || (!processes(&format!("sleep {nap}")).is_empty()).then_some(()),
+    );
+    let asked = Instant::now();
+    lab.hippo
+        .ok(&format!("/api/releases/{r}/cancel"), &Value::Null, 200);
+    let events = lab
+        .hippo
+        .events(r, None, Duration::from_secs(30))
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    assert_eq!(
+        events.last().expect("end")["status"],
+        "cancelled",
+        "{events:#?}"
+    );
+    assert!(
+        asked.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        asked.elapsed()
+    );
+    let release = status_of(&lab, r);
+    assert_eq!(
+        release["error"],
+        "cancelled by admin: after_checkout hook stopped: the release was cancelled",
+        "{release}"
+    );
+    assert!(
+        processes(&format!("sleep {nap}")).is_empty(),
+        "the hook's sleep still runs"
+    );
+    // Nothing reached the host.
+    assert!(lab.versions(&lab.hosts[0]).is_empty());
+    assert!(
+        !events.iter().any(|e| e["stage"] == "prepare"),
+        "{events:#?}"
+    );
+}

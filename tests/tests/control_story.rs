@@ -232,6 +232,38 @@ fn a_scheduled_release_runs_once_at_its_time_and_a_cancelled_one_never() {
     assert_eq!(second_row["status"], "cancelled", "{second_row}");
     assert!(release(&lab, second)["started_at"].is_null());
 
+    // An approved release scheduled afterwards (`POST …/schedule`) runs at its time too; only
+    // an approved release can be scheduled.
+    let (s, body) = lab.hippo.post(
+        &format!("/api/releases/{second}/schedule"),
+        &json!({"run_at": in_secs(2)}),
+    );
+    assert_eq!(
+        (s, body["error"].as_str()),
+        (409, Some("invalid_status")),
+        "{body}"
+    );
+    let fourth = request("scheduled later");
+    let (s, body) = lab.hippo.call(
+        &reviewer,
+        "POST",
+        &format!("/api/releases/{fourth}/approve"),
+        &json!({}),
+    );
+    assert_eq!(s, 200, "{body}");
+    let out = lab.hippo.ok(
+        &format!("/api/releases/{fourth}/schedule"),
+        &json!({"run_at": in_secs(2)}),
+        200,
+    );
+    assert!(out["run_at"].is_string(), "{out}");
+    let events = lab
+        .hippo
+        .events(fourth, None, Duration::from_secs(60))
+        .unwrap_or_else(|e| panic!("{e:#}\n{}", lab.hippo.log()));
+    assert_eq!(events.last().expect("end")["status"], "succeeded");
+    assert_eq!(messages(&events, "queued at its scheduled time"), 1);
+
     // Scheduled, then the API restarts (standalone) before its time: it still runs, once.
     if !lab.hippo.is_cluster() {
         let third = request("after a restart");

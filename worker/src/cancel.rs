@@ -105,6 +105,18 @@ impl Cancel {
         }
     }
 
+    /// The run ends cancelled although its switch had begun: a release paused between waves
+    /// whose pause timed out or that someone cancelled (`crate::waves`), once its switched
+    /// hosts went back to their previous version. `by` says who or what.
+    pub fn stop_after_switch(&self, by: &str) {
+        let mut s = self.lock();
+        if s.by.is_none() {
+            s.by = Some(by.to_owned());
+        }
+        s.phase = Phase::Stopping;
+        s.late = false;
+    }
+
     /// Who stopped the run before its switch, if someone did.
     pub fn stopped_by(&self) -> Option<String> {
         let s = self.lock();
@@ -175,6 +187,15 @@ pub fn stopped_message(by: &str, removed: bool) -> String {
         ""
     };
     format!("cancelled by {by}: stopped before the switch, no host switched{tail}")
+}
+
+/// A run's failure as the release tells it: when it stopped because of a cancel, it says who
+/// cancelled first (a hook stopped mid-way reports only that it was stopped).
+pub fn explain(cancel: &Cancel, reason: String) -> String {
+    match cancel.stopped_by() {
+        Some(by) if !reason.starts_with("cancelled by ") => format!("cancelled by {by}: {reason}"),
+        _ => reason,
+    }
 }
 
 /// Between stages on the release server: `Err` once the run is stopping.
@@ -301,6 +322,22 @@ mod tests {
         assert!(!c.is_stopping());
         assert_eq!(c.stopped_by(), None);
         assert_eq!(c.too_late().as_deref(), Some("bob"));
+    }
+
+    #[test]
+    fn a_stopped_run_says_who_cancelled_it_once() {
+        let c = Cancel::default();
+        assert_eq!(explain(&c, "boom".into()), "boom");
+        c.request("ann");
+        assert_eq!(
+            explain(
+                &c,
+                "after_checkout hook stopped: the release was cancelled".into()
+            ),
+            "cancelled by ann: after_checkout hook stopped: the release was cancelled"
+        );
+        let said = stopped_message("ann", true);
+        assert_eq!(explain(&c, said.clone()), said);
     }
 
     #[test]

@@ -71,19 +71,11 @@ impl HostCleanup {
                 }
                 None => Target::connect(&self.setup, host, ev, Stage::Cleanup)?,
             };
-            let listed = t.must(
-                "listing versions",
-                &commands::list_versions(&self.versions_path),
+            // One command: the host lists, picks (the same rule as `to_remove`) and removes.
+            let gone = t.must(
+                "removing old versions",
+                &commands::clean_versions(&self.versions_path, self.keep, &[self.live.as_str()]),
             )?;
-            let gone = to_remove(listed, self.keep, &[self.live.as_str()]);
-            if !gone.is_empty() {
-                let mut names = gone.clone();
-                names.extend(gone.iter().map(|v| format!(".{v}.hippo.json")));
-                t.must(
-                    "removing old versions",
-                    &commands::remove_versions(&self.versions_path, &names),
-                )?;
-            }
             Ok::<_, String>(gone)
         })();
         match res {

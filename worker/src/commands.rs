@@ -351,6 +351,204 @@ pub fn install_authorized_key(key_line: &str, key_base64: &str) -> RemoteCommand
         .arg(key_base64)
 }
 
+// ---------------------------------------------------------------------------------------------
+// A release's work on a host in as few commands as possible (issue 11): every command below
+// starts the user's shell once (with its rc files) and costs a round trip, so a phase on a host
+// is one command: probe (what is there), receive (unpack, manifest, rename), clean up.
+
+/// How an archive sent to a host is compressed. zstd only when the host has it ([`probe_host`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Codec {
+    Gzip,
+    Zstd,
+}
+
+impl Codec {
+    /// The word the receiving scripts take (`gzip` / `zstd`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Codec::Gzip => "gzip",
+            Codec::Zstd => "zstd",
+        }
+    }
+}
+
+/// [`receive_version`]: the framing line of stdin was missing or not a number.
+pub const RECEIVE_BAD_INPUT: i32 = 98;
+
+const PROBE_HOST: &str = "if [ -L \"$1\" ]; then t=$(readlink -- \"$1\") || exit 1; \
+printf \"link %s\\n\" \"$t\"; elif [ -e \"$1\" ]; then exit 3; else t=; echo nolink; fi; \
+if zstd -V > /dev/null 2>&1; then echo zstd; fi; \
+if [ -n \"$3\" ] && [ -d \"$2/$3\" ]; then echo present; fi; \
+m=\"$2/.${t##*/}.hippo.json\"; \
+if [ -n \"$t\" ] && [ -f \"$m\" ]; then s=$(sha256sum < \"$m\") && printf \"base %s\\n\" \"${s%% *}\"; fi; \
+exit 0";
+
+/// One look at a host before anything is sent (the first command on a connection): the deploy
+/// link, whether `zstd` is installed, whether `version` (may be empty) is already in
+/// `versions_dir`, and the sha256 of the manifest beside the live version. Prints
+/// `link <target>` or `nolink`, then `zstd` if `zstd -V` runs, `present` if the
+/// version folder exists, `base <sha256>` if `<versions_dir>/.<live name>.hippo.json` exists.
+/// Exit 0; [`DEPLOY_PATH_IS_NOT_A_LINK`] (3) if the deploy path exists and is not a link.
+/// [`ProbeReport::parse`] reads the output.
+pub fn probe_host(deploy_path: &str, versions_dir: &str, version: &str) -> RemoteCommand {
+    RemoteCommand::script(PROBE_HOST)
+        .arg(deploy_path)
+        .arg(versions_dir)
+        .arg(version)
+}
+
+/// What [`probe_host`] found.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ProbeReport {
+    /// The deploy link's target (`None`: no link yet).
+    pub link: Option<String>,
+    pub zstd: bool,
+    /// The version asked about is already there.
+    pub present: bool,
+    /// sha256 (hex) of the live version's manifest file.
+    pub base_manifest: Option<String>,
+}
+
+impl ProbeReport {
+    pub fn parse(lines: &[String]) -> ProbeReport {
+        let mut r = ProbeReport::default();
+        for l in lines {
+            if let Some(t) = l.strip_prefix("link ") {
+                r.link = Some(t.to_owned());
+            } else if l == "zstd" {
+                r.zstd = true;
+            } else if l == "present" {
+                r.present = true;
+            } else if let Some(h) = l.strip_prefix("base ") {
+                r.base_manifest = Some(h.trim().to_owned());
+            }
+        }
+        r
+    }
+
+    /// The best codec the host can unpack.
+    pub fn codec(&self) -> Codec {
+        if self.zstd { Codec::Zstd } else { Codec::Gzip }
+    }
+}
+
+const RECEIVE_VERSION: &str = "p=\"$1/.partial-$2\"; m=\"$p.hippo.json\"; \
+read -r n || exit 98; case $n in \"\"|*[!0-9]*) exit 98;; esac; \
+rm -rf -- \"$p\" && mkdir -p -- \"$p\" || exit 1; \
+if [ \"$n\" -gt 0 ]; then head -c \"$n\" > \"$m\" || exit 1; fi; \
+if [ \"$3\" = zstd ]; then tar -x -I zstd -pf - -C \"$p\"; else tar -xzpf - -C \"$p\"; fi; \
+c=$?; [ \"$c\" -eq 0 ] || exit \"$c\"; \
+v=\"$1/$2\"; if [ -e \"$v\" ] || [ -L \"$v\" ]; then rm -rf -- \"$v\" || exit 1; fi; \
+mv -T -- \"$p\" \"$v\" || exit 1; \
+if [ \"$n\" -gt 0 ]; then exec mv -f -- \"$m\" \"$1/.$2.hippo.json\"; fi; exit 0";
+
+/// Receives a whole version in one command: stdin is [`receive_input`]'s framing line, the
+/// manifest (may be empty), then the archive (`codec`). Unpacks into
+/// `<versions_dir>/.partial-<version>` (emptied first), keeping modes, then renames it to
+/// `<versions_dir>/<version>` (replacing a folder of that name: never call it for the live
+/// version) and the manifest to `<versions_dir>/.<version>.hippo.json`. A version folder is
+/// never half-unpacked. Exit 0; [`RECEIVE_BAD_INPUT`] (98); tar's code (2: a broken archive);
+/// 1 for other failures.
+pub fn receive_version(versions_dir: &str, version: &str, codec: Codec) -> RemoteCommand {
+    RemoteCommand::script(RECEIVE_VERSION)
+        .arg(versions_dir)
+        .arg(version)
+        .arg(codec.as_str())
+}
+
+/// The framing line [`receive_version`] reads before the manifest: its length in bytes.
+pub fn receive_input(manifest: &[u8]) -> Vec<u8> {
+    format!("{}\n", manifest.len()).into_bytes()
+}
+
+/// [`receive_delta`]: the base version folder is not on the host (nothing was changed).
+pub const DELTA_NO_BASE: i32 = 5;
+/// [`receive_delta`]: the base was incomplete or changed, or the result did not match the
+/// expected listing; the partial folder was removed. Send the full archive instead.
+pub const DELTA_MISMATCH: i32 = 6;
+
+const RECEIVE_DELTA: &str = "p=\"$1/.partial-$2\"; m=\"$p.hippo.json\"; k=\"$p.keep\"; b=\"$1/$4\"; \
+read -r n l || exit 98; case $n:$l in :*|*:|*[!0-9:]*) exit 98;; esac; \
+[ -d \"$b\" ] || exit 5; \
+rm -rf -- \"$p\" && mkdir -p -- \"$p\" || exit 1; \
+head -c \"$n\" | gzip -dc > \"$m\" && head -c \"$l\" | gzip -dc > \"$k\" || exit 1; \
+if [ \"$5\" = copy ]; then o=-p; else o=-l; fi; \
+if ! (cd -- \"$b\" && xargs -0 -r cp -P $o --parents -t \"$p\" -- < \"$k\"); then \
+rm -rf -- \"$p\" \"$m\" \"$k\"; exit 6; fi; rm -f -- \"$k\"; \
+if [ \"$3\" = zstd ]; then tar -x -I zstd -pf - -C \"$p\"; else tar -xzpf - -C \"$p\"; fi; \
+c=$?; [ \"$c\" -eq 0 ] || exit \"$c\"; \
+s=$(cd -- \"$p\" && find . -mindepth 1 \\( -type f -printf \"f %m %s %T@ %p\\0\" \\) \
+-o \\( -type d -printf \"d %m %p\\0\" \\) -o \\( -type l -printf \"l %p %l\\0\" \\) \
+-o -printf \"? %p\\0\" | LC_ALL=C sort -z | sha256sum); \
+if [ \"${s%% *}\" != \"$6\" ]; then rm -rf -- \"$p\" \"$m\"; exit 6; fi; \
+v=\"$1/$2\"; if [ -e \"$v\" ] || [ -L \"$v\" ]; then rm -rf -- \"$v\" || exit 1; fi; \
+mv -T -- \"$p\" \"$v\" || exit 1; exec mv -f -- \"$m\" \"$1/.$2.hippo.json\"";
+
+/// Receives a version as a delta from the version `base` (a folder of `versions_dir`, normally
+/// the live one) in one command. Stdin: [`delta_input`]'s framing line, the manifest and the
+/// keep list (NUL-ended paths of regular files to take from the base), each gzip-compressed
+/// (2,000 paths and hashes are ~400 KB plain), then the delta archive
+/// (`codec`). In `<versions_dir>/.partial-<version>` (emptied first): the kept files are hard
+/// links to the base's (`cp -l`) or, with `copy` as `link_mode`, copies keeping mode and times
+/// (`cp -p`); then the archive is unpacked (directories, symlinks, new and changed files: each
+/// a new file, never written through a link). The folder is then listed (`find -printf`, see
+/// `delta::listing`) and the listing's sha256 must equal `listing_sha256`; only then is it
+/// renamed into place with its manifest, as in [`receive_version`].
+///
+/// Exit 0; [`DELTA_NO_BASE`] (5) before reading the input, [`DELTA_MISMATCH`] (6) after
+/// removing what it made (both: send the full archive instead); [`RECEIVE_BAD_INPUT`] (98);
+/// tar's code; 1 for other failures.
+pub fn receive_delta(
+    versions_dir: &str,
+    version: &str,
+    codec: Codec,
+    base: &str,
+    link_mode: &str,
+    listing_sha256: &str,
+) -> RemoteCommand {
+    RemoteCommand::script(RECEIVE_DELTA)
+        .arg(versions_dir)
+        .arg(version)
+        .arg(codec.as_str())
+        .arg(base)
+        .arg(link_mode)
+        .arg(listing_sha256)
+}
+
+/// The framing line [`receive_delta`] reads: the (compressed) manifest's and keep list's lengths.
+pub fn delta_input(manifest: &[u8], keep_list: &[u8]) -> Vec<u8> {
+    format!("{} {}\n", manifest.len(), keep_list.len()).into_bytes()
+}
+
+const CLEAN_VERSIONS: &str = "export LC_ALL=C; [ -d \"$1\" ] || exit 0; cd -- \"$1\" || exit 1; \
+k=$2; shift 2; [ \"$k\" -ge 1 ] 2> /dev/null || k=1; n=0; \
+for d in *; do if [ -d \"$d\" ] && [ ! -L \"$d\" ]; then n=$((n+1)); fi; done; i=0; \
+for d in *; do [ -d \"$d\" ] && [ ! -L \"$d\" ] || continue; i=$((i+1)); \
+[ \"$i\" -le $((n-k)) ] || break; \
+for p in \"$@\"; do [ \"$d\" = \"$p\" ] && continue 2; done; \
+rm -rf -- \"$d\" \".$d.hippo.json\" || exit 1; printf \"%s\\n\" \"$d\"; done; exit 0";
+
+/// Cleanup in one command: keeps the `keep` newest version folders of `versions_dir` (names
+/// sort by time, compared bytewise) and every folder named in `protect`; removes the others
+/// with their manifests and prints each removed name on a line. The same rule as
+/// [`crate::cleanup::to_remove`]. Dot-folders (partial unpacks) are not versions. Exit 0
+/// (nothing to do when the folder does not exist); 1 if it cannot be entered or a removal fails.
+pub fn clean_versions(versions_dir: &str, keep: usize, protect: &[&str]) -> RemoteCommand {
+    protect.iter().fold(
+        RemoteCommand::script(CLEAN_VERSIONS)
+            .arg(versions_dir)
+            .arg(keep.to_string()),
+        |c, p| c.arg(*p),
+    )
+}
+
+/// Prints a file (a base manifest, when the worker has not seen it in this run). Exit 1 if
+/// it cannot be read.
+pub fn read_file(path: &str) -> RemoteCommand {
+    RemoteCommand::program("cat").arg("--").arg(path)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -957,6 +1155,178 @@ mod tests {
             closed.elapsed() < Duration::from_secs(3),
             "{:?}",
             closed.elapsed()
+        );
+    }
+
+    #[test]
+    fn probe_receive_and_clean_render() {
+        assert_eq!(
+            probe_host("/srv/www/current", "/srv/v", "").render(),
+            format!("sh -c {} sh /srv/www/current /srv/v ''", q(PROBE_HOST))
+        );
+        assert_eq!(
+            receive_version("/srv/v", "r 1", Codec::Zstd).render(),
+            format!("sh -c {} sh /srv/v 'r 1' zstd", q(RECEIVE_VERSION))
+        );
+        assert_eq!(
+            clean_versions("/srv/v", 5, &["r1", PWNED]).render(),
+            format!(
+                "sh -c {} sh /srv/v 5 r1 '$(touch /tmp/pwned)'",
+                q(CLEAN_VERSIONS)
+            )
+        );
+        assert_eq!(
+            read_file("/srv/v/.r1.hippo.json").render(),
+            "cat -- /srv/v/.r1.hippo.json"
+        );
+        assert_eq!(receive_input(b"{}"), b"2\n");
+    }
+
+    #[test]
+    fn a_probe_says_what_is_on_the_host() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let b = |p: &str| format!("{}/{p}", tmp.path().display());
+        let probe = |version: &str| {
+            let (code, out, err) = sh(
+                &probe_host(&b("www/current"), &b("v"), version).render(),
+                b"",
+            );
+            let lines: Vec<String> = out.lines().map(str::to_owned).collect();
+            (code, ProbeReport::parse(&lines), err)
+        };
+        let zstd = Command::new("sh")
+            .args(["-c", "zstd -V"])
+            .output()
+            .expect("sh")
+            .status
+            .success();
+        let (code, r, err) = probe("");
+        assert_eq!(code, 0, "{err}");
+        assert_eq!(
+            r,
+            ProbeReport {
+                zstd,
+                ..ProbeReport::default()
+            }
+        );
+        std::fs::create_dir_all(b("v/r1")).expect("mkdir");
+        std::fs::create_dir_all(b("www")).expect("mkdir");
+        std::fs::write(b("v/.r1.hippo.json"), "{}").expect("write");
+        std::os::unix::fs::symlink(b("v/r1"), b("www/current")).expect("symlink");
+        let (code, r, _) = probe("r1");
+        assert_eq!(code, 0);
+        assert_eq!(r.link, Some(b("v/r1")));
+        assert!(r.present);
+        assert_eq!(
+            r.base_manifest.as_deref(),
+            Some("44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a")
+        );
+        assert!(!probe("r2").1.present);
+        std::fs::remove_file(b("www/current")).expect("rm");
+        std::fs::create_dir(b("www/current")).expect("mkdir");
+        assert_eq!(probe("").0, DEPLOY_PATH_IS_NOT_A_LINK);
+    }
+
+    #[test]
+    fn a_version_is_received_in_one_command_with_either_codec() {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let v = tmp.path().join("it's v ü").display().to_string();
+        let src = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir(src.path().join("bin")).expect("mkdir");
+        std::fs::write(src.path().join("bin/run.sh"), "#!/bin/sh\n").expect("write");
+        std::fs::set_permissions(
+            src.path().join("bin/run.sh"),
+            std::fs::Permissions::from_mode(0o755),
+        )
+        .expect("chmod");
+        let gz = tar_gz_of(src.path());
+        let zst = Command::new("tar")
+            .args(["-I", "zstd", "-cf", "-", "-C"])
+            .arg(src.path())
+            .arg(".")
+            .output()
+            .expect("tar --zstd")
+            .stdout;
+        for (codec, archive, name) in [(Codec::Gzip, &gz, "r1"), (Codec::Zstd, &zst, "r2")] {
+            let manifest = br#"{"files":[]}"#;
+            let mut input = receive_input(manifest);
+            input.extend_from_slice(manifest);
+            input.extend_from_slice(archive);
+            let (code, _, err) = sh(&receive_version(&v, name, codec).render(), &input);
+            assert_eq!(code, 0, "{codec:?}: {err}");
+            let dir = Path::new(&v).join(name);
+            let mode = std::fs::metadata(dir.join("bin/run.sh"))
+                .expect("stat")
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o755);
+            assert_eq!(
+                std::fs::read(Path::new(&v).join(format!(".{name}.hippo.json"))).expect("read"),
+                manifest
+            );
+            assert!(!Path::new(&v).join(format!(".partial-{name}")).exists());
+        }
+        // No manifest (a rollback re-sending a version): none written.
+        let mut input = receive_input(b"");
+        input.extend_from_slice(&gz);
+        assert_eq!(
+            sh(&receive_version(&v, "r3", Codec::Gzip).render(), &input).0,
+            0
+        );
+        assert!(Path::new(&v).join("r3/bin/run.sh").exists());
+        assert!(!Path::new(&v).join(".r3.hippo.json").exists());
+        // Bad framing; a broken archive leaves no version folder.
+        assert_eq!(
+            sh(&receive_version(&v, "r4", Codec::Gzip).render(), b"x\n").0,
+            RECEIVE_BAD_INPUT
+        );
+        let mut input = receive_input(b"");
+        input.extend_from_slice(&gz[..gz.len() / 2]);
+        assert_ne!(
+            sh(&receive_version(&v, "r4", Codec::Gzip).render(), &input).0,
+            0
+        );
+        assert!(!Path::new(&v).join("r4").exists());
+    }
+
+    #[test]
+    fn cleanup_on_the_host_follows_the_same_rule_as_to_remove() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let v = tmp.path().join("v ü");
+        let names = ["a1", "a2", "a3", "a4", "a5"];
+        let cases: [(usize, &[&str]); 4] =
+            [(2, &["a5"]), (2, &["a5", "a1"]), (0, &[]), (9, &["a1"])];
+        for (keep, protect) in cases {
+            let _ = std::fs::remove_dir_all(&v);
+            for n in names {
+                std::fs::create_dir_all(v.join(n)).expect("mkdir");
+                std::fs::write(v.join(format!(".{n}.hippo.json")), "{}").expect("write");
+            }
+            std::fs::create_dir_all(v.join(".partial-a0")).expect("mkdir");
+            std::fs::write(v.join("file"), "").expect("write");
+            let (code, out, err) = sh(
+                &clean_versions(&v.display().to_string(), keep, protect).render(),
+                b"",
+            );
+            assert_eq!(code, 0, "{err}");
+            let removed: Vec<String> = out.lines().map(str::to_owned).collect();
+            let expected = crate::cleanup::to_remove(
+                names.iter().map(|s| s.to_string()).collect(),
+                keep,
+                protect,
+            );
+            assert_eq!(removed, expected, "keep {keep}, protect {protect:?}");
+            for n in names {
+                let gone = expected.iter().any(|e| e == n);
+                assert_eq!(!v.join(n).exists(), gone, "{n}");
+                assert_eq!(!v.join(format!(".{n}.hippo.json")).exists(), gone, "{n}");
+            }
+            assert!(v.join(".partial-a0").exists());
+        }
+        assert_eq!(
+            sh(&clean_versions("/nonexistent/x", 2, &[]).render(), b""),
+            (0, String::new(), String::new())
         );
     }
 }

@@ -24,7 +24,7 @@ use crate::lease::Lease;
 use crate::outcome::{self, HostRun, Outcome};
 use crate::sandbox::{SRC_INSIDE, WorkDir};
 use crate::targets::{SshSetup, Target, fan_out};
-use crate::{cancel, checkout, cleanup, commands, prepare, switch};
+use crate::{cancel, checkout, cleanup, commands, prepare};
 use flate2::Compression;
 use flate2::write::GzEncoder;
 use hippo_shared::custom::{self, Action, TransferSource};
@@ -181,8 +181,10 @@ async fn switch_all(
             "this worker lost the release lease before switching; no host was switched".into(),
         );
     }
-    switch::run(run, hosts).await;
+    // In waves, with their health checks and pauses, when the config has them.
+    let switched = crate::waves::run(deps, run, hosts, lease).await;
     outcome::record(db, run, hosts).await;
+    switched?;
     cancel::note_if_late(run);
     outcome::verdict(&outcome::named(hosts))
 }

@@ -3,8 +3,11 @@
 //! The stages, in order ([`runner`] runs them):
 //! - [`checkout`]: before-checkout hook, fetch, export the commit, after-checkout hook
 //! - [`package`]: include/exclude filter and the tar.gz that goes to hosts
-//! - [`prepare`]: per host: upload, unpack into a new version folder, before-release hook
+//! - [`prepare`]: per host: probe, send the full archive or a delta into a new version folder,
+//!   before-release hook
 //! - [`switch`]: per host: atomic link switch, after-release hook
+//! - [`waves`]: the switch a wave at a time, the health check after each (`health`), the
+//!   pause between waves, the rollback of a failed wave
 //! - [`cleanup`]: per host: keep N versions, never the live or the new one
 //! - [`custom`]: a custom release: checkout, then the config's actions in order (switch after
 //!   the last transfer), then cleanup
@@ -14,6 +17,8 @@
 //! - [`cancel`]: a running release's cancel request: watched, and where it may stop
 //! - [`commands`]: remote commands as quoted values (never executed here)
 //! - [`context`]: dependencies and the facts of one run, event sink
+//! - [`delta`]: delta redeploys: what a host with a base version must be sent (pure)
+//! - [`health`]: a wave's health check: an HTTP(S) URL and/or a command on each host
 //! - [`fleet`]: many hosts: how many at once, time limits per command, progress pacing
 //! - [`git`]: repository cache, refs, export of one commit (with submodules)
 //! - [`hooks`]: hooks on the release server
@@ -26,6 +31,7 @@
 //! - [`retry`]: patience with the database (a restart is waited out)
 //! - [`runner`]: the deploy job: lease, status, the stages in order
 //! - [`sandbox`]: bubblewrap around release-server hooks: no data, no secrets, limits
+//! - [`shipping`]: a run's archives (codec, deltas per base), built once, shared by hosts
 //! - [`ssh`]: the one SSH transport that runs `commands`
 //! - [`targets`]: one target host: connect with pinned keys, run commands, report events
 pub mod cancel;
@@ -34,8 +40,10 @@ pub mod cleanup;
 pub mod commands;
 pub mod context;
 pub mod custom;
+pub mod delta;
 pub mod fleet;
 pub mod git;
+pub mod health;
 pub mod hooks;
 pub mod hostops;
 pub mod lease;
@@ -50,6 +58,8 @@ pub mod recovery;
 pub mod retry;
 pub mod runner;
 pub mod sandbox;
+pub mod shipping;
 pub mod ssh;
 pub mod switch;
 pub mod targets;
+pub mod waves;

@@ -22,6 +22,9 @@ pub enum Outcome {
     Skipped { reason: String },
     /// Links to the new version and after-release passed.
     Switched,
+    /// Was switched, then went back to the version it linked to before (a wave's health check
+    /// failed, or a paused release was cancelled): it serves `previous` again.
+    RolledBack { reason: String },
     /// Failed in `stage`. `linked`: the deploy path links to the new version all the same (the
     /// link moved, after-release failed), so the host serves it.
     Failed {
@@ -47,6 +50,7 @@ impl Outcome {
             Outcome::Skipped { .. } => HostStatus::Skipped,
             Outcome::Switched => HostStatus::Switched,
             Outcome::Failed { .. } => HostStatus::Failed,
+            Outcome::RolledBack { .. } => HostStatus::RolledBack,
         }
     }
     /// The stage the host got to.
@@ -54,13 +58,16 @@ impl Outcome {
         match self {
             Outcome::Pending | Outcome::Prepared | Outcome::Skipped { .. } => Stage::Prepare,
             Outcome::Switched => Stage::Switch,
+            Outcome::RolledBack { .. } => Stage::Wave,
             Outcome::Failed { stage, .. } => *stage,
         }
     }
     /// Why (failed or skipped); empty otherwise.
     pub fn message(&self) -> &str {
         match self {
-            Outcome::Skipped { reason } | Outcome::Failed { reason, .. } => reason,
+            Outcome::Skipped { reason }
+            | Outcome::Failed { reason, .. }
+            | Outcome::RolledBack { reason } => reason,
             _ => "",
         }
     }
@@ -136,6 +143,9 @@ async fn record_one(db: &Db, run: &Run, h: &HostRun) -> Result<(), hippo_shared:
     if o.is_live() {
         db.mark_live_version(config, h.host.id, run.version.as_str())
             .await?;
+    }
+    if let (Outcome::RolledBack { .. }, Some(previous)) = (o, &h.previous) {
+        db.mark_live_version(config, h.host.id, previous).await?;
     }
     if !h.removed.is_empty() {
         db.forget_host_versions(config, h.host.id, &h.removed)

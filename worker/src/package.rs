@@ -10,6 +10,7 @@
 //! Anything named `.git`, at any depth, is always left out; sockets, fifos and devices are
 //! skipped. Compression is gzip level 1: speed matters more than size.
 
+use std::collections::HashSet;
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Read, Write};
 use std::os::unix::ffi::OsStrExt;
@@ -164,6 +165,10 @@ pub struct ManifestEntry {
     pub sha256: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target: Option<String>,
+    /// Files: modification time (seconds since the epoch) as the archive sets it on the host.
+    /// A delta redeploy checks kept files against it (manifests from before deltas lack it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mtime: Option<i64>,
 }
 
 /// What [`build_archive`] wrote. `files` counts regular files and symlinks,
@@ -281,6 +286,52 @@ impl<W: Write> Write for HashingWriter<W> {
     }
 }
 
+/// The compression of an archive; `commands::Codec` says which one a host can unpack.
+pub use crate::commands::Codec;
+
+/// gzip level 1, or zstd level 1 on all cores (a fast level: speed matters more than size).
+enum Compressor<W: Write> {
+    Gzip(GzEncoder<W>),
+    Zstd(zstd::stream::write::Encoder<'static, W>),
+}
+
+impl<W: Write> Compressor<W> {
+    fn new(w: W, codec: Codec) -> io::Result<Self> {
+        Ok(match codec {
+            Codec::Gzip => Compressor::Gzip(GzEncoder::new(w, Compression::fast())),
+            Codec::Zstd => {
+                let mut z = zstd::stream::write::Encoder::new(w, 1)?;
+                let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+                if cores > 1 {
+                    z.multithread(u32::try_from(cores).unwrap_or(1))?;
+                }
+                Compressor::Zstd(z)
+            }
+        })
+    }
+    fn finish(self) -> io::Result<W> {
+        match self {
+            Compressor::Gzip(g) => g.finish(),
+            Compressor::Zstd(z) => z.finish(),
+        }
+    }
+}
+
+impl<W: Write> Write for Compressor<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Compressor::Gzip(g) => g.write(buf),
+            Compressor::Zstd(z) => z.write(buf),
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Compressor::Gzip(g) => g.flush(),
+            Compressor::Zstd(z) => z.flush(),
+        }
+    }
+}
+
 /// A reader that counts what was read.
 struct CountingReader<R> {
     inner: R,
@@ -295,13 +346,20 @@ impl<R: Read> Read for CountingReader<R> {
     }
 }
 
+/// The mtime an archive records (and so the host's file gets): whole seconds, 0 before 1970.
+fn header_mtime(meta: &fs::Metadata) -> u64 {
+    u64::try_from(meta.mtime())
+        .unwrap_or(0)
+        .min(i64::MAX as u64)
+}
+
 fn base_header(meta: &fs::Metadata, entry_type: tar::EntryType) -> tar::Header {
     let mut header = tar::Header::new_gnu();
     header.set_entry_type(entry_type);
     header.set_mode(meta.mode() & 0o7777);
     header.set_uid(0);
     header.set_gid(0);
-    header.set_mtime(u64::try_from(meta.mtime()).unwrap_or(0));
+    header.set_mtime(header_mtime(meta));
     header.set_size(0);
     header
 }
@@ -312,14 +370,30 @@ pub fn build_archive(
     filter: &FileFilter,
     out: &Path,
 ) -> Result<PackageInfo, PackageError> {
-    let entries = collect(src, filter)?;
+    build_archive_with(src, filter, out, Codec::Gzip, None)
+}
+
+/// Writes an archive of `src` to `out` compressed with `codec`: every selected entry, or only
+/// those whose path (as in the manifest) is in `only` (a delta).
+pub fn build_archive_with(
+    src: &Path,
+    filter: &FileFilter,
+    out: &Path,
+    codec: Codec,
+    only: Option<&HashSet<&str>>,
+) -> Result<PackageInfo, PackageError> {
+    let mut entries = collect(src, filter)?;
+    if let Some(only) = only {
+        entries.retain(|e| only.contains(e.rel.to_string_lossy().as_ref()));
+    }
     let file = File::create(out).map_err(io_err(out))?;
     let writer = HashingWriter {
         inner: BufWriter::with_capacity(256 * 1024, file),
         hasher: Sha256::new(),
         count: 0,
     };
-    let mut builder = tar::Builder::new(GzEncoder::new(writer, Compression::fast()));
+    let compressor = Compressor::new(writer, codec).map_err(io_err(out))?;
+    let mut builder = tar::Builder::new(compressor);
     builder.follow_symlinks(false);
     let mut files = 0u64;
     let mut bytes = 0u64;
@@ -362,8 +436,8 @@ pub fn build_archive(
             }
         }
     }
-    let gz = builder.into_inner().map_err(io_err(out))?;
-    let mut writer = gz.finish().map_err(io_err(out))?;
+    let compressor = builder.into_inner().map_err(io_err(out))?;
+    let mut writer = compressor.finish().map_err(io_err(out))?;
     writer.flush().map_err(io_err(out))?;
     let HashingWriter {
         inner,
@@ -398,6 +472,7 @@ pub fn manifest(src: &Path, filter: &FileFilter) -> Result<Vec<ManifestEntry>, P
                 size: 0,
                 sha256: None,
                 target: None,
+                mtime: None,
             },
             EntryKind::Symlink => {
                 let target = fs::read_link(&entry.abs).map_err(io_err(&entry.abs))?;
@@ -408,6 +483,7 @@ pub fn manifest(src: &Path, filter: &FileFilter) -> Result<Vec<ManifestEntry>, P
                     size: target.as_os_str().len() as u64,
                     sha256: None,
                     target: Some(target.to_string_lossy().into_owned()),
+                    mtime: None,
                 }
             }
             EntryKind::File => {
@@ -421,6 +497,7 @@ pub fn manifest(src: &Path, filter: &FileFilter) -> Result<Vec<ManifestEntry>, P
                     size,
                     sha256: Some(hex::encode(hasher.finalize())),
                     target: None,
+                    mtime: Some(header_mtime(&entry.meta) as i64),
                 }
             }
         };
@@ -429,9 +506,14 @@ pub fn manifest(src: &Path, filter: &FileFilter) -> Result<Vec<ManifestEntry>, P
     Ok(out)
 }
 
-/// Stage 2 of a release: filter and pack the exported tree into `out` (the artifact kept for
-/// rollbacks); returns the manifest JSON recorded beside the version on every host.
-pub async fn run(run: &crate::context::Run, src: &Path, out: &Path) -> Result<String, String> {
+/// Stage 2 of a release: filter and pack the exported tree into `out` (the tar.gz kept for
+/// rollbacks) and list it (the manifest recorded beside the version on every host, from which
+/// deltas are planned).
+pub async fn run(
+    run: &crate::context::Run,
+    src: &Path,
+    out: &Path,
+) -> Result<crate::shipping::Packaged, String> {
     use hippo_shared::events::{EventStatus, Stage};
     let ev = &run.events;
     ev.send(ev.event(Stage::Package, EventStatus::Started));
@@ -441,10 +523,10 @@ pub async fn run(run: &crate::context::Run, src: &Path, out: &Path) -> Result<St
     if let Some(dir) = out.parent() {
         fs::create_dir_all(dir).map_err(|e| format!("cannot create the artifact folder: {e}"))?;
     }
-    let (src, out) = (src.to_owned(), out.to_owned());
+    let (tree, archive, f) = (src.to_owned(), out.to_owned(), filter.clone());
     let (info, entries) = tokio::task::spawn_blocking(move || {
-        let entries = manifest(&src, &filter)?;
-        let info = build_archive(&src, &filter, &out)?;
+        let entries = manifest(&tree, &f)?;
+        let info = build_archive(&tree, &f, &archive)?;
         Ok::<_, PackageError>((info, entries))
     })
     .await
@@ -458,14 +540,12 @@ pub async fn run(run: &crate::context::Run, src: &Path, out: &Path) -> Result<St
                 info.files, info.bytes_uncompressed, info.archive_bytes, info.sha256
             )),
     );
-    let manifest = serde_json::json!({
-        "release_id": run.release.id,
-        "commit": run.release.commit_id,
-        "version": run.version,
-        "archive_sha256": info.sha256,
-        "files": entries,
-    });
-    Ok(manifest.to_string())
+    Ok(crate::shipping::Packaged {
+        src: src.to_owned(),
+        filter,
+        entries,
+        gzip: out.to_owned(),
+    })
 }
 
 /// Keeps the newest `keep` archives of a config besides `artifact` (the one just made or

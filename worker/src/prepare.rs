@@ -4,6 +4,7 @@
 use crate::commands;
 use crate::context::Run;
 use crate::outcome::{HostRun, Outcome};
+use crate::shipping::{Delta, Shipment};
 use crate::targets::{SshSetup, Target, fan_out};
 use hippo_shared::db::inventory::Host;
 use hippo_shared::events::{EventStatus, Stage};
@@ -17,16 +18,15 @@ struct Prepared {
     /// The version the deploy path pointed to before (None on a first release).
     previous: Option<String>,
     bytes_sent: u64,
+    /// How the version came: `delta: N files, X bytes (codec)` or `full: …`.
+    shipped: Option<String>,
 }
 
 /// What to put on a host: a new version from an archive, or one that should already be there.
 #[derive(Clone)]
 pub enum Payload {
-    /// Upload this archive (and record this manifest JSON beside the version).
-    Archive {
-        path: PathBuf,
-        manifest: Arc<String>,
-    },
+    /// A new version: the full archive or a delta, per host ([`Shipment`]).
+    Archive(Arc<Shipment>),
     /// Rollback: the version should be on the host; re-send `fallback` if it is not.
     Existing { fallback: Option<PathBuf> },
 }
@@ -73,6 +73,7 @@ pub async fn run(run: &Run, setup: &SshSetup, payload: Payload, hook: bool) -> V
 
 /// Plain data a blocking host task needs (no borrows of `Run`).
 struct HostCtx {
+    host: String,
     events: crate::context::Events,
     deploy_path: String,
     versions_path: String,
@@ -87,6 +88,7 @@ impl HostCtx {
     fn new(run: &Run, host: &Host, hook: bool) -> Self {
         let script = &run.spec.hooks.before_release;
         Self {
+            host: host.name.clone(),
             events: run.events.clone(),
             deploy_path: run.spec.deploy_path.to_string(),
             versions_path: run.spec.versions_path.to_string(),
@@ -112,24 +114,26 @@ fn prepare_host(
     );
     let result = (|| {
         let t = Target::connect(setup, host, ev, Stage::Prepare)?;
-        let previous = live_version(&t, &ctx.deploy_path, &ctx.versions_path)?;
+        // One look at the host: its link, codec, the version if already there.
+        let wanted = match payload {
+            Payload::Existing { .. } => ctx.version.as_str(),
+            Payload::Archive(_) => "",
+        };
+        let probe = probe(&t, &ctx.deploy_path, &ctx.versions_path, wanted)?;
+        let previous = probe.link.as_deref().map(|l| {
+            let prefix = format!("{}/", ctx.versions_path);
+            l.strip_prefix(&prefix).unwrap_or(l).to_owned()
+        });
         let mut bytes_sent = 0;
+        let mut shipped = None;
         match payload {
-            Payload::Archive { path, manifest } => {
-                bytes_sent = upload(ctx, &t, path)?;
-                let meta = format!("{}/.{}.hippo.json", ctx.versions_path, ctx.version);
-                t.send(&commands::write_file(&meta), &mut manifest.as_bytes())
-                    .and_then(|(code, _)| {
-                        if code == 0 {
-                            Ok(())
-                        } else {
-                            Err(format!("writing the manifest failed with exit code {code}"))
-                        }
-                    })?;
+            Payload::Archive(ship) => {
+                let (sent, how) = ship_version(ctx, &t, ship, &probe, previous.as_deref())?;
+                bytes_sent = sent;
+                shipped = Some(how);
             }
             Payload::Existing { fallback } => {
-                let (code, _) = t.query(&commands::version_exists(&ctx.version_dir))?;
-                if code != 0 {
+                if !probe.present {
                     let Some(path) = fallback.as_ref().filter(|p| p.exists()) else {
                         return Err(format!(
                             "version {} is no longer on the host and no copy is kept",
@@ -143,7 +147,7 @@ fn prepare_host(
                             host.name, ctx.version
                         ),
                     );
-                    bytes_sent = upload(ctx, &t, path)?;
+                    bytes_sent = receive(ctx, &t, path, b"", commands::Codec::Gzip)?;
                 }
             }
         }
@@ -160,14 +164,20 @@ fn prepare_host(
             conn: t,
             previous,
             bytes_sent,
+            shipped,
         })
     })();
     match &result {
-        Ok(p) => ev.send(
-            ev.event(Stage::Prepare, EventStatus::Succeeded)
+        Ok(p) => {
+            let mut e = ev
+                .event(Stage::Prepare, EventStatus::Succeeded)
                 .host(&host.name)
-                .bytes(p.bytes_sent),
-        ),
+                .bytes(p.bytes_sent);
+            if let Some(how) = &p.shipped {
+                e = e.message(format!("{}: {how}", host.name));
+            }
+            ev.send(e)
+        }
         Err(msg) => ev.send(
             ev.event(Stage::Prepare, EventStatus::Failed)
                 .host(&host.name)
@@ -202,17 +212,147 @@ pub fn live_version(
     }
 }
 
-fn upload(ctx: &HostCtx, t: &Target, archive: &Path) -> Result<u64, String> {
-    let partial = format!("{}/.partial-{}", ctx.versions_path, ctx.version);
-    let mut file =
-        std::fs::File::open(archive).map_err(|e| format!("cannot open the package: {e}"))?;
-    let (code, sent) = t.send(&commands::unpack_into_partial(&partial), &mut file)?;
-    if code != 0 {
-        return Err(format!("unpacking failed with exit code {code}"));
+/// The first command on a connection ([`commands::probe_host`]); refuses a deploy path that
+/// is a real directory.
+fn probe(
+    t: &Target,
+    deploy_path: &str,
+    versions_path: &str,
+    version: &str,
+) -> Result<commands::ProbeReport, String> {
+    let (code, out) = t.query(&commands::probe_host(deploy_path, versions_path, version))?;
+    match code {
+        0 => Ok(commands::ProbeReport::parse(&out)),
+        commands::DEPLOY_PATH_IS_NOT_A_LINK => Err(format!(
+            "deploy path {deploy_path} exists and is not a symbolic link; move it away (Hippo makes it a link to the live version)"
+        )),
+        code => Err(format!("inspecting the host failed with exit code {code}")),
     }
-    t.must(
-        "moving the new version into place",
-        &commands::finish_version(&partial, &ctx.version_dir),
+}
+
+/// Sends a whole version (manifest and archive) in one command: unpacked, recorded and renamed
+/// into place on the host ([`commands::receive_version`]).
+fn receive(
+    ctx: &HostCtx,
+    t: &Target,
+    archive: &Path,
+    manifest: &[u8],
+    codec: commands::Codec,
+) -> Result<u64, String> {
+    use std::io::Read;
+    let file = std::fs::File::open(archive).map_err(|e| format!("cannot open the package: {e}"))?;
+    let head = commands::receive_input(manifest);
+    let mut input = head.as_slice().chain(manifest).chain(file);
+    let (code, sent) = t.send(
+        &commands::receive_version(&ctx.versions_path, &ctx.version, codec),
+        &mut input,
     )?;
-    Ok(sent)
+    match code {
+        0 => Ok(sent),
+        commands::RECEIVE_BAD_INPUT => Err("the host could not read the upload's framing".into()),
+        code => Err(format!("unpacking failed with exit code {code}")),
+    }
+}
+
+/// Sends the new version to a host: a delta from the version it serves when that version's
+/// manifest is known and shares files with the new one, else (or when the host refuses the
+/// delta: base gone or changed) the full archive. Returns the bytes sent and what was sent.
+fn ship_version(
+    ctx: &HostCtx,
+    t: &Target,
+    ship: &Shipment,
+    probe: &commands::ProbeReport,
+    base: Option<&str>,
+) -> Result<(u64, String), String> {
+    let codec = ship.codec(probe.zstd);
+    let base = base.filter(|b| !b.is_empty() && !b.contains('/'));
+    if let (Some(base), Some(sha)) = (base, probe.base_manifest.as_deref()) {
+        let meta = format!("{}/.{base}.hippo.json", ctx.versions_path);
+        if let Some(d) = ship.delta(sha, || fetch(t, &meta)) {
+            let archive = ship.delta_archive(&d, codec)?;
+            match send_delta(ctx, t, &d, &archive, codec, base, ship.mode)? {
+                Ok(sent) => {
+                    return Ok((
+                        sent,
+                        format!(
+                            "delta: {} files, {sent} bytes ({}, {} unchanged files {})",
+                            d.plan.changed_files,
+                            codec.as_str(),
+                            d.plan.keep.len(),
+                            match ship.mode {
+                                crate::delta::DeltaMode::Copy => "copied",
+                                _ => "hard-linked",
+                            }
+                        ),
+                    ));
+                }
+                Err(why) => ctx.events.info(
+                    Stage::Prepare,
+                    format!("{}: {why}; sending the full archive", ctx.host),
+                ),
+            }
+        }
+    }
+    let (archive, manifest) = ship.full(codec)?;
+    let sent = receive(ctx, t, &archive, &manifest, codec)?;
+    let (files, _) = ship.totals();
+    Ok((
+        sent,
+        format!("full: {files} files, {sent} bytes ({})", codec.as_str()),
+    ))
+}
+
+/// Reads a (small) file from the host: the base manifest, one compact JSON line.
+fn fetch(t: &Target, path: &str) -> Result<Vec<u8>, String> {
+    let (code, lines) = t.query(&commands::read_file(path))?;
+    if code != 0 {
+        return Err(format!("reading {path} failed with exit code {code}"));
+    }
+    // Lines longer than the transport's line limit arrive in pieces: join them as they came.
+    Ok(lines.concat().into_bytes())
+}
+
+/// `Ok(Ok(bytes))`: the host made the new version from its base; `Ok(Err(why))`: it refused
+/// (base gone or changed) and the full archive should follow.
+fn send_delta(
+    ctx: &HostCtx,
+    t: &Target,
+    d: &Delta,
+    archive: &Path,
+    codec: commands::Codec,
+    base: &str,
+    mode: crate::delta::DeltaMode,
+) -> Result<Result<u64, String>, String> {
+    use std::io::Read;
+    let file = std::fs::File::open(archive).map_err(|e| format!("cannot open the delta: {e}"))?;
+    let head = commands::delta_input(&d.manifest_gz, &d.keep_gz);
+    let mut input = head
+        .as_slice()
+        .chain(d.manifest_gz.as_slice())
+        .chain(d.keep_gz.as_slice())
+        .chain(file);
+    let link_mode = match mode {
+        crate::delta::DeltaMode::Copy => "copy",
+        _ => "hardlink",
+    };
+    let cmd = commands::receive_delta(
+        &ctx.versions_path,
+        &ctx.version,
+        codec,
+        base,
+        link_mode,
+        &d.plan.listing_sha256,
+    );
+    let (code, sent) = t.send(&cmd, &mut input)?;
+    Ok(match code {
+        0 => Ok(sent),
+        commands::DELTA_NO_BASE => Err(format!("version {base} is gone from the host")),
+        commands::DELTA_MISMATCH => Err(format!(
+            "version {base} on the host differs from its manifest"
+        )),
+        commands::RECEIVE_BAD_INPUT => {
+            return Err("the host could not read the upload's framing".into());
+        }
+        code => return Err(format!("unpacking the delta failed with exit code {code}")),
+    })
 }

@@ -9,8 +9,9 @@ use crate::lease::{self, Lease};
 use crate::outcome;
 use crate::prepare::Payload;
 use crate::retry::retry_db;
+use crate::shipping::Shipment;
 use crate::targets::SshSetup;
-use crate::{checkout, cleanup, notify, on_failure, package, prepare, switch};
+use crate::{checkout, cleanup, notify, on_failure, package, prepare, waves};
 use hippo_shared::custom::ConfigKind;
 use hippo_shared::db::DbError;
 use hippo_shared::db::releases::Release;
@@ -167,7 +168,9 @@ async fn run_stages(
         Ok(run) => {
             notify::dispatch::dispatch(deps, release, notify::NoticeKind::Started, None, None)
                 .await;
-            let r = stages(deps, &run, lease).await;
+            let r = stages(deps, &run, lease)
+                .await
+                .map_err(|e| cancel::explain(cancel, e));
             if let Err(reason) = &r {
                 on_failure::run(deps, &run, reason, cancel.stopped_by().is_some()).await;
             }
@@ -281,8 +284,9 @@ async fn prepare_run(
     })
 }
 
-/// checkout → package (new releases only) → prepare → switch → cleanup; notify follows in
-/// [`run_stages`]. Each host's outcome is recorded after every per-host stage.
+/// checkout → package (new releases only) → prepare → switch (in waves, if the config has
+/// them) → cleanup; notify follows in [`run_stages`]. Each host's outcome is recorded after
+/// every per-host stage.
 async fn stages(deps: &Arc<Deps>, run: &Run, lease: &Lease) -> Result<(), String> {
     let db = &deps.db;
     let setup = SshSetup::from_deps(deps).stopped_by(run.cancel.host_flag());
@@ -295,12 +299,9 @@ async fn stages(deps: &Arc<Deps>, run: &Run, lease: &Lease) -> Result<(), String
         ReleaseKind::Release => {
             let src = checkout::run(deps, run).await?;
             cancel::checkpoint(run)?;
-            let manifest = package::run(run, &src, &artifact).await?;
+            let packaged = package::run(run, &src, &artifact).await?;
             cancel::checkpoint(run)?;
-            Payload::Archive {
-                path: artifact.clone(),
-                manifest: Arc::new(manifest),
-            }
+            Payload::Archive(Arc::new(Shipment::new(run, packaged, deps.settings.zstd)))
         }
         ReleaseKind::Rollback => Payload::Existing {
             fallback: Some(artifact.clone()),
@@ -328,8 +329,10 @@ async fn stages(deps: &Arc<Deps>, run: &Run, lease: &Lease) -> Result<(), String
         );
     }
 
-    switch::run(run, &mut hosts).await;
+    let switched = waves::run(deps, run, &mut hosts, lease).await;
     outcome::record(db, run, &hosts).await;
+    // A failed (or cancelled) wave rolled its hosts back: nothing new is live, nothing to clean.
+    switched?;
     cancel::note_if_late(run);
 
     cleanup::run(run, &setup, &mut hosts).await;

@@ -13,8 +13,13 @@ use std::time::Duration;
 /// Switches every prepared host (on the connection prepare opened); the others are left alone.
 /// Each becomes `Switched` or `Failed` (`linked` when only after-release failed).
 pub async fn run(run: &Run, hosts: &mut [HostRun]) {
+    switch_hosts(run, hosts.iter_mut().collect()).await;
+}
+
+/// [`run`] for some of the hosts (one wave, `crate::waves`): those of them that are prepared.
+pub async fn switch_hosts(run: &Run, hosts: Vec<&mut HostRun>) {
     let mut ready: Vec<&mut HostRun> = hosts
-        .iter_mut()
+        .into_iter()
         .filter(|h| h.outcome == Outcome::Prepared && h.conn.is_some())
         .collect();
     let ev = &run.events;

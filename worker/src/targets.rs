@@ -215,40 +215,65 @@ impl Target {
         script: &str,
         timeout: Duration,
     ) -> Result<(), String> {
+        self.hook_tail(hook, workdir, env, script, timeout, 0).0
+    }
+
+    /// [`Target::hook`], also returning the last `keep` lines of its output (stdout and
+    /// stderr as they came): what a health check's failure quotes.
+    pub fn hook_tail(
+        &self,
+        hook: &str,
+        workdir: &str,
+        env: &[(String, String)],
+        script: &str,
+        timeout: Duration,
+        keep: usize,
+    ) -> (Result<(), String>, Vec<String>) {
+        let mut tail = std::collections::VecDeque::new();
         let name = self.host.name.clone();
-        let input =
-            crate::commands::hook_input(env, script).map_err(|e| format!("{hook} hook: {e}"))?;
+        let input = match crate::commands::hook_input(env, script) {
+            Ok(i) => i,
+            Err(e) => return (Err(format!("{hook} hook: {e}")), Vec::new()),
+        };
         let cmd = crate::commands::run_hook(workdir, timeout.as_secs());
         self.events
             .info(self.stage, format!("{name}: running {hook} hook"));
         let mut body = input.as_slice();
-        let code = self
-            .sess
-            .run(
-                &cmd,
-                Some(&mut body),
-                timeout + self.short,
-                &mut |_, line| {
-                    self.events.send(
-                        self.events
-                            .event(self.stage, EventStatus::Output)
-                            .host(name.clone())
-                            .message(line),
-                    )
-                },
-                &mut |_| {},
-            )
-            .map_err(|e| format!("{hook} hook: {e}"))?;
-        match code {
-            0 => Ok(()),
-            crate::commands::HOOK_TIMED_OUT | crate::commands::HOOK_KILLED_AFTER_TIMEOUT => Err(
-                format!("{hook} hook timed out after {} s", timeout.as_secs()),
-            ),
-            crate::commands::HOOK_CANNOT_CD => {
+        let code = self.sess.run(
+            &cmd,
+            Some(&mut body),
+            timeout + self.short,
+            &mut |_, line| {
+                if keep > 0 {
+                    if tail.len() == keep {
+                        tail.pop_front();
+                    }
+                    tail.push_back(line.to_owned());
+                }
+                self.events.send(
+                    self.events
+                        .event(self.stage, EventStatus::Output)
+                        .host(name.clone())
+                        .message(line),
+                )
+            },
+            &mut |_| {},
+        );
+        let result = match code {
+            Err(e) => Err(format!("{hook} hook: {e}")),
+            Ok(0) => Ok(()),
+            Ok(crate::commands::HOOK_TIMED_OUT | crate::commands::HOOK_KILLED_AFTER_TIMEOUT) => {
+                Err(format!(
+                    "{hook} hook timed out after {} s",
+                    timeout.as_secs()
+                ))
+            }
+            Ok(crate::commands::HOOK_CANNOT_CD) => {
                 Err(format!("{hook} hook: cannot enter its working directory"))
             }
-            code => Err(format!("{hook} hook exited with code {code}")),
-        }
+            Ok(code) => Err(format!("{hook} hook exited with code {code}")),
+        };
+        (result, tail.into())
     }
 }
 

@@ -11,17 +11,19 @@ use crate::auth::Auth;
 use crate::body::JsonBody;
 use crate::channels::{self, NoticeChannel};
 use crate::problem::ApiError;
+use crate::routes::rollout::{self, HealthCheckSpec, default_pause_timeout};
 use crate::state::State;
 use crate::text::{
     LongText, RemotePathText, RepoUrlText, Script, SecretText, ShortText, Timestamp, VariablesText,
+    WaveText,
 };
 use hippo_shared::custom::ConfigKind;
 use hippo_shared::db::configs::{
     self as shared_configs, ConfigSpec, ReleaseConfig, RepoAuthSpec, SecretChange, Variable,
 };
 use hippo_shared::domain::{
-    self, AppId, ConfigId, EnvironmentId, FailurePolicy, FilterMode, HostId, Permission, ReleaseId,
-    RemotePath, RepoUrl,
+    self, AppId, ConfigId, DeltaMode, EnvironmentId, FailurePolicy, FilterMode, HostId, Permission,
+    ReleaseId, RemotePath, RepoUrl,
 };
 use hippo_worker::notify::{Channel, dispatch};
 use hippo_worker::package::FileFilter;
@@ -120,6 +122,11 @@ pub struct ConfigIn {
     #[oai(validator(minimum(value = "1"), maximum(value = "1000")))]
     pub parallelism: Option<u32>,
     pub failure_policy: Option<FailurePolicy>,
+    /// How a redeploy makes the files that did not change: `hardlink` (the default: hard
+    /// links to the live version's files; a hook that edits such a file in place edits the
+    /// live one too), `copy` (copies: hooks may edit any file), `off` (always the whole
+    /// archive). Changed files are always new files.
+    pub delta: Option<DeltaMode>,
     /// Seconds each hook may run.
     #[oai(
         default = "default_hook_timeout",
@@ -132,6 +139,34 @@ pub struct ConfigIn {
     /// before/after-release hooks and no filter.
     #[oai(validator(max_items = 50))]
     pub actions: Option<Vec<CustomAction>>,
+    /// Switch the hosts a few at a time, in this order: a number of hosts (`"1"`), a
+    /// percentage of them (`"25%"`, rounded up) or `"rest"` (last only); hosts left over form
+    /// a last wave. Empty (the default): all at once.
+    #[oai(default, validator(max_items = 20))]
+    pub waves: Vec<WaveText>,
+    /// Checked on each host after its wave switched (also without waves: after the switch).
+    pub health_check: Option<HealthCheckSpec>,
+    /// Wait after every wave but the last until someone continues the release (`POST
+    /// /api/releases/{id}/continue`). Needs `waves`.
+    #[oai(default)]
+    pub pause_after_wave: bool,
+    /// How long a paused release waits; then it is cancelled and its switched hosts go back to
+    /// their previous version.
+    #[oai(
+        default = "default_pause_timeout",
+        validator(minimum(value = "10"), maximum(value = "604800"))
+    )]
+    pub pause_timeout_secs: u64,
+}
+
+/// The rollout fields as a config and a snapshot show them.
+#[derive(Object)]
+pub struct RolloutOut {
+    pub waves: Vec<String>,
+    #[oai(skip_serializing_if_is_none)]
+    pub health_check: Option<HealthCheckSpec>,
+    pub pause_after_wave: bool,
+    pub pause_timeout_secs: u64,
 }
 
 #[derive(Object)]
@@ -161,7 +196,11 @@ pub struct ConfigOut {
     #[oai(skip_serializing_if_is_none)]
     pub parallelism: Option<u32>,
     pub failure_policy: FailurePolicy,
+    /// How redeploys make unchanged files (`hardlink`, `copy`, `off`).
+    pub delta: DeltaMode,
     pub hook_timeout_secs: u64,
+    #[oai(flatten)]
+    pub rollout: RolloutOut,
     pub kind: ConfigKind,
     /// The steps of a `custom` config (empty for `regular`).
     pub actions: Vec<CustomAction>,
@@ -223,7 +262,11 @@ pub struct ConfigSnapshot {
     #[oai(skip_serializing_if_is_none)]
     pub parallelism: Option<u32>,
     pub failure_policy: FailurePolicy,
+    /// How redeploys make unchanged files (`hardlink`, `copy`, `off`).
+    pub delta: DeltaMode,
     pub hook_timeout_secs: u64,
+    #[oai(flatten)]
+    pub rollout: RolloutOut,
     pub kind: ConfigKind,
     /// The steps of a `custom` config (empty for `regular`).
     pub actions: Vec<CustomAction>,
@@ -261,7 +304,14 @@ pub fn snapshot_out(s: ConfigSpec) -> ConfigSnapshot {
             .collect(),
         parallelism: s.parallelism,
         failure_policy: s.failure_policy,
+        delta: s.delta,
         hook_timeout_secs: s.hook_timeout_secs,
+        rollout: RolloutOut {
+            waves: s.rollout.waves.texts(),
+            health_check: s.rollout.health_check.as_ref().map(rollout::health_out),
+            pause_after_wave: s.rollout.pause,
+            pause_timeout_secs: s.rollout.pause_timeout_secs,
+        },
         kind: s.kind,
         actions: custom::actions_out(&s.actions),
     }
@@ -291,7 +341,9 @@ fn out(c: ReleaseConfig, names: &Names, channels: usize) -> ConfigOut {
         variables: s.variables,
         parallelism: s.parallelism,
         failure_policy: s.failure_policy,
+        delta: s.delta,
         hook_timeout_secs: s.hook_timeout_secs,
+        rollout: s.rollout,
         kind: s.kind,
         actions: s.actions,
         created_at: c.created_at.into(),
@@ -382,6 +434,12 @@ impl ConfigIn {
             .map(|(name, value)| Variable { name, value })
             .collect();
         let hooks = self.hooks.clone().unwrap_or_default();
+        let rollout = rollout::parse(
+            &self.waves,
+            self.health_check.as_ref(),
+            self.pause_after_wave,
+            self.pause_timeout_secs,
+        )?;
         let mut spec = ConfigSpec {
             repo_url,
             repo_auth,
@@ -403,6 +461,8 @@ impl ConfigIn {
             parallelism: self.parallelism,
             failure_policy: self.failure_policy.unwrap_or_default(),
             hook_timeout_secs: self.hook_timeout_secs,
+            rollout,
+            delta: self.delta.unwrap_or_default(),
             kind: self.kind.unwrap_or_default(),
             actions: Vec::new(),
         };
@@ -787,7 +847,19 @@ impl poem_openapi::types::Example for ConfigIn {
             variables: "NODE_ENV=production\n".into(),
             parallelism: None,
             failure_policy: Some(FailurePolicy::AllOrNothing),
+            delta: None,
             hook_timeout_secs: 600,
+            waves: vec!["1".into(), "25%".into(), "rest".into()],
+            health_check: Some(HealthCheckSpec {
+                url: Some("http://{addr}:8080/health".into()),
+                expect_status: 200,
+                command: Script::default(),
+                timeout_secs: 5,
+                retries: 2,
+                interval_secs: 2,
+            }),
+            pause_after_wave: false,
+            pause_timeout_secs: 3600,
             kind: None,
             actions: None,
         }

@@ -14,6 +14,7 @@ pub mod me;
 pub mod onboarding;
 pub mod people;
 pub mod releases;
+pub mod rollout;
 pub mod system;
 pub mod terminal;
 pub mod webhooks;

@@ -133,6 +133,9 @@ pub struct ReleaseHostOut {
     /// The version live before this release; absent on a first release.
     #[oai(skip_serializing_if_is_none)]
     pub previous_version: Option<String>,
+    /// The wave it switches in (1 is the first); absent when the config has no waves.
+    #[oai(skip_serializing_if_is_none)]
+    pub wave: Option<u32>,
     pub updated_at: Timestamp,
 }
 
@@ -151,6 +154,7 @@ impl From<ReleaseHost> for ReleaseHostOut {
             message: h.message,
             bytes_sent: h.bytes_sent,
             previous_version: h.previous_version,
+            wave: None,
             updated_at: h.updated_at.into(),
         }
     }
@@ -219,6 +223,10 @@ pub struct ReleaseOut {
     /// approves; no secrets). Absent in lists.
     #[oai(skip_serializing_if_is_none)]
     pub snapshot: Option<ConfigSnapshot>,
+    /// A running release waiting after a wave for `POST /api/releases/{id}/continue` (only in
+    /// `GET /api/releases/{id}`).
+    #[oai(skip_serializing_if_is_none)]
+    pub paused: Option<crate::routes::rollout::PauseOut>,
 }
 
 /// A release as the API shows it; `with_snapshot`: include the config it runs with (not in
@@ -259,6 +267,7 @@ fn out(n: NamedRelease, hosts: Vec<ReleaseHost>, with_snapshot: bool) -> Release
         run_at: r.run_at.map(Into::into),
         hosts: hosts.into_iter().map(Into::into).collect(),
         snapshot,
+        paused: None,
     }
 }
 
@@ -449,7 +458,7 @@ async fn resolve(
 }
 
 /// The release, if the caller holds any permission for its environment and app (else 404).
-async fn visible(st: &State, auth: &Auth, id: ReleaseId) -> Result<Release, ApiError> {
+pub(crate) async fn visible(st: &State, auth: &Auth, id: ReleaseId) -> Result<Release, ApiError> {
     let r = st.db.get_release(id).await?;
     auth.0
         .require_sees(r.environment_id, Some(r.app_id), "release")?;
@@ -938,7 +947,26 @@ impl ReleasesApi {
     ) -> ApiResult<Json<ReleaseOut>, { AUTH | NOT_FOUND }> {
         let r = visible(&st, &auth, id.0).await?;
         let hosts = st.db.release_hosts(id.0).await?;
-        Ok(Json(shown(&st, r, hosts).await?))
+        let running = r.status == ReleaseStatus::Running;
+        let mut out = shown(&st, r, hosts).await?;
+        let waves = st.db.release_host_waves(id.0).await?;
+        for h in &mut out.hosts {
+            h.wave = waves
+                .iter()
+                .find(|(id, _)| *id == h.host_id)
+                .map(|(_, w)| *w);
+        }
+        if running {
+            out.paused =
+                st.db
+                    .release_pause(id.0)
+                    .await?
+                    .map(|p| crate::routes::rollout::PauseOut {
+                        wave: p.wave,
+                        until: p.until.into(),
+                    });
+        }
+        Ok(Json(out))
     }
 
     /// Queue an approved (or failed, to retry) release. 409 if its status does not allow it.
@@ -963,7 +991,9 @@ impl ReleasesApi {
     /// point: hooks running on the release server or on hosts are stopped with every process
     /// they started, no host switches, and the new version's folders are removed; it then ends
     /// `cancelled`. Once the switch has begun it completes (milliseconds per host), and the
-    /// release ends as the switch left it, saying that the cancel came too late. Asking again
+    /// release ends as the switch left it, saying that the cancel came too late — except with
+    /// waves: a cancel between waves (during a pause, or before the next wave) rolls the
+    /// switched hosts back to their previous version and ends it `cancelled`. Asking again
     /// while it stops is harmless; 409 `invalid_status` if it has already ended.
     #[oai(path = "/:id/cancel", method = "post", operation_id = "cancelRelease")]
     async fn cancel(

@@ -703,10 +703,33 @@ export interface paths {
          *     point: hooks running on the release server or on hosts are stopped with every process
          *     they started, no host switches, and the new version's folders are removed; it then ends
          *     `cancelled`. Once the switch has begun it completes (milliseconds per host), and the
-         *     release ends as the switch left it, saying that the cancel came too late. Asking again
+         *     release ends as the switch left it, saying that the cancel came too late — except with
+         *     waves: a cancel between waves (during a pause, or before the next wave) rolls the
+         *     switched hosts back to their previous version and ends it `cancelled`. Asking again
          *     while it stops is harmless; 409 `invalid_status` if it has already ended.
          */
         post: operations["cancelRelease"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/releases/{id}/continue": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Continue a release paused after a wave (its config has `pause_after_wave`): the next
+         *     wave starts. Needs `release` for its environment and app; 409 `not_paused` if it is not
+         *     waiting.
+         */
+        post: operations["continueRelease"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1258,6 +1281,8 @@ export interface components {
             app_name: string;
             /** Format: date-time */
             created_at: string;
+            /** @description How redeploys make unchanged files (`hardlink`, `copy`, `off`). */
+            delta: components["schemas"]["DeltaMode"] & unknown;
             deploy_path: string;
             /** Format: int64 */
             environment_id: number;
@@ -1267,6 +1292,7 @@ export interface components {
             filter_mode: components["schemas"]["FilterMode"];
             /** @description Whether a token is stored (it is never returned). */
             has_repo_token: boolean;
+            health_check?: components["schemas"]["HealthCheckSpec"];
             /** Format: uint64 */
             hook_timeout_secs: number;
             hooks: components["schemas"]["Hooks"];
@@ -1288,6 +1314,9 @@ export interface components {
              * @description Hosts prepared at once; absent: all.
              */
             parallelism?: number;
+            pause_after_wave: boolean;
+            /** Format: uint64 */
+            pause_timeout_secs: number;
             repo_auth: components["schemas"]["RepoAuthKind"];
             repo_url: string;
             repo_username: string;
@@ -1296,6 +1325,7 @@ export interface components {
             updated_at: string;
             variables: string;
             versions_path: string;
+            waves: string[];
         };
         /** CommitOut */
         CommitOut: {
@@ -1316,11 +1346,20 @@ export interface components {
          * @example {
          *       "actions": null,
          *       "app_id": 1,
+         *       "delta": null,
          *       "deploy_path": "/var/www/cart",
          *       "environment_id": 1,
          *       "failure_policy": "all_or_nothing",
          *       "filter": "docs/\n*.log\n",
          *       "filter_mode": "exclude",
+         *       "health_check": {
+         *         "command": "",
+         *         "expect_status": 200,
+         *         "interval_secs": 2,
+         *         "retries": 2,
+         *         "timeout_secs": 5,
+         *         "url": "http://{addr}:8080/health"
+         *       },
          *       "hook_timeout_secs": 600,
          *       "hooks": {
          *         "after_checkout": "npm ci && npm run build",
@@ -1336,13 +1375,20 @@ export interface components {
          *       "kind": null,
          *       "notice_channels": null,
          *       "parallelism": null,
+         *       "pause_after_wave": false,
+         *       "pause_timeout_secs": 3600,
          *       "repo_auth": "platform_key",
          *       "repo_token": null,
          *       "repo_url": "git@git.example.com:shop/cart.git",
          *       "repo_username": null,
          *       "review_enabled": true,
          *       "variables": "NODE_ENV=production\n",
-         *       "versions_path": "/data/hippo/cart"
+         *       "versions_path": "/data/hippo/cart",
+         *       "waves": [
+         *         "1",
+         *         "25%",
+         *         "rest"
+         *       ]
          *     }
          */
         ConfigIn: {
@@ -1353,6 +1399,13 @@ export interface components {
             actions?: components["schemas"]["CustomAction"][];
             /** Format: int64 */
             app_id: number;
+            /**
+             * @description How a redeploy makes the files that did not change: `hardlink` (the default: hard
+             *     links to the live version's files; a hook that edits such a file in place edits the
+             *     live one too), `copy` (copies: hooks may edit any file), `off` (always the whole
+             *     archive). Changed files are always new files.
+             */
+            delta?: components["schemas"]["DeltaMode"] & unknown;
             /** @description Becomes a link to the live version, e.g. `/var/www/html`. */
             deploy_path: string;
             /** Format: int64 */
@@ -1364,6 +1417,8 @@ export interface components {
              */
             filter: string;
             filter_mode?: components["schemas"]["FilterMode"];
+            /** @description Checked on each host after its wave switched (also without waves: after the switch). */
+            health_check?: components["schemas"]["HealthCheckSpec"] & unknown;
             /**
              * Format: uint64
              * @description Seconds each hook may run.
@@ -1392,6 +1447,19 @@ export interface components {
              * @description Hosts prepared at once (absent: all).
              */
             parallelism?: number;
+            /**
+             * @description Wait after every wave but the last until someone continues the release (`POST
+             *     /api/releases/{id}/continue`). Needs `waves`.
+             * @default false
+             */
+            pause_after_wave: boolean;
+            /**
+             * Format: uint64
+             * @description How long a paused release waits; then it is cancelled and its switched hosts go back to
+             *     their previous version.
+             * @default 3600
+             */
+            pause_timeout_secs: number;
             repo_auth?: components["schemas"]["RepoAuthKind"];
             /** @description Write-only, for `repo_auth` `token`. On update, leave out to keep the stored token. */
             repo_token?: string;
@@ -1409,6 +1477,13 @@ export interface components {
             variables: string;
             /** @description Holds one folder per version, e.g. `/data/hippo/repos`. */
             versions_path: string;
+            /**
+             * @description Switch the hosts a few at a time, in this order: a number of hosts (`"1"`), a
+             *     percentage of them (`"25%"`, rounded up) or `"rest"` (last only); hosts left over form
+             *     a last wave. Empty (the default): all at once.
+             * @default []
+             */
+            waves: string[];
         };
         /**
          * @description `regular` (the default): package the tree, unpack it on every host, switch; `custom`: run
@@ -1425,6 +1500,8 @@ export interface components {
             app_name: string;
             /** Format: date-time */
             created_at: string;
+            /** @description How redeploys make unchanged files (`hardlink`, `copy`, `off`). */
+            delta: components["schemas"]["DeltaMode"] & unknown;
             deploy_path: string;
             /** Format: int64 */
             environment_id: number;
@@ -1434,6 +1511,7 @@ export interface components {
             filter_mode: components["schemas"]["FilterMode"];
             /** @description Whether a token is stored (it is never returned). */
             has_repo_token: boolean;
+            health_check?: components["schemas"]["HealthCheckSpec"];
             /** Format: uint64 */
             hook_timeout_secs: number;
             hooks: components["schemas"]["Hooks"];
@@ -1453,6 +1531,9 @@ export interface components {
              * @description Hosts prepared at once; absent: all.
              */
             parallelism?: number;
+            pause_after_wave: boolean;
+            /** Format: uint64 */
+            pause_timeout_secs: number;
             repo_auth: components["schemas"]["RepoAuthKind"];
             repo_url: string;
             repo_username: string;
@@ -1461,6 +1542,7 @@ export interface components {
             updated_at: string;
             variables: string;
             versions_path: string;
+            waves: string[];
         };
         /**
          * ConfigSnapshot
@@ -1471,10 +1553,13 @@ export interface components {
         ConfigSnapshot: {
             /** @description The steps of a `custom` config (empty for `regular`). */
             actions: components["schemas"]["CustomAction"][];
+            /** @description How redeploys make unchanged files (`hardlink`, `copy`, `off`). */
+            delta: components["schemas"]["DeltaMode"] & unknown;
             deploy_path: string;
             failure_policy: components["schemas"]["FailurePolicy"];
             filter: string;
             filter_mode: components["schemas"]["FilterMode"];
+            health_check?: components["schemas"]["HealthCheckSpec"];
             /** Format: uint64 */
             hook_timeout_secs: number;
             hooks: components["schemas"]["Hooks"];
@@ -1487,12 +1572,16 @@ export interface components {
              * @description Hosts prepared at once; absent: all.
              */
             parallelism?: number;
+            pause_after_wave: boolean;
+            /** Format: uint64 */
+            pause_timeout_secs: number;
             repo_auth: components["schemas"]["RepoAuthKind"];
             repo_url: string;
             repo_username: string;
             review_enabled: boolean;
             variables: string;
             versions_path: string;
+            waves: string[];
         };
         /**
          * CustomAction
@@ -1543,6 +1632,12 @@ export interface components {
             /** Format: int64 */
             release_id?: number;
         };
+        /**
+         * @description How a redeploy makes the files that did not change (issue 11): the host builds the new
+         *     version from the live one and receives only new and changed files.
+         * @enum {string}
+         */
+        DeltaMode: "hardlink" | "copy" | "off";
         /**
          * DingTalkChannel
          * @description A DingTalk group robot, signed.
@@ -1668,10 +1763,12 @@ export interface components {
         };
         /**
          * @description The stages of a release, in order: `release` (the whole), `checkout`, `package` (on the
-         *     release server), `prepare`, `switch`, `cleanup` (per host), `notify`.
+         *     release server), `prepare`, `switch`, `cleanup` (per host), `notify`. A config with waves
+         *     adds `wave` (a wave starts, ends, pauses, continues, rolls back) and `health` (the check
+         *     on each host after its wave switched).
          * @enum {string}
          */
-        EventStage: "release" | "checkout" | "package" | "prepare" | "switch" | "cleanup" | "notify";
+        EventStage: "release" | "checkout" | "package" | "prepare" | "switch" | "cleanup" | "notify" | "wave" | "health";
         /**
          * @description `started`, `output` (a line of a command or hook), `progress` (bytes sent), `succeeded`,
          *     `failed`, `info`, `cancelled` (only as a release's final event).
@@ -1718,6 +1815,50 @@ export interface components {
             host: string;
             /** Format: date-time */
             pinned_at: string;
+        };
+        /**
+         * HealthCheckSpec
+         * @description What is checked on every host of a wave once it switched: `url` must answer
+         *     `expect_status`, and/or `command` (a shell script run on the host in the deploy path, with
+         *     the release's variables, like a hook) must exit 0. A failed check rolls back every host
+         *     the release switched and ends it failed; later waves never start.
+         */
+        HealthCheckSpec: {
+            /**
+             * @description Empty: no command.
+             * @default
+             */
+            command: string;
+            /**
+             * Format: uint16
+             * @description The HTTP status the URL must answer.
+             * @default 200
+             */
+            expect_status: number;
+            /**
+             * Format: uint64
+             * @description Seconds between tries.
+             * @default 2
+             */
+            interval_secs: number;
+            /**
+             * Format: uint32
+             * @description Tries after the first that failed.
+             * @default 0
+             */
+            retries: number;
+            /**
+             * Format: uint64
+             * @description Seconds each try may take (the request, or the command).
+             * @default 5
+             */
+            timeout_secs: number;
+            /**
+             * @description `http(s)://{addr}:8080/health`: the host part is `{addr}` (the host's address) or
+             *     `{host}` (its name in Hippo); a check only reaches the config's own hosts. No redirect
+             *     is followed.
+             */
+            url?: string;
         };
         /**
          * Hooks
@@ -1849,10 +1990,12 @@ export interface components {
         };
         /**
          * @description A host in a release: `pending` → `prepared` (its new version is in place) → `switched`
-         *     (it serves it); `skipped` (not switched because another host failed) or `failed`.
+         *     (it serves it); `skipped` (not switched because another host failed) or `failed`;
+         *     `rolled_back` (it was switched, then a wave's health check failed or the release was
+         *     cancelled, and it serves its previous version again).
          * @enum {string}
          */
-        HostStatus: "pending" | "preparing" | "prepared" | "switched" | "skipped" | "failed";
+        HostStatus: "pending" | "preparing" | "prepared" | "switched" | "skipped" | "failed" | "rolled_back";
         /** HostVersionsOut */
         HostVersionsOut: {
             /** Format: int64 */
@@ -2171,6 +2314,23 @@ export interface components {
          */
         PathKind: "deploy" | "versions";
         /**
+         * PauseOut
+         * @description Where a running release waits after a wave.
+         */
+        PauseOut: {
+            /**
+             * Format: date-time
+             * @description When it gives up waiting: the release is then cancelled and its switched hosts go back
+             *     to their previous version.
+             */
+            until: string;
+            /**
+             * Format: uint32
+             * @description The wave it waits after (1 is the first).
+             */
+            wave: number;
+        };
+        /**
          * @description What a role lets its holder do, within the environments and apps it is bound to:
          *     `edit_configs` (create and change release configs), `request` (request releases and
          *     rollbacks), `review` (approve or reject), `release` (run approved releases), `manage_hosts`
@@ -2250,6 +2410,11 @@ export interface components {
             status: components["schemas"]["HostStatus"];
             /** Format: date-time */
             updated_at: string;
+            /**
+             * Format: uint32
+             * @description The wave it switches in (1 is the first); absent when the config has no waves.
+             */
+            wave?: number;
         };
         /**
          * ReleaseIn
@@ -2326,6 +2491,11 @@ export interface components {
             id: number;
             kind: components["schemas"]["ReleaseKind"];
             name: string;
+            /**
+             * @description A running release waiting after a wave for `POST /api/releases/{id}/continue` (only in
+             *     `GET /api/releases/{id}`).
+             */
+            paused?: components["schemas"]["PauseOut"] & unknown;
             ref_kind: components["schemas"]["RefKind"];
             /** @description The branch, tag or commit asked for (the version, for a rollback). */
             ref_name: string;
@@ -6629,6 +6799,81 @@ export interface operations {
                 };
                 content: {
                     "application/json; charset=utf-8": components["schemas"]["ReleaseOut"];
+                };
+            };
+            /** @description The request could not be read (not JSON, a path or query parameter of the wrong type). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No or an invalid bearer token. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed: `permission` names what is missing. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such resource, or one the caller may not see. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request conflicts with the current state (duplicate, wrong status, still in use). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Something unexpected; the cause is in the server log. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    continueRelease: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["PauseOut"];
                 };
             };
             /** @description The request could not be read (not JSON, a path or query parameter of the wrong type). */

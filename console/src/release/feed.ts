@@ -43,6 +43,8 @@ export class ReleaseFeed {
   lastEventId: number | null = null
   ended = false
   endStatus: 'succeeded' | 'failed' | 'cancelled' | null = null
+  /** Events of the `wave` stage seen (a wave started, ended, paused, continued): the page re-reads the release on each. */
+  waveEvents = 0
 
   constructor(hosts: string[] = []) {
     this.lane(SERVER)
@@ -102,6 +104,7 @@ export class ReleaseFeed {
       }
       if (e.status === 'failed') lane.message = e.message
     }
+    if (e.stage === 'wave' && host === SERVER) this.waveEvents += 1
     if (e.bytes_sent != null) lane.bytes = Math.max(lane.bytes, e.bytes_sent)
     if (host !== SERVER) {
       if (e.stage === 'prepare' && e.status === 'succeeded') this.prepared.add(host)

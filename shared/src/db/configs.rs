@@ -4,7 +4,8 @@
 use super::{Db, DbError, DbResult, conflict, now};
 use crate::custom::{Action, ConfigKind};
 use crate::domain::{
-    AppId, ConfigId, EnvironmentId, FailurePolicy, FilterMode, HostId, RemotePath, RepoUrl,
+    AppId, ConfigId, DeltaMode, EnvironmentId, FailurePolicy, FilterMode, HostId, RemotePath,
+    RepoUrl,
 };
 use serde::{Deserialize, Serialize};
 
@@ -63,12 +64,20 @@ pub struct ConfigSpec {
     pub parallelism: Option<u32>,
     pub failure_policy: FailurePolicy,
     pub hook_timeout_secs: u64,
+    /// How redeploys reuse the live version's unchanged files (configs stored before it
+    /// existed read as the default, hard links).
+    #[serde(default)]
+    pub delta: DeltaMode,
     /// `custom`: run `actions` instead of packaging the tree (configs stored before custom
     /// releases existed are `regular`).
     #[serde(default)]
     pub kind: ConfigKind,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub actions: Vec<Action>,
+    /// Waves, the health check after each, the pause between them (absent in configs stored
+    /// before issue 12: one wave, no check).
+    #[serde(default)]
+    pub rollout: crate::waves::Rollout,
 }
 
 #[derive(Debug, Clone)]

@@ -22,6 +22,7 @@ pub mod schedule;
 pub mod terminal;
 pub mod uploads;
 pub mod users;
+pub mod waves;
 pub mod webhooks;
 
 #[derive(Debug, thiserror::Error)]

@@ -1,0 +1,221 @@
+// Release control told in Chromium (Debian's /usr/bin/chromium driven by playwright-core)
+// against a real hippo-api and two real sshd hosts, all started by
+// tests/tests/console_control_story.rs, which passes:
+//
+//   HIPPO_URL, HIPPO_ADMIN_PASSWORD, HIPPO_ARTIFACTS (screenshots go there),
+//   HIPPO_CONTROL ({env, app, config, rev: {username, password}, slow: a file that makes the
+//   before-release hook sleep, ready: the file web-2's hook needs})
+//
+// The admin requests a release for web-1 only (the host picker on the new-release page); the
+// reviewer approves it to run at a set time, sees it scheduled (the page, the list) and watches
+// it run by itself; cancels a release whose hook sleeps (the page says who); retries a release
+// that failed on web-2 after fixing the host (the retry is for web-2 only and names the failed
+// release), runs it, and downloads the release's whole log. Then the same page in English.
+// Prints a JSON summary line for the Rust side.
+import { chromium } from 'playwright-core'
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+
+const BASE = must('HIPPO_URL').replace(/\/$/, '')
+const ADMIN_PASSWORD = must('HIPPO_ADMIN_PASSWORD')
+const ART = must('HIPPO_ARTIFACTS')
+const C = JSON.parse(must('HIPPO_CONTROL'))
+const CHROMIUM = process.env.HIPPO_CHROMIUM ?? '/usr/bin/chromium'
+
+function must(name) {
+  const v = process.env[name]
+  if (!v) throw new Error(`${name} is not set (this script is started by tests/tests/console_control_story.rs)`)
+  return v
+}
+
+mkdirSync(ART, { recursive: true })
+const step = (what) => console.log(`[control] ${what}`)
+function check(ok, what) {
+  if (!ok) throw new Error(what)
+}
+
+const browser = await chromium.launch({
+  executablePath: CHROMIUM,
+  headless: true,
+  chromiumSandbox: false,
+  args: [
+    '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+    '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage',
+  ],
+})
+const consoleErrors = []
+const context = await browser.newContext({ viewport: { width: 1440, height: 900 }, locale: 'zh-CN', acceptDownloads: true })
+context.setDefaultTimeout(20_000)
+const page = await context.newPage()
+page.on('pageerror', (e) => consoleErrors.push(String(e)))
+
+const $ = (id) => page.locator(`[data-test="${id}"]`)
+const input = (id) =>
+  page.locator(`input[data-test="${id}"], textarea[data-test="${id}"], [data-test="${id}"] input, [data-test="${id}"] textarea`).first()
+async function shot(name) {
+  await page.waitForTimeout(300)
+  await page.screenshot({ path: join(ART, `control-${name}.png`), fullPage: true })
+}
+async function nav(path) {
+  await page.goto(`${BASE}${path}`)
+  // A release page keeps its event stream open: the network is never idle there.
+  if (/^\/releases\/\d+$/.test(path)) await $('release-header').waitFor()
+  else await page.waitForLoadState('networkidle')
+}
+async function login(user, password) {
+  await page.goto(`${BASE}/login`)
+  await input('login-username').fill(user)
+  await input('login-password').fill(password)
+  await $('login-submit').click()
+  await page.waitForURL((u) => u.pathname === '/releases')
+}
+async function logout() {
+  await page.evaluate(() => localStorage.removeItem('hippo.session'))
+}
+async function confirmBox() {
+  await page.locator('.el-message-box__btns .el-button--primary').click()
+}
+async function tokenOf(username, password) {
+  const r = await fetch(`${BASE}/api/auth/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ username, password }),
+  })
+  check(r.ok, `login ${username}: ${r.status}`)
+  return (await r.json()).token
+}
+async function call(token, method, path, body) {
+  const r = await fetch(`${BASE}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+    body: body ? JSON.stringify(body) : undefined,
+  })
+  const text = await r.text()
+  const out = { status: r.status, body: text ? JSON.parse(text) : null }
+  check(r.ok, `${method} ${path}: ${r.status} ${text}`)
+  return out.body
+}
+/** The release page's status tag says `status` (within `ms`). */
+async function statusIs(status, ms = 60_000) {
+  await page.locator(`[data-test="release-header"]`).waitFor()
+  await page.locator(`h2 [data-status="${status}"]`).waitFor({ timeout: ms })
+}
+const pad = (n) => String(n).padStart(2, '0')
+/** A local time as the date picker takes it. */
+function pickerTime(d) {
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`
+}
+
+const summary = {}
+try {
+  const admin = await tokenOf('admin', ADMIN_PASSWORD)
+  const rev = await tokenOf(C.rev.username, C.rev.password)
+
+  step('admin: a release for web-1 only')
+  await login('admin', ADMIN_PASSWORD)
+  await nav(`/releases/new?env=${C.env}&app=${C.app}`)
+  await $('nr-hosts').waitFor()
+  await $('nr-host-web-2').click()
+  await $('nr-subset').waitFor()
+  await page.locator('[data-test="nr-commits"] .el-table__body tr').first().waitFor()
+  await input('nr-name').fill('canary')
+  await shot('01-subset-zh')
+  await $('nr-submit').click()
+  await page.waitForURL((u) => /\/releases\/\d+$/.test(u.pathname))
+  const canary = Number(page.url().split('/').pop())
+  summary.canary = canary
+  const subset = await $('release-subset').textContent()
+  check(subset.includes('web-1') && !subset.includes('web-2'), `the subset shown: ${subset}`)
+
+  step('reviewer: approve to run in 12 s; scheduled on the page and in the list')
+  await logout()
+  await login(C.rev.username, C.rev.password)
+  await nav(`/releases/${canary}`)
+  await $('page-review').click()
+  await $('review-schedule').click()
+  const at = new Date(Date.now() + 12_000)
+  await input('review-run-at').fill(pickerTime(at))
+  await input('review-run-at').press('Enter')
+  await shot('02-approve-schedule-zh')
+  await $('review-approve').click()
+  await statusIs('scheduled', 10_000)
+  await $('run-at').waitFor()
+  await shot('03-scheduled-zh')
+  await nav('/releases')
+  await page.locator(`[data-test="scheduled-at"]`).first().waitFor()
+  await shot('04-list-scheduled-zh')
+  await nav(`/releases/${canary}`)
+  await statusIs('succeeded', 60_000)
+  const started = await call(rev, 'GET', `/api/releases/${canary}`)
+  summary.canaryLate = (Date.parse(started.started_at) - at.getTime()) / 1000
+
+  step('reviewer: cancel a release whose hook sleeps')
+  writeFileSync(C.slow, '')
+  const slow = await call(admin, 'POST', '/api/releases', { config_id: C.config, name: 'slow', branch: 'main' })
+  await call(rev, 'POST', `/api/releases/${slow.id}/approve`, {})
+  await call(rev, 'POST', `/api/releases/${slow.id}/run`)
+  summary.cancelled = slow.id
+  await nav(`/releases/${slow.id}`)
+  await statusIs('running', 30_000)
+  // The hook is running on web-1 (the log on the page shows only the lines in view).
+  for (let i = 0; ; i++) {
+    const r = await fetch(`${BASE}/api/releases/${slow.id}/log`, { headers: { authorization: `Bearer ${rev}` } })
+    if ((await r.text()).includes('web-1: running before_release hook')) break
+    check(i < 60, 'the before-release hook did not start')
+    await page.waitForTimeout(500)
+  }
+  await $('page-cancel').click()
+  await confirmBox()
+  await statusIs('cancelled', 30_000)
+  const by = await $('cancelled-by').textContent()
+  check(by.includes(C.rev.username), `cancelled by: ${by}`)
+  await shot('05-cancelled-zh')
+  rmSync(C.slow)
+
+  step('reviewer: retry the host that failed, after fixing it')
+  const failing = await call(admin, 'POST', '/api/releases', { config_id: C.config, name: 'v2', branch: 'main' })
+  await call(rev, 'POST', `/api/releases/${failing.id}/approve`, {})
+  await call(rev, 'POST', `/api/releases/${failing.id}/run`)
+  summary.failed = failing.id
+  await nav(`/releases/${failing.id}`)
+  await statusIs('failed', 60_000)
+  writeFileSync(C.ready, '')
+  await $('page-retry').click()
+  await confirmBox()
+  await page.waitForURL((u) => u.pathname !== `/releases/${failing.id}` && /\/releases\/\d+$/.test(u.pathname))
+  const retry = Number(page.url().split('/').pop())
+  summary.retry = retry
+  await $('retry-of').waitFor()
+  const hosts = await $('release-subset').textContent()
+  check(hosts.includes('web-2') && !hosts.includes('web-1'), `the retry's hosts: ${hosts}`)
+  await shot('06-retry-zh')
+  // The reviewer asked for the retry: another reviewer approves it.
+  await call(admin, 'POST', `/api/releases/${retry}/approve`, {})
+  await nav(`/releases/${retry}`)
+  await $('page-run').click()
+  await confirmBox()
+  await statusIs('succeeded', 60_000)
+
+  step('the whole log, downloaded')
+  const [download] = await Promise.all([page.waitForEvent('download'), $('download-raw-log').click()])
+  const log = readFileSync(await download.path(), 'utf8')
+  check(download.suggestedFilename() === `release-${retry}.log`, `file name ${download.suggestedFilename()}`)
+  check(log.includes(' web-2 prepare ') && log.includes(' server release succeeded'), `the log:\n${log}`)
+  summary.logLines = log.trim().split('\n').length
+
+  step('English')
+  await $('locale-en').click()
+  await page.getByText('Retry of').first().waitFor()
+  await shot('07-retry-en')
+  await nav('/releases')
+  await shot('08-list-en')
+
+  if (consoleErrors.length) throw new Error(`errors in the page:\n${consoleErrors.join('\n')}`)
+  console.log(JSON.stringify({ ok: true, ...summary }))
+} catch (e) {
+  await shot('zz-failure').catch(() => {})
+  console.error(`[control] FAILED at ${page.url()}: ${e.stack ?? e}`)
+  process.exitCode = 1
+} finally {
+  await browser.close()
+}

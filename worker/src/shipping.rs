@@ -1,0 +1,187 @@
+//! What each host of a release is sent (issue 11), built once per run and shared by the host
+//! tasks: the full archive in the codec the host can unpack (gzip is the package stage's
+//! artifact; zstd is made on first need), or a delta from the version the host serves (one
+//! plan and one archive per distinct base manifest and codec). Blocking; called from the
+//! prepare stage's host threads, which wait for each other when they need the same thing.
+use crate::commands::Codec;
+use crate::delta::{self, DeltaMode, HostManifest, Plan};
+use crate::package::{self, FileFilter, ManifestEntry};
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, OnceLock};
+
+/// A result several host threads wait for.
+type Shared<T> = Arc<OnceLock<T>>;
+
+/// One run's payload for new versions.
+pub struct Shipment {
+    /// The exported tree (after the after-checkout hook) and the config's filter.
+    src: PathBuf,
+    filter: FileFilter,
+    /// Scratch folder of the run: zstd and delta archives go here.
+    work: PathBuf,
+    /// The package's manifest of the new version.
+    entries: Vec<ManifestEntry>,
+    release_id: i64,
+    commit: String,
+    version: String,
+    /// The package stage's tar.gz (kept for rollbacks).
+    gzip: PathBuf,
+    /// Whether zstd may be used at all (settings), and how unchanged files are made.
+    pub zstd: bool,
+    pub mode: DeltaMode,
+    full_zstd: Shared<Result<PathBuf, String>>,
+    /// Per base manifest hash: its delta (`None`: no usable delta from that base).
+    deltas: Mutex<HashMap<String, Shared<Option<Arc<Delta>>>>>,
+}
+
+/// A delta from one base, and its archives per codec.
+pub struct Delta {
+    pub plan: Plan,
+    /// The manifest written beside the new version on such a host, and the keep list, both
+    /// gzip-compressed as `commands::receive_delta` reads them.
+    pub manifest_gz: Vec<u8>,
+    pub keep_gz: Vec<u8>,
+    archives: Mutex<HashMap<Codec, Shared<Result<PathBuf, String>>>>,
+}
+
+/// What the package stage made, to build a [`Shipment`] from.
+pub struct Packaged {
+    pub src: PathBuf,
+    pub filter: FileFilter,
+    pub entries: Vec<ManifestEntry>,
+    pub gzip: PathBuf,
+}
+
+impl Shipment {
+    pub fn new(run: &crate::context::Run, p: Packaged, zstd: bool) -> Shipment {
+        Shipment {
+            src: p.src,
+            filter: p.filter,
+            work: run.work.clone(),
+            entries: p.entries,
+            release_id: run.release.id.get(),
+            commit: run.release.commit_id.to_string(),
+            version: run.version.to_string(),
+            gzip: p.gzip,
+            zstd,
+            mode: run.spec.delta,
+            full_zstd: Arc::default(),
+            deltas: Mutex::default(),
+        }
+    }
+
+    /// The codec to use for a host that has (`host_zstd`) or lacks zstd.
+    pub fn codec(&self, host_zstd: bool) -> Codec {
+        if self.zstd && host_zstd {
+            Codec::Zstd
+        } else {
+            Codec::Gzip
+        }
+    }
+
+    /// Regular files and their bytes in the new version.
+    pub fn totals(&self) -> (u64, u64) {
+        self.entries
+            .iter()
+            .filter(|e| e.kind == package::EntryKind::File)
+            .fold((0, 0), |(n, b), e| (n + 1, b + e.size))
+    }
+
+    /// The manifest JSON written beside a version on a host.
+    fn manifest_json(&self, files: &[ManifestEntry], shipped: &str) -> Vec<u8> {
+        let m = HostManifest {
+            release_id: Some(self.release_id.into()),
+            commit: Some(self.commit.clone()),
+            version: Some(self.version.clone()),
+            shipped: Some(shipped.to_owned()),
+            files: files.to_vec(),
+        };
+        serde_json::to_vec(&m).unwrap_or_default()
+    }
+
+    /// The full archive in `codec` and the manifest to write beside it.
+    pub fn full(&self, codec: Codec) -> Result<(PathBuf, Vec<u8>), String> {
+        let path = match codec {
+            Codec::Gzip => self.gzip.clone(),
+            Codec::Zstd => self
+                .full_zstd
+                .get_or_init(|| {
+                    let out = self.work.join("full.tar.zst");
+                    package::build_archive_with(&self.src, &self.filter, &out, Codec::Zstd, None)
+                        .map(|_| out)
+                        .map_err(|e| format!("making the zstd archive: {e}"))
+                })
+                .clone()?,
+        };
+        Ok((path, self.manifest_json(&self.entries, "full")))
+    }
+
+    /// The delta for hosts whose live version's manifest has sha256 `base_sha`; `fetch` reads
+    /// that manifest from the host (called by the first host with this base only). `None`: no
+    /// delta from this base (unreadable, or nothing in common).
+    pub fn delta(
+        &self,
+        base_sha: &str,
+        fetch: impl FnOnce() -> Result<Vec<u8>, String>,
+    ) -> Option<Arc<Delta>> {
+        if self.mode == DeltaMode::Off {
+            return None;
+        }
+        let cell = self
+            .deltas
+            .lock()
+            .ok()?
+            .entry(base_sha.to_owned())
+            .or_default()
+            .clone();
+        cell.get_or_init(|| {
+            let bytes = match fetch() {
+                Ok(b) => b,
+                Err(e) => {
+                    tracing::info!(error = %e, "cannot read a base manifest; full archive");
+                    return None;
+                }
+            };
+            let base: HostManifest = serde_json::from_slice(&bytes).ok()?;
+            let plan = delta::plan(&self.entries, &base.files);
+            if !plan.worth_it() {
+                return None;
+            }
+            Some(Arc::new(Delta {
+                manifest_gz: delta::gzip(&self.manifest_json(&plan.manifest, "delta")),
+                keep_gz: delta::gzip(&delta::keep_list(&plan.keep)),
+                plan,
+                archives: Mutex::default(),
+            }))
+        })
+        .clone()
+    }
+
+    /// The delta archive of `d` in `codec` (made once).
+    pub fn delta_archive(&self, d: &Delta, codec: Codec) -> Result<PathBuf, String> {
+        let cell = d
+            .archives
+            .lock()
+            .map_err(|_| "delta cache poisoned".to_owned())?
+            .entry(codec)
+            .or_default()
+            .clone();
+        cell.get_or_init(|| {
+            let name = format!(
+                "delta-{}.{}",
+                d.plan.listing_sha256.get(..16).unwrap_or("x"),
+                match codec {
+                    Codec::Gzip => "tar.gz",
+                    Codec::Zstd => "tar.zst",
+                }
+            );
+            let out = self.work.join(name);
+            let only: HashSet<&str> = d.plan.send.iter().map(String::as_str).collect();
+            package::build_archive_with(&self.src, &self.filter, &out, codec, Some(&only))
+                .map(|_| out)
+                .map_err(|e| format!("making the delta archive: {e}"))
+        })
+        .clone()
+    }
+}
