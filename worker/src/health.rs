@@ -38,7 +38,7 @@ pub async fn check(
             (h.host.clone(), (env, h.conn.take()))
         })
         .collect();
-    let limit = run.spec.parallelism.map_or(hosts.len(), |p| p as usize);
+    let limit = crate::fleet::hosts_in_flight(run.spec.parallelism, hosts.len());
     let checked = fan_out(
         jobs,
         limit,

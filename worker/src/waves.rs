@@ -266,7 +266,7 @@ async fn roll_back(run: &Run, hosts: &mut [HostRun], why: &str) -> String {
             (h.host.clone(), (job, h.conn.take()))
         })
         .collect();
-    let limit = run.spec.parallelism.map_or(live.len(), |p| p as usize);
+    let limit = crate::fleet::hosts_in_flight(run.spec.parallelism, live.len());
     let done = fan_out(
         jobs,
         limit,
