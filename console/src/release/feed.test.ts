@@ -7,6 +7,23 @@ const ev = (stage: string, status: string, host?: string, extra: Partial<Event> 
 })
 
 describe('a release feed', () => {
+  it('counts wave events and ends on a cancelled release with its reason', () => {
+    const f = new ReleaseFeed(['web-1', 'web-2'])
+    f.apply(ev('release', 'started'))
+    f.apply(ev('wave', 'started', undefined, { message: 'wave 1 of 2: web-1' }))
+    f.apply(ev('switch', 'succeeded', 'web-1'))
+    f.apply(ev('health', 'succeeded', 'web-1'))
+    f.apply(ev('wave', 'info', undefined, { message: 'paused after wave 1' }))
+    expect(f.waveEvents).toBe(2)
+    expect(f.ended).toBe(false)
+    f.apply(ev('wave', 'succeeded', 'web-1', { message: 'web-1: rolled back to v1' }))
+    f.apply(ev('release', 'cancelled', undefined, { message: "cancelled by the pause's time-out" }))
+    expect(f.waveEvents).toBe(2)
+    expect(f.ended).toBe(true)
+    expect(f.endStatus).toBe('cancelled')
+    expect(f.lanes.get(SERVER)).toMatchObject({ state: 'error', message: "cancelled by the pause's time-out" })
+  })
+
   it('follows the server stages, one lane per host, and the prepared/switched counts', () => {
     const f = new ReleaseFeed(['web-1', 'web-2'])
     f.apply(ev('release', 'started'))
