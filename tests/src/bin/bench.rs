@@ -113,7 +113,18 @@ fn main() -> anyhow::Result<()> {
     for run in 1..=args.runs {
         bench.one_run(run, &mut samples)?;
     }
-    bench.report(&samples)
+    let gzip = bench.gzip_release()?;
+    bench.report(&samples)?;
+    let zstd = median_timed(&samples.hippo_release)?;
+    println!();
+    println!(
+        "Full release per codec ({} hosts): default (zstd where the host has it) {:.2} s (median); gzip everywhere (a second hippo-api with HIPPO_ZSTD=0, one release) {:.2} s; ratio zstd/gzip {:.2}",
+        bench.hosts.len(),
+        zstd.secs,
+        gzip.secs,
+        zstd.secs / gzip.secs
+    );
+    Ok(())
 }
 
 /// Prints a progress line on stderr (the results go to stdout).
@@ -708,6 +719,76 @@ impl Bench {
         Ok(())
     }
 
+    /// One full release (delta off) from a second Hippo started with `HIPPO_ZSTD=0` (gzip to
+    /// every host) to the same hosts, into its own deploy path: the codec comparison. Its
+    /// platform key is added to the hosts' authorized keys.
+    fn gzip_release(&self) -> anyhow::Result<Timed> {
+        step!("starting a second hippo-api with HIPPO_ZSTD=0 (gzip to every host)");
+        let h = Hippo::start(&[("HIPPO_WORKER_CONCURRENCY", "4"), ("HIPPO_ZSTD", "0")])?;
+        let (s, key) = h.get("/api/ssh-key");
+        ensure!(s == 200, "GET /api/ssh-key: {s} {key}");
+        let platform = key["public_key"]
+            .as_str()
+            .context("no public_key")?
+            .trim()
+            .to_owned();
+        for host in &self.hosts {
+            let mut f = std::fs::OpenOptions::new()
+                .append(true)
+                .open(host.dir().join("authorized_keys"))?;
+            writeln!(f, "{platform}")?;
+        }
+        let env_id = id(&post(
+            &h,
+            "/api/environments",
+            &json!({"name": "Gzip", "tag": "gzip"}),
+            201,
+        )?)?;
+        let app = id(&post(
+            &h,
+            "/api/apps",
+            &json!({"name": "Gzip", "tag": "gzip", "description": "codec"}),
+            201,
+        )?)?;
+        let mut host_ids = Vec::new();
+        for (i, e) in self.ends.iter().enumerate() {
+            let body = json!({"environment_id": env_id, "name": format!("gz-{}", i + 1),
+                              "addr": e.addr, "port": e.port, "username": "root", "category": "web"});
+            host_ids.push(id(&post(&h, "/api/hosts", &body, 201)?)?);
+        }
+        let config = id(&post(
+            &h,
+            "/api/release-configs",
+            &json!({
+                "app_id": app,
+                "environment_id": env_id,
+                "repo_url": self.repo.bare.to_str().context("non-UTF-8 temp path")?,
+                "host_ids": host_ids,
+                "deploy_path": "/srv/www/gzip",
+                "versions_path": "/srv/hippo/gzip",
+                "keep_versions": 5,
+                "filter_mode": "exclude",
+                "filter": "",
+                "delta": "off",
+            }),
+            201,
+        )?)?;
+        let content = "gzip everywhere\n";
+        let commit = self.repo.commit_version(content)?;
+        settle()?;
+        let t = hippo_release(
+            &h,
+            &json!({"config_id": config, "name": "gzip", "branch": "main", "commit": commit}),
+        )?;
+        check_tree(self.first_host()?, "/srv/www/gzip", FILES, content)?;
+        step!(
+            "gzip everywhere: full release to {} hosts: {:.2} s",
+            self.hosts.len(),
+            t.secs
+        );
+        Ok(t)
+    }
+
     fn first_host(&self) -> anyhow::Result<&TestHost> {
         self.hosts.first().context("no hosts")
     }
@@ -940,7 +1021,7 @@ impl Bench {
             }
         );
         println!(
-            "full release per codec: this run sends zstd to hosts that have it; start hippo-api with HIPPO_ZSTD=0 for gzip everywhere"
+            "full release per codec: this run sends zstd to hosts that have it; the gzip row follows the tables (a second hippo-api with HIPPO_ZSTD=0)"
         );
         println!();
         let list = |v: &mut dyn Iterator<Item = f64>| {
