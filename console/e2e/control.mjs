@@ -12,78 +12,29 @@
 // that failed on web-2 after fixing the host (the retry is for web-2 only and names the failed
 // release), runs it, and downloads the release's whole log. Then the same page in English.
 // Prints a JSON summary line for the Rust side.
-import { chromium } from 'playwright-core'
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { join } from 'node:path'
+import { readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { artifacts, check, launch, must, newPage, on, stepper, tokenOf as libTokenOf } from './lib.mjs'
 
 const BASE = must('HIPPO_URL').replace(/\/$/, '')
 const ADMIN_PASSWORD = must('HIPPO_ADMIN_PASSWORD')
-const ART = must('HIPPO_ARTIFACTS')
+const ART = artifacts()
 const C = JSON.parse(must('HIPPO_CONTROL'))
-const CHROMIUM = process.env.HIPPO_CHROMIUM ?? '/usr/bin/chromium'
+const step = stepper('control')
 
-function must(name) {
-  const v = process.env[name]
-  if (!v) throw new Error(`${name} is not set (this script is started by tests/tests/console_control_story.rs)`)
-  return v
-}
-
-mkdirSync(ART, { recursive: true })
-const step = (what) => console.log(`[control] ${what}`)
-function check(ok, what) {
-  if (!ok) throw new Error(what)
-}
-
-const browser = await chromium.launch({
-  executablePath: CHROMIUM,
-  headless: true,
-  chromiumSandbox: false,
-  args: [
-    '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-    '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage',
-  ],
-})
+const browser = await launch()
 const consoleErrors = []
-const context = await browser.newContext({ viewport: { width: 1440, height: 900 }, locale: 'zh-CN', acceptDownloads: true })
-context.setDefaultTimeout(20_000)
-const page = await context.newPage()
-page.on('pageerror', (e) => consoleErrors.push(String(e)))
-
-const $ = (id) => page.locator(`[data-test="${id}"]`)
-const input = (id) =>
-  page.locator(`input[data-test="${id}"], textarea[data-test="${id}"], [data-test="${id}"] input, [data-test="${id}"] textarea`).first()
-async function shot(name) {
-  await page.waitForTimeout(300)
-  await page.screenshot({ path: join(ART, `control-${name}.png`), fullPage: true })
-}
+const page = await newPage(browser, consoleErrors, { acceptDownloads: true })
+const { $, input, confirmBox, login, shot } = on(() => page, { base: BASE, dir: ART, prefix: 'control' })
 async function nav(path) {
   await page.goto(`${BASE}${path}`)
   // A release page keeps its event stream open: the network is never idle there.
   if (/^\/releases\/\d+$/.test(path)) await $('release-header').waitFor()
   else await page.waitForLoadState('networkidle')
 }
-async function login(user, password) {
-  await page.goto(`${BASE}/login`)
-  await input('login-username').fill(user)
-  await input('login-password').fill(password)
-  await $('login-submit').click()
-  await page.waitForURL((u) => u.pathname === '/releases')
-}
 async function logout() {
   await page.evaluate(() => localStorage.removeItem('hippo.session'))
 }
-async function confirmBox() {
-  await page.locator('.el-message-box__btns .el-button--primary').click()
-}
-async function tokenOf(username, password) {
-  const r = await fetch(`${BASE}/api/auth/login`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ username, password }),
-  })
-  check(r.ok, `login ${username}: ${r.status}`)
-  return (await r.json()).token
-}
+const tokenOf = (username, password) => libTokenOf(BASE, username, password)
 async function call(token, method, path, body) {
   const r = await fetch(`${BASE}${path}`, {
     method,

@@ -11,65 +11,19 @@
 // to that step, saves; then requests a release on the new-release page, choosing the file for
 // the upload step (the request cannot be sent without it). Both languages are photographed.
 // The last line printed is a JSON summary ({release}) the Rust test checks further.
-import { chromium } from 'playwright-core'
-import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
+import { artifacts, check, launch, must, newPage, on, stepper } from './lib.mjs'
 
 const BASE = must('HIPPO_URL').replace(/\/$/, '')
 const ADMIN_PASSWORD = must('HIPPO_ADMIN_PASSWORD')
-const ART = must('HIPPO_ARTIFACTS')
+const ART = artifacts()
 const LAB = JSON.parse(must('HIPPO_CUSTOM'))
-const CHROMIUM = process.env.HIPPO_CHROMIUM ?? '/usr/bin/chromium'
+const step = stepper('custom')
 
-function must(name) {
-  const v = process.env[name]
-  if (!v) throw new Error(`${name} is not set (this script is started by tests/tests/console_custom_story.rs)`)
-  return v
-}
-function check(ok, what) {
-  if (!ok) throw new Error(what)
-}
-
-mkdirSync(ART, { recursive: true })
-const step = (what) => console.log(`[custom] ${what}`)
-
-const browser = await chromium.launch({
-  executablePath: CHROMIUM,
-  headless: true,
-  chromiumSandbox: false,
-  args: [
-    '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-    '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage',
-  ],
-})
-const context = await browser.newContext({ viewport: { width: 1440, height: 900 }, locale: 'zh-CN' })
-context.setDefaultTimeout(20_000)
-const page = await context.newPage()
+const browser = await launch()
 const consoleErrors = []
-page.on('pageerror', (e) => consoleErrors.push(String(e)))
-
-const $ = (id) => page.locator(`[data-test="${id}"]`)
-const input = (id) =>
-  page.locator(`input[data-test="${id}"], textarea[data-test="${id}"], [data-test="${id}"] input, [data-test="${id}"] textarea`).first()
-async function fill(id, value) {
-  await input(id).fill(String(value))
-}
-async function shot(name) {
-  await page.waitForTimeout(300)
-  await page.screenshot({ path: join(ART, `custom-${name}.png`), fullPage: true })
-}
-async function expectText(text, timeout = 20_000) {
-  await page.getByText(text, { exact: false }).first().waitFor({ timeout })
-}
-async function nav(path) {
-  await page.goto(`${BASE}${path}`)
-  await page.waitForLoadState('networkidle')
-}
-/** Opens an Element Plus select and picks the option with this text. */
-async function choose(id, text) {
-  await $(id).click()
-  await page.locator('.el-select-dropdown__item:visible', { hasText: text }).first().click()
-}
+const page = await newPage(browser, consoleErrors)
+const { $, input, fill, expectText, nav, login, newRelease, shot } = on(() => page, { base: BASE, dir: ART, prefix: 'custom' })
 /** The step types shown in the editor, in order (the English names). */
 async function stepTypes() {
   return page.locator('[data-test="action-editor"] .action strong').allTextContents()
@@ -78,11 +32,7 @@ async function stepTypes() {
 let summary = {}
 try {
   step('log in')
-  await page.goto(`${BASE}/login`)
-  await fill('login-username', 'admin')
-  await fill('login-password', ADMIN_PASSWORD)
-  await $('login-submit').click()
-  await page.waitForURL((u) => u.pathname === '/releases')
+  await login('admin', ADMIN_PASSWORD)
 
   step('a custom config in the wizard')
   await nav(`/configs/new?app=${LAB.app}&env=${LAB.env}`)
@@ -136,12 +86,7 @@ try {
   await page.waitForURL(/\/apps$/)
 
   step('a release with its file')
-  await nav('/releases')
-  await $('new-release').click()
-  await page.waitForURL(/\/releases\/new/)
-  await choose('nr-env', 'Production')
-  await choose('nr-app', 'Cart')
-  await page.locator('[data-test="nr-commits"] .el-table__row').first().waitFor()
+  await newRelease('Production', 'Cart')
   await $('nr-files').waitFor()
   await expectText('Step 3 → /srv/app/bin/app.bin')
   await fill('nr-name', 'custom from the browser')

@@ -15,76 +15,22 @@
 // host again. A review meets an edit made meanwhile and explains the 409 `changed`. A developer
 // sees the webhook and the key but none of the buttons that would change them. Then English.
 // Prints a JSON summary line for the Rust side.
-import { chromium } from 'playwright-core'
 import { createHmac, randomUUID } from 'node:crypto'
-import { mkdirSync } from 'node:fs'
-import { join } from 'node:path'
+import { artifacts, check, launch, must, newPage as openPage, on, stepper, tokenOf as libTokenOf } from './lib.mjs'
 
 const BASE = must('HIPPO_URL').replace(/\/$/, '')
 const ADMIN_PASSWORD = must('HIPPO_ADMIN_PASSWORD')
-const ART = must('HIPPO_ARTIFACTS')
+const ART = artifacts()
 const GIT = JSON.parse(must('HIPPO_GIT'))
-const CHROMIUM = process.env.HIPPO_CHROMIUM ?? '/usr/bin/chromium'
 const CONFIG = GIT.config
 const RAW_STAGES = ['release', 'checkout', 'package', 'prepare', 'switch', 'cleanup', 'notify']
+const step = stepper('git')
 
-function must(name) {
-  const v = process.env[name]
-  if (!v) throw new Error(`${name} is not set (this script is started by tests/tests/console_git_story.rs)`)
-  return v
-}
-
-mkdirSync(ART, { recursive: true })
-const step = (what) => console.log(`[git] ${what}`)
-function check(ok, what) {
-  if (!ok) throw new Error(what)
-}
-
-const browser = await chromium.launch({
-  executablePath: CHROMIUM,
-  headless: true,
-  chromiumSandbox: false,
-  args: [
-    '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-    '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage',
-  ],
-})
+const browser = await launch()
 const consoleErrors = []
-async function newPage() {
-  const context = await browser.newContext({ viewport: { width: 1440, height: 900 }, locale: 'zh-CN' })
-  context.setDefaultTimeout(20_000)
-  const p = await context.newPage()
-  p.on('pageerror', (e) => consoleErrors.push(String(e)))
-  return p
-}
+const newPage = () => openPage(browser, consoleErrors)
 let page = await newPage()
-
-const $ = (id) => page.locator(`[data-test="${id}"]`)
-const input = (id) =>
-  page.locator(`input[data-test="${id}"], textarea[data-test="${id}"], [data-test="${id}"] input, [data-test="${id}"] textarea`).first()
-async function shot(name) {
-  await page.waitForTimeout(300)
-  await page.screenshot({ path: join(ART, `git-${name}.png`), fullPage: true })
-}
-async function nav(path) {
-  await page.goto(`${BASE}${path}`)
-  await page.waitForLoadState('networkidle')
-}
-async function login(user, password) {
-  await page.goto(`${BASE}/login`)
-  await input('login-username').fill(user)
-  await input('login-password').fill(password)
-  await $('login-submit').click()
-  await page.waitForURL((u) => u.pathname === '/releases')
-}
-async function confirmBox() {
-  await page.locator('.el-message-box__btns .el-button--primary').click()
-}
-/** Opens an Element Plus select and picks the option with this text. */
-async function choose(id, text) {
-  await $(id).click()
-  await page.locator('.el-select-dropdown__item:visible', { hasText: text }).first().click()
-}
+const { $, input, choose, confirmBox, nav, login, shot } = on(() => page, { base: BASE, dir: ART, prefix: 'git' })
 /** The API as the logged-in user of `page` (the console's session token). */
 async function apiAs(p, method, path, body) {
   const token = await p.evaluate(() => JSON.parse(localStorage.getItem('hippo.session') ?? '{}').token)
@@ -97,15 +43,7 @@ async function apiAs(p, method, path, body) {
   return { status: r.status, body: text ? JSON.parse(text) : null }
 }
 const api = (method, path, body) => apiAs(page, method, path, body)
-async function tokenOf(username, password) {
-  const r = await fetch(`${BASE}/api/auth/login`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ username, password }),
-  })
-  check(r.ok, `login ${username}: ${r.status}`)
-  return (await r.json()).token
-}
+const tokenOf = (username, password) => libTokenOf(BASE, username, password)
 
 /** A push as GitHub sends it (its documented payload and headers), signed with `secret`. */
 async function githubPush(url, secret, { ref, after, delivery = randomUUID(), event = 'push', badSignature = false }) {

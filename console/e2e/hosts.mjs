@@ -10,65 +10,25 @@
 // named), checks a selection, installs the platform key on the password host through the
 // dialog, opens a terminal on a host, types `echo $((6*7))` and sees 42, then replays the
 // session on the terminal sessions page. The pages are photographed in both languages.
-import { chromium } from 'playwright-core'
-import { mkdirSync } from 'node:fs'
-import { join } from 'node:path'
+import { artifacts, launch, must, newPage, on, stepper } from './lib.mjs'
 
 const BASE = must('HIPPO_URL').replace(/\/$/, '')
 const ADMIN_PASSWORD = must('HIPPO_ADMIN_PASSWORD')
-const ART = must('HIPPO_ARTIFACTS')
+const ART = artifacts()
 const KEY_HOST = JSON.parse(must('HIPPO_KEY_HOST'))
 const PW_HOST = JSON.parse(must('HIPPO_PASSWORD_HOST'))
-const CHROMIUM = process.env.HIPPO_CHROMIUM ?? '/usr/bin/chromium'
+const step = stepper('hosts')
 
-function must(name) {
-  const v = process.env[name]
-  if (!v) throw new Error(`${name} is not set (this script is started by tests/tests/console_hosts_story.rs)`)
-  return v
-}
-
-mkdirSync(ART, { recursive: true })
-const step = (what) => console.log(`[hosts] ${what}`)
-
-const browser = await chromium.launch({
-  executablePath: CHROMIUM,
-  headless: true,
-  chromiumSandbox: false,
-  args: [
-    '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-    '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage',
-  ],
-})
-const context = await browser.newContext({ viewport: { width: 1440, height: 900 }, locale: 'zh-CN' })
-context.setDefaultTimeout(20_000)
-const page = await context.newPage()
+const browser = await launch()
 const consoleErrors = []
-page.on('pageerror', (e) => consoleErrors.push(String(e)))
-
-const $ = (id) => page.locator(`[data-test="${id}"]`)
-const input = (id) =>
-  page.locator(`input[data-test="${id}"], textarea[data-test="${id}"], [data-test="${id}"] input, [data-test="${id}"] textarea`).first()
-async function shot(name) {
-  await page.waitForTimeout(300)
-  await page.screenshot({ path: join(ART, `hosts-${name}.png`), fullPage: true })
-}
-async function expectText(text, timeout = 20_000) {
-  await page.getByText(text, { exact: false }).first().waitFor({ timeout })
-}
-async function nav(path) {
-  await page.goto(`${BASE}${path}`)
-  await page.waitForLoadState('networkidle')
-}
+const page = await newPage(browser, consoleErrors)
+const { $, input, expectText, nav, login, shot } = on(() => page, { base: BASE, dir: ART, prefix: 'hosts' })
 /** The row of the hosts table that shows this host name. */
 const row = (name) => page.locator('[data-test="hosts-table"] .el-table__body tr', { hasText: name }).first()
 
 try {
   step('log in')
-  await page.goto(`${BASE}/login`)
-  await input('login-username').fill('admin')
-  await input('login-password').fill(ADMIN_PASSWORD)
-  await $('login-submit').click()
-  await page.waitForURL((u) => u.pathname === '/releases')
+  await login('admin', ADMIN_PASSWORD)
 
   step('import: a bad row imports nothing and is named')
   await nav('/hosts')

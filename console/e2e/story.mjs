@@ -17,29 +17,20 @@
 // refused and an accepted delete, an API token shown once then revoked, a password reset,
 // login lockouts cleared by an admin, a notice's receiver answer for admins only, and the
 // audit filters. Every page is photographed in both languages.
-import { chromium } from 'playwright-core'
-import { mkdirSync, readlinkSync } from 'node:fs'
+import { readlinkSync } from 'node:fs'
 import http from 'node:http'
 import { gzipSync } from 'node:zlib'
 import net from 'node:net'
-import { basename, join } from 'node:path'
+import { basename } from 'node:path'
+import { artifacts, check, launch, must, newPage, on, stepper } from './lib.mjs'
 
 const HIPPO = new URL(must('HIPPO_URL'))
 const ADMIN_PASSWORD = must('HIPPO_ADMIN_PASSWORD')
 const REPO = must('HIPPO_REPO')
 const HOSTS = JSON.parse(must('HIPPO_HOSTS'))
-const ART = must('HIPPO_ARTIFACTS')
-const CHROMIUM = process.env.HIPPO_CHROMIUM ?? '/usr/bin/chromium'
+const ART = artifacts()
 const DEV = { username: 'dev', password: 'dev-password-1', newPassword: 'dev-password-2' }
 const REV = { username: 'rev', password: 'rev-password-1' }
-
-function must(name) {
-  const v = process.env[name]
-  if (!v) throw new Error(`${name} is not set (this script is started by tests/tests/console_story.rs)`)
-  return v
-}
-
-mkdirSync(ART, { recursive: true })
 
 // The browser reaches Hippo through a TCP relay the story can cut, to drop a live event stream
 // the way a flaky network does.
@@ -69,7 +60,7 @@ function dropConnections() {
   }
   relayed.clear()
 }
-const step = (what) => console.log(`[story] ${what}`)
+const step = stepper('story')
 
 // A DingTalk robot that refuses every message (as a real one does when the keyword is
 // missing): the attempt fails, and what it answered is shown to administrators only.
@@ -86,25 +77,10 @@ const robot = http.createServer((req, res) => {
 await new Promise((resolve) => robot.listen(0, '127.0.0.1', resolve))
 const ROBOT_URL = `http://127.0.0.1:${robot.address().port}/robot/send?access_token=ROBOT-TOKEN-123`
 
-/** Fails the story with `what` unless `ok`. */
-function check(ok, what) {
-  if (!ok) throw new Error(what)
-}
-
-const browser = await chromium.launch({
-  executablePath: CHROMIUM,
-  headless: true,
-  chromiumSandbox: false,
-  args: [
-    '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-    '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage',
-  ],
-})
-const context = await browser.newContext({ viewport: { width: 1440, height: 900 }, locale: 'zh-CN' })
-context.setDefaultTimeout(20_000)
-const page = await context.newPage()
+const browser = await launch()
 const consoleErrors = []
-page.on('pageerror', (e) => consoleErrors.push(String(e)))
+const page = await newPage(browser, consoleErrors)
+const { $, input, fill, choose, confirmBox, expectText, nav, login, newRelease, shot } = on(() => page, { base: BASE, dir: ART })
 // Every request the page makes must stay on Hippo: nothing is fetched from elsewhere.
 const foreign = []
 page.on('request', (r) => {
@@ -126,41 +102,10 @@ async function loadedKB(urls) {
 }
 const BUDGET_KB = 400
 
-const $ = (id) => page.locator(`[data-test="${id}"]`)
-// Element Plus puts attributes on the native <input>/<textarea> of el-input, on the root of
-// most other components.
-const input = (id) =>
-  page.locator(`input[data-test="${id}"], textarea[data-test="${id}"], [data-test="${id}"] input, [data-test="${id}"] textarea`).first()
-async function fill(id, value) {
-  await input(id).fill(String(value))
-}
-/** Opens an Element Plus select and picks the option with this text. */
-async function choose(id, text) {
-  await $(id).click()
-  await page.locator('.el-select-dropdown__item:visible', { hasText: text }).first().click()
-}
-async function shot(name) {
-  await page.waitForTimeout(300) // let transitions settle
-  await page.screenshot({ path: join(ART, `${name}.png`), fullPage: true })
-}
-async function expectText(text, timeout = 20_000) {
-  await page.getByText(text, { exact: false }).first().waitFor({ timeout })
-}
-async function login(user, password) {
-  await page.goto(`${BASE}/login`)
-  await fill('login-username', user)
-  await fill('login-password', password)
-  await $('login-submit').click()
-  await page.waitForURL((u) => u.pathname === '/releases')
-}
 async function logout() {
   await $('user-menu').click()
   await $('logout').click()
   await page.waitForURL((u) => u.pathname === '/login')
-}
-async function nav(path) {
-  await page.goto(`${BASE}${path}`)
-  await page.waitForLoadState('networkidle')
 }
 /** GET an API path as the logged-in user (the console's own session token). */
 async function api(path) {
@@ -217,7 +162,7 @@ try {
     await page.locator('[data-test="env-table"]').getByText(name, { exact: true }).waitFor()
   }
   await $('env-delete-scratch').click()
-  await page.locator('.el-message-box__btns .el-button--primary').click()
+  await confirmBox()
   await page.locator('[data-test="env-table"]').getByText('Scratch', { exact: true }).waitFor({ state: 'detached' })
   await shot('02-environments-zh')
 
@@ -242,7 +187,7 @@ try {
   // An environment that hosts use cannot be deleted: the API's refusal is shown as it is.
   await nav('/environments')
   await $('env-delete-prod').click()
-  await page.locator('.el-message-box__btns .el-button--primary').click()
+  await confirmBox()
   const refusal = (await page.locator('.el-message--error').first().textContent({ timeout: 10_000 })) ?? ''
   check(/refer|host|使用|引用/i.test(refusal), `deleting a used environment: ${refusal}`)
   await page.locator('[data-test="env-table"]').getByText('Production', { exact: true }).waitFor()
@@ -310,12 +255,7 @@ try {
 
   // ── 3. The developer requests a release with the new release form.
   async function requestRelease(title) {
-    await nav('/releases')
-    await $('new-release').click()
-    await page.waitForURL(/\/releases\/new/)
-    await choose('nr-env', 'Production')
-    await choose('nr-app', 'Cart')
-    await page.locator('[data-test="nr-commits"] .el-table__row').first().waitFor()
+    await newRelease('Production', 'Cart')
     await fill('nr-name', title)
     await $('nr-summary').getByText(HOSTS[0].name).waitFor()
     await $('nr-submit').click()
@@ -367,7 +307,7 @@ try {
     await $(`release-link-${id}`).click()
     await page.waitForURL(new RegExp(`/releases/${id}$`))
     await $('page-run').click()
-    await page.locator('.el-message-box__btns .el-button--primary').click()
+    await confirmBox()
   }
   step('reviewer approves and runs the first release')
   await logout()
@@ -511,7 +451,7 @@ try {
   await $('tokens-table').getByText('ci-bot', { exact: true }).waitFor()
   check((await $('token-value').count()) === 0 && !(await page.content()).includes(token), 'the token is shown only once')
   await $('token-revoke-ci-bot').click()
-  await page.locator('.el-message-box__btns .el-button--primary').click()
+  await confirmBox()
   await $('tokens-table').getByText('ci-bot', { exact: true }).waitFor({ state: 'detached' })
   check((await withToken()).status === 401, 'a revoked token is refused')
 
@@ -537,7 +477,7 @@ try {
   await $('lockout-clear-mallory').waitFor()
   await shot('19-lockouts-zh')
   await $('lockout-clear-mallory').click()
-  await page.locator('.el-message-box__btns .el-button--primary').click()
+  await confirmBox()
   await $('lockout-clear-mallory').waitFor({ state: 'detached' })
   check((await loginAs('mallory', 'guess-again')).status === 401, 'mallory may try again once cleared')
 

@@ -6,28 +6,13 @@
 //! retried from its page for web-2 alone after the host is fixed, run, and its whole log
 //! downloaded; then English. Afterwards the hosts are checked here. Screenshots land in
 //! `console/e2e/artifacts/` (or `HIPPO_E2E_ARTIFACTS`).
+use hippo_e2e::browser;
 use hippo_e2e::lab::{DEPLOY, Lab, PASSWORD, VERSIONS, host_path};
-use serde_json::{Value, json};
+use serde_json::json;
 use std::path::PathBuf;
-use std::process::Command;
-
-fn console_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .join("console")
-}
 
 #[test]
 fn a_reviewer_schedules_cancels_and_retries_releases_in_the_browser() {
-    let chromium = std::env::var("HIPPO_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-    assert!(
-        std::path::Path::new(&chromium).exists(),
-        "{chromium} is missing: apt-get install chromium"
-    );
-    assert!(
-        console_dir().join("node_modules").is_dir(),
-        "console/node_modules is missing: build hippo-api first (its build script runs npm ci)"
-    );
     let lab = Lab::new(2, &[]);
     let h = &lab.hippo;
     for host in &lab.hosts {
@@ -44,17 +29,10 @@ fn a_reviewer_schedules_cancels_and_retries_releases_in_the_browser() {
     let reviewer = lab.role("reviewer", &["request", "review", "release"]);
     lab.user("rev", json!([{"role_id": reviewer}]));
 
-    let artifacts = std::env::var("HIPPO_E2E_ARTIFACTS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| console_dir().join("e2e").join("artifacts"));
-    let out = Command::new("node")
-        .arg("e2e/control.mjs")
-        .current_dir(console_dir())
-        .env("HIPPO_URL", &h.base)
-        .env("HIPPO_ADMIN_PASSWORD", hippo_e2e::hippo::ADMIN_PASSWORD)
-        .env("HIPPO_ARTIFACTS", &artifacts)
-        .env("HIPPO_CHROMIUM", &chromium)
-        .env(
+    let summary = browser::run(
+        "e2e/control.mjs",
+        h,
+        &[(
             "HIPPO_CONTROL",
             json!({
                 "env": lab.env_id, "app": lab.app_id, "config": config,
@@ -63,23 +41,8 @@ fn a_reviewer_schedules_cancels_and_retries_releases_in_the_browser() {
                 "ready": host_path(&lab.hosts[1], "/srv/hippo/ready"),
             })
             .to_string(),
-        )
-        .output()
-        .expect("node runs the browser story");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    println!("{stdout}\nscreenshots: {}", artifacts.display());
-    assert!(
-        out.status.success(),
-        "the browser story failed (screenshots in {}):\n{stdout}\n{stderr}\n--- hippo log ---\n{}",
-        artifacts.display(),
-        h.log()
+        )],
     );
-    let summary: Value = stdout
-        .lines()
-        .rev()
-        .find_map(|l| serde_json::from_str(l).ok())
-        .expect("the story's summary line");
     let get = |key: &str| {
         let id = summary[key].as_i64().expect("release id");
         h.get(&format!("/api/releases/{id}")).1

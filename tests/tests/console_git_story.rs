@@ -11,29 +11,15 @@
 //! nor forget keys. Afterwards the webhook's release is checked here: requested by `webhook`,
 //! the pushed commit live on the prod host. Screenshots in both languages land in
 //! `console/e2e/artifacts/` (or `HIPPO_E2E_ARTIFACTS`).
+use hippo_e2e::browser;
 use hippo_e2e::lab::{DEPLOY, Lab, PASSWORD, VERSIONS, host_path};
 use hippo_e2e::sshd::TestHost;
 use serde_json::{Value, json};
 use std::path::PathBuf;
 use std::process::Command;
 
-fn console_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .join("console")
-}
-
 #[test]
 fn an_admin_sets_up_a_webhook_clones_the_config_and_forgets_the_git_servers_key_in_the_browser() {
-    let chromium = std::env::var("HIPPO_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-    assert!(
-        std::path::Path::new(&chromium).exists(),
-        "{chromium} is missing: apt-get install chromium"
-    );
-    assert!(
-        console_dir().join("node_modules").is_dir(),
-        "console/node_modules is missing: build hippo-api first (its build script runs npm ci)"
-    );
     let lab = Lab::new(1, &[]);
     let h = &lab.hippo;
     let (_, key) = h.get("/api/ssh-key");
@@ -90,42 +76,20 @@ fn an_admin_sets_up_a_webhook_clones_the_config_and_forgets_the_git_servers_key_
                {"role_id": editor, "environment_id": staging}]),
     );
 
-    let artifacts = std::env::var("HIPPO_E2E_ARTIFACTS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| console_dir().join("e2e").join("artifacts"));
     let main = lab.repo.head("main").expect("main");
     let feature = lab.repo.head("feature").expect("feature");
-    let out = Command::new("node")
-        .arg("e2e/git.mjs")
-        .current_dir(console_dir())
-        .env("HIPPO_URL", &h.base)
-        .env("HIPPO_ADMIN_PASSWORD", hippo_e2e::hippo::ADMIN_PASSWORD)
-        .env("HIPPO_ARTIFACTS", &artifacts)
-        .env("HIPPO_CHROMIUM", &chromium)
-        .env(
+    let summary = browser::run(
+        "e2e/git.mjs",
+        h,
+        &[(
             "HIPPO_GIT",
             json!({
                 "config": config, "main": main, "feature": feature, "fingerprint": fingerprint,
                 "dev": {"username": "dev", "password": PASSWORD},
             })
             .to_string(),
-        )
-        .output()
-        .expect("node runs the browser story");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    println!("{stdout}\nscreenshots: {}", artifacts.display());
-    assert!(
-        out.status.success(),
-        "the browser story failed (screenshots in {}):\n{stdout}\n{stderr}\n--- hippo log ---\n{}",
-        artifacts.display(),
-        h.log()
+        )],
     );
-    let summary: Value = stdout
-        .lines()
-        .rev()
-        .find_map(|l| serde_json::from_str(l).ok())
-        .expect("the story's summary line");
 
     // The accepted delivery's release: requested by `webhook`, the pushed commit, live on prod.
     let id = summary["webhookRelease"].as_i64().expect("release id");

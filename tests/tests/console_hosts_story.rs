@@ -5,31 +5,16 @@
 //! terminal, types `echo $((6*7))` and sees 42, and replays the session. Afterwards the key is
 //! on the host once, the session is in the audit with its transcript, and the password is in
 //! none of Hippo's files. Screenshots land in `console/e2e/artifacts/`.
-use hippo_e2e::hippo::{ADMIN_PASSWORD, Hippo};
+use hippo_e2e::browser;
+use hippo_e2e::hippo::Hippo;
 use hippo_e2e::sshd::{PasswordUser, TestHost};
 use serde_json::json;
-use std::path::PathBuf;
 use std::process::Command;
 
 const HOST_PASSWORD: &str = "Console-host-pw-7d1";
 
-fn console_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .join("console")
-}
-
 #[test]
 fn an_admin_imports_checks_installs_the_key_and_sees_42_in_the_browser_terminal() {
-    let chromium = std::env::var("HIPPO_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-    assert!(
-        std::path::Path::new(&chromium).exists(),
-        "{chromium} is missing: apt-get install chromium"
-    );
-    assert!(
-        console_dir().join("node_modules").is_dir(),
-        "console/node_modules is missing: build hippo-api first (its build script runs npm ci)"
-    );
     let mut hippo = Hippo::start(&[]).expect("hippo starts");
     hippo.ok(
         "/api/environments",
@@ -48,37 +33,22 @@ fn an_admin_imports_checks_installs_the_key_and_sees_42_in_the_browser_terminal(
             h.log_path(),
         ));
     }
-    let artifacts = std::env::var("HIPPO_E2E_ARTIFACTS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| console_dir().join("e2e").join("artifacts"));
 
-    let out = Command::new("node")
-        .arg("e2e/hosts.mjs")
-        .current_dir(console_dir())
-        .env("HIPPO_URL", &hippo.base)
-        .env("HIPPO_ADMIN_PASSWORD", ADMIN_PASSWORD)
-        .env("HIPPO_ARTIFACTS", &artifacts)
-        .env("HIPPO_CHROMIUM", &chromium)
-        .env(
-            "HIPPO_KEY_HOST",
-            json!({"addr": key_host.addr, "port": key_host.port}).to_string(),
-        )
-        .env(
-            "HIPPO_PASSWORD_HOST",
-            json!({"addr": pw_host.addr, "port": pw_host.port, "user": "deploy",
-                   "password": HOST_PASSWORD})
-            .to_string(),
-        )
-        .output()
-        .expect("node runs the browser story");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    println!("{stdout}\nscreenshots: {}", artifacts.display());
-    assert!(
-        out.status.success(),
-        "the browser story failed (screenshots in {}):\n{stdout}\n{stderr}\n--- hippo log ---\n{}",
-        artifacts.display(),
-        hippo.log()
+    browser::run(
+        "e2e/hosts.mjs",
+        &hippo,
+        &[
+            (
+                "HIPPO_KEY_HOST",
+                json!({"addr": key_host.addr, "port": key_host.port}).to_string(),
+            ),
+            (
+                "HIPPO_PASSWORD_HOST",
+                json!({"addr": pw_host.addr, "port": pw_host.port, "user": "deploy",
+                       "password": HOST_PASSWORD})
+                .to_string(),
+            ),
+        ],
     );
 
     // The key is on the password host once.

@@ -5,41 +5,20 @@
 //! afterwards they are checked here too, and the release page must have shown every stored
 //! event once, also across a connection dropped mid-release. Screenshots of every page,
 //! in both languages, land in `console/e2e/artifacts/` (or `HIPPO_E2E_ARTIFACTS`).
+use hippo_e2e::browser;
 use hippo_e2e::git_fixture::GitFixture;
-use hippo_e2e::hippo::{ADMIN_PASSWORD, Hippo};
+use hippo_e2e::hippo::Hippo;
 use hippo_e2e::lab::{DEPLOY, VERSIONS, host_path};
 use hippo_e2e::sshd::TestHost;
 use serde_json::{Value, json};
-use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-fn console_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .join("console")
-}
-
-fn chromium() -> String {
-    let path = std::env::var("HIPPO_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-    assert!(
-        std::path::Path::new(&path).exists(),
-        "{path} is missing: the console's browser tests need Debian's Chromium \
-         (apt-get install chromium; .ci/run installs it)"
-    );
-    path
-}
-
 /// `npm` in `console/` (its packages are installed by hippo-api's build script).
 fn npm(args: &[&str]) -> std::process::Output {
-    let dir = console_dir();
-    assert!(
-        dir.join("node_modules").is_dir(),
-        "console/node_modules is missing: build hippo-api first (its build script runs npm ci)"
-    );
     Command::new("npm")
         .args(args)
-        .current_dir(&dir)
+        .current_dir(browser::console_dir())
         .env("CI", "true")
         .output()
         .unwrap_or_else(|e| panic!("npm {args:?}: {e} (Node.js 20.19+ and npm are needed)"))
@@ -66,7 +45,7 @@ fn live_version(host: &TestHost) -> Option<String> {
 #[test]
 fn an_admin_sets_up_an_app_in_the_browser_a_developer_requests_a_reviewer_approves_and_a_rollback_restores_the_first_version()
  {
-    let chromium = chromium();
+    browser::chromium();
     let hippo = Hippo::start(&[
         // The story's DingTalk robot listens on 127.0.0.1.
         ("HIPPO_INTERNAL_ALLOWLIST", "127.0.0.1"),
@@ -81,9 +60,6 @@ fn an_admin_sets_up_an_app_in_the_browser_a_developer_requests_a_reviewer_approv
         .map(|i| TestHost::start(i, &public).expect("sshd starts"))
         .collect();
     let repo = GitFixture::new().expect("git fixture");
-    let artifacts = std::env::var("HIPPO_E2E_ARTIFACTS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| console_dir().join("e2e").join("artifacts"));
     let host_list: Vec<Value> = hosts
         .iter()
         .enumerate()
@@ -95,31 +71,14 @@ fn an_admin_sets_up_an_app_in_the_browser_a_developer_requests_a_reviewer_approv
         })
         .collect();
 
-    let out = Command::new("node")
-        .arg("e2e/story.mjs")
-        .current_dir(console_dir())
-        .env("HIPPO_URL", &hippo.base)
-        .env("HIPPO_ADMIN_PASSWORD", ADMIN_PASSWORD)
-        .env("HIPPO_REPO", repo.bare.to_str().expect("utf-8"))
-        .env("HIPPO_HOSTS", Value::from(host_list).to_string())
-        .env("HIPPO_ARTIFACTS", &artifacts)
-        .env("HIPPO_CHROMIUM", &chromium)
-        .output()
-        .expect("node runs the browser story");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    println!("{stdout}\nscreenshots: {}", artifacts.display());
-    assert!(
-        out.status.success(),
-        "the browser story failed (screenshots in {}):\n{stdout}\n{stderr}\n--- hippo log ---\n{}",
-        artifacts.display(),
-        hippo.log()
+    let summary = browser::run(
+        "e2e/story.mjs",
+        &hippo,
+        &[
+            ("HIPPO_REPO", repo.bare.to_str().expect("utf-8").to_owned()),
+            ("HIPPO_HOSTS", Value::from(host_list).to_string()),
+        ],
     );
-    let summary: Value = stdout
-        .lines()
-        .rev()
-        .find_map(|l| serde_json::from_str(l).ok())
-        .expect("the story's summary line");
 
     // What the browser did is what happened: the rollback went back to the first release's
     // version on both hosts, and both versions are still kept.
