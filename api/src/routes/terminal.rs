@@ -419,14 +419,6 @@ async fn run(
         }
     };
     tr.flush(&st, true).await;
-    if browser_open {
-        let _ = sink
-            .send(Message::Text(
-                json!({"type": "end", "reason": reason}).to_string(),
-            ))
-            .await;
-        let _ = sink.close().await;
-    }
     if let Err(e) = st.db.end_terminal_session(session.id, &reason).await {
         tracing::error!(error = %e, "could not end a terminal session");
     }
@@ -438,5 +430,15 @@ async fn run(
                "ended_at": {"from": null, "to": ended}, "end_reason": {"from": null, "to": reason}}),
     )
     .await;
+    // The end frame goes last: a client that reads it and then lists the sessions finds this
+    // one ended (the record and the audit entry are written first).
+    if browser_open {
+        let _ = sink
+            .send(Message::Text(
+                json!({"type": "end", "reason": reason}).to_string(),
+            ))
+            .await;
+        let _ = sink.close().await;
+    }
     tracing::info!(session = %session.id, reason = %reason, "terminal session ended");
 }
