@@ -30,3 +30,21 @@ describe('a 200-host release with 10,000 log lines', () => {
     w.unmount()
   })
 })
+
+describe('a short live log', () => {
+  it('shows every line as lines arrive, though nothing scrolls', async () => {
+    const feed = new ReleaseFeed(['web-1'])
+    let id = 0
+    const ev = (message: string): Event => ({
+      id: ++id, release_id: 1, at: '2026-11-30T10:00:00.000Z', stage: 'prepare', status: 'output', host: 'web-1', message,
+    })
+    feed.apply(ev('first'))
+    feed.apply(ev('second'))
+    const w = mount(VirtualLog, { props: { lines: feed.lines, version: 1, showHost: true, follow: true }, attachTo: document.body })
+    expect(w.findAll('[data-test="log-line"]')).toHaveLength(2)
+    for (let i = 0; i < 19; i++) feed.apply(ev(`more ${i}`))
+    await w.setProps({ version: 2 })
+    expect(w.findAll('[data-test="log-line"]')).toHaveLength(21)
+    w.unmount()
+  })
+})

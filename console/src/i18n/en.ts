@@ -42,7 +42,7 @@ const en = {
     cancel: 'Cancel release', cancelConfirm: 'Cancel “{name}”? A running release stops at the next safe point: no host switches and the new version is removed (once the switch has begun, it completes).',
     cancelledNow: 'Release cancelled',
     schedule: 'Schedule', scheduleHint: 'The release is queued by itself at this time; cancel it until then if plans change.', scheduledToast: 'Release scheduled',
-    retry: 'Retry failed hosts', retryConfirm: 'Send “{name}” again (same commit and config) to the hosts that did not switch?', retried: 'Retry requested', cancelAsked: 'Cancel requested: the release stops at the next safe point',
+    retry: 'Retry failed hosts', retryShort: 'Retry', cancelShort: 'Cancel', retryConfirm: 'Send “{name}” again (same commit and config) to the hosts that did not switch?', retried: 'Retry requested', cancelAsked: 'Cancel requested: the release stops at the next safe point',
     editTitle: 'Edit release', editHint: 'With review on, an edited release goes back to review.',
   },
   newRelease: {

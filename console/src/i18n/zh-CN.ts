@@ -44,7 +44,7 @@ const zhCN: Messages = {
     cancel: '取消发布', cancelConfirm: '取消“{name}”？正在发布的会在下一个安全点停止：不切换任何主机，并删除新版本目录（若已开始切换，则切换会完成）。',
     cancelledNow: '发布已取消',
     schedule: '定时发布', scheduleHint: '到时间后自动加入发布队列；开始前可随时取消。', scheduledToast: '已设置定时发布',
-    retry: '重试失败主机', retryConfirm: '把“{name}”（相同提交与配置）重新发布到未切换的主机？', retried: '已创建重试发布', cancelAsked: '已请求取消：发布将在下一个安全点停止',
+    retry: '重试失败主机', retryShort: '重试', cancelShort: '取消', retryConfirm: '把“{name}”（相同提交与配置）重新发布到未切换的主机？', retried: '已创建重试发布', cancelAsked: '已请求取消：发布将在下一个安全点停止',
     editTitle: '编辑发布申请', editHint: '开启审核时，编辑后的申请需要重新审核。',
   },
   newRelease: {
