@@ -13,7 +13,7 @@
 // release), runs it, and downloads the release's whole log. Then the same page in English.
 // Prints a JSON summary line for the Rust side.
 import { readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { artifacts, check, launch, must, newPage, on, stepper, tokenOf as libTokenOf } from './lib.mjs'
+import { apiAt, artifacts, check, launch, must, newPage, on, stepper } from './lib.mjs'
 
 const BASE = must('HIPPO_URL').replace(/\/$/, '')
 const ADMIN_PASSWORD = must('HIPPO_ADMIN_PASSWORD')
@@ -24,32 +24,10 @@ const step = stepper('control')
 const browser = await launch()
 const consoleErrors = []
 const page = await newPage(browser, consoleErrors, { acceptDownloads: true })
-const { $, input, confirmBox, login, shot } = on(() => page, { base: BASE, dir: ART, prefix: 'control' })
-async function nav(path) {
-  await page.goto(`${BASE}${path}`)
-  // A release page keeps its event stream open: the network is never idle there.
-  if (/^\/releases\/\d+$/.test(path)) await $('release-header').waitFor()
-  else await page.waitForLoadState('networkidle')
-}
+const { $, input, confirmBox, visit: nav, statusIs, login, shot } = on(() => page, { base: BASE, dir: ART, prefix: 'control' })
+const { tokenOf, call } = apiAt(BASE)
 async function logout() {
   await page.evaluate(() => localStorage.removeItem('hippo.session'))
-}
-const tokenOf = (username, password) => libTokenOf(BASE, username, password)
-async function call(token, method, path, body) {
-  const r = await fetch(`${BASE}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) },
-    body: body ? JSON.stringify(body) : undefined,
-  })
-  const text = await r.text()
-  const out = { status: r.status, body: text ? JSON.parse(text) : null }
-  check(r.ok, `${method} ${path}: ${r.status} ${text}`)
-  return out.body
-}
-/** The release page's status tag says `status` (within `ms`). */
-async function statusIs(status, ms = 60_000) {
-  await page.locator(`[data-test="release-header"]`).waitFor()
-  await page.locator(`h2 [data-status="${status}"]`).waitFor({ timeout: ms })
 }
 const pad = (n) => String(n).padStart(2, '0')
 /** A local time as the date picker takes it. */

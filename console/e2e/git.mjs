@@ -16,7 +16,7 @@
 // sees the webhook and the key but none of the buttons that would change them. Then English.
 // Prints a JSON summary line for the Rust side.
 import { createHmac, randomUUID } from 'node:crypto'
-import { artifacts, check, launch, must, newPage as openPage, on, stepper, tokenOf as libTokenOf } from './lib.mjs'
+import { apiAt, artifacts, check, launch, must, newPage as openPage, on, stepper } from './lib.mjs'
 
 const BASE = must('HIPPO_URL').replace(/\/$/, '')
 const ADMIN_PASSWORD = must('HIPPO_ADMIN_PASSWORD')
@@ -43,7 +43,7 @@ async function apiAs(p, method, path, body) {
   return { status: r.status, body: text ? JSON.parse(text) : null }
 }
 const api = (method, path, body) => apiAs(page, method, path, body)
-const tokenOf = (username, password) => libTokenOf(BASE, username, password)
+const { tokenOf } = apiAt(BASE)
 
 /** A push as GitHub sends it (its documented payload and headers), signed with `secret`. */
 async function githubPush(url, secret, { ref, after, delivery = randomUUID(), event = 'push', badSignature = false }) {

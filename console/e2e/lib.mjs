@@ -29,15 +29,32 @@ export function artifacts() {
   return dir
 }
 
-/** A session token for this user, from the API's login at `base`. */
-export async function tokenOf(base, username, password) {
-  const r = await fetch(`${base}/api/auth/login`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ username, password }),
-  })
-  check(r.ok, `login ${username}: ${r.status}`)
-  return (await r.json()).token
+/**
+ * The API at `base` without the browser: `tokenOf` logs a user in, `call` sends a request with a
+ * token and returns the answer's body (failing the story unless it is a 2xx).
+ */
+export function apiAt(base) {
+  async function tokenOf(username, password) {
+    const r = await fetch(`${base}/api/auth/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ username, password }),
+    })
+    check(r.ok, `login ${username}: ${r.status}`)
+    return (await r.json()).token
+  }
+  async function call(token, method, path, body) {
+    const r = await fetch(`${base}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+      body: body ? JSON.stringify(body) : undefined,
+    })
+    const text = await r.text()
+    const out = { status: r.status, body: text ? JSON.parse(text) : null }
+    check(r.ok, `${method} ${path}: ${r.status} ${text}`)
+    return out.body
+  }
+  return { tokenOf, call }
 }
 
 /** Debian's Chromium (or HIPPO_CHROMIUM), headless, without the sandbox and background traffic. */
@@ -98,6 +115,20 @@ export function on(current, { base, dir, prefix = '' }) {
     await current().goto(`${base}${path}`)
     await current().waitForLoadState('networkidle')
   }
+  /**
+   * `nav` that also opens a live release page: its event stream stays open, so the network is
+   * never idle there; it waits for the release's header instead.
+   */
+  async function visit(path) {
+    await current().goto(`${base}${path}`)
+    if (/^\/releases\/\d+$/.test(path)) await $('release-header').waitFor()
+    else await current().waitForLoadState('networkidle')
+  }
+  /** The release page's status tag says `status` (within `ms`). */
+  async function statusIs(status, ms = 60_000) {
+    await $('release-header').waitFor()
+    await current().locator(`h2 [data-status="${status}"]`).waitFor({ timeout: ms })
+  }
   /** Logs in on the login page and waits for the releases page it leads to. */
   async function login(user, password) {
     await current().goto(`${base}/login`)
@@ -120,5 +151,5 @@ export function on(current, { base, dir, prefix = '' }) {
     await page.waitForTimeout(300) // let transitions settle
     await page.screenshot({ path: join(dir, `${prefix ? `${prefix}-` : ''}${name}.png`), fullPage: true })
   }
-  return { $, input, fill, choose, confirmBox, expectText, nav, login, newRelease, shot }
+  return { $, input, fill, choose, confirmBox, expectText, nav, visit, statusIs, login, newRelease, shot }
 }

@@ -10,91 +10,19 @@
 // the two waves and the paused alert; the admin presses Continue and the release succeeds. Then
 // a release waiting to run is cancelled from its row in the releases list. Then English (the
 // list's headers fit at 1440 px). Prints a JSON summary line for the Rust side.
-import { chromium } from 'playwright-core'
-import { mkdirSync } from 'node:fs'
-import { join } from 'node:path'
+import { apiAt, artifacts, check, launch, must, newPage, on, stepper } from './lib.mjs'
 
 const BASE = must('HIPPO_URL').replace(/\/$/, '')
 const ADMIN_PASSWORD = must('HIPPO_ADMIN_PASSWORD')
-const ART = must('HIPPO_ARTIFACTS')
+const ART = artifacts()
 const C = JSON.parse(must('HIPPO_WAVES'))
-const CHROMIUM = process.env.HIPPO_CHROMIUM ?? '/usr/bin/chromium'
+const step = stepper('waves')
 
-function must(name) {
-  const v = process.env[name]
-  if (!v) throw new Error(`${name} is not set (this script is started by tests/tests/console_waves_story.rs)`)
-  return v
-}
-
-mkdirSync(ART, { recursive: true })
-const step = (what) => console.log(`[waves] ${what}`)
-function check(ok, what) {
-  if (!ok) throw new Error(what)
-}
-
-const browser = await chromium.launch({
-  executablePath: CHROMIUM,
-  headless: true,
-  chromiumSandbox: false,
-  args: [
-    '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-    '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage',
-  ],
-})
+const browser = await launch()
 const consoleErrors = []
-const context = await browser.newContext({ viewport: { width: 1440, height: 900 }, locale: 'zh-CN', acceptDownloads: true })
-context.setDefaultTimeout(20_000)
-const page = await context.newPage()
-page.on('pageerror', (e) => consoleErrors.push(String(e)))
-
-const $ = (id) => page.locator(`[data-test="${id}"]`)
-const input = (id) =>
-  page.locator(`input[data-test="${id}"], textarea[data-test="${id}"], [data-test="${id}"] input, [data-test="${id}"] textarea`).first()
-async function shot(name) {
-  await page.waitForTimeout(300)
-  await page.screenshot({ path: join(ART, `waves-${name}.png`), fullPage: true })
-}
-async function nav(path) {
-  await page.goto(`${BASE}${path}`)
-  // A release page keeps its event stream open: the network is never idle there.
-  if (/^\/releases\/\d+$/.test(path)) await $('release-header').waitFor()
-  else await page.waitForLoadState('networkidle')
-}
-async function login(user, password) {
-  await page.goto(`${BASE}/login`)
-  await input('login-username').fill(user)
-  await input('login-password').fill(password)
-  await $('login-submit').click()
-  await page.waitForURL((u) => u.pathname === '/releases')
-}
-async function confirmBox() {
-  await page.locator('.el-message-box__btns .el-button--primary').click()
-}
-async function tokenOf(username, password) {
-  const r = await fetch(`${BASE}/api/auth/login`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ username, password }),
-  })
-  check(r.ok, `login ${username}: ${r.status}`)
-  return (await r.json()).token
-}
-async function call(token, method, path, body) {
-  const r = await fetch(`${BASE}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) },
-    body: body ? JSON.stringify(body) : undefined,
-  })
-  const text = await r.text()
-  const out = { status: r.status, body: text ? JSON.parse(text) : null }
-  check(r.ok, `${method} ${path}: ${r.status} ${text}`)
-  return out.body
-}
-/** The release page's status tag says `status` (within `ms`). */
-async function statusIs(status, ms = 60_000) {
-  await page.locator(`[data-test="release-header"]`).waitFor()
-  await page.locator(`h2 [data-status="${status}"]`).waitFor({ timeout: ms })
-}
+const page = await newPage(browser, consoleErrors, { acceptDownloads: true })
+const { $, input, confirmBox, visit: nav, statusIs, login, shot } = on(() => page, { base: BASE, dir: ART, prefix: 'waves' })
+const { tokenOf, call } = apiAt(BASE)
 const summary = {}
 try {
   const admin = await tokenOf('admin', ADMIN_PASSWORD)

@@ -5,62 +5,25 @@
 //! the release succeeds. A release waiting to run is cancelled from the releases list. Then
 //! English. Afterwards the hosts are checked here: both on the new version. Screenshots land in
 //! `console/e2e/artifacts/` (or `HIPPO_E2E_ARTIFACTS`).
+use hippo_e2e::browser;
 use hippo_e2e::lab::{DEPLOY, Lab, VERSIONS, host_path};
-use serde_json::{Value, json};
+use serde_json::json;
 use std::path::PathBuf;
-use std::process::Command;
-
-fn console_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .join("console")
-}
 
 #[test]
 fn an_admin_sets_waves_in_the_wizard_and_continues_a_paused_release_in_the_browser() {
-    let chromium = std::env::var("HIPPO_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-    assert!(
-        std::path::Path::new(&chromium).exists(),
-        "{chromium} is missing: apt-get install chromium"
-    );
-    assert!(
-        console_dir().join("node_modules").is_dir(),
-        "console/node_modules is missing: build hippo-api first (its build script runs npm ci)"
-    );
     let lab = Lab::new(2, &[]);
     let h = &lab.hippo;
     let config = lab.config(json!({}));
 
-    let artifacts = std::env::var("HIPPO_E2E_ARTIFACTS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| console_dir().join("e2e").join("artifacts"));
-    let out = Command::new("node")
-        .arg("e2e/waves.mjs")
-        .current_dir(console_dir())
-        .env("HIPPO_URL", &h.base)
-        .env("HIPPO_ADMIN_PASSWORD", hippo_e2e::hippo::ADMIN_PASSWORD)
-        .env("HIPPO_ARTIFACTS", &artifacts)
-        .env("HIPPO_CHROMIUM", &chromium)
-        .env(
+    let summary = browser::run(
+        "e2e/waves.mjs",
+        h,
+        &[(
             "HIPPO_WAVES",
             json!({"env": lab.env_id, "app": lab.app_id, "config": config}).to_string(),
-        )
-        .output()
-        .expect("node runs the browser story");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    println!("{stdout}\nscreenshots: {}", artifacts.display());
-    assert!(
-        out.status.success(),
-        "the browser story failed (screenshots in {}):\n{stdout}\n{stderr}\n--- hippo log ---\n{}",
-        artifacts.display(),
-        h.log()
+        )],
     );
-    let summary: Value = stdout
-        .lines()
-        .rev()
-        .find_map(|l| serde_json::from_str(l).ok())
-        .expect("the story's summary line");
     let get = |key: &str| {
         let id = summary[key].as_i64().expect("release id");
         h.get(&format!("/api/releases/{id}")).1
