@@ -3,30 +3,9 @@
 //! switches, the new version's folders are removed — unless its switch had begun, which then
 //! completes and says so. The raw log tells the whole story as text.
 use hippo_e2e::lab::{Lab, VERSIONS, host_path};
-use hippo_e2e::proc::wait_until;
+use hippo_e2e::proc::{processes, wait_until};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
-
-/// Pids of processes on this machine (test hosts share its process table) whose command line
-/// contains `needle`.
-fn processes(needle: &str) -> Vec<u32> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir("/proc").expect("/proc").flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let cmdline = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
-        let stat = std::fs::read_to_string(e.path().join("stat")).unwrap_or_default();
-        if !stat.contains(") Z ")
-            && String::from_utf8_lossy(&cmdline)
-                .replace('\0', " ")
-                .contains(needle)
-        {
-            out.push(pid);
-        }
-    }
-    out
-}
 
 /// Every entry of the host's versions folder, dot-entries included.
 fn version_entries(lab: &Lab, i: usize) -> Vec<String> {
