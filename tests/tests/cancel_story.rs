@@ -4,30 +4,9 @@
 //! completes and says so. The raw log tells the whole story as text.
 use hippo_e2e::lab::{Lab, VERSIONS, host_path};
 use hippo_e2e::listeners::{Received, WebhookListener};
-use hippo_e2e::proc::wait_until;
+use hippo_e2e::proc::{processes, wait_until};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
-
-/// Pids of processes on this machine (test hosts share its process table) whose command line
-/// contains `needle`.
-fn processes(needle: &str) -> Vec<u32> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir("/proc").expect("/proc").flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let cmdline = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
-        let stat = std::fs::read_to_string(e.path().join("stat")).unwrap_or_default();
-        if !stat.contains(") Z ")
-            && String::from_utf8_lossy(&cmdline)
-                .replace('\0', " ")
-                .contains(needle)
-        {
-            out.push(pid);
-        }
-    }
-    out
-}
 
 /// Every entry of the host's versions folder, dot-entries included.
 fn version_entries(lab: &Lab, i: usize) -> Vec<String> {
@@ -61,7 +40,7 @@ fn status_of(lab: &Lab, id: i64) -> Value {
 
 /// Notices reach a receiver on loopback only because the allow-list says so.
 const NOTICES: &[(&str, &str)] = &[
-    ("HIPPO_NOTICE_TIMEOUT_SECS", "2"),
+    ("HIPPO_NOTICE_TIMEOUT_SECS", "5"),
     ("HIPPO_INTERNAL_ALLOWLIST", "127.0.0.1"),
 ];
 
@@ -83,7 +62,8 @@ fn notice_of(lab: &Lab, hook: &WebhookListener, id: i64, kind: &str) -> Received
     )
 }
 
-/// The kinds of the notices about release `id` the receiver got, sorted.
+/// The kinds of the notices about release `id` the receiver got, sorted, each once (a slow
+/// answer on a loaded machine may make a notice be sent again).
 fn kinds_of(hook: &WebhookListener, id: i64) -> Vec<String> {
     let mut k: Vec<String> = hook
         .received()
@@ -92,6 +72,7 @@ fn kinds_of(hook: &WebhookListener, id: i64) -> Vec<String> {
         .filter_map(|r| r.body["kind"].as_str().map(str::to_owned))
         .collect();
     k.sort();
+    k.dedup();
     k
 }
 

@@ -3,30 +3,9 @@
 //! (standalone: a restart; cluster: another worker's sweeper) the records say what the hosts
 //! actually serve — which hosts switched, which version is live — and the release says so.
 use hippo_e2e::lab::{Lab, VERSIONS, host_path};
-use hippo_e2e::proc::wait_until;
+use hippo_e2e::proc::{processes, wait_until};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
-
-/// Pids of processes on this machine (test hosts share its process table) whose command line
-/// contains `needle`.
-fn processes(needle: &str) -> Vec<u32> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir("/proc").expect("/proc").flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let cmdline = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
-        let stat = std::fs::read_to_string(e.path().join("stat")).unwrap_or_default();
-        if !stat.contains(") Z ")
-            && String::from_utf8_lossy(&cmdline)
-                .replace('\0', " ")
-                .contains(needle)
-        {
-            out.push(pid);
-        }
-    }
-    out
-}
 
 fn hook_messages(events: &[Value], needle: &str) -> usize {
     events
