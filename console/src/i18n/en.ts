@@ -86,6 +86,10 @@ const en = {
       release: 'Release', checkout: 'Checkout', package: 'Package', prepare: 'Prepare', switch: 'Switch',
       cleanup: 'Cleanup', notify: 'Notify', wave: 'Wave', health: 'Health check',
     },
+    eventStatus: {
+      started: 'started', output: 'output', progress: 'in progress', succeeded: 'succeeded', failed: 'failed',
+      info: 'info', cancelled: 'cancelled',
+    },
   },
   review: {
     title: 'Review release', commit: 'Commit', hosts: 'Hosts', snapshot: 'Release config (as requested)',

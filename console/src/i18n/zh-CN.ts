@@ -88,6 +88,10 @@ const zhCN: Messages = {
       release: '发布', checkout: '检出代码', package: '打包', prepare: '准备', switch: '切换',
       cleanup: '清理', notify: '通知', wave: '批次', health: '健康检查',
     },
+    eventStatus: {
+      started: '开始', output: '输出', progress: '进行中', succeeded: '成功', failed: '失败',
+      info: '信息', cancelled: '已取消',
+    },
   },
   review: {
     title: '审核发布申请', commit: '提交', hosts: '目标主机', snapshot: '发布配置（申请时）',
