@@ -76,7 +76,7 @@ const en = {
     noticeNotice: 'Notice', noticeChannel: 'Channel', noticeAttempt: 'Attempt', noticeOk: 'Delivered',
     noticeHttp: 'HTTP', noticeKind: {
       requested: 'Requested', approved: 'Approved', rejected: 'Rejected', started: 'Started', succeeded: 'Succeeded',
-      failed: 'Failed', rollback: 'Rollback',
+      failed: 'Failed', rollback: 'Rollback', cancelled: 'Cancelled',
     },
     channel: { dingtalk: 'DingTalk', wecom: 'WeCom', feishu: 'Feishu', webhook: 'Webhook', email: 'Email', sms: 'SMS' },
     noticeError: 'Error', version: 'Version', kindRollback: 'Rollback to {version}',

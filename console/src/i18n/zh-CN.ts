@@ -78,7 +78,7 @@ const zhCN: Messages = {
     noticeNotice: '通知', noticeChannel: '渠道', noticeAttempt: '第几次', noticeOk: '已送达',
     noticeHttp: 'HTTP 状态', noticeKind: {
       requested: '新申请', approved: '审核通过', rejected: '审核驳回', started: '开始发布', succeeded: '发布成功',
-      failed: '发布失败', rollback: '回滚',
+      failed: '发布失败', rollback: '回滚', cancelled: '发布已取消',
     },
     channel: { dingtalk: '钉钉', wecom: '企业微信', feishu: '飞书', webhook: 'Webhook', email: '邮件', sms: '短信' },
     noticeError: '错误', version: '版本', kindRollback: '回滚到 {version}',
