@@ -1,7 +1,8 @@
 //! Hippo dies in the middle of the switch stage, while after-release runs on every host: the
 //! hook stops with it (it does not keep running on the hosts), and once Hippo has recovered
 //! (standalone: a restart; cluster: another worker's sweeper) the records say what the hosts
-//! actually serve — which hosts switched, which version is live — and the release says so.
+//! actually serve — which hosts switched, which version is live — and the release says so; the
+//! config's failure hook runs once, with the reason.
 use hippo_e2e::lab::{Lab, VERSIONS, host_path};
 use hippo_e2e::proc::{processes, wait_until};
 use serde_json::{Value, json};
@@ -27,7 +28,10 @@ fn a_release_cut_off_during_after_release_records_that_the_hosts_switched_and_it
     // The second one's after-release hook sleeps; a number no other process uses.
     let nap = format!("{}.{}", 600 + std::process::id() % 100, std::process::id());
     let mut body = lab.config_body(json!({}));
-    body["hooks"] = json!({"after_release": format!("echo reloading\nsleep {nap}\n")});
+    body["hooks"] = json!({
+        "after_release": format!("echo reloading\nsleep {nap}\n"),
+        "on_failure": "echo \"failure-hook status=$HIPPO_RELEASE_STATUS version=$HIPPO_VERSION reason=$HIPPO_FAILURE_REASON\"\n",
+    });
     let (s, b) = lab
         .hippo
         .put(&format!("/api/release-configs/{config_id}"), &body);
@@ -148,5 +152,13 @@ fn a_release_cut_off_during_after_release_records_that_the_hosts_switched_and_it
         "{events:#?}"
     );
     assert_eq!(events.last().expect("end")["status"], "failed");
+    // The config's failure hook ran once, before the end, with the reason it ended for —
+    // run by whoever recovered the release (the restarted process, or one worker's sweeper).
+    let said = format!("failure-hook status=failed version={v2} reason={cause}");
+    assert_eq!(hook_messages(&events, &said), 1, "{events:#?}");
+    // Still once a few sweeps later (another worker, or a second look, does not run it again).
+    std::thread::sleep(Duration::from_secs(6));
+    let all = lab.hippo.events_so_far(r).unwrap_or_default();
+    assert_eq!(hook_messages(&all, "failure-hook status="), 1, "{all:#?}");
     eprintln!("hooks stopped {stopped:?} after the kill");
 }
