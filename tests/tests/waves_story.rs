@@ -2,7 +2,7 @@
 //! each wave over HTTP on the hosts' own addresses (real listeners on 127.0.0.x), rolls a
 //! failed wave back, and can pause after a wave until someone continues it (or give up).
 use hippo_e2e::lab::{DEPLOY, Lab, VERSIONS, host_path, wait_for_message};
-use hippo_e2e::listeners::HealthListener;
+use hippo_e2e::listeners::{HealthListener, WebhookListener};
 use hippo_e2e::proc::wait_until;
 use serde_json::{Value, json};
 use std::path::PathBuf;
@@ -189,12 +189,44 @@ fn waves_switch_one_host_then_the_rest_and_an_unhealthy_first_wave_is_rolled_bac
 
 #[test]
 fn a_release_paused_after_a_wave_waits_for_continue_and_gives_up_after_its_time_out() {
-    let lab = Lab::new(2, &[]);
+    // Notices reach a receiver on loopback only because the allow-list says so.
+    let lab = Lab::new(
+        2,
+        &[
+            ("HIPPO_NOTICE_TIMEOUT_SECS", "5"),
+            ("HIPPO_INTERNAL_ALLOWLIST", "127.0.0.1"),
+        ],
+    );
+    let hook = WebhookListener::start("waves-secret-1").expect("listener");
     let config_id = lab.config(json!({
         "waves": ["1", "rest"],
         "pause_after_wave": true,
         "pause_timeout_secs": 10,
+        "notice_channels": [{"type": "webhook", "url": hook.url, "secret": "waves-secret-1"}],
     }));
+    // The notice that ended release `id`: `cancelled`, by whom (never `failed`).
+    let cancelled_notice = |id: i64| {
+        let got = wait_until(
+            &format!("the 'cancelled' notice of release {id}"),
+            Duration::from_secs(30),
+            || format!("received: {:#?}", hook.received()),
+            || {
+                hook.received()
+                    .into_iter()
+                    .find(|r| r.body["release_id"] == id && r.body["kind"] == "cancelled")
+            },
+        );
+        assert!(got.signature_ok, "{got:#?}");
+        assert!(
+            !hook
+                .received()
+                .iter()
+                .any(|r| r.body["release_id"] == id && r.body["kind"] == "failed"),
+            "{:#?}",
+            hook.received()
+        );
+        got.body
+    };
 
     // Paused after web-1; continued by a person; web-2 follows.
     let r1 = lab.request(config_id, "paused", json!({"branch": "main"}));
@@ -248,6 +280,14 @@ fn a_release_paused_after_a_wave_waits_for_continue_and_gives_up_after_its_time_
         (&last["stage"], &last["status"]),
         (&json!("release"), &json!("cancelled"))
     );
+    let notice = cancelled_notice(r2);
+    assert_eq!(notice["actor"], "the pause's time-out", "{notice:#}");
+    assert!(
+        notice["comment"]
+            .as_str()
+            .is_some_and(|c| c.contains("nobody continued")),
+        "{notice:#}"
+    );
 
     // Cancelled by a person during the pause: web-1 goes back at once.
     let r3 = lab.request(config_id, "cancelled", json!({"branch": "main"}));
@@ -278,6 +318,14 @@ fn a_release_paused_after_a_wave_waits_for_continue_and_gives_up_after_its_time_
     assert_eq!(links(&lab), vec![Some(v1.clone()); 2]);
     assert_eq!(release["hosts"][0]["status"], "rolled_back", "{release}");
     assert_eq!(release["hosts"][1]["status"], "skipped", "{release}");
+    let notice = cancelled_notice(r3);
+    assert_eq!(notice["actor"], "admin", "{notice:#}");
+    assert!(
+        notice["comment"]
+            .as_str()
+            .is_some_and(|c| c.starts_with("cancelled by admin during the pause after wave 1")),
+        "{notice:#}"
+    );
 
     wait_until(
         "the pause is gone",
