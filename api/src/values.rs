@@ -116,6 +116,8 @@ pub enum NoticeKindName {
     Succeeded,
     Failed,
     Rollback,
+    /// Cancelled, before it ran or while it ran (the notice names who cancelled it).
+    Cancelled,
     /// A kind this version does not know.
     Other,
 }
@@ -130,6 +132,7 @@ impl NoticeKindName {
             "succeeded" => Self::Succeeded,
             "failed" => Self::Failed,
             "rollback" => Self::Rollback,
+            "cancelled" => Self::Cancelled,
             _ => Self::Other,
         }
     }

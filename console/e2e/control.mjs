@@ -10,7 +10,9 @@
 // reviewer approves it to run at a set time, sees it scheduled (the page, the list) and watches
 // it run by itself; cancels a release whose hook sleeps (the page says who); retries a release
 // that failed on web-2 after fixing the host (the retry is for web-2 only and names the failed
-// release), runs it, and downloads the release's whole log. Then the same page in English.
+// release), runs it, and downloads the release's whole log; retries another failed release from
+// its row in the releases list (which opens the new retry, for web-2 only) and runs it. Then the
+// same page in English.
 // Prints a JSON summary line for the Rust side.
 import { readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { apiAt, artifacts, check, launch, must, newPage, on, stepper } from './lib.mjs'
@@ -132,12 +134,42 @@ try {
   check(log.includes(' web-2 prepare ') && log.includes(' server release succeeded'), `the log:\n${log}`)
   summary.logLines = log.trim().split('\n').length
 
+  step('reviewer: retry the failed host from the failed release\'s row in the releases list')
+  rmSync(C.ready)
+  const again = await call(admin, 'POST', '/api/releases', { config_id: C.config, name: 'v3', branch: 'main' })
+  await call(rev, 'POST', `/api/releases/${again.id}/approve`, {})
+  await call(rev, 'POST', `/api/releases/${again.id}/run`)
+  summary.listFailed = again.id
+  await nav(`/releases/${again.id}`)
+  await statusIs('failed', 60_000)
+  writeFileSync(C.ready, '')
+  await nav('/releases')
+  const row = $(`actions-${again.id}`)
+  await row.waitFor()
+  // Only a failed release offers a retry: not the retry that succeeded.
+  check((await $(`actions-${retry}`).locator('[data-test="action-retry"]').count()) === 0, 'a succeeded release offers no retry')
+  await shot('07-list-retry-zh')
+  await row.locator('[data-test="action-retry"]').click()
+  await confirmBox()
+  await page.waitForURL((u) => /\/releases\/\d+$/.test(u.pathname) && !['', String(again.id)].includes(u.pathname.split('/').pop()))
+  const listRetry = Number(page.url().split('/').pop())
+  summary.listRetry = listRetry
+  const of = await $('retry-of').textContent()
+  check(of.includes(String(again.id)), `the retry names the failed release #${again.id}: ${of}`)
+  const listHosts = await $('release-subset').textContent()
+  check(listHosts.includes('web-2') && !listHosts.includes('web-1'), `the list retry's hosts: ${listHosts}`)
+  await call(admin, 'POST', `/api/releases/${listRetry}/approve`, {})
+  await call(rev, 'POST', `/api/releases/${listRetry}/run`)
+  await nav(`/releases/${listRetry}`)
+  await statusIs('succeeded', 60_000)
+  await shot('08-list-retry-succeeded-zh')
+
   step('English')
   await $('locale-en').click()
   await page.getByText('Retry of').first().waitFor()
-  await shot('07-retry-en')
+  await shot('09-retry-en')
   await nav('/releases')
-  await shot('08-list-en')
+  await shot('10-list-en')
 
   if (consoleErrors.length) throw new Error(`errors in the page:\n${consoleErrors.join('\n')}`)
   console.log(JSON.stringify({ ok: true, ...summary }))

@@ -104,6 +104,27 @@ impl Lab {
         self.hippo.login(name, PASSWORD)
     }
 
+    /// A Git server reached over SSH: test host `index` (an sshd that accepts Hippo's platform
+    /// key) serving copies of the fixture's bare repositories in its `/srv` (`lib.git` beside
+    /// `app.git`, for the submodule's relative URL). Returns the host and `app.git`'s URL.
+    pub fn git_server(&self, index: u8) -> (TestHost, String) {
+        let (_, key) = self.hippo.get("/api/ssh-key");
+        let public = key["public_key"].as_str().expect("platform public key");
+        let host = TestHost::start(index, public).expect("git server host");
+        for name in ["app.git", "lib.git"] {
+            let src = self.repo.bare.parent().expect("parent").join(name);
+            let st = std::process::Command::new("cp")
+                .arg("-a")
+                .arg(&src)
+                .arg(host.root.join(name))
+                .status()
+                .expect("cp");
+            assert!(st.success(), "cp -a {}", src.display());
+        }
+        let url = format!("ssh://root@{}:{}/srv/app.git", host.addr, host.port);
+        (host, url)
+    }
+
     pub fn config_body(&self, extra: Value) -> Value {
         let mut body = json!({
             "app_id": self.app_id,

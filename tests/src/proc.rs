@@ -19,6 +19,32 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+/// A process on this machine (the test hosts share its process table): its pid and its
+/// command line, arguments joined by spaces.
+#[derive(Debug)]
+pub struct Process {
+    pub pid: u32,
+    pub cmdline: String,
+}
+
+/// The live processes (zombies left out) whose command line contains `needle`: how a story
+/// sees that a hook's `sleep` runs on a host, or that it is gone.
+pub fn processes(needle: &str) -> Vec<Process> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").expect("/proc").flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let cmdline = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
+        let stat = std::fs::read_to_string(e.path().join("stat")).unwrap_or_default();
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        if !stat.contains(") Z ") && cmdline.contains(needle) {
+            out.push(Process { pid, cmdline });
+        }
+    }
+    out
+}
+
 /// `Command::new(program)` whose process gets SIGKILL when the thread that started it ends.
 pub fn command(program: impl AsRef<std::ffi::OsStr>) -> Command {
     let mut c = Command::new(program);

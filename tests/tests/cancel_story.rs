@@ -3,30 +3,10 @@
 //! switches, the new version's folders are removed — unless its switch had begun, which then
 //! completes and says so. The raw log tells the whole story as text.
 use hippo_e2e::lab::{Lab, VERSIONS, host_path};
-use hippo_e2e::proc::wait_until;
+use hippo_e2e::listeners::{Received, WebhookListener};
+use hippo_e2e::proc::{processes, wait_until};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
-
-/// Pids of processes on this machine (test hosts share its process table) whose command line
-/// contains `needle`.
-fn processes(needle: &str) -> Vec<u32> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir("/proc").expect("/proc").flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let cmdline = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
-        let stat = std::fs::read_to_string(e.path().join("stat")).unwrap_or_default();
-        if !stat.contains(") Z ")
-            && String::from_utf8_lossy(&cmdline)
-                .replace('\0', " ")
-                .contains(needle)
-        {
-            out.push(pid);
-        }
-    }
-    out
-}
 
 /// Every entry of the host's versions folder, dot-entries included.
 fn version_entries(lab: &Lab, i: usize) -> Vec<String> {
@@ -58,11 +38,50 @@ fn status_of(lab: &Lab, id: i64) -> Value {
     lab.hippo.get(&format!("/api/releases/{id}")).1
 }
 
+/// Notices reach a receiver on loopback only because the allow-list says so.
+const NOTICES: &[(&str, &str)] = &[
+    ("HIPPO_NOTICE_TIMEOUT_SECS", "5"),
+    ("HIPPO_INTERNAL_ALLOWLIST", "127.0.0.1"),
+];
+
+fn webhook(hook: &WebhookListener) -> Value {
+    json!({"notice_channels": [{"type": "webhook", "url": hook.url, "secret": "cancel-secret-1"}]})
+}
+
+/// The notice about release `id` of `kind`, once the receiver has it.
+fn notice_of(lab: &Lab, hook: &WebhookListener, id: i64, kind: &str) -> Received {
+    wait_until(
+        &format!("the '{kind}' notice of release {id} at the receiver"),
+        Duration::from_secs(30),
+        || format!("received: {:#?}\n{}", hook.received(), lab.hippo.log()),
+        || {
+            hook.received()
+                .into_iter()
+                .find(|r| r.body["release_id"] == id && r.body["kind"] == kind)
+        },
+    )
+}
+
+/// The kinds of the notices about release `id` the receiver got, sorted, each once (a slow
+/// answer on a loaded machine may make a notice be sent again).
+fn kinds_of(hook: &WebhookListener, id: i64) -> Vec<String> {
+    let mut k: Vec<String> = hook
+        .received()
+        .iter()
+        .filter(|r| r.body["release_id"] == id)
+        .filter_map(|r| r.body["kind"].as_str().map(str::to_owned))
+        .collect();
+    k.sort();
+    k.dedup();
+    k
+}
+
 #[test]
 fn a_release_cancelled_while_a_before_release_hook_sleeps_stops_within_seconds_and_leaves_nothing_behind()
  {
-    let lab = Lab::new(2, &[]);
-    let config_id = lab.config(json!({}));
+    let lab = Lab::new(2, NOTICES);
+    let hook = WebhookListener::start("cancel-secret-1").expect("listener");
+    let config_id = lab.config(webhook(&hook));
     let first = lab.request(config_id, "v1", json!({"branch": "main"}));
     let (done, _) = lab.hippo.run_release(first);
     assert_eq!(done["status"], "succeeded", "{done}\n{}", lab.hippo.log());
@@ -177,13 +196,38 @@ fn a_release_cancelled_while_a_before_release_hook_sleeps_stops_within_seconds_a
         .post(&format!("/api/releases/{r}/cancel"), &Value::Null);
     assert_eq!(s, 409, "{body}");
     assert_eq!(body["error"], "invalid_status", "{body}");
+
+    // The notice says cancelled, by whom and how far it got — not "failed".
+    let notice = notice_of(&lab, &hook, r, "cancelled");
+    assert!(notice.signature_ok, "{notice:#?}");
+    assert_eq!(notice.body["actor"], "admin", "{:#}", notice.body);
+    assert!(
+        notice.body["comment"]
+            .as_str()
+            .is_some_and(|c| c.starts_with("cancelled by admin: stopped before the switch")),
+        "{:#}",
+        notice.body
+    );
+    assert_eq!(notice.body["failed_hosts"], json!([]), "{:#}", notice.body);
+    let (_, attempts) = lab.hippo.get(&format!("/api/releases/{r}/notices"));
+    assert!(
+        attempts
+            .as_array()
+            .expect("attempts")
+            .iter()
+            .any(|a| a["notice"] == "cancelled" && a["ok"] == true),
+        "{attempts:#}"
+    );
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(kinds_of(&hook, r), ["cancelled", "started"]);
     eprintln!("cancelled {took:?} after the request");
 }
 
 #[test]
 fn a_release_cancelled_while_it_waits_never_runs() {
-    let lab = Lab::new(1, &[]);
-    let config_id = lab.config(json!({}));
+    let lab = Lab::new(1, NOTICES);
+    let hook = WebhookListener::start("cancel-secret-1").expect("listener");
+    let config_id = lab.config(webhook(&hook));
     // An approved one: cancelled at once.
     let approved = lab.request(config_id, "not today", json!({"branch": "main"}));
     let out = lab.hippo.ok(
@@ -234,6 +278,19 @@ fn a_release_cancelled_while_it_waits_never_runs() {
     );
     assert_eq!(events.last().expect("end")["status"], "cancelled");
     assert_eq!(lab.versions(&lab.hosts[0]).len(), 1);
+
+    // Each told the receiver it was cancelled, by whom, and nothing else about its end.
+    for id in [approved, queued] {
+        let notice = notice_of(&lab, &hook, id, "cancelled");
+        assert!(notice.signature_ok, "{notice:#?}");
+        assert_eq!(notice.body["actor"], "admin", "{:#}", notice.body);
+        assert_eq!(
+            notice.body["comment"], "cancelled before it ran",
+            "{:#}",
+            notice.body
+        );
+        assert_eq!(kinds_of(&hook, id), ["cancelled"]);
+    }
 }
 
 #[test]

@@ -4,7 +4,8 @@
 //! (the page and the list show it scheduled) and it runs by itself; a release whose hook
 //! sleeps is cancelled from its page (which says who); a release that failed on web-2 is
 //! retried from its page for web-2 alone after the host is fixed, run, and its whole log
-//! downloaded; then English. Afterwards the hosts are checked here. Screenshots land in
+//! downloaded; another failed release is retried from its row in the releases list; then
+//! English. Afterwards the hosts are checked here. Screenshots land in
 //! `console/e2e/artifacts/` (or `HIPPO_E2E_ARTIFACTS`).
 use hippo_e2e::browser;
 use hippo_e2e::lab::{DEPLOY, Lab, PASSWORD, VERSIONS, host_path};
@@ -69,9 +70,18 @@ fn a_reviewer_schedules_cancels_and_retries_releases_in_the_browser() {
     assert_eq!(retry["retry_of"], failed["id"], "{retry}");
     let v = failed["version"].as_str().expect("version");
     assert_eq!(retry["version"], v, "{retry}");
+    assert!(summary["logLines"].as_u64().unwrap_or(0) > 5, "{summary}");
+    // The one retried from its row in the list: the retry was for web-2 alone, and both hosts
+    // ended on the failed release's version.
+    let (failed, retry) = (get("listFailed"), get("listRetry"));
+    assert_eq!(failed["status"], "failed", "{failed}");
+    assert_eq!(retry["status"], "succeeded", "{retry}");
+    assert_eq!(retry["retry_of"], failed["id"], "{retry}");
+    assert_eq!(retry["host_ids"], json!([lab.host_ids[1]]), "{retry}");
+    let v = failed["version"].as_str().expect("version");
+    assert_eq!(retry["version"], v, "{retry}");
     for host in &lab.hosts {
         let link = std::fs::read_link(host_path(host, DEPLOY)).expect("deploy link");
         assert_eq!(link, PathBuf::from(VERSIONS).join(v), "{}", host.name);
     }
-    assert!(summary["logLines"].as_u64().unwrap_or(0) > 5, "{summary}");
 }

@@ -16,7 +16,6 @@ use hippo_e2e::lab::{DEPLOY, Lab, PASSWORD, VERSIONS, host_path};
 use hippo_e2e::sshd::TestHost;
 use serde_json::{Value, json};
 use std::path::PathBuf;
-use std::process::Command;
 
 #[test]
 fn an_admin_sets_up_a_webhook_clones_the_config_and_forgets_the_git_servers_key_in_the_browser() {
@@ -25,19 +24,8 @@ fn an_admin_sets_up_a_webhook_clones_the_config_and_forgets_the_git_servers_key_
     let (_, key) = h.get("/api/ssh-key");
     let public = key["public_key"].as_str().expect("public key").to_owned();
 
-    // The Git server: an sshd serving copies of the fixture's repositories (the submodule's
-    // relative URL needs lib.git beside app.git).
-    let git_host = TestHost::start(9, &public).expect("git host");
-    for name in ["app.git", "lib.git"] {
-        let src = lab.repo.bare.parent().expect("parent").join(name);
-        let st = Command::new("cp")
-            .arg("-a")
-            .arg(&src)
-            .arg(git_host.root.join(name))
-            .status()
-            .expect("cp");
-        assert!(st.success());
-    }
+    // The Git server: an sshd serving copies of the fixture's repositories.
+    let (git_host, url) = lab.git_server(9);
     let fingerprint = git_host.host_key_fingerprint().expect("fingerprint");
 
     // Staging, with its own host (a second sshd), and an empty QA environment.
@@ -62,7 +50,6 @@ fn an_admin_sets_up_a_webhook_clones_the_config_and_forgets_the_git_servers_key_
     );
     // Prod's config: the repository over SSH with the platform key, no review (the webhook's
     // release runs by itself), a notice channel (a secret: not copied by the clone).
-    let url = format!("ssh://root@{}:{}/srv/app.git", git_host.addr, git_host.port);
     let config = lab.config(json!({
         "repo_url": url, "repo_auth": "platform_key", "keep_versions": 3,
         "notice_channels": [{"type": "webhook", "url": "http://127.0.0.1:9/hook", "secret": "notice-secret-123"}],

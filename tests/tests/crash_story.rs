@@ -1,32 +1,12 @@
 //! Hippo dies in the middle of the switch stage, while after-release runs on every host: the
 //! hook stops with it (it does not keep running on the hosts), and once Hippo has recovered
 //! (standalone: a restart; cluster: another worker's sweeper) the records say what the hosts
-//! actually serve — which hosts switched, which version is live — and the release says so.
+//! actually serve — which hosts switched, which version is live — and the release says so; the
+//! config's failure hook runs once, with the reason.
 use hippo_e2e::lab::{Lab, VERSIONS, host_path};
-use hippo_e2e::proc::wait_until;
+use hippo_e2e::proc::{processes, wait_until};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
-
-/// Pids of processes on this machine (test hosts share its process table) whose command line
-/// contains `needle`.
-fn processes(needle: &str) -> Vec<u32> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir("/proc").expect("/proc").flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let cmdline = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
-        let stat = std::fs::read_to_string(e.path().join("stat")).unwrap_or_default();
-        if !stat.contains(") Z ")
-            && String::from_utf8_lossy(&cmdline)
-                .replace('\0', " ")
-                .contains(needle)
-        {
-            out.push(pid);
-        }
-    }
-    out
-}
 
 fn hook_messages(events: &[Value], needle: &str) -> usize {
     events
@@ -48,7 +28,10 @@ fn a_release_cut_off_during_after_release_records_that_the_hosts_switched_and_it
     // The second one's after-release hook sleeps; a number no other process uses.
     let nap = format!("{}.{}", 600 + std::process::id() % 100, std::process::id());
     let mut body = lab.config_body(json!({}));
-    body["hooks"] = json!({"after_release": format!("echo reloading\nsleep {nap}\n")});
+    body["hooks"] = json!({
+        "after_release": format!("echo reloading\nsleep {nap}\n"),
+        "on_failure": "echo \"failure-hook status=$HIPPO_RELEASE_STATUS version=$HIPPO_VERSION reason=$HIPPO_FAILURE_REASON\"\n",
+    });
     let (s, b) = lab
         .hippo
         .put(&format!("/api/release-configs/{config_id}"), &body);
@@ -169,5 +152,13 @@ fn a_release_cut_off_during_after_release_records_that_the_hosts_switched_and_it
         "{events:#?}"
     );
     assert_eq!(events.last().expect("end")["status"], "failed");
+    // The config's failure hook ran once, before the end, with the reason it ended for —
+    // run by whoever recovered the release (the restarted process, or one worker's sweeper).
+    let said = format!("failure-hook status=failed version={v2} reason={cause}");
+    assert_eq!(hook_messages(&events, &said), 1, "{events:#?}");
+    // Still once a few sweeps later (another worker, or a second look, does not run it again).
+    std::thread::sleep(Duration::from_secs(6));
+    let all = lab.hippo.events_so_far(r).unwrap_or_default();
+    assert_eq!(hook_messages(&all, "failure-hook status="), 1, "{all:#?}");
     eprintln!("hooks stopped {stopped:?} after the kill");
 }

@@ -1,27 +1,13 @@
 //! A Git server reached over SSH: its host key is pinned on the first fetch, shown on the
 //! config; a changed key stops the fetch (API and release) until an admin forgets it.
 use hippo_e2e::lab::Lab;
-use hippo_e2e::sshd::TestHost;
 use serde_json::json;
 
 #[test]
 fn a_changed_host_key_of_the_git_server_stops_the_fetch_until_an_admin_forgets_it() {
     let lab = Lab::new(1, &[]);
     let h = &lab.hippo;
-    let (_, key) = h.get("/api/ssh-key");
-    let mut git_host =
-        TestHost::start(9, key["public_key"].as_str().expect("key")).expect("git host");
-    for name in ["app.git", "lib.git"] {
-        let src = lab.repo.bare.parent().expect("parent").join(name);
-        let st = std::process::Command::new("cp")
-            .arg("-a")
-            .arg(&src)
-            .arg(git_host.root.join(name))
-            .status()
-            .expect("cp");
-        assert!(st.success());
-    }
-    let url = format!("ssh://root@{}:{}/srv/app.git", git_host.addr, git_host.port);
+    let (mut git_host, url) = lab.git_server(9);
     let config = lab.config(json!({"repo_url": url, "repo_auth": "platform_key"}));
     let (s, pinned) = h.get(&format!("/api/release-configs/{config}/git/host-key"));
     assert_eq!(s, 404, "nothing pinned before the first fetch: {pinned}");

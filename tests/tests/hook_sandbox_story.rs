@@ -2,6 +2,7 @@
 //! a release-server hook, and to take the machine down with one. The real binary, real hosts,
 //! real hooks in the real sandbox (bubblewrap).
 use hippo_e2e::lab::Lab;
+use hippo_e2e::proc::processes;
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -19,20 +20,6 @@ fn all_text(events: &[Value]) -> String {
         .map(|e| e.to_string())
         .collect::<Vec<_>>()
         .join("\n")
-}
-
-/// Processes whose command line contains `needle` (the host's view: every pid namespace).
-fn processes_with(needle: &str) -> Vec<String> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
-        if let Ok(cmd) = std::fs::read(entry.path().join("cmdline")) {
-            let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
-            if cmd.contains(needle) {
-                found.push(cmd);
-            }
-        }
-    }
-    found
 }
 
 #[test]
@@ -224,7 +211,7 @@ fn a_fork_bomb_a_memory_hog_and_a_hook_that_never_ends_are_stopped_by_the_sandbo
         "{error}\n{events:#?}"
     );
     assert!(
-        processes_with("987.25").is_empty(),
+        processes("987.25").is_empty(),
         "the bomb's processes outlived the hook"
     );
 
@@ -256,7 +243,7 @@ fn a_fork_bomb_a_memory_hog_and_a_hook_that_never_ends_are_stopped_by_the_sandbo
     assert!(started.elapsed() < Duration::from_secs(60));
     std::thread::sleep(Duration::from_millis(300));
     assert!(
-        processes_with("986.25").is_empty() && processes_with("985.25").is_empty(),
+        processes("986.25").is_empty() && processes("985.25").is_empty(),
         "the hook's processes outlived its time-out"
     );
 

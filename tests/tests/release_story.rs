@@ -3,7 +3,6 @@
 use hippo_e2e::git_fixture::GitFixture;
 use hippo_e2e::lab::{DEPLOY, Lab, VERSIONS, host_path, wait_for_message};
 use hippo_e2e::proc::wait_until;
-use hippo_e2e::sshd::TestHost;
 use hippo_e2e::tree::{self, Node};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
@@ -734,19 +733,7 @@ fn a_release_cut_off_by_a_crash_ends_failed_after_restart_and_can_run_again() {
 fn a_repository_over_ssh_is_fetched_with_the_platform_key() {
     let lab = Lab::new(1, &[]);
     // The Git server is a test host too: the bare repositories live in its /srv.
-    let (_, key) = lab.hippo.get("/api/ssh-key");
-    let git_host = TestHost::start(9, key["public_key"].as_str().expect("key")).expect("git host");
-    for name in ["app.git", "lib.git"] {
-        let src = lab.repo.bare.parent().expect("parent").join(name);
-        let st = std::process::Command::new("cp")
-            .arg("-a")
-            .arg(&src)
-            .arg(git_host.root.join(name))
-            .status()
-            .expect("cp");
-        assert!(st.success());
-    }
-    let url = format!("ssh://root@{}:{}/srv/app.git", git_host.addr, git_host.port);
+    let (_git_host, url) = lab.git_server(9);
     let config_id = lab.config(json!({"repo_url": url, "repo_auth": "platform_key"}));
     let (s, branches) = lab
         .hippo

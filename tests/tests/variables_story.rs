@@ -2,28 +2,9 @@
 //! megabyte), on the release server and on the hosts, and a host's process list never shows
 //! their values: they travel on the hook's stdin, not on a command line.
 use hippo_e2e::lab::Lab;
-use hippo_e2e::proc::wait_until;
+use hippo_e2e::proc::{processes, wait_until};
 use serde_json::{Value, json};
 use std::time::Duration;
-
-/// Pids of processes on this machine (the test hosts share its process table) whose command
-/// line contains `needle`.
-fn processes(needle: &str) -> Vec<u32> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir("/proc").expect("/proc").flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let cmdline = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
-        if String::from_utf8_lossy(&cmdline)
-            .replace('\0', " ")
-            .contains(needle)
-        {
-            out.push(pid);
-        }
-    }
-    out
-}
 
 #[test]
 fn a_megabyte_of_variables_reaches_every_hook_and_no_value_shows_in_the_hosts_process_list() {
@@ -59,10 +40,12 @@ fn a_megabyte_of_variables_reaches_every_hook_and_no_value_shows_in_the_hosts_pr
     let shown: Vec<String> = processes(&mark)
         .into_iter()
         .chain(processes(&"7".repeat(1000)))
-        .map(|pid| {
-            let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-            let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
-            format!("{pid}: {}", cmd.chars().take(200).collect::<String>())
+        .map(|p| {
+            format!(
+                "{}: {}",
+                p.pid,
+                p.cmdline.chars().take(200).collect::<String>()
+            )
         })
         .collect();
     assert!(shown.is_empty(), "values on command lines: {shown:#?}");

@@ -2,7 +2,7 @@
 //! each wave over HTTP on the hosts' own addresses (real listeners on 127.0.0.x), rolls a
 //! failed wave back, and can pause after a wave until someone continues it (or give up).
 use hippo_e2e::lab::{DEPLOY, Lab, VERSIONS, host_path, wait_for_message};
-use hippo_e2e::listeners::HealthListener;
+use hippo_e2e::listeners::{HealthListener, WebhookListener};
 use hippo_e2e::proc::wait_until;
 use serde_json::{Value, json};
 use std::path::PathBuf;
@@ -189,12 +189,44 @@ fn waves_switch_one_host_then_the_rest_and_an_unhealthy_first_wave_is_rolled_bac
 
 #[test]
 fn a_release_paused_after_a_wave_waits_for_continue_and_gives_up_after_its_time_out() {
-    let lab = Lab::new(2, &[]);
+    // Notices reach a receiver on loopback only because the allow-list says so.
+    let lab = Lab::new(
+        2,
+        &[
+            ("HIPPO_NOTICE_TIMEOUT_SECS", "5"),
+            ("HIPPO_INTERNAL_ALLOWLIST", "127.0.0.1"),
+        ],
+    );
+    let hook = WebhookListener::start("waves-secret-1").expect("listener");
     let config_id = lab.config(json!({
         "waves": ["1", "rest"],
         "pause_after_wave": true,
         "pause_timeout_secs": 10,
+        "notice_channels": [{"type": "webhook", "url": hook.url, "secret": "waves-secret-1"}],
     }));
+    // The notice that ended release `id`: `cancelled`, by whom (never `failed`).
+    let cancelled_notice = |id: i64| {
+        let got = wait_until(
+            &format!("the 'cancelled' notice of release {id}"),
+            Duration::from_secs(30),
+            || format!("received: {:#?}", hook.received()),
+            || {
+                hook.received()
+                    .into_iter()
+                    .find(|r| r.body["release_id"] == id && r.body["kind"] == "cancelled")
+            },
+        );
+        assert!(got.signature_ok, "{got:#?}");
+        assert!(
+            !hook
+                .received()
+                .iter()
+                .any(|r| r.body["release_id"] == id && r.body["kind"] == "failed"),
+            "{:#?}",
+            hook.received()
+        );
+        got.body
+    };
 
     // Paused after web-1; continued by a person; web-2 follows.
     let r1 = lab.request(config_id, "paused", json!({"branch": "main"}));
@@ -248,6 +280,14 @@ fn a_release_paused_after_a_wave_waits_for_continue_and_gives_up_after_its_time_
         (&last["stage"], &last["status"]),
         (&json!("release"), &json!("cancelled"))
     );
+    let notice = cancelled_notice(r2);
+    assert_eq!(notice["actor"], "the pause's time-out", "{notice:#}");
+    assert!(
+        notice["comment"]
+            .as_str()
+            .is_some_and(|c| c.contains("nobody continued")),
+        "{notice:#}"
+    );
 
     // Cancelled by a person during the pause: web-1 goes back at once.
     let r3 = lab.request(config_id, "cancelled", json!({"branch": "main"}));
@@ -278,6 +318,14 @@ fn a_release_paused_after_a_wave_waits_for_continue_and_gives_up_after_its_time_
     assert_eq!(links(&lab), vec![Some(v1.clone()); 2]);
     assert_eq!(release["hosts"][0]["status"], "rolled_back", "{release}");
     assert_eq!(release["hosts"][1]["status"], "skipped", "{release}");
+    let notice = cancelled_notice(r3);
+    assert_eq!(notice["actor"], "admin", "{notice:#}");
+    assert!(
+        notice["comment"]
+            .as_str()
+            .is_some_and(|c| c.starts_with("cancelled by admin during the pause after wave 1")),
+        "{notice:#}"
+    );
 
     wait_until(
         "the pause is gone",
@@ -288,4 +336,118 @@ fn a_release_paused_after_a_wave_waits_for_continue_and_gives_up_after_its_time_
             r.get("paused").is_none().then_some(())
         },
     );
+}
+
+#[test]
+fn a_command_health_check_lets_the_next_wave_go_when_it_exits_0_and_rolls_the_wave_back_when_it_does_not()
+ {
+    let lab = Lab::new(2, &[]);
+    // Run on each host after its wave switched, in the deploy path (the new version), with the
+    // release's variables; it fails while /srv/sick exists there.
+    let command = "mkdir -p /srv/marks\n\
+        echo \"$HIPPO_HOST_NAME $HIPPO_VERSION $(pwd -P)\" >> /srv/marks/health\n\
+        if [ -f /srv/sick ]; then\n\
+          echo \"service down on $HIPPO_HOST_NAME\"\n\
+          echo 'port 8080: connection refused' >&2\n\
+          exit 4\n\
+        fi\n\
+        echo alive\n";
+    let config_id = lab.config(json!({
+        "waves": ["1", "rest"],
+        "health_check": {"command": command, "timeout_secs": 10, "retries": 1, "interval_secs": 1},
+    }));
+    let (_, config) = lab.hippo.get(&format!("/api/release-configs/{config_id}"));
+    assert_eq!(
+        config["health_check"]["command"],
+        command.trim_end(),
+        "{config}"
+    );
+    let marks = |i: usize| -> Vec<String> {
+        std::fs::read_to_string(host_path(&lab.hosts[i], "/srv/marks/health"))
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    };
+
+    // Healthy: web-1 switches and passes its check, then web-2 does.
+    let r1 = lab.request(config_id, "healthy", json!({"branch": "main"}));
+    let (release, events) = lab.hippo.run_release(r1);
+    assert_eq!(release["status"], "succeeded", "{release}\n{events:#?}");
+    let v1 = version_path(&release);
+    let v1_name = release["version"].as_str().expect("version").to_owned();
+    assert_eq!(links(&lab), vec![Some(v1.clone()); 2]);
+    assert_eq!(
+        host_rows(&release),
+        [
+            ("web-1".into(), "switched".into(), Some(1)),
+            ("web-2".into(), "switched".into(), Some(2)),
+        ]
+    );
+    for (i, name) in ["web-1", "web-2"].iter().enumerate() {
+        assert_eq!(
+            marks(i),
+            [format!("{name} {v1_name} {}", v1.display())],
+            "checked once, in the new version, with its variables"
+        );
+    }
+    let pos = |events: &[Value], pred: &dyn Fn(&Value) -> bool| {
+        events.iter().position(pred).expect("event")
+    };
+    let web1_healthy = pos(&events, &|e| {
+        e["stage"] == "health"
+            && e["status"] == "succeeded"
+            && e["host"] == "web-1"
+            && e["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("command exited 0"))
+    });
+    let wave2 = pos(&events, &|e| {
+        e["stage"] == "wave"
+            && e["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("wave 2"))
+    });
+    assert!(web1_healthy < wave2, "{events:#?}");
+    assert!(
+        events
+            .iter()
+            .any(|e| e["stage"] == "health" && e["host"] == "web-1" && e["message"] == "alive"),
+        "the command's output is in the events: {events:#?}"
+    );
+
+    // Unhealthy: the command exits 4 on web-1 (twice: retries 1); web-1 goes back to v1,
+    // web-2 is never switched nor checked, and the failure names the host and the output.
+    std::fs::write(host_path(&lab.hosts[0], "/srv/sick"), "").expect("sick flag");
+    let r2 = lab.request(config_id, "unhealthy", json!({"branch": "main"}));
+    let (release, events) = lab.hippo.run_release(r2);
+    assert_eq!(release["status"], "failed", "{release}\n{events:#?}");
+    let v2_name = release["version"].as_str().expect("version").to_owned();
+    let error = release["error"].as_str().expect("error");
+    for needle in [
+        "wave 1 of 2",
+        "health check failed on web-1",
+        "exited with code 4; its output: service down on web-1 | port 8080: connection refused",
+        "rolled back to the previous version: web-1",
+    ] {
+        assert!(error.contains(needle), "{needle:?} in {error}");
+    }
+    assert_eq!(links(&lab), vec![Some(v1.clone()); 2], "both serve v1");
+    assert_eq!(switched_hosts(&events), ["web-1"], "{events:#?}");
+    let rows = host_rows(&release);
+    assert_eq!(
+        (rows[0].1.as_str(), rows[1].1.as_str()),
+        ("rolled_back", "skipped"),
+        "{release}"
+    );
+    assert!(
+        release["hosts"][0]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("service down on web-1")),
+        "{release}"
+    );
+    let web1 = marks(0);
+    assert_eq!(web1.len(), 3, "once healthy, then two tries: {web1:?}");
+    assert!(web1[1..].iter().all(|l| l.contains(&v2_name)), "{web1:?}");
+    assert_eq!(marks(1).len(), 1, "web-2 was not checked again");
 }

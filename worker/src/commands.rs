@@ -237,7 +237,7 @@ timeout -k 5 \"$t\" bash -e -c '\
 while IFS= read -r -d \"\" __hippo_kv; do \
 case ${__hippo_kv%%=*} in \"\"|[0-9]*|*[!A-Za-z0-9_]*) \
 printf \"hippo: bad environment variable name %s\\n\" \"${__hippo_kv%%=*}\" >&2; exit 96;; esac; \
-export -- \"$__hippo_kv\"; done < \"$1\"; unset __hippo_kv; shift; . \"$0\"' \
+export -- \"$__hippo_kv\"; done < \"$1\"; unset __hippo_kv; rm -f -- \"$1\"; shift; . \"$0\"' \
 \"$d/hook\" \"$d/env\" < /dev/null 3<&- & p=$!; \
 { cat <&3; kill -TERM \"-$p\" || kill -TERM \"$p\"; } > /dev/null 2>&1 & w=$!; \
 exec 3<&-; \
@@ -250,7 +250,8 @@ wait \"$p\"; c=$?; kill \"$w\" 2> /dev/null; exit $c";
 /// environment, `/proc/<pid>/environ`, readable by its user alone).
 ///
 /// The wrapper stages both in a private temporary folder on the host (`mktemp -d`, removed
-/// afterwards), runs the hook with stdin from `/dev/null` (a command in the hook that reads
+/// afterwards; the variables file as soon as they are read, so that a wrapper killed with
+/// SIGKILL, whose EXIT trap cannot run, leaves no values behind), runs the hook with stdin from `/dev/null` (a command in the hook that reads
 /// stdin cannot swallow anything), and then **watches its own stdin**: the transport keeps
 /// it open while the hook runs ([`RemoteCommand::holds_stdin`]), so end-of-file means the
 /// SSH channel is gone (the worker died or cut the connection). The hook is then stopped like
@@ -691,7 +692,7 @@ mod tests {
     }
 
     /// `run_hook("/srv/v/r1", 600)`, as sent to the host.
-    const RUN_HOOK_RENDERED: &str = "sh -c 'cd -- \"$1\" || exit 97; t=$2; read -r a b || exit 98; case $a:$b in :*|*:|*[!0-9:]*) exit 98;; esac; d=$(mktemp -d \"${TMPDIR:-/tmp}/hippo-hook.XXXXXXXXXX\") || exit 98; trap '\\''rm -rf -- \"$d\"'\\'' EXIT; head -c \"$a\" > \"$d/env\" && head -c \"$b\" > \"$d/hook\" || exit 98; exec 3<&0; timeout -k 5 \"$t\" bash -e -c '\\''while IFS= read -r -d \"\" __hippo_kv; do case ${__hippo_kv%%=*} in \"\"|[0-9]*|*[!A-Za-z0-9_]*) printf \"hippo: bad environment variable name %s\\n\" \"${__hippo_kv%%=*}\" >&2; exit 96;; esac; export -- \"$__hippo_kv\"; done < \"$1\"; unset __hippo_kv; shift; . \"$0\"'\\'' \"$d/hook\" \"$d/env\" < /dev/null 3<&- & p=$!; { cat <&3; kill -TERM \"-$p\" || kill -TERM \"$p\"; } > /dev/null 2>&1 & w=$!; exec 3<&-; wait \"$p\"; c=$?; kill \"$w\" 2> /dev/null; exit $c' sh /srv/v/r1 600";
+    const RUN_HOOK_RENDERED: &str = "sh -c 'cd -- \"$1\" || exit 97; t=$2; read -r a b || exit 98; case $a:$b in :*|*:|*[!0-9:]*) exit 98;; esac; d=$(mktemp -d \"${TMPDIR:-/tmp}/hippo-hook.XXXXXXXXXX\") || exit 98; trap '\\''rm -rf -- \"$d\"'\\'' EXIT; head -c \"$a\" > \"$d/env\" && head -c \"$b\" > \"$d/hook\" || exit 98; exec 3<&0; timeout -k 5 \"$t\" bash -e -c '\\''while IFS= read -r -d \"\" __hippo_kv; do case ${__hippo_kv%%=*} in \"\"|[0-9]*|*[!A-Za-z0-9_]*) printf \"hippo: bad environment variable name %s\\n\" \"${__hippo_kv%%=*}\" >&2; exit 96;; esac; export -- \"$__hippo_kv\"; done < \"$1\"; unset __hippo_kv; rm -f -- \"$1\"; shift; . \"$0\"'\\'' \"$d/hook\" \"$d/env\" < /dev/null 3<&- & p=$!; { cat <&3; kill -TERM \"-$p\" || kill -TERM \"$p\"; } > /dev/null 2>&1 & w=$!; exec 3<&-; wait \"$p\"; c=$?; kill \"$w\" 2> /dev/null; exit $c' sh /srv/v/r1 600";
 
     #[test]
     fn run_hook_render() {
@@ -969,6 +970,19 @@ mod tests {
         assert_eq!(
             std::fs::read_to_string(b("v/r2/hook-out")).expect("read"),
             format!("it's {PWNED} \"ü\"\nline 2\nafter-cat\n")
+        );
+        // While the hook runs, its staging folder holds the script alone: the variables file
+        // is gone once read (a wrapper killed by SIGKILL cannot run its EXIT trap).
+        let (code, _, err) = hook(
+            &b("v/r2"),
+            &env,
+            10,
+            "ls -A \"$(dirname \"$0\")\" > staged\n",
+        );
+        assert_eq!(code, 0, "{err}");
+        assert_eq!(
+            std::fs::read_to_string(b("v/r2/staged")).expect("read"),
+            "hook\n"
         );
         assert_eq!(hook(&b("v/r2"), &[], 10, "false\necho not-reached\n").0, 1);
         assert_eq!(hook(&b("v/r2"), &[], 10, "exit 3\n").0, 3);

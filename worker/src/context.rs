@@ -195,36 +195,54 @@ pub struct Run {
 impl Run {
     /// Variables every hook gets (see PRODUCT.md), then the config's custom variables.
     pub fn hook_env(&self, host: Option<&Host>) -> Vec<(String, String)> {
-        let r = &self.release;
-        let mut v: Vec<(String, String)> = [
-            ("HIPPO_APP_NAME", self.app.name.clone()),
-            ("HIPPO_APP_TAG", self.app.tag.clone()),
-            ("HIPPO_ENV_TAG", self.env.tag.clone()),
-            ("HIPPO_RELEASE_ID", r.id.to_string()),
-            ("HIPPO_RELEASE_NAME", r.name.clone()),
-            ("HIPPO_GIT_REF", r.ref_name.clone()),
-            ("HIPPO_COMMIT", r.commit_id.to_string()),
-            ("HIPPO_VERSION", self.version.to_string()),
-            ("HIPPO_DEPLOY_PATH", self.spec.deploy_path.to_string()),
-            ("HIPPO_VERSIONS_PATH", self.spec.versions_path.to_string()),
-            ("HIPPO_RELEASE_KIND", r.kind.as_str().to_owned()),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v))
-        .collect();
-        if let Some(h) = host {
-            v.push(("HIPPO_HOST_NAME".into(), h.name.clone()));
-            v.push(("HIPPO_HOST_ADDR".into(), h.addr.clone()));
-        }
-        v.extend(
-            self.spec
-                .variables
-                .iter()
-                .map(|x| (x.name.clone(), x.value.clone())),
-        );
-        v
+        hook_env(
+            &self.release,
+            &self.spec,
+            &self.app,
+            &self.env,
+            self.version.as_str(),
+            host,
+        )
     }
     pub fn version_dir(&self) -> String {
         self.spec.versions_path.join(&self.version)
     }
+}
+
+/// [`Run::hook_env`] from its parts, for a hook run outside a run (the failure hook of a run
+/// that was cut off: `version` is empty when it had not chosen one).
+pub fn hook_env(
+    r: &Release,
+    spec: &ConfigSpec,
+    app: &App,
+    env: &Environment,
+    version: &str,
+    host: Option<&Host>,
+) -> Vec<(String, String)> {
+    let mut v: Vec<(String, String)> = [
+        ("HIPPO_APP_NAME", app.name.clone()),
+        ("HIPPO_APP_TAG", app.tag.clone()),
+        ("HIPPO_ENV_TAG", env.tag.clone()),
+        ("HIPPO_RELEASE_ID", r.id.to_string()),
+        ("HIPPO_RELEASE_NAME", r.name.clone()),
+        ("HIPPO_GIT_REF", r.ref_name.clone()),
+        ("HIPPO_COMMIT", r.commit_id.to_string()),
+        ("HIPPO_VERSION", version.to_owned()),
+        ("HIPPO_DEPLOY_PATH", spec.deploy_path.to_string()),
+        ("HIPPO_VERSIONS_PATH", spec.versions_path.to_string()),
+        ("HIPPO_RELEASE_KIND", r.kind.as_str().to_owned()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    if let Some(h) = host {
+        v.push(("HIPPO_HOST_NAME".into(), h.name.clone()));
+        v.push(("HIPPO_HOST_ADDR".into(), h.addr.clone()));
+    }
+    v.extend(
+        spec.variables
+            .iter()
+            .map(|x| (x.name.clone(), x.value.clone())),
+    );
+    v
 }

@@ -147,15 +147,27 @@ impl HostCheck {
                 OUTPUT_LINES,
             );
             if let Err(why) = result {
-                return Err(if tail.is_empty() {
-                    why
-                } else {
-                    format!("{why}: {}", tail.join("\n"))
-                });
+                return Err(failed_command(&why, &tail));
             }
             passed.push("command exited 0".into());
         }
         Ok(passed.join(", "))
+    }
+}
+
+/// A check command's failure with the last lines it printed, on one line: the text goes into
+/// the release's error (and so mid-sentence into its notices), where a line break would split
+/// the sentence.
+fn failed_command(why: &str, tail: &[String]) -> String {
+    let said: Vec<&str> = tail
+        .iter()
+        .map(|l| l.trim())
+        .filter(|l| !l.is_empty())
+        .collect();
+    if said.is_empty() {
+        why.to_owned()
+    } else {
+        format!("{why}; its output: {}", said.join(" | "))
     }
 }
 
@@ -203,4 +215,26 @@ async fn read_start(mut answer: reqwest::Response, limit: usize) -> String {
     }
     buf.truncate(limit);
     String::from_utf8_lossy(&buf).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_check_command_quotes_its_last_lines_on_one_line() {
+        let tail = vec![
+            "service down on web-1".to_owned(),
+            "  ".to_owned(),
+            "port 8080: connection refused".to_owned(),
+        ];
+        assert_eq!(
+            failed_command("health check hook exited with code 4", &tail),
+            "health check hook exited with code 4; its output: service down on web-1 | port 8080: connection refused"
+        );
+        assert_eq!(
+            failed_command("health check hook timed out after 3 s", &[]),
+            "health check hook timed out after 3 s"
+        );
+    }
 }

@@ -8,6 +8,7 @@
 //! `/versions` shows), an event per host — and summed up in the release's error.
 use crate::context::{Deps, Events};
 use crate::lease::{self, Lease};
+use crate::on_failure;
 use crate::runner::finish;
 use crate::targets::{SshSetup, Target, fan_out};
 use hippo_shared::db::DbError;
@@ -15,14 +16,16 @@ use hippo_shared::db::inventory::Host;
 use hippo_shared::db::releases::{Release, ReleaseFilter, ReleaseHost};
 use hippo_shared::domain::{HostStatus, ReleaseKind, ReleaseStatus};
 use hippo_shared::events::Stage;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Standalone start-up: this process is the only worker, so a release still `running` was cut
 /// off when Hippo stopped. Its hosts are checked and it ends as failed with what they say.
 /// Queued releases are queued again; a job delivered twice is harmless because only one run
-/// can move a release out of `queued`.
+/// can move a release out of `queued`. A config's failure hook runs before the release ends
+/// (`on_failure::after_cut_off`), in the background.
 pub async fn recover_after_restart(
-    deps: &Deps,
+    deps: &Arc<Deps>,
     queue: &crate::queue::Queue,
 ) -> Result<(), DbError> {
     deps.db.expire_all_leases().await?;
@@ -38,12 +41,40 @@ pub async fn recover_after_restart(
         let reason = format!(
             "interrupted: Hippo stopped while this release was running; {found}; run it again"
         );
-        if finish(deps, r.id, Err(&reason)).await? {
-            tracing::warn!(
-                release_id = %r.id,
-                "release interrupted by a restart marked failed"
-            );
+        if r.snapshot.hooks.on_failure.trim().is_empty() {
+            if finish(deps, r.id, Err(&reason)).await? {
+                tracing::warn!(
+                    release_id = %r.id,
+                    "release interrupted by a restart marked failed"
+                );
+            }
+            continue;
         }
+        // Its failure hook may take its whole time-out: start-up does not wait for it. The
+        // hook and the end run in the background holding the release's lease, so no other
+        // release of this app × environment starts meanwhile and the sweeper leaves it alone.
+        let name = lease::name(r.app_id, r.environment_id);
+        let holder = format!("{}:recovery", deps.worker_name);
+        let held = Lease::try_take(&deps.db, &name, &holder, lease::TTL).await?;
+        let deps = deps.clone();
+        tokio::spawn(async move {
+            on_failure::after_cut_off(&deps, &r, &reason).await;
+            match finish(&deps, r.id, Err(&reason)).await {
+                Ok(true) => tracing::warn!(
+                    release_id = %r.id,
+                    "release interrupted by a restart marked failed"
+                ),
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::error!(release_id = %r.id, error = %e, "could not end an interrupted release")
+                }
+            }
+            if let Some(held) = held
+                && let Err(e) = held.release().await
+            {
+                tracing::warn!(release_id = %r.id, error = %e, "could not free the lease");
+            }
+        });
     }
     let queued = deps
         .db
@@ -69,6 +100,7 @@ pub const SWEEP_EVERY: Duration = Duration::from_secs(5);
 /// the app × environment starts meanwhile), the sweeper checks the hosts and ends the release
 /// as failed with what they say; the fencing check stops a holder that was only slow from
 /// switching later. Resuming instead of failing is not attempted: see docs/release-engine.md.
+/// The config's failure hook runs before the release ends (`on_failure::after_cut_off`).
 pub async fn sweep_orphans(deps: &Deps) -> Result<(), DbError> {
     let filter = ReleaseFilter {
         status: Some(ReleaseStatus::Running),
@@ -84,6 +116,9 @@ pub async fn sweep_orphans(deps: &Deps) -> Result<(), DbError> {
         let reason = format!(
             "worker lost: the worker running this release stopped (its lease expired); {found}; run it again"
         );
+        // Its failure hook, once (claimed: a worker that was only slow does not run it too).
+        // The sweeper waits for it (bounded by the hook's time-out), holding the lease.
+        on_failure::after_cut_off(deps, &r, &reason).await;
         if finish(deps, r.id, Err(&reason)).await? {
             tracing::warn!(release_id = %r.id, "release of a lost worker marked failed");
         }

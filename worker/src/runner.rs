@@ -180,7 +180,7 @@ async fn run_stages(
             if let Err(reason) = &r {
                 on_failure::run(deps, &run, reason, cancel.stopped_by().is_some()).await;
             }
-            notify::run(deps, &run, r.as_ref().err().cloned()).await;
+            notify::run(deps, &run, r.as_ref().err().cloned(), cancel.stopped_by()).await;
             // The work folder goes after the release's end (`execute`).
             r
         }

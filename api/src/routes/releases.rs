@@ -1013,6 +1013,7 @@ impl ReleasesApi {
                 if let Err(e) = st.hub.publish(end).await {
                     tracing::warn!(release_id = %id.0, error = %e, "could not store the final event");
                 }
+                queue_notice(&st, id.0, NoticeKind::Cancelled).await;
             }
             Cancel::Requested => {
                 let note =

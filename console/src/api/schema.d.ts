@@ -2281,7 +2281,7 @@ export interface components {
          * @description The notices Hippo sends about a release.
          * @enum {string}
          */
-        NoticeKind: "requested" | "approved" | "rejected" | "started" | "succeeded" | "failed" | "rollback" | "other";
+        NoticeKind: "requested" | "approved" | "rejected" | "started" | "succeeded" | "failed" | "rollback" | "cancelled" | "other";
         /**
          * @description What became of a delivery.
          * @enum {string}

@@ -76,7 +76,7 @@ const en = {
     noticeNotice: 'Notice', noticeChannel: 'Channel', noticeAttempt: 'Attempt', noticeOk: 'Delivered',
     noticeHttp: 'HTTP', noticeKind: {
       requested: 'Requested', approved: 'Approved', rejected: 'Rejected', started: 'Started', succeeded: 'Succeeded',
-      failed: 'Failed', rollback: 'Rollback',
+      failed: 'Failed', rollback: 'Rollback', cancelled: 'Cancelled',
     },
     channel: { dingtalk: 'DingTalk', wecom: 'WeCom', feishu: 'Feishu', webhook: 'Webhook', email: 'Email', sms: 'SMS' },
     noticeError: 'Error', version: 'Version', kindRollback: 'Rollback to {version}',
@@ -85,6 +85,10 @@ const en = {
     stageName: {
       release: 'Release', checkout: 'Checkout', package: 'Package', prepare: 'Prepare', switch: 'Switch',
       cleanup: 'Cleanup', notify: 'Notify', wave: 'Wave', health: 'Health check',
+    },
+    eventStatus: {
+      started: 'started', output: 'output', progress: 'in progress', succeeded: 'succeeded', failed: 'failed',
+      info: 'info', cancelled: 'cancelled',
     },
   },
   review: {

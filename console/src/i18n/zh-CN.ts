@@ -78,7 +78,7 @@ const zhCN: Messages = {
     noticeNotice: '通知', noticeChannel: '渠道', noticeAttempt: '第几次', noticeOk: '已送达',
     noticeHttp: 'HTTP 状态', noticeKind: {
       requested: '新申请', approved: '审核通过', rejected: '审核驳回', started: '开始发布', succeeded: '发布成功',
-      failed: '发布失败', rollback: '回滚',
+      failed: '发布失败', rollback: '回滚', cancelled: '发布已取消',
     },
     channel: { dingtalk: '钉钉', wecom: '企业微信', feishu: '飞书', webhook: 'Webhook', email: '邮件', sms: '短信' },
     noticeError: '错误', version: '版本', kindRollback: '回滚到 {version}',
@@ -87,6 +87,10 @@ const zhCN: Messages = {
     stageName: {
       release: '发布', checkout: '检出代码', package: '打包', prepare: '准备', switch: '切换',
       cleanup: '清理', notify: '通知', wave: '批次', health: '健康检查',
+    },
+    eventStatus: {
+      started: '开始', output: '输出', progress: '进行中', succeeded: '成功', failed: '失败',
+      info: '信息', cancelled: '已取消',
     },
   },
   review: {

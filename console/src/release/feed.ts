@@ -111,7 +111,9 @@ export class ReleaseFeed {
       if (e.stage === 'switch' && e.status === 'succeeded') this.switched.add(host)
       if (e.status === 'failed') this.failed.add(host)
     }
-    const text = e.message || `${e.stage} ${e.status}`
+    // An event without a message gets its words from the log view (lineText), in the reader's
+    // language.
+    const text = e.message
     for (const part of text.split('\n')) {
       const n = this.lines.length
       this.lines.push({ n, eventId: e.id, at: e.at, host, stage: e.stage, status: e.status, text: part })

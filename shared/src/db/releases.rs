@@ -709,6 +709,22 @@ impl Db {
         }
     }
 
+    /// Claims the config's `on_failure` hook for the current run of a running release: true
+    /// for exactly one caller per run (the worker ending the run, or a recovery ending it
+    /// after a cut-off), false for every other — a release no longer running included. A run
+    /// is told apart by its `started_at`, so a re-run can run the hook again.
+    pub async fn claim_on_failure(&self, id: ReleaseId) -> DbResult<bool> {
+        let done = sqlx::query(
+            "UPDATE releases SET on_failure_run = started_at
+             WHERE id = $1 AND status = 'running' AND started_at IS NOT NULL
+               AND (on_failure_run IS NULL OR on_failure_run <> started_at)",
+        )
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     /// Who asked to cancel a running release (None: nobody). Read by its worker.
     pub async fn cancel_requested(&self, id: ReleaseId) -> DbResult<Option<UserId>> {
         Ok(sqlx::query_scalar::<_, Option<UserId>>(

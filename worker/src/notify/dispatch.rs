@@ -64,6 +64,14 @@ pub async fn from_job(deps: &Arc<Deps>, release_id: ReleaseId, kind: &str) {
         NoticeKind::Approved | NoticeKind::Rejected => {
             (release.reviewed_by, release.review_comment.clone())
         }
+        // Cancelled before it ran (the API): who cancelled it; the release's error says so.
+        NoticeKind::Cancelled => (
+            release.cancelled_by,
+            release
+                .error
+                .clone()
+                .or_else(|| Some("cancelled before it ran".to_owned())),
+        ),
         _ => (Some(release.requested_by), None),
     };
     let actor = match actor_id {
@@ -74,12 +82,22 @@ pub async fn from_job(deps: &Arc<Deps>, release_id: ReleaseId, kind: &str) {
     dispatch(deps, &release, kind, actor, comment).await;
 }
 
+/// How a run ended, as far as its notice is concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunEnd {
+    Succeeded,
+    Failed,
+    /// Stopped by a cancel (a person, or a pause's time-out).
+    Cancelled,
+}
+
 /// The notice kind that ends a run.
-pub fn end_kind(release: &Release, succeeded: bool) -> NoticeKind {
-    match (succeeded, release.kind) {
-        (false, _) => NoticeKind::Failed,
-        (true, ReleaseKind::Rollback) => NoticeKind::Rollback,
-        (true, ReleaseKind::Release) => NoticeKind::Succeeded,
+pub fn end_kind(release: &Release, end: RunEnd) -> NoticeKind {
+    match (end, release.kind) {
+        (RunEnd::Cancelled, _) => NoticeKind::Cancelled,
+        (RunEnd::Failed, _) => NoticeKind::Failed,
+        (RunEnd::Succeeded, ReleaseKind::Rollback) => NoticeKind::Rollback,
+        (RunEnd::Succeeded, ReleaseKind::Release) => NoticeKind::Succeeded,
     }
 }
 

@@ -72,10 +72,22 @@ use std::time::{Duration, Instant};
 
 /// The runner's notify stage: the release's outcome goes out on every channel of its config,
 /// in the background (see [`dispatch`]); the event says how many.
-/// `failure`: why the run failed (`None`: it succeeded).
-pub async fn run(deps: &std::sync::Arc<crate::context::Deps>, run: &Run, failure: Option<String>) {
-    let kind = dispatch::end_kind(&run.release, failure.is_none());
-    let n = dispatch::dispatch(deps, &run.release, kind, None, failure).await;
+/// `failure`: why the run failed (`None`: it succeeded); `cancelled_by`: who stopped it, when a
+/// cancel did (the notice is then `cancelled`, with them as its actor, not `failed`).
+pub async fn run(
+    deps: &std::sync::Arc<crate::context::Deps>,
+    run: &Run,
+    failure: Option<String>,
+    cancelled_by: Option<String>,
+) {
+    let end = match (&failure, &cancelled_by) {
+        (None, _) => dispatch::RunEnd::Succeeded,
+        (Some(_), Some(_)) => dispatch::RunEnd::Cancelled,
+        (Some(_), None) => dispatch::RunEnd::Failed,
+    };
+    let kind = dispatch::end_kind(&run.release, end);
+    let actor = cancelled_by.filter(|_| end == dispatch::RunEnd::Cancelled);
+    let n = dispatch::dispatch(deps, &run.release, kind, actor, failure).await;
     if n > 0 {
         run.events.info(
             Stage::Notify,

@@ -20,10 +20,13 @@ pub enum NoticeKind {
     Failed,
     /// A rollback release ran.
     Rollback,
+    /// Someone (or a pause's time-out) cancelled the release: before it ran, or while it ran.
+    /// The actor is who cancelled it, the comment says how far it got.
+    Cancelled,
 }
 
 impl NoticeKind {
-    pub const ALL: [NoticeKind; 7] = [
+    pub const ALL: [NoticeKind; 8] = [
         NoticeKind::Requested,
         NoticeKind::Approved,
         NoticeKind::Rejected,
@@ -31,6 +34,7 @@ impl NoticeKind {
         NoticeKind::Succeeded,
         NoticeKind::Failed,
         NoticeKind::Rollback,
+        NoticeKind::Cancelled,
     ];
 
     /// The wire name (`kind` in the webhook JSON, `status` in SMS parameters).
@@ -43,6 +47,7 @@ impl NoticeKind {
             NoticeKind::Succeeded => "succeeded",
             NoticeKind::Failed => "failed",
             NoticeKind::Rollback => "rollback",
+            NoticeKind::Cancelled => "cancelled",
         }
     }
 
@@ -56,6 +61,7 @@ impl NoticeKind {
             NoticeKind::Succeeded => "Release succeeded",
             NoticeKind::Failed => "Release failed",
             NoticeKind::Rollback => "Rollback",
+            NoticeKind::Cancelled => "Release cancelled",
         }
     }
 
@@ -64,6 +70,7 @@ impl NoticeKind {
         match self {
             NoticeKind::Requested => "Requested by",
             NoticeKind::Approved | NoticeKind::Rejected => "Reviewed by",
+            NoticeKind::Cancelled => "Cancelled by",
             _ => "Released by",
         }
     }
@@ -374,6 +381,16 @@ mod tests {
         r.link = Some("javascript:alert(1)".into());
         assert!(r.safe_link().is_none());
         assert!(!r.facts().iter().any(|(l, _)| *l == "Reviewed by"));
+        let mut c = sample(NoticeKind::Cancelled);
+        c.comment = Some("cancelled by bob: stopped before the switch".into());
+        c.failed_hosts.clear();
+        let text = c.to_text();
+        assert!(text.starts_with("Release cancelled: cart → prod"), "{text}");
+        assert!(text.contains("Cancelled by: bob\n"), "{text}");
+        assert!(
+            text.contains("Comment: cancelled by bob: stopped before the switch"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -20,7 +20,7 @@ pub struct WeCom {
 /// WeCom markdown (supports `<font color="info|comment|warning">`).
 pub fn render(notice: &Notice) -> String {
     let color = match notice.kind {
-        NoticeKind::Failed | NoticeKind::Rejected => "warning",
+        NoticeKind::Failed | NoticeKind::Rejected | NoticeKind::Cancelled => "warning",
         NoticeKind::Succeeded | NoticeKind::Approved => "info",
         _ => "comment",
     };
