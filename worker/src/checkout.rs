@@ -82,6 +82,13 @@ impl KeptTree {
         )
     }
 
+    /// Whether the note says the tree holds `commit` of `url`.
+    fn holds(&self, url: &str, commit: &str) -> bool {
+        std::fs::read_to_string(&self.note).is_ok_and(|text| {
+            text == format!("{KEPT_TREE_FORMAT}\n{}\n{commit}\n", Self::url_key(url))
+        })
+    }
+
     fn note_commit(&self, url: &str, commit: &str) -> Result<(), String> {
         let tmp = self.note.with_extension("tmp");
         let text = format!("{KEPT_TREE_FORMAT}\n{}\n{commit}\n", Self::url_key(url));
@@ -89,6 +96,28 @@ impl KeptTree {
             .and_then(|()| std::fs::rename(&tmp, &self.note))
             .map_err(|e| format!("cannot write the kept tree's note: {e}"))
     }
+}
+
+/// The tree this run's checkout exported, if there is one: where the on-failure hook runs
+/// (read-only). A kept tree counts only when its note says it holds this run's commit.
+pub fn tree_of(deps: &Deps, run: &Run) -> Option<PathBuf> {
+    use hippo_shared::custom::ConfigKind;
+    use hippo_shared::domain::ReleaseKind;
+    if run.release.kind != ReleaseKind::Release {
+        return None;
+    }
+    let dir = match (run.spec.kind, Tree::for_release(run)) {
+        (ConfigKind::Custom, _) | (_, Tree::Fresh) => run.work.join("src"),
+        (_, Tree::Kept) => {
+            let kept = KeptTree::of(deps, run);
+            let url = run.spec.repo_url.to_string();
+            if !kept.holds(&url, &run.release.commit_id.to_string()) {
+                return None;
+            }
+            kept.tree
+        }
+    };
+    dir.is_dir().then_some(dir)
 }
 
 /// How the tree came to be.
