@@ -112,6 +112,13 @@ pub async fn sweep_orphans(deps: &Deps) -> Result<(), DbError> {
         let Some(held) = Lease::try_take(&deps.db, &name, &holder, lease::TTL).await? else {
             continue; // its worker is alive
         };
+        // The list may be stale: another worker's sweeper may have ended this release (holding
+        // the lease) and freed the lease since. Checking its hosts again would add events after
+        // its final one.
+        if deps.db.get_release(r.id).await?.status != ReleaseStatus::Running {
+            held.release().await?;
+            continue;
+        }
         let found = check_hosts(deps, &r).await;
         let reason = format!(
             "worker lost: the worker running this release stopped (its lease expired); {found}; run it again"
