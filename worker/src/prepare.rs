@@ -112,14 +112,17 @@ fn prepare_host(
         ev.event(Stage::Prepare, EventStatus::Started)
             .host(&host.name),
     );
+    let started = std::time::Instant::now();
     let result = (|| {
         let t = Target::connect(setup, host, ev, Stage::Prepare)?;
+        tracing::debug!(host = %host.name, ms = started.elapsed().as_millis(), "prepare: connected");
         // One look at the host: its link, codec, the version if already there.
         let wanted = match payload {
             Payload::Existing(_) => ctx.version.as_str(),
             Payload::Archive(_) => "",
         };
         let probe = probe(&t, &ctx.deploy_path, &ctx.versions_path, wanted)?;
+        tracing::debug!(host = %host.name, ms = started.elapsed().as_millis(), "prepare: probed");
         let previous = probe.link.as_deref().map(|l| {
             let prefix = format!("{}/", ctx.versions_path);
             l.strip_prefix(&prefix).unwrap_or(l).to_owned()
@@ -271,6 +274,7 @@ fn ship_version(
         let meta = format!("{}/.{base}.hippo.json", ctx.versions_path);
         if let Some(d) = ship.delta(sha, || fetch(t, &meta)) {
             let archive = ship.delta_archive(&d, codec)?;
+            tracing::debug!(host = %ctx.host, "prepare: delta ready");
             match send_delta(ctx, t, &d, &archive, codec, base, ship.mode)? {
                 Ok(sent) => {
                     return Ok((

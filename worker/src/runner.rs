@@ -49,7 +49,7 @@ pub async fn execute(deps: &Arc<Deps>, release_id: ReleaseId) -> Result<(), DbEr
     let ended = if moved {
         let cancel = Cancel::default();
         let watcher = cancel.watch(deps.db.clone(), release_id);
-        let outcome = run_stages(deps, &release, &lease, &cancel).await;
+        let (outcome, after) = run_stages(deps, &release, &lease, &cancel).await;
         watcher.abort();
         // From here a cancel request changes nothing: the run has ended.
         let _ = cancel.begin_switch();
@@ -58,7 +58,9 @@ pub async fn execute(deps: &Arc<Deps>, release_id: ReleaseId) -> Result<(), DbEr
             (Err(reason), None) => End::Failed(reason),
             (Ok(()), _) => End::Succeeded,
         };
-        Some(end_run(deps, release_id, end).await)
+        let ended = end_run(deps, release_id, end).await;
+        after.run(release_id).await;
+        Some(ended)
     } else {
         None
     };
@@ -151,12 +153,59 @@ pub(crate) async fn end_run(
     Ok(true)
 }
 
+/// Work a run leaves for after its end, still under the lease: nobody waits for it, and the
+/// next run of this app × environment starts only once it is done.
+#[derive(Default)]
+struct AfterEnd {
+    /// The new version's payload, for the copy kept for rollbacks (`Shipment::keep_copy`),
+    /// and where that copy goes.
+    keep: Option<(Arc<Shipment>, std::path::PathBuf)>,
+    /// After a success: keep this many copies of the config's versions (with the new one).
+    prune: Option<usize>,
+}
+
+impl AfterEnd {
+    async fn run(self, release_id: ReleaseId) {
+        let Some((ship, artifact)) = self.keep else {
+            return;
+        };
+        let prune = self.prune;
+        let kept = tokio::task::spawn_blocking(move || {
+            let kept = ship.keep_copy();
+            if let Some(n) = prune {
+                package::prune_artifacts(&artifact, n);
+            }
+            kept
+        })
+        .await
+        .map_err(|e| e.to_string())
+        .and_then(|r| r);
+        match kept {
+            Ok((path, info)) => tracing::info!(
+                %release_id,
+                path = %path.display(),
+                bytes = info.archive_bytes,
+                sha256 = %info.sha256,
+                "kept the version for rollbacks"
+            ),
+            // The release stands: every host has the version; only a rollback to it on a
+            // host that lost it would need the copy.
+            Err(e) => tracing::warn!(
+                %release_id,
+                error = %e,
+                "no copy of the version is kept for rollbacks; a rollback to it works on the hosts that still have it"
+            ),
+        }
+    }
+}
+
 async fn run_stages(
     deps: &Arc<Deps>,
     release: &Release,
     lease: &Lease,
     cancel: &Cancel,
-) -> Result<(), String> {
+) -> (Result<(), String>, AfterEnd) {
+    let mut after = AfterEnd::default();
     let (events, forwarder) = Events::start(deps.hub.clone(), release.id);
     events.send(
         events
@@ -174,7 +223,7 @@ async fn run_stages(
         Ok(run) => {
             notify::dispatch::dispatch(deps, release, notify::NoticeKind::Started, None, None)
                 .await;
-            let r = stages(deps, &run, lease)
+            let r = stages(deps, &run, lease, &mut after)
                 .await
                 .map_err(|e| cancel::explain(cancel, e));
             if let Err(reason) = &r {
@@ -188,7 +237,7 @@ async fn run_stages(
     };
     drop(events);
     let _ = forwarder.await;
-    result
+    (result, after)
 }
 
 /// A run's scratch folder.
@@ -298,7 +347,12 @@ async fn prepare_run(
 /// checkout → package (new releases only) → prepare → switch (in waves, if the config has
 /// them) → cleanup; notify follows in [`run_stages`]. Each host's outcome is recorded after
 /// every per-host stage.
-async fn stages(deps: &Arc<Deps>, run: &Run, lease: &Lease) -> Result<(), String> {
+async fn stages(
+    deps: &Arc<Deps>,
+    run: &Run,
+    lease: &Lease,
+    after: &mut AfterEnd,
+) -> Result<(), String> {
     let db = &deps.db;
     let setup = SshSetup::from_deps(deps).stopped_by(run.cancel.host_flag());
     let zstd = deps.settings.zstd;
@@ -308,7 +362,7 @@ async fn stages(deps: &Arc<Deps>, run: &Run, lease: &Lease) -> Result<(), String
     if run.spec.kind == ConfigKind::Custom && run.release.kind == ReleaseKind::Release {
         return crate::custom::run(deps, run, &setup, lease).await;
     }
-    let (payload, shipment) = match run.release.kind {
+    let payload = match run.release.kind {
         ReleaseKind::Release => {
             let src = checkout::run(deps, run, checkout::Tree::for_release(run)).await?;
             cancel::checkpoint(run)?;
@@ -320,7 +374,10 @@ async fn stages(deps: &Arc<Deps>, run: &Run, lease: &Lease) -> Result<(), String
                 zstd,
                 (artifact.clone(), kept_codec),
             ));
-            (Payload::Archive(ship.clone()), Some(ship))
+            // Kept for rollbacks after the release's end (`AfterEnd`), whatever the outcome:
+            // a host may serve it even when the release fails.
+            after.keep = Some((ship.clone(), artifact.clone()));
+            Payload::Archive(ship)
         }
         ReleaseKind::Rollback => {
             let kept = [Codec::Zstd, Codec::Gzip]
@@ -333,7 +390,7 @@ async fn stages(deps: &Arc<Deps>, run: &Run, lease: &Lease) -> Result<(), String
                 })
                 .collect();
             let copy = KeptCopy::new(kept, zstd, run.work.clone());
-            (Payload::Existing(Arc::new(copy)), None)
+            Payload::Existing(Arc::new(copy))
         }
     };
     let before_release = run.release.kind == ReleaseKind::Release;
@@ -358,52 +415,15 @@ async fn stages(deps: &Arc<Deps>, run: &Run, lease: &Lease) -> Result<(), String
         );
     }
 
-    // The kept copy for rollbacks is made while the hosts switch, not before them.
-    let keeping = shipment.map(|s| tokio::task::spawn_blocking(move || s.keep_copy()));
     let switched = waves::run(deps, run, &mut hosts, lease).await;
     outcome::record(db, run, &hosts).await;
     // A failed (or cancelled) wave rolled its hosts back: nothing new is live, nothing to clean.
-    if let Err(why) = switched {
-        if let Some(task) = keeping {
-            let _ = task.await;
-        }
-        return Err(why);
-    }
+    switched?;
     cancel::note_if_late(run);
 
     cleanup::run(run, &setup, &mut hosts).await;
     outcome::record(db, run, &hosts).await;
-    if let Some(task) = keeping {
-        note_kept_copy(run, kept_codec, task.await);
-    }
-    package::prune_artifacts(&artifact, run.spec.keep_versions as usize);
+    after.prune = Some(run.spec.keep_versions as usize);
 
     outcome::verdict(&outcome::named(&hosts))
-}
-
-/// Says where the kept copy of the new version went, or that there is none (the release still
-/// succeeds: every host has the version; only a rollback to it on a host that lost it would
-/// need the copy).
-fn note_kept_copy(
-    run: &Run,
-    codec: Codec,
-    kept: Result<
-        Result<(std::path::PathBuf, package::PackageInfo), String>,
-        tokio::task::JoinError,
-    >,
-) {
-    let message = match kept.map_err(|e| e.to_string()).and_then(|r| r) {
-        Ok((_, info)) => format!(
-            "kept version {} for rollbacks: archive {} bytes ({}, sha256 {})",
-            run.version,
-            info.archive_bytes,
-            codec.as_str(),
-            info.sha256
-        ),
-        Err(e) => format!(
-            "no copy of version {} is kept for rollbacks ({e}); a rollback to it works on the hosts that still have it",
-            run.version
-        ),
-    };
-    run.events.info(Stage::Cleanup, message);
 }

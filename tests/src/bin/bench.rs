@@ -518,6 +518,32 @@ impl Ssh {
     }
 }
 
+/// Waits (not timed, at most 10 s) until process `pid` has used no CPU for 150 ms: Hippo
+/// finishes some work after a release's final event (the copy kept for rollbacks, removing
+/// the work folder), which must not slow the next measurement.
+fn quiet(pid: u32) -> anyhow::Result<()> {
+    let cpu = || -> anyhow::Result<u64> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+        let rest = stat
+            .rsplit_once(')')
+            .map(|(_, r)| r)
+            .context("odd /proc/PID/stat")?;
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        // utime, stime: fields 14 and 15 of the line, 12 and 13 after the name.
+        Ok(f.get(11).context("utime")?.parse::<u64>()?
+            + f.get(12).context("stime")?.parse::<u64>()?)
+    };
+    let t0 = Instant::now();
+    let (mut last, mut still) = (cpu()?, 0);
+    while still < 3 && t0.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(50));
+        let now = cpu()?;
+        still = if now == last { still + 1 } else { 0 };
+        last = now;
+    }
+    Ok(())
+}
+
 /// Flushes dirty pages (not timed), so that one measurement's writeback does not slow the next.
 fn settle() -> anyhow::Result<()> {
     let st = Command::new("sync").status().context("running sync")?;
@@ -801,6 +827,12 @@ impl Bench {
         Ok(t)
     }
 
+    /// Before a timed measurement: Hippo idle, dirty pages flushed.
+    fn settle(&self) -> anyhow::Result<()> {
+        quiet(self.hippo.pid())?;
+        settle()
+    }
+
     fn first_host(&self) -> anyhow::Result<&TestHost> {
         self.hosts.first().context("no hosts")
     }
@@ -816,7 +848,7 @@ impl Bench {
         self.set_delta("off")?;
         let content_a = format!("run {run} release\n");
         let commit_a = self.repo.commit_version(&content_a)?;
-        settle()?;
+        self.settle()?;
         let release = hippo_release(
             h,
             &json!({"config_id": self.config_id, "name": format!("bench {run}"),
@@ -842,7 +874,7 @@ impl Bench {
         self.set_delta("hardlink")?;
         let content_b = format!("run {run} second release\n");
         let commit_b = self.repo.commit_version(&content_b)?;
-        settle()?;
+        self.settle()?;
         let one_file_release = hippo_release(
             h,
             &json!({"config_id": self.config_id, "name": format!("bench {run} b"),
@@ -855,7 +887,7 @@ impl Bench {
             bytes_sent(&one_file_release) as f64 / 1e6
         );
         if !one_file {
-            settle()?;
+            self.settle()?;
             let rollback = hippo_release(
                 h,
                 &json!({"config_id": self.config_id, "name": "rb", "kind": "rollback",
@@ -875,7 +907,7 @@ impl Bench {
             "mkdir -p {dir} && tar -xzf /srv/bench.tgz -C {dir} && ln -sfn {dir} /srv/base/current"
         );
         if !one_file {
-            settle()?;
+            self.settle()?;
             let ssh_release = on_all_hosts(&self.ends, |host| {
                 vec![
                     self.ssh.scp(host, &self.tarball, "/srv/bench.tgz"),
@@ -893,7 +925,7 @@ impl Bench {
         let stream = format!(
             "mkdir -p {sdir} && tar -xzf - -C {sdir} && ln -sfn {sdir} /srv/stream/tmp && mv -Tf /srv/stream/tmp /srv/stream/current"
         );
-        settle()?;
+        self.settle()?;
         let ssh_stream = on_all_hosts(&self.ends, |host| {
             vec![
                 self.ssh
@@ -919,7 +951,7 @@ impl Bench {
             ("/srv/base", dir.clone())
         };
         let rdir = format!("{root}/v{run}-b");
-        settle()?;
+        self.settle()?;
         let rsync_one_file = on_all_hosts(&self.ends, |host| {
             vec![
                 self.ssh.rsync(host, &self.repo.work, &base, &rdir),
@@ -943,7 +975,7 @@ impl Bench {
         if one_file {
             return Ok(());
         }
-        settle()?;
+        self.settle()?;
         let ssh_rollback = on_all_hosts(&self.ends, |host| {
             vec![self.ssh.ssh(
                 host,
