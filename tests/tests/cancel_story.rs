@@ -2,7 +2,7 @@
 //! stops at the next safe point — hooks on the hosts are stopped with their processes, no host
 //! switches, the new version's folders are removed — unless its switch had begun, which then
 //! completes and says so. The raw log tells the whole story as text.
-use hippo_e2e::lab::{Lab, VERSIONS, host_path};
+use hippo_e2e::lab::{Lab, VERSIONS, host_path, wait_for_message};
 use hippo_e2e::listeners::{Received, WebhookListener};
 use hippo_e2e::proc::{processes, wait_until};
 use serde_json::{Value, json};
@@ -251,6 +251,9 @@ fn a_release_cancelled_while_it_waits_never_runs() {
         .hippo
         .ok(&format!("/api/releases/{queued}/run"), &Value::Null, 200);
     assert_eq!(q["status"], "queued", "{q}");
+    // A worker holds its job and waits for the lease: the cancel lands while it waits, and its
+    // note must stay before the release's final event (it is stored only while queued).
+    wait_for_message(&lab.hippo, queued, "waiting: another release");
     let out = lab
         .hippo
         .ok(&format!("/api/releases/{queued}/cancel"), &Value::Null, 200);
