@@ -44,7 +44,9 @@ fn a_subset_ships_to_its_hosts_and_a_failed_host_is_retried_alone_after_the_fail
         "failure_policy": "continue",
         "hooks": {
             "before_release": "[ -e /srv/hippo/ready ] || { echo not ready; exit 3; }\n",
-            "on_failure": "echo \"failure-hook status=$HIPPO_RELEASE_STATUS hosts=$HIPPO_FAILED_HOSTS reason=$HIPPO_FAILURE_REASON\"\n",
+            // It runs in the release's tree (read-only): here the kept tree of a config
+            // without an after-checkout hook.
+            "on_failure": "echo \"failure-hook status=$HIPPO_RELEASE_STATUS hosts=$HIPPO_FAILED_HOSTS reason=$HIPPO_FAILURE_REASON\"\n[ -f index.html ] && echo 'the hook sees the tree'\n",
         },
     }));
 
@@ -94,6 +96,12 @@ fn a_subset_ships_to_its_hosts_and_a_failed_host_is_retried_alone_after_the_fail
         hooks[0]
     );
     assert!(hooks[0].contains("exit"), "{}", hooks[0]);
+    assert!(
+        events
+            .iter()
+            .any(|e| e["message"].as_str() == Some("the hook sees the tree")),
+        "{events:#?}"
+    );
 
     // Only a failed release can be retried.
     let (s, body) = lab

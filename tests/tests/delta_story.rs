@@ -94,7 +94,7 @@ fn a_redeploy_sends_only_changes_and_a_host_without_its_base_or_zstd_still_ends_
         "hooks": {"after_checkout": "if [ -f make-empty-dir ]; then mkdir -p cache/empty; fi\n"},
     }));
 
-    let (_, events) = release(&lab, config, "first");
+    let (r1, events) = release(&lab, config, "first");
     let got = shipped(&events);
     assert!(got[0].starts_with("web-1: full: "), "{got:?}");
     assert!(got[0].ends_with("(zstd)"), "{got:?}");
@@ -105,6 +105,11 @@ fn a_redeploy_sends_only_changes_and_a_host_without_its_base_or_zstd_still_ends_
         live_tree(&lab, &lab.hosts[1])
     );
     let first = lab.live(&lab.hosts[0]).expect("live");
+    let first_tree = live_tree(&lab, &lab.hosts[0]);
+    assert!(
+        has_message(&events, "kept version ") && has_message(&events, "for rollbacks"),
+        "{events:#?}"
+    );
 
     // The changes a delta must reproduce exactly.
     std::fs::remove_file(w.join("to-remove.txt")).expect("rm");
@@ -181,6 +186,30 @@ fn a_redeploy_sends_only_changes_and_a_host_without_its_base_or_zstd_still_ends_
     let manifest =
         std::fs::read_to_string(versions.join(format!(".{name}.hippo.json"))).expect("manifest");
     assert!(manifest.contains("\"shipped\":\"delta\""), "{manifest}");
+
+    // The first version is gone from both hosts now (host 2's by hand above; host 1's here):
+    // a rollback to it sends the kept copy, zstd to host 1 and gzip to host 2, which has no
+    // zstd, and both serve exactly the first tree again.
+    std::fs::remove_dir_all(&first).expect("rm first version");
+    let v1 = r1["version"].as_str().expect("version");
+    let rb = lab.hippo.ok(
+        "/api/releases",
+        &json!({"config_id": config, "name": "back to the first", "kind": "rollback", "version": v1}),
+        201,
+    );
+    let (rolled, events) = lab.hippo.run_release(rb["id"].as_i64().expect("id"));
+    assert_eq!(rolled["status"], "succeeded", "{rolled}\n{events:#?}");
+    for host in ["web-1", "web-2"] {
+        assert!(
+            has_message(
+                &events,
+                &format!("{host}: version {v1} is gone, sending it again")
+            ),
+            "{events:#?}"
+        );
+    }
+    assert_eq!(live_tree(&lab, &lab.hosts[0]), first_tree);
+    assert_eq!(live_tree(&lab, &lab.hosts[1]), first_tree);
 }
 
 /// A before-release hook that edits files in place: with hard links, appending to a changed

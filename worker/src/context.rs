@@ -90,13 +90,19 @@ impl Deps {
     pub fn work_dir(&self) -> PathBuf {
         self.settings.data_dir.join("work")
     }
-    /// Archives of released versions, kept so a rollback can re-send a version a host lost.
-    pub fn artifact_path(&self, config_id: ConfigId, version: &VersionName) -> PathBuf {
+    /// Archives of released versions, kept so a rollback can re-send a version a host lost:
+    /// `<version>.tar.zst` (or `.tar.gz`: zstd off, and versions kept before zstd).
+    pub fn artifact_path(
+        &self,
+        config_id: ConfigId,
+        version: &VersionName,
+        codec: crate::commands::Codec,
+    ) -> PathBuf {
         self.settings
             .data_dir
             .join("artifacts")
             .join(format!("config-{config_id}"))
-            .join(format!("{version}.tar.gz"))
+            .join(format!("{version}.{}", crate::package::extension(codec)))
     }
 
     /// The credential for a config's repository. Secrets are read here, at use, never queued.

@@ -59,7 +59,8 @@ async fn steps(deps: &Arc<Deps>, run: &Run, setup: &SshSetup, lease: &Lease) -> 
     let db = &deps.db;
     let actions = &run.spec.actions;
     let total = actions.len();
-    let src = checkout::run(deps, run).await?;
+    // Server commands run in the tree: a fresh one.
+    let src = checkout::run(deps, run, checkout::Tree::Fresh).await?;
     cancel::checkpoint(run)?;
 
     let mut hosts = ready_hosts(run, setup).await;

@@ -123,6 +123,32 @@ pub struct ExportInfo {
     pub submodules: u64,
 }
 
+/// What [`RepoCache::update_export`] did: files (and symlinks) written and removed, and the
+/// bytes of the regular files written.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct UpdateInfo {
+    pub written: u64,
+    pub removed: u64,
+    pub bytes: u64,
+}
+
+/// A path of a commit's tree as an export writes it: `Ok(None)` for one that an export leaves
+/// out (a `.git` component), `Err` for one that would leave the destination (empty, `.`,
+/// `..` or NUL in a component).
+fn export_path(bytes: &[u8]) -> Result<Option<PathBuf>, ()> {
+    let mut out = PathBuf::new();
+    for part in bytes.split(|b| *b == b'/') {
+        if part.is_empty() || part == b"." || part == b".." || part.contains(&0) {
+            return Err(());
+        }
+        if part.eq_ignore_ascii_case(b".git") {
+            return Ok(None);
+        }
+        out.push(OsStr::from_bytes(part));
+    }
+    Ok(Some(out))
+}
+
 #[derive(thiserror::Error, Debug)]
 pub enum GitError {
     #[error("{kind} not found: {name}")]
@@ -511,6 +537,109 @@ impl RepoCache {
         ctx.synced.insert(url.to_string());
         self.export_commit(&mut ctx, url, oid, dest, "", 0)?;
         Ok(ctx.info)
+    }
+
+    /// Brings `dest`, an export of commit `from` by [`RepoCache::export`] (or by this function)
+    /// left untouched since, to commit `to`: removes the files that are gone (and the folders
+    /// that leaves empty), writes the ones that are new or differ (content, mode or type).
+    /// Only the commits' trees are compared: nothing under `dest` is read. `Ok(None)` when it
+    /// cannot be done this way (a submodule in the change, a commit unknown, `dest` not as
+    /// `from` left it): export afresh instead. After an error `dest` is in between: export
+    /// afresh. Call `sync` first.
+    pub fn update_export(
+        &self,
+        url: &str,
+        from: &str,
+        to: &str,
+        dest: &Path,
+    ) -> Result<Option<UpdateInfo>, GitError> {
+        let repo = self.open_mirror(url)?;
+        let (Ok(old), Ok(new)) = (find_commit_id(&repo, from), find_commit_id(&repo, to)) else {
+            return Ok(None);
+        };
+        let old_tree = repo.find_commit(old)?.tree()?;
+        let new_tree = repo.find_commit(new)?.tree()?;
+        let diff = repo.diff_tree_to_tree(Some(&old_tree), Some(&new_tree), None)?;
+        let mut removes: Vec<PathBuf> = Vec::new();
+        let mut writes: Vec<(PathBuf, Oid, i32)> = Vec::new();
+        for delta in diff.deltas() {
+            let (o, n) = (delta.old_file(), delta.new_file());
+            if o.mode() == git2::FileMode::Commit || n.mode() == git2::FileMode::Commit {
+                return Ok(None);
+            }
+            let rel = |f: &git2::DiffFile<'_>| f.path_bytes().map(export_path);
+            match delta.status() {
+                git2::Delta::Added => match rel(&n) {
+                    Some(Ok(Some(p))) => writes.push((p, n.id(), i32::from(n.mode()))),
+                    Some(Ok(None)) => {}
+                    _ => return Ok(None),
+                },
+                git2::Delta::Deleted => match rel(&o) {
+                    Some(Ok(Some(p))) => removes.push(p),
+                    Some(Ok(None)) => {}
+                    _ => return Ok(None),
+                },
+                git2::Delta::Modified | git2::Delta::Typechange => match (rel(&o), rel(&n)) {
+                    (Some(Ok(Some(a))), Some(Ok(Some(b)))) => {
+                        removes.push(a);
+                        writes.push((b, n.id(), i32::from(n.mode())));
+                    }
+                    (Some(Ok(None)), Some(Ok(None))) => {}
+                    _ => return Ok(None),
+                },
+                _ => return Ok(None),
+            }
+        }
+        let mut info = UpdateInfo::default();
+        for rel in &removes {
+            let target = dest.join(rel);
+            match fs::symlink_metadata(&target) {
+                Ok(m) if !m.is_dir() => fs::remove_file(&target).map_err(io_err(&target))?,
+                // Not what `from` left there.
+                _ => return Ok(None),
+            }
+            info.removed += 1;
+            // Git keeps no empty folders, nor does an export: remove the ones left empty.
+            let mut dir = target.parent();
+            while let Some(d) = dir.filter(|d| *d != dest && d.starts_with(dest)) {
+                if fs::remove_dir(d).is_err() {
+                    break;
+                }
+                dir = d.parent();
+            }
+        }
+        for (rel, oid, mode) in &writes {
+            let target = dest.join(rel);
+            let mut dir = dest.to_path_buf();
+            if let Some(parent) = rel.parent() {
+                for part in parent.components() {
+                    dir.push(part);
+                    match fs::symlink_metadata(&dir) {
+                        Ok(m) if m.is_dir() => {}
+                        Ok(_) => return Ok(None),
+                        Err(_) => make_dir(&dir)?,
+                    }
+                }
+            }
+            let blob = repo.find_blob(*oid)?;
+            if *mode == i32::from(git2::FileMode::Link) {
+                symlink(OsStr::from_bytes(blob.content()), &target).map_err(io_err(&target))?;
+            } else {
+                let perm = if mode & 0o111 != 0 { 0o755 } else { 0o644 };
+                let mut file = OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(perm)
+                    .open(&target)
+                    .map_err(io_err(&target))?;
+                file.write_all(blob.content()).map_err(io_err(&target))?;
+                file.set_permissions(fs::Permissions::from_mode(perm))
+                    .map_err(io_err(&target))?;
+                info.bytes += blob.size() as u64;
+            }
+            info.written += 1;
+        }
+        Ok(Some(info))
     }
 
     /// Exports commit `oid` of the mirror of `url` into the existing directory `dest`.

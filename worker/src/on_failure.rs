@@ -39,8 +39,7 @@ pub async fn run(deps: &Deps, run: &Run, reason: &str, cancelled: bool) {
     let status = if cancelled { "cancelled" } else { "failed" };
     let mut env = run.hook_env(None);
     env.extend(failure_env(status, reason, &failed));
-    let src = run.work.join("src");
-    let tree = src.is_dir().then_some(src);
+    let tree = crate::checkout::tree_of(deps, run);
     hook(deps, &run.spec, &env, &run.work, tree, &run.events).await;
 }
 

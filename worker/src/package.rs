@@ -448,7 +448,9 @@ pub fn build_archive_with(
         path: out.to_path_buf(),
         source: e.into_error(),
     })?;
-    file.sync_all().map_err(io_err(out))?;
+    // Not flushed to disk: archives are scratch files of a run, except the kept copy, which
+    // `keep_in_store` flushes.
+    drop(file);
     Ok(PackageInfo {
         files,
         bytes_uncompressed: bytes,
@@ -506,13 +508,14 @@ pub fn manifest(src: &Path, filter: &FileFilter) -> Result<Vec<ManifestEntry>, P
     Ok(out)
 }
 
-/// Stage 2 of a release: filter and pack the exported tree into `out` (the tar.gz kept for
-/// rollbacks) and list it (the manifest recorded beside the version on every host, from which
-/// deltas are planned).
+/// Stage 2 of a release: filter and list the exported tree (the manifest recorded beside the
+/// version on every host, from which deltas are planned). Nothing is packed here: the archives
+/// are made when a host needs one, and the kept copy for rollbacks after the switch
+/// (`shipping::Shipment`), so a redeploy whose hosts all take a delta does not wait for the
+/// whole tree to be compressed.
 pub async fn run(
     run: &crate::context::Run,
     src: &Path,
-    out: &Path,
 ) -> Result<crate::shipping::Packaged, String> {
     use hippo_shared::events::{EventStatus, Stage};
     let ev = &run.events;
@@ -520,32 +523,76 @@ pub async fn run(
     let _timer = hippo_shared::metrics::global().time_stage(Stage::Package);
     let filter =
         FileFilter::parse(run.spec.filter_mode, &run.spec.filter).map_err(|e| e.to_string())?;
-    if let Some(dir) = out.parent() {
-        fs::create_dir_all(dir).map_err(|e| format!("cannot create the artifact folder: {e}"))?;
-    }
-    let (tree, archive, f) = (src.to_owned(), out.to_owned(), filter.clone());
-    let (info, entries) = tokio::task::spawn_blocking(move || {
-        let entries = manifest(&tree, &f)?;
-        let info = build_archive(&tree, &f, &archive)?;
-        Ok::<_, PackageError>((info, entries))
-    })
-    .await
-    .map_err(|e| format!("package task failed: {e}"))?
-    .map_err(|e| e.to_string())?;
+    let (tree, f) = (src.to_owned(), filter.clone());
+    let entries = tokio::task::spawn_blocking(move || manifest(&tree, &f))
+        .await
+        .map_err(|e| format!("package task failed: {e}"))?
+        .map_err(|e| e.to_string())?;
+    let (files, bytes) =
+        entries
+            .iter()
+            .filter(|e| e.kind != EntryKind::Dir)
+            .fold((0u64, 0u64), |(n, b), e| {
+                (
+                    n + 1,
+                    b + if e.kind == EntryKind::File { e.size } else { 0 },
+                )
+            });
     ev.send(
         ev.event(Stage::Package, EventStatus::Succeeded)
-            .bytes(info.archive_bytes)
-            .message(format!(
-                "{} files, {} bytes, archive {} bytes (sha256 {})",
-                info.files, info.bytes_uncompressed, info.archive_bytes, info.sha256
-            )),
+            .message(format!("{files} files, {bytes} bytes")),
     );
     Ok(crate::shipping::Packaged {
         src: src.to_owned(),
         filter,
         entries,
-        gzip: out.to_owned(),
     })
+}
+
+/// The file name ending of an archive in `codec`.
+pub fn extension(codec: Codec) -> &'static str {
+    match codec {
+        Codec::Gzip => "tar.gz",
+        Codec::Zstd => "tar.zst",
+    }
+}
+
+/// Puts a finished archive of the run's work folder at `dest` in the artifact store (creating
+/// its folder, replacing what is there): flushed to disk, then a second name for the same file
+/// (a copy when they are on different file systems) made beside `dest` and renamed over it, so
+/// `dest` is never half-written. `tmp` stays usable.
+pub fn keep_in_store(tmp: &Path, dest: &Path) -> io::Result<()> {
+    File::open(tmp)?.sync_all()?;
+    if let Some(dir) = dest.parent() {
+        fs::create_dir_all(dir)?;
+    }
+    let aside = dest.with_extension("partial");
+    let _ = fs::remove_file(&aside);
+    if fs::hard_link(tmp, &aside).is_err() {
+        fs::copy(tmp, &aside)?;
+        File::open(&aside)?.sync_all()?;
+    }
+    fs::rename(&aside, dest)
+}
+
+/// Re-compresses a zstd archive as gzip (level 1) into `out`: a kept copy (zstd) for a host
+/// that has no `zstd`. Returns the gzip's size.
+pub fn to_gzip(zst: &Path, out: &Path) -> Result<u64, PackageError> {
+    let input = File::open(zst).map_err(io_err(zst))?;
+    let mut reader = zstd::stream::read::Decoder::new(input).map_err(io_err(zst))?;
+    let file = File::create(out).map_err(io_err(out))?;
+    let mut gz = GzEncoder::new(
+        BufWriter::with_capacity(256 * 1024, file),
+        Compression::fast(),
+    );
+    io::copy(&mut reader, &mut gz).map_err(io_err(zst))?;
+    let mut w = gz.finish().map_err(io_err(out))?;
+    w.flush().map_err(io_err(out))?;
+    let file = w.into_inner().map_err(|e| PackageError::Io {
+        path: out.to_path_buf(),
+        source: e.into_error(),
+    })?;
+    Ok(file.metadata().map_err(io_err(out))?.len())
 }
 
 /// Keeps the newest `keep` archives of a config besides `artifact` (the one just made or
@@ -812,6 +859,30 @@ mod tests {
         assert_eq!(names, ["bin", "bin/run.sh", "logs", "logs/keep.log"]);
         let d = unpack(&archive2);
         assert_eq!(mode_of(&d.path().join("bin/run.sh")), 0o755);
+    }
+
+    #[test]
+    fn a_kept_zstd_copy_becomes_the_same_archive_in_gzip_and_lands_whole() {
+        let src = fixture();
+        let out = tempfile::tempdir().unwrap();
+        let zst = out.path().join("full.tar.zst");
+        build_archive_with(src.path(), &FileFilter::all(), &zst, Codec::Zstd, None).unwrap();
+        let gz = out.path().join("kept.tar.gz");
+        to_gzip(&zst, &gz).unwrap();
+        let direct = out.path().join("direct.tar.gz");
+        build_archive(src.path(), &FileFilter::all(), &direct).unwrap();
+        assert_eq!(list(&gz), list(&direct));
+        let d = unpack(&gz);
+        assert_eq!(mode_of(&d.path().join("bin/run.sh")), 0o755);
+
+        // Into the store: a second name for the finished file, the scratch one still there.
+        let dest = out.path().join("store/config-1/v1.tar.zst");
+        keep_in_store(&zst, &dest).unwrap();
+        assert_eq!(fs::read(&dest).unwrap(), fs::read(&zst).unwrap());
+        // Again (a re-run with the same version name): replaced.
+        keep_in_store(&gz, &dest).unwrap();
+        assert_eq!(fs::read(&dest).unwrap(), fs::read(&gz).unwrap());
+        assert!(!dest.with_extension("partial").exists());
     }
 
     #[test]

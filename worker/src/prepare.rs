@@ -4,11 +4,11 @@
 use crate::commands;
 use crate::context::Run;
 use crate::outcome::{HostRun, Outcome};
-use crate::shipping::{Delta, Shipment};
+use crate::shipping::{Delta, KeptCopy, Shipment};
 use crate::targets::{SshSetup, Target, fan_out};
 use hippo_shared::db::inventory::Host;
 use hippo_shared::events::{EventStatus, Stage};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,8 +27,8 @@ struct Prepared {
 pub enum Payload {
     /// A new version: the full archive or a delta, per host ([`Shipment`]).
     Archive(Arc<Shipment>),
-    /// Rollback: the version should be on the host; re-send `fallback` if it is not.
-    Existing { fallback: Option<PathBuf> },
+    /// Rollback: the version should be on the host; re-send its kept copy if it is not.
+    Existing(Arc<KeptCopy>),
 }
 
 /// Prepares every host of the run; each comes back `Prepared` (with its open connection) or
@@ -116,7 +116,7 @@ fn prepare_host(
         let t = Target::connect(setup, host, ev, Stage::Prepare)?;
         // One look at the host: its link, codec, the version if already there.
         let wanted = match payload {
-            Payload::Existing { .. } => ctx.version.as_str(),
+            Payload::Existing(_) => ctx.version.as_str(),
             Payload::Archive(_) => "",
         };
         let probe = probe(&t, &ctx.deploy_path, &ctx.versions_path, wanted)?;
@@ -132,14 +132,15 @@ fn prepare_host(
                 bytes_sent = sent;
                 shipped = Some(how);
             }
-            Payload::Existing { fallback } => {
+            Payload::Existing(kept) => {
                 if !probe.present {
-                    let Some(path) = fallback.as_ref().filter(|p| p.exists()) else {
+                    let Some(copy) = kept.for_host(probe.zstd) else {
                         return Err(format!(
                             "version {} is no longer on the host and no copy is kept",
                             ctx.version
                         ));
                     };
+                    let (path, codec) = copy?;
                     ev.info(
                         Stage::Prepare,
                         format!(
@@ -147,7 +148,7 @@ fn prepare_host(
                             host.name, ctx.version
                         ),
                     );
-                    bytes_sent = receive(ctx, &t, path, b"", commands::Codec::Gzip)?;
+                    bytes_sent = receive(ctx, &t, &path, b"", codec)?;
                 }
             }
         }

@@ -4,12 +4,13 @@
 //! host is carried from prepare to cleanup as one `outcome::HostRun`, written down by
 //! `outcome::record` after each stage.
 use crate::cancel::{self, Cancel};
+use crate::commands::Codec;
 use crate::context::{Deps, Events, Run};
 use crate::lease::{self, Lease};
 use crate::outcome;
 use crate::prepare::Payload;
 use crate::retry::retry_db;
-use crate::shipping::Shipment;
+use crate::shipping::{self, KeptCopy, Shipment};
 use crate::targets::SshSetup;
 use crate::{checkout, cleanup, notify, on_failure, package, prepare, waves};
 use hippo_shared::custom::ConfigKind;
@@ -63,6 +64,11 @@ pub async fn execute(deps: &Arc<Deps>, release_id: ReleaseId) -> Result<(), DbEr
     } else {
         None
     };
+    // The run's scratch files (archives, a fresh tree) are removed once its end is out: a tree
+    // of thousands of files takes a while to delete, and nobody needs to wait for that. Still
+    // under the lease, so the next run of this app × environment starts with it gone.
+    let work = work_folder(deps, release_id);
+    let _ = tokio::task::spawn_blocking(move || std::fs::remove_dir_all(work)).await;
     lease.release().await?;
     match ended {
         // Someone else ended it meanwhile (a sweeper that took this worker for dead).
@@ -177,7 +183,7 @@ async fn run_stages(
                 on_failure::run(deps, &run, reason, cancel.stopped_by().is_some()).await;
             }
             notify::run(deps, &run, r.as_ref().err().cloned(), cancel.stopped_by()).await;
-            let _ = std::fs::remove_dir_all(&run.work);
+            // The work folder goes after the release's end (`execute`).
             r
         }
         Err(e) => Err(e),
@@ -185,6 +191,11 @@ async fn run_stages(
     drop(events);
     let _ = forwarder.await;
     result
+}
+
+/// A run's scratch folder.
+fn work_folder(deps: &Deps, release_id: ReleaseId) -> std::path::PathBuf {
+    deps.work_dir().join(format!("release-{release_id}"))
 }
 
 /// Loads what the run needs; the config is the snapshot taken when the release was requested.
@@ -270,7 +281,7 @@ async fn prepare_run(
             ),
         );
     }
-    let work = deps.work_dir().join(format!("release-{}", release.id));
+    let work = work_folder(deps, release.id);
     let _ = std::fs::remove_dir_all(&work);
     std::fs::create_dir_all(&work).map_err(|e| format!("cannot create the work folder: {e}"))?;
     Ok(Run {
@@ -292,22 +303,40 @@ async fn prepare_run(
 async fn stages(deps: &Arc<Deps>, run: &Run, lease: &Lease) -> Result<(), String> {
     let db = &deps.db;
     let setup = SshSetup::from_deps(deps).stopped_by(run.cancel.host_flag());
-    let artifact = deps.artifact_path(run.release.config_id, &run.version);
+    let zstd = deps.settings.zstd;
+    let kept_codec = shipping::kept_codec(zstd);
+    let artifact = deps.artifact_path(run.release.config_id, &run.version, kept_codec);
 
     if run.spec.kind == ConfigKind::Custom && run.release.kind == ReleaseKind::Release {
         return crate::custom::run(deps, run, &setup, lease).await;
     }
-    let payload = match run.release.kind {
+    let (payload, shipment) = match run.release.kind {
         ReleaseKind::Release => {
-            let src = checkout::run(deps, run).await?;
+            let src = checkout::run(deps, run, checkout::Tree::for_release(run)).await?;
             cancel::checkpoint(run)?;
-            let packaged = package::run(run, &src, &artifact).await?;
+            let packaged = package::run(run, &src).await?;
             cancel::checkpoint(run)?;
-            Payload::Archive(Arc::new(Shipment::new(run, packaged, deps.settings.zstd)))
+            let ship = Arc::new(Shipment::new(
+                run,
+                packaged,
+                zstd,
+                (artifact.clone(), kept_codec),
+            ));
+            (Payload::Archive(ship.clone()), Some(ship))
         }
-        ReleaseKind::Rollback => Payload::Existing {
-            fallback: Some(artifact.clone()),
-        },
+        ReleaseKind::Rollback => {
+            let kept = [Codec::Zstd, Codec::Gzip]
+                .into_iter()
+                .map(|c| {
+                    (
+                        deps.artifact_path(run.release.config_id, &run.version, c),
+                        c,
+                    )
+                })
+                .collect();
+            let copy = KeptCopy::new(kept, zstd, run.work.clone());
+            (Payload::Existing(Arc::new(copy)), None)
+        }
     };
     let before_release = run.release.kind == ReleaseKind::Release;
 
@@ -331,15 +360,52 @@ async fn stages(deps: &Arc<Deps>, run: &Run, lease: &Lease) -> Result<(), String
         );
     }
 
+    // The kept copy for rollbacks is made while the hosts switch, not before them.
+    let keeping = shipment.map(|s| tokio::task::spawn_blocking(move || s.keep_copy()));
     let switched = waves::run(deps, run, &mut hosts, lease).await;
     outcome::record(db, run, &hosts).await;
     // A failed (or cancelled) wave rolled its hosts back: nothing new is live, nothing to clean.
-    switched?;
+    if let Err(why) = switched {
+        if let Some(task) = keeping {
+            let _ = task.await;
+        }
+        return Err(why);
+    }
     cancel::note_if_late(run);
 
     cleanup::run(run, &setup, &mut hosts).await;
     outcome::record(db, run, &hosts).await;
+    if let Some(task) = keeping {
+        note_kept_copy(run, kept_codec, task.await);
+    }
     package::prune_artifacts(&artifact, run.spec.keep_versions as usize);
 
     outcome::verdict(&outcome::named(&hosts))
+}
+
+/// Says where the kept copy of the new version went, or that there is none (the release still
+/// succeeds: every host has the version; only a rollback to it on a host that lost it would
+/// need the copy).
+fn note_kept_copy(
+    run: &Run,
+    codec: Codec,
+    kept: Result<
+        Result<(std::path::PathBuf, package::PackageInfo), String>,
+        tokio::task::JoinError,
+    >,
+) {
+    let message = match kept.map_err(|e| e.to_string()).and_then(|r| r) {
+        Ok((_, info)) => format!(
+            "kept version {} for rollbacks: archive {} bytes ({}, sha256 {})",
+            run.version,
+            info.archive_bytes,
+            codec.as_str(),
+            info.sha256
+        ),
+        Err(e) => format!(
+            "no copy of version {} is kept for rollbacks ({e}); a rollback to it works on the hosts that still have it",
+            run.version
+        ),
+    };
+    run.events.info(Stage::Cleanup, message);
 }

@@ -637,6 +637,28 @@ impl SshSession {
         Ok(ch)
     }
 
+    /// Waits up to `limit` for the host to send something (the end of a command, output, a
+    /// window adjustment), returning as soon as it does — not a fixed nap, which would add up
+    /// to `limit` to every command. When libssh2 waits to write, it naps `limit`.
+    fn wait_for_socket(&self, limit: Duration) {
+        use rustix::event::{PollFd, PollFlags, Timespec, poll};
+        if matches!(
+            self.sess.block_directions(),
+            ssh2::BlockDirections::Outbound | ssh2::BlockDirections::Both
+        ) {
+            std::thread::sleep(limit);
+            return;
+        }
+        let timeout = Timespec {
+            tv_sec: 0,
+            tv_nsec: i64::from(limit.subsec_nanos()),
+        };
+        let mut fds = [PollFd::new(&self.probe, PollFlags::IN)];
+        if poll(&mut fds, Some(&timeout)).is_err() {
+            std::thread::sleep(limit);
+        }
+    }
+
     fn step_err(&self, what: &str, e: ssh2::Error) -> SshError {
         if is_code(&e, LIBSSH2_ERROR_TIMEOUT) {
             SshError::TimedOut {
@@ -751,7 +773,7 @@ impl SshSession {
             if progressed {
                 idle = Duration::from_millis(1);
             } else {
-                std::thread::sleep(idle);
+                self.wait_for_socket(idle);
                 idle = (idle * 2).min(Duration::from_millis(20));
             }
         }

@@ -770,3 +770,115 @@ fn ssh_url_with_key_from_memory() {
     eprintln!("no credentials: {err}");
     assert!(matches!(err, GitError::Fetch { .. }), "{err:?}");
 }
+
+/// Everything an export leaves under `dir`: each path with its type, mode and content (or
+/// link target), sorted.
+fn snapshot(dir: &Path) -> Vec<String> {
+    tree_of(dir)
+        .into_iter()
+        .map(|rel| {
+            let p = dir.join(&rel);
+            let meta = fs::symlink_metadata(&p).unwrap();
+            let what = if meta.file_type().is_symlink() {
+                format!("link {}", fs::read_link(&p).unwrap().display())
+            } else if meta.is_dir() {
+                "dir".to_owned()
+            } else {
+                format!("file {:?}", fs::read(&p).unwrap())
+            };
+            format!("{rel} {:o} {what}", mode_of(&p))
+        })
+        .collect()
+}
+
+/// A kept tree brought from one commit to another writes only what differs and ends exactly
+/// as a fresh export of the new commit: files removed (and the folders that leaves empty), a
+/// file changed, an exec bit, a file turned into a symlink and a symlink into a file, a file
+/// turned into a folder and a folder into a file, new nested files. A change to a submodule
+/// is refused (export afresh), and so is a tree that is not as the old commit left it.
+#[test]
+fn a_kept_tree_is_updated_to_exactly_what_a_fresh_export_writes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let work = tmp.path().join("work");
+    fs::create_dir(&work).unwrap();
+    git(&work, &["init", "-q", "-b", "main"]);
+    write(&work.join("README.md"), "v1\n", 0o644);
+    write(&work.join("tool.sh"), "#!/bin/sh\n", 0o644);
+    write(&work.join("gone/deep/only.txt"), "bye\n", 0o644);
+    write(&work.join("becomes-link.txt"), "file\n", 0o644);
+    symlink("README.md", work.join("becomes-file")).unwrap();
+    write(&work.join("becomes-dir"), "file\n", 0o644);
+    write(&work.join("dir-becomes-file/a.txt"), "a\n", 0o644);
+    write(&work.join("same/unchanged.txt"), "same\n", 0o644);
+    let c1 = commit(&work, T0, "one");
+
+    fs::write(work.join("README.md"), "v2\n").unwrap();
+    fs::set_permissions(work.join("tool.sh"), fs::Permissions::from_mode(0o755)).unwrap();
+    fs::remove_dir_all(work.join("gone")).unwrap();
+    fs::remove_file(work.join("becomes-link.txt")).unwrap();
+    symlink("same/unchanged.txt", work.join("becomes-link.txt")).unwrap();
+    fs::remove_file(work.join("becomes-file")).unwrap();
+    write(&work.join("becomes-file"), "now a file\n", 0o755);
+    fs::remove_file(work.join("becomes-dir")).unwrap();
+    write(&work.join("becomes-dir/inside.txt"), "inside\n", 0o644);
+    fs::remove_dir_all(work.join("dir-becomes-file")).unwrap();
+    write(&work.join("dir-becomes-file"), "file now\n", 0o644);
+    write(&work.join("new/a/b/c.txt"), "new\n", 0o644);
+    let c2 = commit(&work, T0 + 10, "two");
+
+    let cache = RepoCache::new(tmp.path().join("cache"));
+    let url = work.to_str().unwrap();
+    cache.sync(url, &RepoAuth::None).unwrap();
+    let kept = tmp.path().join("kept");
+    cache.export(url, &RepoAuth::None, &c1, &kept).unwrap();
+    let unchanged = fs::metadata(kept.join("same/unchanged.txt")).unwrap();
+
+    let info = cache.update_export(url, &c1, &c2, &kept).unwrap().unwrap();
+    let fresh = tmp.path().join("fresh");
+    cache.export(url, &RepoAuth::None, &c2, &fresh).unwrap();
+    assert_eq!(snapshot(&kept), snapshot(&fresh));
+    assert!(!kept.join("gone").exists());
+    // Only the differences were written: the unchanged file is the same file.
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(
+        fs::metadata(kept.join("same/unchanged.txt")).unwrap().ino(),
+        unchanged.ino()
+    );
+    assert_eq!(info.removed, 7, "{info:?}");
+    assert_eq!(info.written, 7, "{info:?}");
+
+    // And back again.
+    cache.update_export(url, &c2, &c1, &kept).unwrap().unwrap();
+    let fresh1 = tmp.path().join("fresh1");
+    cache.export(url, &RepoAuth::None, &c1, &fresh1).unwrap();
+    assert_eq!(snapshot(&kept), snapshot(&fresh1));
+
+    // A tree that is not what the old commit left: refused, not patched over.
+    fs::remove_file(kept.join("README.md")).unwrap();
+    assert!(cache.update_export(url, &c1, &c2, &kept).unwrap().is_none());
+    // An unknown commit: refused.
+    assert!(
+        cache
+            .update_export(url, &"0".repeat(40), &c2, &fresh1)
+            .unwrap()
+            .is_none()
+    );
+}
+
+/// A change to a submodule is not patched: the caller exports afresh.
+#[test]
+fn a_kept_tree_is_not_updated_across_a_submodule_change() {
+    let f = fixture();
+    let cache = f.cache();
+    cache.sync(&f.main_url, &RepoAuth::None).unwrap();
+    let kept = f.path("kept-sub");
+    cache
+        .export(&f.main_url, &RepoAuth::None, &f.c1, &kept)
+        .unwrap();
+    assert!(
+        cache
+            .update_export(&f.main_url, &f.c1, &f.c2, &kept)
+            .unwrap()
+            .is_none()
+    );
+}

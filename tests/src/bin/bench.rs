@@ -29,7 +29,8 @@ const ONE_FILE_BYTES_TARGET: f64 = 0.02;
 /// The stages of a release, in order.
 const STAGES: [&str; 5] = ["checkout", "package", "prepare", "switch", "cleanup"];
 
-const USAGE: &str = "usage: bench [--runs N] [--hosts N] [--wan] | bench --scale 20,50,100,200
+const USAGE: &str =
+    "usage: bench [--runs N] [--hosts N] [--wan] [--one-file] | bench --scale 20,50,100,200
 
 Releases a 20 MB / 2,000-file tree from Git to N hosts (default 20) with Hippo and with plain
 OpenSSH (one ssh per host streaming the tarball into tar -x; and scp + ssh), releases a
@@ -38,6 +39,10 @@ times (default 3); prints the medians and Hippo's per-stage breakdown.
 
 --wan: every host (for Hippo and for the baselines) sits behind a delay line adding 25 ms
 each way (50 ms round trip).
+
+--one-file: only what the one-file redeploy is compared with: Hippo's full release, Hippo's
+one-file release, OpenSSH streaming (the base of the rsync floor) and rsync --link-dest (no scp,
+no rollbacks, no gzip-everywhere release): a few minutes instead of the whole table.
 
 --scale: releases a 2 MB / 200-file tree to each fleet size with Hippo (default settings)
 and with OpenSSH streaming, timing both, with Hippo's peak RSS and the API's read latency
@@ -50,6 +55,8 @@ struct Args {
     scale: Option<Vec<u8>>,
     /// `--wan`: every host behind a delay line (50 ms round trip).
     wan: bool,
+    /// `--one-file`: only the one-file redeploy and what it is compared with.
+    one_file: bool,
 }
 
 fn parse_args() -> anyhow::Result<Args> {
@@ -58,6 +65,7 @@ fn parse_args() -> anyhow::Result<Args> {
         hosts: 20,
         scale: None,
         wan: false,
+        one_file: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -93,6 +101,7 @@ fn parse_args() -> anyhow::Result<Args> {
                 args.scale = Some(sizes);
             }
             "--wan" => args.wan = true,
+            "--one-file" => args.one_file = true,
             "-h" | "--help" => {
                 println!("{USAGE}");
                 std::process::exit(0);
@@ -111,7 +120,10 @@ fn main() -> anyhow::Result<()> {
     let bench = Bench::new(&args)?;
     let mut samples = Samples::default();
     for run in 1..=args.runs {
-        bench.one_run(run, &mut samples)?;
+        bench.one_run(run, args.one_file, &mut samples)?;
+    }
+    if args.one_file {
+        return bench.report_one_file(&samples);
     }
     let gzip = bench.gzip_release()?;
     bench.report(&samples)?;
@@ -793,7 +805,9 @@ impl Bench {
         self.hosts.first().context("no hosts")
     }
 
-    fn one_run(&self, run: usize, samples: &mut Samples) -> anyhow::Result<()> {
+    /// One run of every measurement; with `one_file`, only the full and one-file releases,
+    /// OpenSSH streaming and the rsync floor (whose base is then the streamed tree).
+    fn one_run(&self, run: usize, one_file: bool, samples: &mut Samples) -> anyhow::Result<()> {
         let n = self.hosts.len();
         let h = &self.hippo;
 
@@ -829,7 +843,7 @@ impl Bench {
         let content_b = format!("run {run} second release\n");
         let commit_b = self.repo.commit_version(&content_b)?;
         settle()?;
-        let one_file = hippo_release(
+        let one_file_release = hippo_release(
             h,
             &json!({"config_id": self.config_id, "name": format!("bench {run} b"),
                     "branch": "main", "commit": commit_b}),
@@ -837,36 +851,42 @@ impl Bench {
         check_tree(self.first_host()?, DEPLOY, FILES, &content_b)?;
         step!(
             "run {run}: Hippo one-file release to {n} hosts: {:.2} s, {:.2} MB sent",
-            one_file.secs,
-            bytes_sent(&one_file) as f64 / 1e6
+            one_file_release.secs,
+            bytes_sent(&one_file_release) as f64 / 1e6
         );
-        settle()?;
-        let rollback = hippo_release(
-            h,
-            &json!({"config_id": self.config_id, "name": "rb", "kind": "rollback",
-                    "version": version_a}),
-        )?;
-        check_tree(self.first_host()?, DEPLOY, FILES, &content_a)?;
-        step!(
-            "run {run}: Hippo rollback on {n} hosts: {:.2} s",
-            rollback.secs
-        );
+        if !one_file {
+            settle()?;
+            let rollback = hippo_release(
+                h,
+                &json!({"config_id": self.config_id, "name": "rb", "kind": "rollback",
+                        "version": version_a}),
+            )?;
+            check_tree(self.first_host()?, DEPLOY, FILES, &content_a)?;
+            step!(
+                "run {run}: Hippo rollback on {n} hosts: {:.2} s",
+                rollback.secs
+            );
+            samples.hippo_rollback.push(rollback);
+        }
 
         // OpenSSH: the same work. A fresh folder per run, as Hippo makes a new version folder.
         let dir = format!("/srv/base/v{run}");
         let script = format!(
             "mkdir -p {dir} && tar -xzf /srv/bench.tgz -C {dir} && ln -sfn {dir} /srv/base/current"
         );
-        settle()?;
-        let ssh_release = on_all_hosts(&self.ends, |host| {
-            vec![
-                self.ssh.scp(host, &self.tarball, "/srv/bench.tgz"),
-                self.ssh.ssh(host, &script),
-            ]
-        })?;
-        // The tarball is of the initial commit's tree.
-        check_tree(self.first_host()?, "/srv/base/current", FILES, "initial\n")?;
-        step!("run {run}: OpenSSH (scp + ssh) release to {n} hosts: {ssh_release:.2} s");
+        if !one_file {
+            settle()?;
+            let ssh_release = on_all_hosts(&self.ends, |host| {
+                vec![
+                    self.ssh.scp(host, &self.tarball, "/srv/bench.tgz"),
+                    self.ssh.ssh(host, &script),
+                ]
+            })?;
+            // The tarball is of the initial commit's tree.
+            check_tree(self.first_host()?, "/srv/base/current", FILES, "initial\n")?;
+            step!("run {run}: OpenSSH (scp + ssh) release to {n} hosts: {ssh_release:.2} s");
+            samples.ssh_release.push(ssh_release);
+        }
 
         // OpenSSH streaming: one login per host, the tarball into `tar -x`, then the switch.
         let sdir = format!("/srv/stream/v{run}");
@@ -891,21 +911,38 @@ impl Bench {
 
         // The rsync floor of the one-file change: the work tree (commit b) against the tree the
         // scp release unpacked (the initial commit: they differ in VERSION.txt only).
-        let rdir = format!("/srv/base/v{run}-b");
+        // With `--one-file` there is no scp release: the streamed tree (the same tarball) is
+        // the base.
+        let (root, base) = if one_file {
+            ("/srv/stream", sdir.clone())
+        } else {
+            ("/srv/base", dir.clone())
+        };
+        let rdir = format!("{root}/v{run}-b");
         settle()?;
         let rsync_one_file = on_all_hosts(&self.ends, |host| {
             vec![
-                self.ssh.rsync(host, &self.repo.work, &dir, &rdir),
+                self.ssh.rsync(host, &self.repo.work, &base, &rdir),
                 self.ssh.ssh(
                     host,
-                    &format!(
-                        "ln -sfn {rdir} /srv/base/tmp && mv -Tf /srv/base/tmp /srv/base/current"
-                    ),
+                    &format!("ln -sfn {rdir} {root}/tmp && mv -Tf {root}/tmp {root}/current"),
                 ),
             ]
         })?;
-        check_tree(self.first_host()?, "/srv/base/current", FILES, &content_b)?;
+        check_tree(
+            self.first_host()?,
+            &format!("{root}/current"),
+            FILES,
+            &content_b,
+        )?;
         step!("run {run}: rsync --link-dest one-file release to {n} hosts: {rsync_one_file:.2} s");
+        samples.hippo_release.push(release);
+        samples.hippo_one_file.push(one_file_release);
+        samples.ssh_stream.push(ssh_stream);
+        samples.rsync_one_file.push(rsync_one_file);
+        if one_file {
+            return Ok(());
+        }
         settle()?;
         let ssh_rollback = on_all_hosts(&self.ends, |host| {
             vec![self.ssh.ssh(
@@ -916,13 +953,101 @@ impl Bench {
         check_tree(self.first_host()?, "/srv/base/current", FILES, "initial\n")?;
         step!("run {run}: OpenSSH rollback on {n} hosts: {ssh_rollback:.2} s");
 
-        samples.hippo_release.push(release);
-        samples.hippo_one_file.push(one_file);
-        samples.hippo_rollback.push(rollback);
-        samples.ssh_release.push(ssh_release);
-        samples.ssh_stream.push(ssh_stream);
-        samples.rsync_one_file.push(rsync_one_file);
         samples.ssh_rollback.push(ssh_rollback);
+        Ok(())
+    }
+
+    /// The `--one-file` report: the one-file redeploy against the full release (time and
+    /// bytes) and against the rsync floor, the full release against OpenSSH streaming, and
+    /// where both releases' time went.
+    fn report_one_file(&self, s: &Samples) -> anyhow::Result<()> {
+        let n = self.hosts.len();
+        let hr = median_timed(&s.hippo_release)?;
+        let h1 = median_timed(&s.hippo_one_file)?;
+        let (stream, rsync) = (median(&s.ssh_stream), median(&s.rsync_one_file));
+        println!();
+        println!(
+            "Tree: {FILES} files, {:.1} MB ({:.1} MB as tar.gz -1); {n} hosts; {}; median of {} run(s); --one-file.",
+            self.repo.tree_bytes as f64 / 1e6,
+            self.archive_bytes as f64 / 1e6,
+            self.network,
+            s.hippo_release.len()
+        );
+        println!();
+        let (full_bytes, one_bytes) = (bytes_sent(hr), bytes_sent(h1));
+        let rows = [
+            (
+                "full release vs OpenSSH streaming",
+                hr.secs,
+                stream,
+                STREAM_TARGET,
+            ),
+            (
+                "one-file release vs rsync --link-dest",
+                h1.secs,
+                rsync,
+                ONE_FILE_VS_RSYNC_TARGET,
+            ),
+            (
+                "one-file release vs full release",
+                h1.secs,
+                hr.secs,
+                ONE_FILE_VS_FULL_TARGET,
+            ),
+        ];
+        println!(
+            "| {:<38} | {:<22} | {:<5} | {:<6} |",
+            "measurement", "Hippo / baseline", "ratio", "target"
+        );
+        for (name, hippo, base, target) in &rows {
+            let ratio = hippo / base;
+            println!(
+                "| {:<38} | {:<22} | {:<5.2} | {:<6} |",
+                name,
+                format!("{hippo:.2} s / {base:.2} s"),
+                ratio,
+                format!(
+                    "{target:.2}{}",
+                    if ratio <= *target { "" } else { " (missed)" }
+                )
+            );
+        }
+        let share = one_bytes as f64 / full_bytes.max(1) as f64;
+        println!(
+            "| {:<38} | {:<22} | {:<5.3} | {:<6} |",
+            "one-file release bytes vs full",
+            format!(
+                "{:.2} MB / {:.1} MB",
+                one_bytes as f64 / 1e6,
+                full_bytes as f64 / 1e6
+            ),
+            share,
+            format!(
+                "{ONE_FILE_BYTES_TARGET:.2}{}",
+                if share <= ONE_FILE_BYTES_TARGET {
+                    ""
+                } else {
+                    " (missed)"
+                }
+            )
+        );
+        println!();
+        let list = |v: &[f64]| {
+            v.iter()
+                .map(|x| format!("{x:.2}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let times = |v: &[Timed]| v.iter().map(|t| t.secs).collect::<Vec<_>>();
+        println!("All runs (s):");
+        println!("  Hippo release:      {}", list(&times(&s.hippo_release)));
+        println!("  Hippo one-file:     {}", list(&times(&s.hippo_one_file)));
+        println!("  OpenSSH streaming:  {}", list(&s.ssh_stream));
+        println!("  rsync one-file:     {}", list(&s.rsync_one_file));
+        println!();
+        print_breakdown("Hippo stages, median release", hr)?;
+        println!();
+        print_breakdown("Hippo stages, median one-file release", h1)?;
         Ok(())
     }
 
@@ -1151,16 +1276,25 @@ fn print_breakdown(title: &str, t: &Timed) -> anyhow::Result<()> {
     }
     row("stream end (last event → EOF)", t.wall_end - end);
 
-    // Per-host spread of prepare and switch (started → succeeded).
-    for stage in ["prepare", "switch"] {
+    // Per-host spread of prepare and switch (started → succeeded), and of cleanup (the
+    // stage's start → the host's result: cleanup sends no per-host start).
+    for stage in ["prepare", "switch", "cleanup"] {
         let mut per_host = Vec::new();
+        let stage_start = stamped
+            .iter()
+            .find(|(_, s)| s["stage"] == stage && s["status"] == "started" && s["host"].is_null())
+            .map(|(at, _)| *at);
         for (at, e) in &stamped {
             if e["stage"] == stage
                 && e["status"] == "succeeded"
                 && let Some(host) = e["host"].as_str()
-                && let Some((start, _)) = stamped.iter().find(|(_, s)| {
-                    s["stage"] == stage && s["status"] == "started" && s["host"] == host
-                })
+                && let Some(start) = stamped
+                    .iter()
+                    .find(|(_, s)| {
+                        s["stage"] == stage && s["status"] == "started" && s["host"] == host
+                    })
+                    .map(|(a, _)| *a)
+                    .or(stage_start)
             {
                 per_host.push((at - start) as f64 / 1000.0);
             }
@@ -1181,6 +1315,19 @@ fn print_breakdown(title: &str, t: &Timed) -> anyhow::Result<()> {
         .find(|(_, e)| e["stage"] == "package" && e["status"] == "succeeded")
     {
         println!("  package: {}", e["message"].as_str().unwrap_or_default());
+    }
+    // `HIPPO_BENCH_EVENTS=<folder>`: every event of the release, with its time since the
+    // release started, one JSON line each (`<folder>/release-<id>.jsonl`).
+    if let Ok(dir) = std::env::var("HIPPO_BENCH_EVENTS") {
+        let path = Path::new(&dir).join(format!("release-{}.jsonl", t.release["id"]));
+        let mut out = String::new();
+        for (at, e) in &stamped {
+            out.push_str(&json!({"ms": at - started, "event": e}).to_string());
+            out.push('\n');
+        }
+        std::fs::create_dir_all(&dir)?;
+        std::fs::write(&path, out)?;
+        println!("  events: {}", path.display());
     }
     Ok(())
 }
