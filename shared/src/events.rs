@@ -219,6 +219,26 @@ impl EventHub {
         Ok(ev)
     }
 
+    /// [`EventHub::publish`] for a release that waits in the queue: stored and sent only if it
+    /// is still `queued` when stored (see [`Db::insert_event_if_queued`]).
+    pub async fn publish_if_queued(&self, mut ev: ReleaseEvent) -> DbResult<Option<ReleaseEvent>> {
+        ev.at = now();
+        let body = serde_json::to_string(&ev).unwrap_or_default();
+        let Some(id) = self
+            .db
+            .insert_event_if_queued(ev.release_id, &ev.at, &body)
+            .await?
+        else {
+            return Ok(None);
+        };
+        ev.id = id;
+        let _ = self.live.send(ev.clone());
+        if let Some(feed) = &self.feed {
+            feed.send(&ev);
+        }
+        Ok(Some(ev))
+    }
+
     /// Stores `events` in one transaction, then sends them to subscribers in order. Progress
     /// events superseded within the batch are dropped first ([`coalesce_progress`]).
     pub async fn publish_batch(&self, events: Vec<ReleaseEvent>) -> DbResult<Vec<ReleaseEvent>> {

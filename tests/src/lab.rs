@@ -184,6 +184,13 @@ impl Lab {
 }
 
 /// The host-side path of `path` as the host sees it under /srv.
+/// Settings for a story whose notices go to a receiver on loopback (the allow-list lets them;
+/// a short time-out keeps a slow answer from holding the story up).
+pub const NOTICES_TO_LOOPBACK: &[(&str, &str)] = &[
+    ("HIPPO_NOTICE_TIMEOUT_SECS", "5"),
+    ("HIPPO_INTERNAL_ALLOWLIST", "127.0.0.1"),
+];
+
 pub fn host_path(host: &TestHost, path: &str) -> PathBuf {
     host.root
         .join(path.strip_prefix("/srv/").expect("under /srv"))

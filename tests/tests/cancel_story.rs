@@ -2,7 +2,7 @@
 //! stops at the next safe point — hooks on the hosts are stopped with their processes, no host
 //! switches, the new version's folders are removed — unless its switch had begun, which then
 //! completes and says so. The raw log tells the whole story as text.
-use hippo_e2e::lab::{Lab, VERSIONS, host_path};
+use hippo_e2e::lab::{Lab, NOTICES_TO_LOOPBACK, VERSIONS, host_path, wait_for_message};
 use hippo_e2e::listeners::{Received, WebhookListener};
 use hippo_e2e::proc::{processes, wait_until};
 use serde_json::{Value, json};
@@ -37,12 +37,6 @@ fn set_hooks(lab: &Lab, config_id: i64, hooks: Value) {
 fn status_of(lab: &Lab, id: i64) -> Value {
     lab.hippo.get(&format!("/api/releases/{id}")).1
 }
-
-/// Notices reach a receiver on loopback only because the allow-list says so.
-const NOTICES: &[(&str, &str)] = &[
-    ("HIPPO_NOTICE_TIMEOUT_SECS", "5"),
-    ("HIPPO_INTERNAL_ALLOWLIST", "127.0.0.1"),
-];
 
 fn webhook(hook: &WebhookListener) -> Value {
     json!({"notice_channels": [{"type": "webhook", "url": hook.url, "secret": "cancel-secret-1"}]})
@@ -79,7 +73,7 @@ fn kinds_of(hook: &WebhookListener, id: i64) -> Vec<String> {
 #[test]
 fn a_release_cancelled_while_a_before_release_hook_sleeps_stops_within_seconds_and_leaves_nothing_behind()
  {
-    let lab = Lab::new(2, NOTICES);
+    let lab = Lab::new(2, NOTICES_TO_LOOPBACK);
     let hook = WebhookListener::start("cancel-secret-1").expect("listener");
     let config_id = lab.config(webhook(&hook));
     let first = lab.request(config_id, "v1", json!({"branch": "main"}));
@@ -225,7 +219,7 @@ fn a_release_cancelled_while_a_before_release_hook_sleeps_stops_within_seconds_a
 
 #[test]
 fn a_release_cancelled_while_it_waits_never_runs() {
-    let lab = Lab::new(1, NOTICES);
+    let lab = Lab::new(1, NOTICES_TO_LOOPBACK);
     let hook = WebhookListener::start("cancel-secret-1").expect("listener");
     let config_id = lab.config(webhook(&hook));
     // An approved one: cancelled at once.
@@ -251,6 +245,9 @@ fn a_release_cancelled_while_it_waits_never_runs() {
         .hippo
         .ok(&format!("/api/releases/{queued}/run"), &Value::Null, 200);
     assert_eq!(q["status"], "queued", "{q}");
+    // A worker holds its job and waits for the lease: the cancel lands while it waits, and its
+    // note must stay before the release's final event (it is stored only while queued).
+    wait_for_message(&lab.hippo, queued, "waiting: another release");
     let out = lab
         .hippo
         .ok(&format!("/api/releases/{queued}/cancel"), &Value::Null, 200);

@@ -3,7 +3,8 @@
 //! (standalone: a restart; cluster: another worker's sweeper) the records say what the hosts
 //! actually serve — which hosts switched, which version is live — and the release says so; the
 //! config's failure hook runs once, with the reason.
-use hippo_e2e::lab::{Lab, VERSIONS, host_path};
+use hippo_e2e::lab::{Lab, NOTICES_TO_LOOPBACK, VERSIONS, host_path};
+use hippo_e2e::listeners::WebhookListener;
 use hippo_e2e::proc::{processes, wait_until};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
@@ -17,7 +18,7 @@ fn hook_messages(events: &[Value], needle: &str) -> usize {
 
 #[test]
 fn a_release_cut_off_during_after_release_records_that_the_hosts_switched_and_its_hooks_stop() {
-    let mut lab = Lab::new(2, &[]);
+    let mut lab = Lab::new(2, NOTICES_TO_LOOPBACK);
     // A first release: version 1 is live everywhere.
     let config_id = lab.config(json!({}));
     let first = lab.request(config_id, "v1", json!({"branch": "main"}));
@@ -27,7 +28,11 @@ fn a_release_cut_off_during_after_release_records_that_the_hosts_switched_and_it
 
     // The second one's after-release hook sleeps; a number no other process uses.
     let nap = format!("{}.{}", 600 + std::process::id() % 100, std::process::id());
-    let mut body = lab.config_body(json!({}));
+    // Notices go to a signed webhook receiver: the release that recovery ends still sends one.
+    let receiver = WebhookListener::start("crash-secret-1").expect("listener");
+    let mut body = lab.config_body(json!({
+        "notice_channels": [{"type": "webhook", "url": receiver.url, "secret": "crash-secret-1"}],
+    }));
     body["hooks"] = json!({
         "after_release": format!("echo reloading\nsleep {nap}\n"),
         "on_failure": "echo \"failure-hook status=$HIPPO_RELEASE_STATUS version=$HIPPO_VERSION reason=$HIPPO_FAILURE_REASON\"\n",
@@ -160,5 +165,26 @@ fn a_release_cut_off_during_after_release_records_that_the_hosts_switched_and_it
     std::thread::sleep(Duration::from_secs(6));
     let all = lab.hippo.events_so_far(r).unwrap_or_default();
     assert_eq!(hook_messages(&all, "failure-hook status="), 1, "{all:#?}");
+    // The 'failed' notice the cut-off run could not send, sent by whoever ended it, with the
+    // reason.
+    let notice = wait_until(
+        "the 'failed' notice of the cut-off release",
+        Duration::from_secs(30),
+        || format!("received: {:#?}\n{}", receiver.received(), lab.hippo.log()),
+        || {
+            receiver
+                .received()
+                .into_iter()
+                .find(|n| n.body["release_id"] == r && n.body["kind"] == "failed")
+        },
+    );
+    assert!(notice.signature_ok, "{notice:#?}");
+    assert!(
+        notice.body["comment"]
+            .as_str()
+            .is_some_and(|c| c.starts_with(cause)),
+        "{:#}",
+        notice.body
+    );
     eprintln!("hooks stopped {stopped:?} after the kill");
 }

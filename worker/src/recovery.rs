@@ -8,6 +8,8 @@
 //! `/versions` shows), an event per host — and summed up in the release's error.
 use crate::context::{Deps, Events};
 use crate::lease::{self, Lease};
+use crate::notify::NoticeKind;
+use crate::notify::dispatch::dispatch;
 use crate::on_failure;
 use crate::runner::finish;
 use crate::targets::{SshSetup, Target, fan_out};
@@ -23,7 +25,8 @@ use std::time::Duration;
 /// off when Hippo stopped. Its hosts are checked and it ends as failed with what they say.
 /// Queued releases are queued again; a job delivered twice is harmless because only one run
 /// can move a release out of `queued`. A config's failure hook runs before the release ends
-/// (`on_failure::after_cut_off`), in the background.
+/// (`on_failure::after_cut_off`), in the background. Either way the config's channels get the
+/// 'failed' notice.
 pub async fn recover_after_restart(
     deps: &Arc<Deps>,
     queue: &crate::queue::Queue,
@@ -42,7 +45,7 @@ pub async fn recover_after_restart(
             "interrupted: Hippo stopped while this release was running; {found}; run it again"
         );
         if r.snapshot.hooks.on_failure.trim().is_empty() {
-            if finish(deps, r.id, Err(&reason)).await? {
+            if end_cut_off(deps, &r, &reason).await? {
                 tracing::warn!(
                     release_id = %r.id,
                     "release interrupted by a restart marked failed"
@@ -59,7 +62,7 @@ pub async fn recover_after_restart(
         let deps = deps.clone();
         tokio::spawn(async move {
             on_failure::after_cut_off(&deps, &r, &reason).await;
-            match finish(&deps, r.id, Err(&reason)).await {
+            match end_cut_off(&deps, &r, &reason).await {
                 Ok(true) => tracing::warn!(
                     release_id = %r.id,
                     "release interrupted by a restart marked failed"
@@ -101,7 +104,7 @@ pub const SWEEP_EVERY: Duration = Duration::from_secs(5);
 /// as failed with what they say; the fencing check stops a holder that was only slow from
 /// switching later. Resuming instead of failing is not attempted: see docs/release-engine.md.
 /// The config's failure hook runs before the release ends (`on_failure::after_cut_off`).
-pub async fn sweep_orphans(deps: &Deps) -> Result<(), DbError> {
+pub async fn sweep_orphans(deps: &Arc<Deps>) -> Result<(), DbError> {
     let filter = ReleaseFilter {
         status: Some(ReleaseStatus::Running),
         ..Default::default()
@@ -126,12 +129,24 @@ pub async fn sweep_orphans(deps: &Deps) -> Result<(), DbError> {
         // Its failure hook, once (claimed: a worker that was only slow does not run it too).
         // The sweeper waits for it (bounded by the hook's time-out), holding the lease.
         on_failure::after_cut_off(deps, &r, &reason).await;
-        if finish(deps, r.id, Err(&reason)).await? {
+        if end_cut_off(deps, &r, &reason).await? {
             tracing::warn!(release_id = %r.id, "release of a lost worker marked failed");
         }
         held.release().await?;
     }
     Ok(())
+}
+
+/// Ends a cut-off release as failed with `reason` and, if this call ended it, sends the
+/// config's channels the 'failed' notice the run could not send (the reason as its comment).
+/// No event for the notice: the final event is the last one (its attempts are recorded with
+/// the release's notices).
+async fn end_cut_off(deps: &Arc<Deps>, r: &Release, reason: &str) -> Result<bool, DbError> {
+    let ended = finish(deps, r.id, Err(reason)).await?;
+    if ended {
+        dispatch(deps, r, NoticeKind::Failed, None, Some(reason.to_owned())).await;
+    }
+    Ok(ended)
 }
 
 /// Where one host's deploy path pointed when checked after the cut-off.

@@ -31,8 +31,10 @@ pub async fn execute(deps: &Arc<Deps>, release_id: ReleaseId) -> Result<(), DbEr
     }
     let name = lease::name(release.app_id, release.environment_id);
     let holder = format!("{}:{}", deps.worker_name, release_id);
+    // The note is stored only while the release is still queued: one cancelled meanwhile has
+    // its final event already, and nothing may follow that.
     let lease = Lease::acquire(&deps.db, &name, &holder, lease::TTL, || {
-        deps.hub.publish(
+        deps.hub.publish_if_queued(
             ReleaseEvent::new(release_id, Stage::Release, EventStatus::Info)
                 .message("waiting: another release of this app to this environment is running"),
         )

@@ -16,6 +16,28 @@ impl Db {
         .await?)
     }
 
+    /// Stores one event's body only if its release is still `queued`, in one statement: the
+    /// worker's "waiting for the lease" note, which must never land after the final event of a
+    /// release cancelled while it waited (the API moves the status first, then stores that
+    /// final event). `None`: not stored.
+    pub async fn insert_event_if_queued(
+        &self,
+        release_id: ReleaseId,
+        at: &str,
+        body: &str,
+    ) -> DbResult<Option<i64>> {
+        Ok(sqlx::query_scalar(
+            "INSERT INTO release_events (release_id, at, body)
+             SELECT id, $2, $3 FROM releases WHERE id = $1 AND status = 'queued'
+             RETURNING id",
+        )
+        .bind(release_id)
+        .bind(at)
+        .bind(body)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
     /// Stores several events' bodies in one transaction (one commit for a whole batch of a
     /// busy release); returns their ids in order.
     pub async fn insert_events(&self, rows: &[(ReleaseId, &str, &str)]) -> DbResult<Vec<i64>> {
