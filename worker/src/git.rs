@@ -625,16 +625,7 @@ impl RepoCache {
             if *mode == i32::from(git2::FileMode::Link) {
                 symlink(OsStr::from_bytes(blob.content()), &target).map_err(io_err(&target))?;
             } else {
-                let perm = if mode & 0o111 != 0 { 0o755 } else { 0o644 };
-                let mut file = OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .mode(perm)
-                    .open(&target)
-                    .map_err(io_err(&target))?;
-                file.write_all(blob.content()).map_err(io_err(&target))?;
-                file.set_permissions(fs::Permissions::from_mode(perm))
-                    .map_err(io_err(&target))?;
+                write_file(&target, *mode, blob.content())?;
                 info.bytes += blob.size() as u64;
             }
             info.written += 1;
@@ -787,17 +778,7 @@ impl TreeWriter<'_, '_> {
                 }
                 Some(ObjectType::Blob) => {
                     let blob = self.repo.find_blob(entry.id())?;
-                    let perm = if mode & 0o111 != 0 { 0o755 } else { 0o644 };
-                    let mut file = OpenOptions::new()
-                        .write(true)
-                        .create_new(true)
-                        .mode(perm)
-                        .open(&target)
-                        .map_err(io_err(&target))?;
-                    file.write_all(blob.content()).map_err(io_err(&target))?;
-                    // The umask applied at creation: set the exact mode.
-                    file.set_permissions(fs::Permissions::from_mode(perm))
-                        .map_err(io_err(&target))?;
+                    write_file(&target, mode, blob.content())?;
                     self.ctx.info.files += 1;
                     self.ctx.info.bytes += blob.size() as u64;
                 }
@@ -835,6 +816,21 @@ impl TreeWriter<'_, '_> {
         }
         Ok(())
     }
+}
+
+/// Writes a blob as a new regular file: 0755 if Git's mode has an exec bit, else 0644 (set
+/// exactly, after the umask applied at creation).
+fn write_file(target: &Path, mode: i32, content: &[u8]) -> Result<(), GitError> {
+    let perm = if mode & 0o111 != 0 { 0o755 } else { 0o644 };
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(perm)
+        .open(target)
+        .map_err(io_err(target))?;
+    file.write_all(content).map_err(io_err(target))?;
+    file.set_permissions(fs::Permissions::from_mode(perm))
+        .map_err(io_err(target))
 }
 
 fn make_dir(path: &Path) -> Result<(), GitError> {
