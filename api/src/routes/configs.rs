@@ -118,7 +118,7 @@ pub struct ConfigIn {
     /// each value at most 100000 bytes).
     #[oai(default)]
     pub variables: VariablesText,
-    /// Hosts prepared at once (absent: all).
+    /// Hosts worked on at once (absent: 16).
     #[oai(validator(minimum(value = "1"), maximum(value = "1000")))]
     pub parallelism: Option<u32>,
     pub failure_policy: Option<FailurePolicy>,
@@ -192,7 +192,7 @@ pub struct ConfigOut {
     pub filter: String,
     pub hooks: Hooks,
     pub variables: String,
-    /// Hosts prepared at once; absent: all.
+    /// Hosts worked on at once; absent: 16.
     #[oai(skip_serializing_if_is_none)]
     pub parallelism: Option<u32>,
     pub failure_policy: FailurePolicy,
@@ -258,7 +258,7 @@ pub struct ConfigSnapshot {
     pub filter: String,
     pub hooks: Hooks,
     pub variables: String,
-    /// Hosts prepared at once; absent: all.
+    /// Hosts worked on at once; absent: 16.
     #[oai(skip_serializing_if_is_none)]
     pub parallelism: Option<u32>,
     pub failure_policy: FailurePolicy,

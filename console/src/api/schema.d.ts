@@ -1311,7 +1311,7 @@ export interface components {
             notice_channel_count: number;
             /**
              * Format: uint32
-             * @description Hosts prepared at once; absent: all.
+             * @description Hosts worked on at once; absent: 16.
              */
             parallelism?: number;
             pause_after_wave: boolean;
@@ -1444,7 +1444,7 @@ export interface components {
             notice_channels?: components["schemas"]["NoticeChannel"][];
             /**
              * Format: uint32
-             * @description Hosts prepared at once (absent: all).
+             * @description Hosts worked on at once (absent: 16).
              */
             parallelism?: number;
             /**
@@ -1528,7 +1528,7 @@ export interface components {
             notice_channel_count: number;
             /**
              * Format: uint32
-             * @description Hosts prepared at once; absent: all.
+             * @description Hosts worked on at once; absent: 16.
              */
             parallelism?: number;
             pause_after_wave: boolean;
@@ -1569,7 +1569,7 @@ export interface components {
             kind: components["schemas"]["ConfigKind"];
             /**
              * Format: uint32
-             * @description Hosts prepared at once; absent: all.
+             * @description Hosts worked on at once; absent: 16.
              */
             parallelism?: number;
             pause_after_wave: boolean;

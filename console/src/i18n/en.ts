@@ -173,7 +173,7 @@ const en = {
     variables: 'Variables', variablesHint: 'KEY=value, one per line, given to every hook',
     builtins: 'Built-in variables', deployPath: 'Deploy path', deployPathHint: 'Becomes a link to the live version, e.g. /var/www/html',
     versionsPath: 'Versions path', versionsPathHint: 'One folder per version, e.g. /data/hippo/cart',
-    keep: 'Versions kept', parallelism: 'Hosts at once', parallelismHint: 'Empty: all at once',
+    keep: 'Versions kept', parallelism: 'Hosts at once', parallelismHint: 'Empty: 16 at a time',
     policy: 'When a host fails', policyAll: 'All or nothing', policyAllHint: 'If any host fails to prepare, no host switches and the release fails.',
     policyContinue: 'Continue', policyContinueHint: 'Hosts that prepared switch anyway; the release still reports the failures.',
     delta: 'Redeploys', deltaHardlink: 'Send changes, hard-link the rest', deltaHardlinkHint: 'Fastest. Unchanged files are hard links to the live version: a hook that edits one in place also edits the live copy.',

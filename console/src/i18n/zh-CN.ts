@@ -175,7 +175,7 @@ const zhCN: Messages = {
     variables: '自定义变量', variablesHint: '每行一个 KEY=value，所有钩子都能读到',
     builtins: '内置变量', deployPath: '部署路径', deployPathHint: '会成为指向线上版本的链接，例如 /var/www/html',
     versionsPath: '版本存储路径', versionsPathHint: '每个版本一个目录，例如 /data/hippo/cart',
-    keep: '保留版本数', parallelism: '并行主机数', parallelismHint: '留空：全部同时',
+    keep: '保留版本数', parallelism: '并行主机数', parallelismHint: '留空：每次 16 台',
     policy: '主机失败时', policyAll: '全部或都不', policyAllHint: '只要有一台主机准备失败，就不切换任何主机，发布失败。',
     policyContinue: '继续', policyContinueHint: '准备好的主机照常切换；发布仍会报告失败的主机。',
     delta: '再次发布', deltaHardlink: '只传变更，其余硬链接', deltaHardlinkHint: '最快。未变的文件硬链接到线上版本：钩子若原地修改这类文件，线上版本的文件也会被改。',

@@ -60,7 +60,7 @@ pub struct ConfigSpec {
     pub filter: String,
     pub hooks: Hooks,
     pub variables: Vec<Variable>,
-    /// Hosts prepared at once; `None` = all.
+    /// Hosts worked on at once; `None` = the default, 16 (`worker::fleet::DEFAULT_HOSTS_IN_FLIGHT`).
     pub parallelism: Option<u32>,
     pub failure_policy: FailurePolicy,
     pub hook_timeout_secs: u64,
