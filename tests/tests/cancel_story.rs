@@ -240,6 +240,14 @@ fn a_release_cancelled_while_it_waits_never_runs() {
     let running = lab.request(config_id, "first", json!({"branch": "main"}));
     lab.hippo
         .ok(&format!("/api/releases/{running}/run"), &Value::Null, 200);
+    // Running (holding the lease) before the second is queued: with two workers the second's
+    // job could otherwise take the lease first.
+    wait_until(
+        "the first release to run",
+        Duration::from_secs(60),
+        || lab.hippo.log(),
+        || (status_of(&lab, running)["status"] == "running").then_some(()),
+    );
     let queued = lab.request(config_id, "second", json!({"branch": "main"}));
     let q = lab
         .hippo

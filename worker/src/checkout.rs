@@ -99,7 +99,9 @@ impl KeptTree {
 }
 
 /// The tree this run's checkout exported, if there is one: where the on-failure hook runs
-/// (read-only). A kept tree counts only when its note says it holds this run's commit.
+/// (read-only). A kept tree counts only when its note says it holds this run's commit. With
+/// the sandbox off nothing keeps the hook from writing in it, so the kept tree's note goes
+/// first: the next release exports afresh instead of shipping what the hook left there.
 pub fn tree_of(deps: &Deps, run: &Run) -> Option<PathBuf> {
     use hippo_shared::custom::ConfigKind;
     use hippo_shared::domain::ReleaseKind;
@@ -112,6 +114,9 @@ pub fn tree_of(deps: &Deps, run: &Run) -> Option<PathBuf> {
             let kept = KeptTree::of(deps, run);
             let url = run.spec.repo_url.to_string();
             if !kept.holds(&url, &run.release.commit_id.to_string()) {
+                return None;
+            }
+            if !deps.sandbox.confines() && std::fs::remove_file(&kept.note).is_err() {
                 return None;
             }
             kept.tree

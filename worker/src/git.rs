@@ -567,6 +567,13 @@ impl RepoCache {
             if o.mode() == git2::FileMode::Commit || n.mode() == git2::FileMode::Commit {
                 return Ok(None);
             }
+            // Submodules' URLs live in .gitmodules: a change there may make a fresh export
+            // fetch elsewhere (or fail), which updating the files in place would not notice.
+            let gitmodules =
+                |f: &git2::DiffFile<'_>| f.path_bytes() == Some(b".gitmodules".as_slice());
+            if gitmodules(&o) || gitmodules(&n) {
+                return Ok(None);
+            }
             let rel = |f: &git2::DiffFile<'_>| f.path_bytes().map(export_path);
             match delta.status() {
                 git2::Delta::Added => match rel(&n) {

@@ -602,9 +602,19 @@ pub fn prune_artifacts(artifact: &Path, keep: usize) {
     let Ok(rd) = fs::read_dir(dir) else {
         return;
     };
-    let names: Vec<String> = rd
+    let mut names: Vec<String> = rd
         .filter_map(|e| e.ok()?.file_name().into_string().ok())
         .collect();
+    // A copy cut off half-way (a crash while it was written) is not a version: it goes, and
+    // it does not take a kept version's place. Copies of one config are made under its lease,
+    // one at a time, so none is being written now.
+    names.retain(|n| {
+        let partial = n.ends_with(".partial");
+        if partial {
+            let _ = fs::remove_file(dir.join(n));
+        }
+        !partial
+    });
     let own = artifact
         .file_name()
         .and_then(|n| n.to_str())
@@ -620,6 +630,30 @@ mod tests {
     use super::*;
     use std::os::unix::fs::{PermissionsExt, symlink};
     use std::process::Command;
+
+    #[test]
+    fn pruning_kept_copies_keeps_the_newest_and_drops_copies_cut_off_half_way() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in [
+            "20261201-080000-r1.tar.zst",
+            "20261201-090000-r2.tar.gz",
+            "20261201-100000-r3.tar.zst",
+            "20261201-110000-r4.tar.partial",
+            "20261201-120000-r5.tar.zst",
+        ] {
+            fs::write(dir.path().join(name), b"x").unwrap();
+        }
+        prune_artifacts(&dir.path().join("20261201-120000-r5.tar.zst"), 1);
+        let mut left: Vec<String> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        left.sort();
+        assert_eq!(
+            left,
+            ["20261201-100000-r3.tar.zst", "20261201-120000-r5.tar.zst"]
+        );
+    }
 
     fn sel(f: &FileFilter, p: &str) -> bool {
         f.selects(Path::new(p), false)

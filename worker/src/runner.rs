@@ -61,7 +61,13 @@ pub async fn execute(deps: &Arc<Deps>, release_id: ReleaseId) -> Result<(), DbEr
             (Ok(()), _) => End::Succeeded,
         };
         let ended = end_run(deps, release_id, end).await;
-        after.run(release_id).await;
+        // Only the run that ended its release, still holding the lease, keeps a copy: one that
+        // lost the lease (a sweeper ended it) may find its tree already taken by the next run.
+        if matches!(ended, Ok(true)) && lease.still_held().await.unwrap_or(false) {
+            after.run(release_id).await;
+        } else {
+            tracing::warn!(%release_id, "the run lost its lease or its end; no copy kept for rollbacks");
+        }
         Some(ended)
     } else {
         None

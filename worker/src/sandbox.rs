@@ -213,6 +213,11 @@ impl Sandbox {
         }
     }
 
+    /// Whether hooks run confined (a read-only folder stays read-only for them).
+    pub fn confines(&self) -> bool {
+        !matches!(self.kind, Kind::Off)
+    }
+
     pub fn limits(&self) -> &HookSandbox {
         &self.limits
     }

@@ -882,3 +882,33 @@ fn a_kept_tree_is_not_updated_across_a_submodule_change() {
             .is_none()
     );
 }
+
+/// A change to `.gitmodules` alone (a submodule's URL) is not patched either: a fresh export
+/// would fetch the submodule from the new URL (or fail), an update in place would not notice.
+#[test]
+fn a_kept_tree_is_not_updated_across_a_gitmodules_change() {
+    let tmp = tempfile::tempdir().unwrap();
+    let work = tmp.path().join("work");
+    fs::create_dir(&work).unwrap();
+    git(&work, &["init", "-q", "-b", "main"]);
+    write(&work.join("README.md"), "v1\n", 0o644);
+    write(
+        &work.join(".gitmodules"),
+        "[submodule \"lib\"]\n\tpath = lib\n\turl = ../lib.git\n",
+        0o644,
+    );
+    let c1 = commit(&work, T0, "one");
+    fs::write(
+        work.join(".gitmodules"),
+        "[submodule \"lib\"]\n\tpath = lib\n\turl = ../other.git\n",
+    )
+    .unwrap();
+    let c2 = commit(&work, T0 + 10, "two");
+
+    let cache = RepoCache::new(tmp.path().join("cache"));
+    let url = work.to_str().unwrap();
+    cache.sync(url, &RepoAuth::None).unwrap();
+    let kept = tmp.path().join("kept");
+    cache.export(url, &RepoAuth::None, &c1, &kept).unwrap();
+    assert!(cache.update_export(url, &c1, &c2, &kept).unwrap().is_none());
+}
