@@ -93,6 +93,16 @@ fn a_signed_push_to_main_requests_one_release_and_other_deliveries_are_ignored_o
     let lab = Lab::new(1, &[]);
     let h = &lab.hippo;
     let config = lab.config(json!({"review_enabled": true}));
+    // Nobody can take the webhook requester's name before the first delivery makes it.
+    let (s, refused) = h.post(
+        "/api/users",
+        &json!({"username": "Webhook", "password": "a-long-password-1", "roles": []}),
+    );
+    assert_eq!(
+        (s, refused["field"].as_str()),
+        (422, Some("username")),
+        "{refused}"
+    );
     let send = Sender {
         http: hippo_e2e::hippo::client_builder().build().expect("client"),
         base: h.base.clone(),

@@ -57,6 +57,7 @@ pub struct UserOut {
 #[derive(Object)]
 #[oai(example)]
 pub struct UserIn {
+    /// `webhook` (any case) is reserved: Git webhooks' release requests are requested by it.
     pub username: Name,
     pub password: Password,
     #[oai(default)]
@@ -259,6 +260,16 @@ impl PeopleApi {
     ) -> ApiResult<Created<UserOut>, { AUTH | BODY | FORBIDDEN | CONFLICT }> {
         auth.0.require_admin()?;
         let username = domain::Name::parse(&body.username).map_err(ApiError::field("username"))?;
+        if username
+            .as_str()
+            .eq_ignore_ascii_case(hippo_shared::db::Db::WEBHOOK_USER)
+        {
+            return Err(ApiError::invalid(
+                "username",
+                "username \"webhook\" is reserved: releases requested by Git webhooks are requested by it",
+            )
+            .into());
+        }
         let roles = check_bindings(&st, &body.roles).await?;
         let hash = st.login_guard.hash(&body.password).await?;
         let id = st

@@ -2803,7 +2803,7 @@ export interface components {
             password: string;
             /** @default [] */
             roles: components["schemas"]["BindingIn"][];
-            /** @description 1-100 characters on one line, not blank. */
+            /** @description `webhook` (any case) is reserved: Git webhooks' release requests are requested by it. */
             username: string;
         };
         /** UserOut */

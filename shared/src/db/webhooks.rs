@@ -368,6 +368,10 @@ impl Db {
             })
             .collect())
     }
+    /// The name of the user releases requested by webhooks are requested by; no person may
+    /// take it (`POST /api/users` refuses it).
+    pub const WEBHOOK_USER: &'static str = "webhook";
+
     /// The user releases requested by webhooks are requested by: `webhook`, disabled, with no
     /// usable password (made on first use).
     pub async fn webhook_user(&self) -> DbResult<UserId> {
