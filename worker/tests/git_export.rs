@@ -791,6 +791,25 @@ fn snapshot(dir: &Path) -> Vec<String> {
         .collect()
 }
 
+/// An empty work repository (`<tmp>/work`, branch main) for the kept-tree tests.
+fn work_repo(tmp: &Path) -> PathBuf {
+    let work = tmp.join("work");
+    fs::create_dir(&work).unwrap();
+    git(&work, &["init", "-q", "-b", "main"]);
+    work
+}
+
+/// The work repository's mirror in a cache under `tmp`, and a kept tree (`<tmp>/kept`)
+/// exported at `commit`: (cache, url, kept).
+fn kept_at(tmp: &Path, work: &Path, commit: &str) -> (RepoCache, String, PathBuf) {
+    let cache = RepoCache::new(tmp.join("cache"));
+    let url = work.to_str().unwrap().to_owned();
+    cache.sync(&url, &RepoAuth::None).unwrap();
+    let kept = tmp.join("kept");
+    cache.export(&url, &RepoAuth::None, commit, &kept).unwrap();
+    (cache, url, kept)
+}
+
 /// A kept tree brought from one commit to another writes only what differs and ends exactly
 /// as a fresh export of the new commit: files removed (and the folders that leaves empty), a
 /// file changed, an exec bit, a file turned into a symlink and a symlink into a file, a file
@@ -799,9 +818,7 @@ fn snapshot(dir: &Path) -> Vec<String> {
 #[test]
 fn a_kept_tree_is_updated_to_exactly_what_a_fresh_export_writes() {
     let tmp = tempfile::tempdir().unwrap();
-    let work = tmp.path().join("work");
-    fs::create_dir(&work).unwrap();
-    git(&work, &["init", "-q", "-b", "main"]);
+    let work = work_repo(tmp.path());
     write(&work.join("README.md"), "v1\n", 0o644);
     write(&work.join("tool.sh"), "#!/bin/sh\n", 0o644);
     write(&work.join("gone/deep/only.txt"), "bye\n", 0o644);
@@ -826,11 +843,8 @@ fn a_kept_tree_is_updated_to_exactly_what_a_fresh_export_writes() {
     write(&work.join("new/a/b/c.txt"), "new\n", 0o644);
     let c2 = commit(&work, T0 + 10, "two");
 
-    let cache = RepoCache::new(tmp.path().join("cache"));
-    let url = work.to_str().unwrap();
-    cache.sync(url, &RepoAuth::None).unwrap();
-    let kept = tmp.path().join("kept");
-    cache.export(url, &RepoAuth::None, &c1, &kept).unwrap();
+    let (cache, url, kept) = kept_at(tmp.path(), &work, &c1);
+    let url = url.as_str();
     let unchanged = fs::metadata(kept.join("same/unchanged.txt")).unwrap();
 
     let info = cache.update_export(url, &c1, &c2, &kept).unwrap().unwrap();
@@ -888,9 +902,7 @@ fn a_kept_tree_is_not_updated_across_a_submodule_change() {
 #[test]
 fn a_kept_tree_is_not_updated_across_a_gitmodules_change() {
     let tmp = tempfile::tempdir().unwrap();
-    let work = tmp.path().join("work");
-    fs::create_dir(&work).unwrap();
-    git(&work, &["init", "-q", "-b", "main"]);
+    let work = work_repo(tmp.path());
     write(&work.join("README.md"), "v1\n", 0o644);
     write(
         &work.join(".gitmodules"),
@@ -905,10 +917,7 @@ fn a_kept_tree_is_not_updated_across_a_gitmodules_change() {
     .unwrap();
     let c2 = commit(&work, T0 + 10, "two");
 
-    let cache = RepoCache::new(tmp.path().join("cache"));
-    let url = work.to_str().unwrap();
-    cache.sync(url, &RepoAuth::None).unwrap();
-    let kept = tmp.path().join("kept");
-    cache.export(url, &RepoAuth::None, &c1, &kept).unwrap();
+    let (cache, url, kept) = kept_at(tmp.path(), &work, &c1);
+    let url = url.as_str();
     assert!(cache.update_export(url, &c1, &c2, &kept).unwrap().is_none());
 }
