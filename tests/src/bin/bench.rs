@@ -646,17 +646,22 @@ struct Bench {
     _scratch: tempfile::TempDir,
 }
 
+/// The public key a Hippo logs in to hosts with (`GET /api/ssh-key`).
+fn platform_key(hippo: &Hippo) -> anyhow::Result<String> {
+    let (s, key) = hippo.get("/api/ssh-key");
+    ensure!(s == 200, "GET /api/ssh-key: {s} {key}");
+    Ok(key["public_key"]
+        .as_str()
+        .context("no public_key")?
+        .trim()
+        .to_owned())
+}
+
 impl Bench {
     fn new(args: &Args) -> anyhow::Result<Bench> {
         step!("starting hippo-api");
         let hippo = Hippo::start(&[("HIPPO_WORKER_CONCURRENCY", "4")])?;
-        let (s, key) = hippo.get("/api/ssh-key");
-        ensure!(s == 200, "GET /api/ssh-key: {s} {key}");
-        let platform = key["public_key"]
-            .as_str()
-            .context("no public_key")?
-            .trim()
-            .to_owned();
+        let platform = platform_key(&hippo)?;
         let scratch = tempfile::Builder::new().prefix("hippo-bench-").tempdir()?;
         let (_, client) = generate_client_key(scratch.path())?;
         let authorized = format!("{platform}\n{client}");
@@ -763,13 +768,7 @@ impl Bench {
     fn gzip_release(&self) -> anyhow::Result<Timed> {
         step!("starting a second hippo-api with HIPPO_ZSTD=0 (gzip to every host)");
         let h = Hippo::start(&[("HIPPO_WORKER_CONCURRENCY", "4"), ("HIPPO_ZSTD", "0")])?;
-        let (s, key) = h.get("/api/ssh-key");
-        ensure!(s == 200, "GET /api/ssh-key: {s} {key}");
-        let platform = key["public_key"]
-            .as_str()
-            .context("no public_key")?
-            .trim()
-            .to_owned();
+        let platform = platform_key(&h)?;
         for host in &self.hosts {
             let mut f = std::fs::OpenOptions::new()
                 .append(true)
@@ -1471,13 +1470,7 @@ mod scale {
         let most = usize::from(*sizes.iter().max().context("no fleet sizes")?);
         step!("starting hippo-api (default settings)");
         let hippo = Hippo::start(&[])?;
-        let (s, key) = hippo.get("/api/ssh-key");
-        ensure!(s == 200, "GET /api/ssh-key: {s} {key}");
-        let platform = key["public_key"]
-            .as_str()
-            .context("no public_key")?
-            .trim()
-            .to_owned();
+        let platform = platform_key(&hippo)?;
         let scratch = tempfile::Builder::new()
             .prefix("hippo-bench-scale-")
             .tempdir()?;
