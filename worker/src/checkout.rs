@@ -82,17 +82,19 @@ impl KeptTree {
         )
     }
 
+    /// The note's text for a tree holding `commit` of `url`.
+    fn note_text(url: &str, commit: &str) -> String {
+        format!("{KEPT_TREE_FORMAT}\n{}\n{commit}\n", Self::url_key(url))
+    }
+
     /// Whether the note says the tree holds `commit` of `url`.
     fn holds(&self, url: &str, commit: &str) -> bool {
-        std::fs::read_to_string(&self.note).is_ok_and(|text| {
-            text == format!("{KEPT_TREE_FORMAT}\n{}\n{commit}\n", Self::url_key(url))
-        })
+        std::fs::read_to_string(&self.note).is_ok_and(|text| text == Self::note_text(url, commit))
     }
 
     fn note_commit(&self, url: &str, commit: &str) -> Result<(), String> {
         let tmp = self.note.with_extension("tmp");
-        let text = format!("{KEPT_TREE_FORMAT}\n{}\n{commit}\n", Self::url_key(url));
-        std::fs::write(&tmp, text)
+        std::fs::write(&tmp, Self::note_text(url, commit))
             .and_then(|()| std::fs::rename(&tmp, &self.note))
             .map_err(|e| format!("cannot write the kept tree's note: {e}"))
     }
