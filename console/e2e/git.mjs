@@ -325,6 +325,8 @@ try {
   await openWebhook(CONFIG)
   await $('webhook-hidden').waitFor()
   await page.getByText('Last deliveries').first().waitFor()
+  // The deliveries load after the dialog opens: wait for the rows, not only the heading.
+  await $('webhook-deliveries').locator('[data-test="delivery-outcome"]', { hasText: 'Refused' }).first().waitFor()
   const tagsEn = await $('webhook-deliveries').locator('[data-test="delivery-outcome"]').allTextContents()
   check(tagsEn.includes('Accepted') && tagsEn.includes('Refused'), `outcomes in English: ${tagsEn}`)
   await shot('10-webhook-en')

@@ -33,6 +33,9 @@ pub struct Settings {
     pub ssh_connect_timeout_secs: u64,
     /// Seconds a single SSH read or write may block (a stopped host fails after this).
     pub ssh_io_timeout_secs: u64,
+    /// Seconds a release's SSH connection to a host stays open after the release is done with
+    /// it, for the next release to the same host (no new login); 0: closed at once.
+    pub ssh_idle_secs: u64,
     /// Seconds a session token stays valid.
     pub session_ttl_secs: u64,
     /// Seconds one notice delivery attempt may take (connect and answer); 3 attempts.
@@ -91,6 +94,11 @@ pub struct Settings {
     /// The largest file that may be uploaded with a custom release request, in bytes (413
     /// above it). Uploads are stored in the database until no host keeps their version.
     pub max_upload_bytes: usize,
+    /// Where the copies of released versions kept for rollbacks live (a rollback re-sends one
+    /// to a host that lost the version). Unset: `artifacts/` in `data_dir`. In a cluster, a
+    /// folder every `hippo-worker` shares (an NFS mount, a shared volume): the worker that runs
+    /// a rollback is not always the one that made the copy.
+    pub artifacts_dir: Option<PathBuf>,
 }
 
 /// The sandbox of the hooks that run on the release server (before / after checkout).
@@ -146,6 +154,7 @@ impl Default for Settings {
             worker_concurrency: 4,
             ssh_connect_timeout_secs: 10,
             ssh_io_timeout_secs: 30,
+            ssh_idle_secs: 60,
             session_ttl_secs: 12 * 3600,
             metrics_listen: None,
             notice_timeout_secs: 10,
@@ -167,6 +176,7 @@ impl Default for Settings {
             hook_sandbox: HookSandbox::default(),
             internal_allowlist: Vec::new(),
             zstd: true,
+            artifacts_dir: None,
         }
     }
 }
@@ -188,8 +198,26 @@ pub enum ConfigError {
 }
 
 impl Settings {
+    /// [`Settings::artifacts_dir`], or its default in the data folder.
+    pub fn artifacts_dir(&self) -> PathBuf {
+        self.artifacts_dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("artifacts"))
+    }
+    /// The folders no hook, repository location or submodule may reach: the data folder (keys,
+    /// database, caches) and the kept copies.
+    pub fn private_dirs(&self) -> Vec<PathBuf> {
+        let mut dirs = vec![self.data_dir.clone()];
+        if let Some(a) = &self.artifacts_dir {
+            dirs.push(a.clone());
+        }
+        dirs
+    }
     pub fn ssh_connect_timeout(&self) -> Duration {
         Duration::from_secs(self.ssh_connect_timeout_secs)
+    }
+    pub fn ssh_idle(&self) -> Duration {
+        Duration::from_secs(self.ssh_idle_secs)
     }
     pub fn ssh_io_timeout(&self) -> Duration {
         Duration::from_secs(self.ssh_io_timeout_secs)
@@ -241,6 +269,9 @@ impl Settings {
         }
         if let Some(v) = env("HIPPO_DATA_DIR") {
             s.data_dir = PathBuf::from(v);
+        }
+        if let Some(v) = env("HIPPO_ARTIFACTS_DIR").filter(|v| !v.is_empty()) {
+            s.artifacts_dir = Some(PathBuf::from(v));
         }
         if let Some(v) = env("HIPPO_DATABASE_URL").filter(|v| !v.is_empty()) {
             s.database_url = Some(Secret::new(v));
@@ -310,6 +341,7 @@ impl Settings {
             "HIPPO_LOGIN_HASH_THREADS" => login_hash_threads,
             "HIPPO_TERMINAL_IDLE_SECS" => terminal_idle_secs,
             "HIPPO_MAX_UPLOAD_BYTES" => max_upload_bytes,
+            "HIPPO_SSH_IDLE_SECS" => ssh_idle_secs,
         );
         for (name, value) in [
             ("HIPPO_HTTP_HEADER_TIMEOUT_SECS", s.http_header_timeout_secs),

@@ -37,6 +37,7 @@ impl Histogram {
 struct Inner {
     stage_seconds: BTreeMap<&'static str, Histogram>,
     ssh_errors: BTreeMap<&'static str, u64>,
+    ssh_connections: BTreeMap<&'static str, u64>,
     releases_ended: BTreeMap<&'static str, u64>,
 }
 
@@ -115,6 +116,12 @@ impl Metrics {
             *m.ssh_errors.entry(kind).or_default() += 1;
         }
     }
+    /// `kind`: `new` (a login) or `kept` (a connection kept from an earlier run).
+    pub fn ssh_connection(&self, kind: &'static str) {
+        if let Ok(mut m) = self.inner.lock() {
+            *m.ssh_connections.entry(kind).or_default() += 1;
+        }
+    }
     pub fn release_ended(&self, status: &'static str) {
         if let Ok(mut m) = self.inner.lock() {
             *m.releases_ended.entry(status).or_default() += 1;
@@ -176,6 +183,15 @@ impl Metrics {
         );
         for (kind, n) in &m.ssh_errors {
             let _ = writeln!(out, "hippo_ssh_errors_total{{kind=\"{kind}\"}} {n}");
+        }
+        header(
+            &mut out,
+            "hippo_ssh_connections_total",
+            "counter",
+            "Connections to target hosts that releases used (this process): new logins, or kept from an earlier release.",
+        );
+        for (kind, n) in &m.ssh_connections {
+            let _ = writeln!(out, "hippo_ssh_connections_total{{kind=\"{kind}\"}} {n}");
         }
         header(
             &mut out,

@@ -326,17 +326,17 @@ pub fn local_repo_path(url: &str) -> Option<PathBuf> {
         .then(|| PathBuf::from(decoded.as_ref()))
 }
 
-/// Refuses a local repository location inside `data_dir` (the master key, the database,
-/// other configs' repository caches live there). Symbolic links are followed.
-pub fn check_repo_location(url: &str, data_dir: &Path) -> Result<(), String> {
+/// Refuses a local repository location inside one of `private` (`Settings::private_dirs`:
+/// the master key, the database, other configs' repository caches, kept copies live there).
+/// Symbolic links are followed.
+pub fn check_repo_location(url: &str, private: &[PathBuf]) -> Result<(), String> {
     let Some(path) = local_repo_path(url) else {
         return Ok(());
     };
-    let data = resolve_path(data_dir);
     let repo = resolve_path(&path);
-    if repo.starts_with(&data) {
+    if private.iter().any(|d| repo.starts_with(resolve_path(d))) {
         return Err(
-            "must not point into Hippo's data folder (its keys, database and repository caches)"
+            "must not point into Hippo's data folder (its keys, database and repository caches) or its kept copies"
                 .into(),
         );
     }
@@ -550,9 +550,10 @@ mod tests {
     }
 
     #[test]
-    fn local_repositories_inside_the_data_folder_are_refused() {
+    fn local_repositories_inside_the_data_folder_or_the_kept_copies_are_refused() {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
+        let private = [data.clone(), dir.path().join("shared/artifacts")];
         std::fs::create_dir_all(data.join("repos/abc")).unwrap();
         std::fs::create_dir_all(dir.path().join("git/app.git")).unwrap();
         std::os::unix::fs::symlink(&data, dir.path().join("sneaky")).unwrap();
@@ -565,16 +566,18 @@ mod tests {
             format!("file://{d}/data/repos/abc"),
             format!("file://{d}/data/%72epos/abc"),
             format!("{d}/data/not-yet"),
+            format!("{d}/shared/artifacts/config-1"),
         ] {
-            assert!(check_repo_location(&bad, &data).is_err(), "{bad}");
+            assert!(check_repo_location(&bad, &private).is_err(), "{bad}");
         }
         for ok in [
             format!("{d}/git/app.git"),
             format!("file://{d}/git/app.git"),
             "git@gitee.com:a/b.git".to_string(),
             "https://example.com/x.git".to_string(),
+            format!("{d}/shared/other.git"),
         ] {
-            assert!(check_repo_location(&ok, &data).is_ok(), "{ok}");
+            assert!(check_repo_location(&ok, &private).is_ok(), "{ok}");
         }
     }
 }

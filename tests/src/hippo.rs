@@ -413,6 +413,20 @@ impl Hippo {
         self.child.id()
     }
 
+    /// The number of `hippo-worker` processes (0: standalone).
+    pub fn worker_count(&self) -> usize {
+        self.workers.len()
+    }
+
+    /// Which worker (1-based) a release's first event names ("… by worker worker-HOST-PID").
+    pub fn worker_of(&self, events: &[serde_json::Value]) -> Option<usize> {
+        let name = events
+            .iter()
+            .find_map(|e| e["message"].as_str()?.split(" by worker ").nth(1))?;
+        let pid = name.rsplit('-').next()?;
+        (1..=self.workers.len()).find(|&i| self.worker_pid(i).to_string() == pid)
+    }
+
     pub fn worker_pid(&self, i: usize) -> u32 {
         self.workers[i - 1].child.id()
     }
@@ -790,6 +804,9 @@ fn spawn_worker(
     command(bin)
         .current_dir(data)
         .env("HIPPO_DATA_DIR", data.join(format!("worker-{i}")))
+        // Kept copies on storage both workers share, as a cluster must have them: a rollback
+        // may run on the worker that did not make the copy.
+        .env("HIPPO_ARTIFACTS_DIR", data.join("artifacts"))
         .env("HIPPO_LOG", "info,hippo_worker=debug,sqlx=warn")
         .envs(env.iter().map(|(k, v)| (k, v)))
         .stdout(log.try_clone()?)

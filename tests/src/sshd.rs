@@ -233,6 +233,14 @@ impl TestHost {
         self.spawn_sshd_on(port)
     }
 
+    /// sshd and every session it serves stop, then sshd starts again on the same address,
+    /// port and key (a reboot, as far as open connections can tell).
+    pub fn restart(&mut self) -> anyhow::Result<()> {
+        self.stop();
+        let port = self.port;
+        self.spawn_sshd_on(port)
+    }
+
     /// The host key's fingerprint as `ssh-keygen -l` prints it (`SHA256:…`).
     pub fn host_key_fingerprint(&self) -> anyhow::Result<String> {
         let out = Command::new("ssh-keygen")

@@ -9,6 +9,7 @@ use hippo_e2e::tree::{self, Node};
 use serde_json::{Value, json};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
+use std::time::Duration;
 
 /// Each host's "prepared" message (`web-1: delta: …` / `web-1: full: …`), in host order.
 fn shipped(events: &[Value]) -> Vec<String> {
@@ -58,7 +59,7 @@ fn live_tree(lab: &Lab, host: &TestHost) -> std::collections::BTreeMap<String, N
 /// while host 2, whose live version was deleted by hand, gets the full archive.
 #[test]
 fn a_redeploy_sends_only_changes_and_a_host_without_its_base_or_zstd_still_ends_identical() {
-    let lab = Lab::with_hosts(2, Options::from_env(&[]), |i, key| {
+    let mut lab = Lab::with_hosts(2, Options::from_env(&[]), |i, key| {
         if i == 2 {
             TestHost::start_without(i, key, &["/usr/bin/zstd"])
         } else {
@@ -95,6 +96,7 @@ fn a_redeploy_sends_only_changes_and_a_host_without_its_base_or_zstd_still_ends_
     }));
 
     let (r1, events) = release(&lab, config, "first");
+    let made_the_first_copy = lab.hippo.worker_of(&events);
     let got = shipped(&events);
     assert!(got[0].starts_with("web-1: full: "), "{got:?}");
     assert!(got[0].ends_with("(zstd)"), "{got:?}");
@@ -187,6 +189,16 @@ fn a_redeploy_sends_only_changes_and_a_host_without_its_base_or_zstd_still_ends_
     // a rollback to it sends the kept copy, zstd to host 1 and gzip to host 2, which has no
     // zstd, and both serve exactly the first tree again.
     std::fs::remove_dir_all(&first).expect("rm first version");
+    // In a cluster, the worker that made the first version's copy stops (it finishes what it
+    // runs): the rollback runs on the other one, which finds the copy all the same, in the
+    // artifact store the workers share (HIPPO_ARTIFACTS_DIR).
+    if let Some(i) = made_the_first_copy {
+        lab.hippo.signal_worker(i, "TERM");
+        assert!(
+            lab.hippo.wait_worker(i, Duration::from_secs(60)).is_some(),
+            "worker {i} did not stop"
+        );
+    }
     let v1 = r1["version"].as_str().expect("version");
     let rb = lab.hippo.ok(
         "/api/releases",

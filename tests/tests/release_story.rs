@@ -562,7 +562,7 @@ fn a_deploy_path_that_is_a_real_directory_is_refused_and_left_alone() {
 
 #[test]
 fn a_changed_host_key_stops_the_release_until_an_admin_forgets_the_old_one() {
-    let lab = Lab::new(1, &[]);
+    let mut lab = Lab::new(1, &[]);
     let config_id = lab.config(json!({}));
     let r = lab.request(config_id, "first", json!({"branch": "main"}));
     let (release, _) = lab.hippo.run_release(r);
@@ -580,16 +580,10 @@ fn a_changed_host_key_stops_the_release_until_an_admin_forgets_the_old_one() {
     );
     let live_before = lab.live(&lab.hosts[0]);
 
-    // The host is "reinstalled": new host key (sshd reads it again on every connection).
+    // The host is reinstalled: sshd comes back with a new host key (the connection the first
+    // release left open for the next one dies with the old sshd, as on a real reinstall).
     let key = lab.hosts[0].dir().join("ssh_host_ed25519_key");
-    std::fs::remove_file(&key).expect("rm key");
-    std::fs::remove_file(key.with_extension("pub")).expect("rm pub");
-    let st = std::process::Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
-        .arg(&key)
-        .status()
-        .expect("keygen");
-    assert!(st.success());
+    lab.hosts[0].change_host_key().expect("new host key");
 
     lab.repo
         .commit_index("<h1>v2</h1>\n", "v2")
@@ -624,6 +618,66 @@ fn a_changed_host_key_stops_the_release_until_an_admin_forgets_the_old_one() {
         new_key.starts_with(host["host_key"].as_str().expect("key")),
         "{host}"
     );
+}
+
+/// A release's SSH connections stay open for the next release to the same hosts
+/// (`HIPPO_SSH_IDLE_SECS`, like OpenSSH's `ControlPersist`): the second release logs in
+/// nowhere; a host whose sshd restarted meanwhile (its kept connection gone) gets a new login,
+/// and the release succeeds all the same.
+#[test]
+fn a_second_release_uses_the_kept_connections_and_a_restarted_host_logs_in_again() {
+    let mut lab = Lab::new(2, &[]);
+    let config_id = lab.config(json!({}));
+    let logins = |lab: &Lab| {
+        let n = |kind: &str| {
+            lab.hippo
+                .metric_total(&format!("hippo_ssh_connections_total{{kind=\"{kind}\"}}"))
+        };
+        (n("new"), n("kept"))
+    };
+    let release = |lab: &Lab, name: &str| {
+        let r = lab.request(config_id, name, json!({"branch": "main"}));
+        let (r, events) = lab.hippo.run_release(r);
+        assert_eq!(r["status"], "succeeded", "{r}\n{events:#?}");
+    };
+    // In a cluster each worker keeps its own connections, and which worker runs a release is
+    // not chosen: only the sum is certain there.
+    let standalone = lab.hippo.worker_count() == 0;
+
+    release(&lab, "first");
+    assert_eq!(logins(&lab), (2.0, 0.0));
+    lab.repo
+        .commit_index("<h1>v2</h1>\n", "v2")
+        .expect("commit");
+    release(&lab, "second");
+    let (new, kept) = logins(&lab);
+    assert_eq!(new + kept, 4.0);
+    if standalone {
+        assert_eq!(
+            (new, kept),
+            (2.0, 2.0),
+            "the second release logged in again"
+        );
+    }
+
+    lab.hosts[1].restart().expect("restart sshd");
+    lab.repo
+        .commit_index("<h1>v3</h1>\n", "v3")
+        .expect("commit");
+    release(&lab, "third");
+    let (new, kept) = logins(&lab);
+    assert_eq!(new + kept, 6.0);
+    if standalone {
+        assert_eq!(
+            (new, kept),
+            (3.0, 3.0),
+            "only the restarted host logs in again"
+        );
+    }
+    for host in &lab.hosts {
+        let live = lab.live(host).expect("live");
+        assert_eq!(read(&live.join("index.html")), "<h1>v3</h1>\n");
+    }
 }
 
 #[test]

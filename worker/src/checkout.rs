@@ -152,7 +152,7 @@ pub async fn run(deps: &Deps, run: &Run, tree: Tree) -> Result<PathBuf, String> 
     let url = run.spec.repo_url.to_string();
     // Checked again here: this worker's data folder may differ from the API's, and a link on
     // the way may have changed since the config was saved.
-    hippo_shared::net::check_repo_location(&url, &deps.settings.data_dir)
+    hippo_shared::net::check_repo_location(&url, &deps.settings.private_dirs())
         .map_err(|why| format!("repository location refused: it {why}"))?;
     let auth = deps.repo_auth(run.release.config_id, &run.spec).await?;
     let env = run.hook_env(None);

@@ -27,6 +27,8 @@ pub struct Deps {
     pub worker_name: String,
     /// How release-server hooks are confined (found and checked once, at start).
     pub sandbox: crate::sandbox::Sandbox,
+    /// Hosts' SSH connections kept between releases (`ssh_pool`).
+    pub ssh_pool: Arc<crate::ssh_pool::SshPool>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -56,6 +58,13 @@ impl Deps {
             path: dir.display().to_string(),
             source,
         })?;
+        // Kept copies outside the data folder (`HIPPO_ARTIFACTS_DIR`): private as well.
+        if let Some(a) = &settings.artifacts_dir {
+            hippo_shared::files::private_dir(a).map_err(|source| DepsError::DataDir {
+                path: a.display().to_string(),
+                source,
+            })?;
+        }
         let master = match &settings.master_key {
             Some(hex_key) => MasterKey::from_hex(hex_key.expose())?,
             None => MasterKey::load_or_create(&dir.join("master.key"))?,
@@ -74,15 +83,30 @@ impl Deps {
             true => tracing::info!("{}", sandbox.describe()),
             false => tracing::warn!("{}", sandbox.describe()),
         }
+        let ssh_pool = Arc::new(crate::ssh_pool::SshPool::new(settings.ssh_idle()));
+        if !settings.ssh_idle().is_zero() {
+            // Closes idle connections every few seconds, until the worker is gone.
+            let pool = Arc::downgrade(&ssh_pool);
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+                    let Some(pool) = pool.upgrade() else { break };
+                    pool.close_idle();
+                }
+            });
+        }
         Ok(Self {
             hub,
             db,
             master,
             key,
-            repos: Arc::new(RepoCache::new(dir.join("repos")).refusing_local_paths_in(dir.clone())),
+            repos: Arc::new(
+                RepoCache::new(dir.join("repos")).refusing_local_paths_in(settings.private_dirs()),
+            ),
             worker_name,
             settings,
             sandbox,
+            ssh_pool,
         })
     }
 
@@ -99,8 +123,7 @@ impl Deps {
         codec: crate::commands::Codec,
     ) -> PathBuf {
         self.settings
-            .data_dir
-            .join("artifacts")
+            .artifacts_dir()
             .join(format!("config-{config_id}"))
             .join(format!("{version}.{}", crate::package::extension(codec)))
     }

@@ -195,7 +195,7 @@ pub struct RepoCache {
     fetch_deadline: Duration,
     /// Local repository paths inside this folder (Hippo's data folder) are refused, whether
     /// a config or a submodule names them (`shared::net::check_repo_location`).
-    private_dir: Option<PathBuf>,
+    private_dirs: Vec<PathBuf>,
     /// Git servers' SSH host keys, pinned on first use (`host[:port]` → base64 key): set from
     /// the database before a fetch ([`RepoCache::set_pinned_host_keys`]); keys seen for the
     /// first time are collected for the caller to store ([`RepoCache::take_new_host_keys`]).
@@ -268,7 +268,7 @@ impl RepoCache {
             root,
             locks: Mutex::new(HashMap::new()),
             fetch_deadline: DEFAULT_FETCH_DEADLINE,
-            private_dir: None,
+            private_dirs: Vec::new(),
             host_keys: Arc::default(),
         }
     }
@@ -291,10 +291,10 @@ impl RepoCache {
         std::mem::take(&mut k.new)
     }
 
-    /// Refuses local repositories (and submodules) inside `dir`: Hippo's data folder holds the
-    /// other configs' mirrors, the database and the master key.
-    pub fn refusing_local_paths_in(mut self, dir: PathBuf) -> Self {
-        self.private_dir = Some(dir);
+    /// Refuses local repositories (and submodules) inside `dirs` (`Settings::private_dirs`):
+    /// Hippo's data folder holds the other configs' mirrors, the database and the master key.
+    pub fn refusing_local_paths_in(mut self, dirs: Vec<PathBuf>) -> Self {
+        self.private_dirs = dirs;
         self
     }
 
@@ -322,8 +322,8 @@ impl RepoCache {
     /// Bare mirror of `url`: cloned if absent, then all branches and tags fetched with prune.
     /// Returns the mirror directory.
     pub fn sync(&self, url: &str, auth: &RepoAuth) -> Result<PathBuf, GitError> {
-        if let Some(private) = &self.private_dir {
-            hippo_shared::net::check_repo_location(url, private).map_err(|why| {
+        if !self.private_dirs.is_empty() {
+            hippo_shared::net::check_repo_location(url, &self.private_dirs).map_err(|why| {
                 GitError::Fetch {
                     url: redact_url(url),
                     message: format!("the repository location {why}"),

@@ -33,6 +33,7 @@
 //! - [`sandbox`]: bubblewrap around release-server hooks: no data, no secrets, limits
 //! - [`shipping`]: a run's archives (codec, deltas per base), built once, shared by hosts
 //! - [`ssh`]: the one SSH transport that runs `commands`
+//! - [`ssh_pool`]: SSH connections kept between runs (no new login for the next release)
 //! - [`targets`]: one target host: connect with pinned keys, run commands, report events
 pub mod cancel;
 pub mod checkout;
@@ -60,6 +61,7 @@ pub mod runner;
 pub mod sandbox;
 pub mod shipping;
 pub mod ssh;
+pub mod ssh_pool;
 pub mod switch;
 pub mod targets;
 pub mod waves;

@@ -139,7 +139,9 @@ fn prepare_host(
                 if !probe.present {
                     let Some(copy) = kept.for_host(probe.zstd) else {
                         return Err(format!(
-                            "version {} is no longer on the host and no copy is kept",
+                            "version {} is no longer on the host and no copy of it is kept \
+                             (in a cluster, HIPPO_ARTIFACTS_DIR must be a folder every worker \
+                             shares)",
                             ctx.version
                         ));
                     };

@@ -108,7 +108,13 @@ impl Sandbox {
     pub fn detect(settings: &Settings) -> Self {
         let limits = settings.hook_sandbox.clone();
         let data = hippo_shared::net::resolve_path(&settings.data_dir);
-        let mut hidden = vec![data.clone()];
+        // The data folder and, when it lies elsewhere, the folder of kept copies.
+        let private: Vec<PathBuf> = settings
+            .private_dirs()
+            .iter()
+            .map(|d| hippo_shared::net::resolve_path(d))
+            .collect();
+        let mut hidden = private.clone();
         let config_file = std::env::var_os("HIPPO_CONFIG")
             .map(PathBuf::from)
             .or_else(|| Some(PathBuf::from("hippo.toml")).filter(|p| p.exists()));
@@ -126,10 +132,13 @@ impl Sandbox {
         }
         for p in &sb.limits.read_only_paths {
             let p = hippo_shared::net::resolve_path(p);
-            if p.starts_with(&data) || data.starts_with(&p) {
+            if private
+                .iter()
+                .any(|d| p.starts_with(d) || d.starts_with(&p))
+            {
                 sb.kind = Kind::Unavailable(format!(
                     "HIPPO_HOOK_READ_ONLY_PATHS names {}, which holds or lies in Hippo's data \
-                     folder; hooks must never see it",
+                     folder or its kept copies; hooks must never see them",
                     p.display()
                 ));
                 return sb;

@@ -223,6 +223,10 @@ pub struct SshSession {
     io: Duration,
     /// Set after a timeout: the connection was shut down and cannot be used again.
     dead: AtomicBool,
+    /// False while a command runs and after one that failed at the SSH level: only a session
+    /// whose last command ended normally (whatever its exit code) may serve again
+    /// ([`SshSession::reusable`]).
+    clean: AtomicBool,
     /// Raised by someone else to stop the running command ([`SshSession::stop_on`]).
     stop: Option<Arc<AtomicBool>>,
 }
@@ -396,6 +400,7 @@ impl Handshaken {
                 addr: self.target,
                 io: t.io,
                 dead: AtomicBool::new(false),
+                clean: AtomicBool::new(true),
                 stop: None,
             },
             self.presented,
@@ -597,6 +602,7 @@ impl SshSession {
             });
         }
         let started = Instant::now();
+        self.clean.store(false, Ordering::SeqCst);
         // Blocking mode with the session timeout for opening the channel.
         self.sess.set_blocking(true);
         let opened = self.open(cmd);
@@ -624,7 +630,35 @@ impl SshSession {
             self.dead.store(true, Ordering::SeqCst);
             let _ = self.probe.shutdown(Shutdown::Both);
         }
+        self.clean.store(result.is_ok(), Ordering::SeqCst);
         result
+    }
+
+    /// Whether this connection may serve another run (`ssh_pool`): not shut down, not asked
+    /// to stop, and its last command ended normally.
+    pub fn reusable(&self) -> bool {
+        !self.dead.load(Ordering::SeqCst) && self.clean.load(Ordering::SeqCst) && !self.stop_asked()
+    }
+
+    /// Whether the host still answers on this connection: a channel opened and closed within
+    /// `limit` (one round trip; sshd starts nothing for it). An idle connection kept between
+    /// runs may have been closed by the host or the network meanwhile.
+    pub fn alive_within(&self, limit: Duration) -> bool {
+        if !self.reusable() {
+            return false;
+        }
+        self.sess.set_blocking(true);
+        self.sess.set_timeout(millis(limit));
+        let ok = match self.sess.channel_session() {
+            Ok(mut ch) => ch.close().is_ok(),
+            Err(_) => false,
+        };
+        self.sess.set_timeout(millis(self.io));
+        if !ok {
+            self.dead.store(true, Ordering::SeqCst);
+            let _ = self.probe.shutdown(Shutdown::Both);
+        }
+        ok
     }
 
     fn open(&self, cmd: &RemoteCommand) -> Result<Channel, SshError> {

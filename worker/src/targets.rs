@@ -5,6 +5,7 @@ use crate::commands::RemoteCommand;
 use crate::context::Events;
 use crate::fleet;
 use crate::ssh::{self, Credentials, HostKey, HostKeyCheck, OutputStream, SshSession, Timeouts};
+use crate::ssh_pool::{PoolKey, SshPool};
 use hippo_shared::db::Db;
 use hippo_shared::db::inventory::Host;
 use hippo_shared::events::{EventStatus, Stage};
@@ -30,6 +31,8 @@ pub struct SshSetup {
     /// Pinning host keys one at a time: hundreds of first contacts at once must not take
     /// every database connection (the API reads through the same pool).
     pub pin_one_at_a_time: std::sync::Arc<std::sync::Mutex<()>>,
+    /// Connections kept between runs: taken instead of a new login, given back when done.
+    pub pool: Option<std::sync::Arc<SshPool>>,
 }
 
 impl SshSetup {
@@ -45,6 +48,7 @@ impl SshSetup {
             rt: tokio::runtime::Handle::current(),
             stop: None,
             pin_one_at_a_time: Default::default(),
+            pool: Some(deps.ssh_pool.clone()),
         }
     }
 
@@ -57,7 +61,9 @@ impl SshSetup {
 
 pub struct Target {
     pub host: Host,
-    sess: SshSession,
+    /// Always `Some` until dropped; then it goes back to `pool` if it may serve again.
+    sess: Option<SshSession>,
+    pool: Option<(std::sync::Arc<SshPool>, PoolKey)>,
     events: Events,
     stage: Stage,
     /// Added to a hook's own time-out: the time to start it and to hear back.
@@ -93,9 +99,44 @@ impl Target {
                 host.name
             ));
         }
+        // A connection kept from an earlier run to this host, same login and pinned key.
+        let pool = setup.pool.as_ref().filter(|p| !p.idle().is_zero());
+        if let (Some(pool), HostKeyCheck::Expect(pinned)) = (pool, &check) {
+            let key = PoolKey::new(
+                &host.addr,
+                port,
+                &host.username,
+                pinned.clone(),
+                &creds.private_key_openssh,
+            );
+            if let Some(mut sess) = pool.take(&key, setup.timeouts.connect) {
+                tracing::debug!(host = %host.name, "reusing a kept SSH connection");
+                hippo_shared::metrics::global().ssh_connection("kept");
+                sess.stop_on(setup.stop.clone());
+                return Ok(Target {
+                    host: host.clone(),
+                    sess: Some(sess),
+                    pool: Some((pool.clone(), key)),
+                    events: events.clone(),
+                    stage,
+                    short: setup.timeouts.io + setup.timeouts.connect,
+                });
+            }
+        }
         let (mut sess, seen) =
             ssh::connect(&host.addr, port, &creds, &check, &setup.timeouts).map_err(counted)?;
+        hippo_shared::metrics::global().ssh_connection("new");
         sess.stop_on(setup.stop.clone());
+        let home = pool.map(|p| {
+            let key = PoolKey::new(
+                &host.addr,
+                port,
+                &host.username,
+                seen.clone(),
+                &creds.private_key_openssh,
+            );
+            (p.clone(), key)
+        });
         if check == HostKeyCheck::TrustOnFirstUse {
             events.info(
                 stage,
@@ -116,11 +157,18 @@ impl Target {
         }
         Ok(Target {
             host: host.clone(),
-            sess,
+            sess: Some(sess),
+            pool: home,
             events: events.clone(),
             stage,
             short: setup.timeouts.io + setup.timeouts.connect,
         })
+    }
+
+    fn sess(&self) -> &SshSession {
+        self.sess
+            .as_ref()
+            .expect("a target holds its session until dropped")
     }
 
     /// The stage this connection reports under from now on (one connection serves a host from
@@ -134,7 +182,7 @@ impl Target {
         let mut out = Vec::new();
         let name = self.host.name.clone();
         let code = self
-            .sess
+            .sess()
             .run_watched(
                 cmd,
                 None,
@@ -170,7 +218,7 @@ impl Target {
         let mut gate = fleet::ProgressGate::new();
         let name = self.host.name.clone();
         let code = self
-            .sess
+            .sess()
             .run_watched(
                 cmd,
                 Some(data),
@@ -239,7 +287,7 @@ impl Target {
         self.events
             .info(self.stage, format!("{name}: running {hook} hook"));
         let mut body = input.as_slice();
-        let code = self.sess.run(
+        let code = self.sess().run(
             &cmd,
             Some(&mut body),
             timeout + self.short,
@@ -274,6 +322,14 @@ impl Target {
             Ok(code) => Err(format!("{hook} hook exited with code {code}")),
         };
         (result, tail.into())
+    }
+}
+
+impl Drop for Target {
+    fn drop(&mut self) {
+        if let (Some(sess), Some((pool, key))) = (self.sess.take(), self.pool.take()) {
+            pool.put(key, sess);
+        }
     }
 }
 

@@ -73,7 +73,7 @@ fn a_repository_or_submodule_inside_the_data_folder_is_refused() {
     git(&app, &["commit", "-q", "-m", "with submodule"]);
     let commit = head(&app);
 
-    let cache = RepoCache::new(data.join("repos")).refusing_local_paths_in(data.clone());
+    let cache = RepoCache::new(data.join("repos")).refusing_local_paths_in(vec![data.clone()]);
     let auth = RepoAuth::None;
 
     // Directly, by path and as file://, also through a link.

@@ -633,3 +633,84 @@ fn parallel_hosts_have_their_own_srv() {
 fn hook_input(env: &[(String, String)], script: &[u8]) -> Vec<u8> {
     commands::hook_input(env, std::str::from_utf8(script).expect("utf-8")).expect("hook input")
 }
+
+/// A connection kept between runs (`ssh_pool`) serves the next run to the same host, login and
+/// host key while the host answers on it; one that timed out, or that the host closed, is never
+/// handed out.
+#[test]
+fn kept_connections_serve_the_next_run_only_while_the_host_answers_on_them() {
+    use hippo_worker::ssh_pool::{PoolKey, SshPool};
+    let mut f = fixture(10);
+    let pool = SshPool::new(MINUTE);
+    let (addr, port, host_key) = (f.host.addr.clone(), f.host.port, pinned(&f.host));
+    let private = f.creds.private_key_openssh.clone();
+    let key = |user: &str| PoolKey::new(&addr, port, user, host_key.clone(), &private);
+    let pid_of = |sess: &SshSession| {
+        let r = run(sess, &RemoteCommand::script("echo $PPID"), None, MINUTE);
+        assert_eq!(ok(&r), 0);
+        r.stdout.concat()
+    };
+    let check = Duration::from_secs(2);
+
+    let sess = connect(&f, 5);
+    let first = pid_of(&sess);
+    pool.put(key("root"), sess);
+    assert_eq!(pool.len(), 1);
+    // Another login (user, or platform key) never gets it.
+    assert!(pool.take(&key("deploy"), check).is_none());
+    let other_key = PoolKey::new(
+        &f.host.addr,
+        f.host.port,
+        "root",
+        pinned(&f.host),
+        "another key",
+    );
+    assert!(pool.take(&other_key, check).is_none());
+    // The same one does: the same sshd session serves it.
+    let again = pool.take(&key("root"), check).expect("the kept connection");
+    assert_eq!(pid_of(&again), first);
+    assert!(pool.is_empty());
+
+    // A command that timed out leaves the connection unusable: it is not kept.
+    f.host.pause();
+    let r = run(&again, &RemoteCommand::program("true"), None, MINUTE);
+    assert!(
+        matches!(r.result, Err(SshError::TimedOut { .. })),
+        "{:?}",
+        r.result
+    );
+    f.host.resume();
+    pool.put(key("root"), again);
+    assert!(pool.is_empty());
+
+    // A kept connection the host has closed meanwhile (sshd restarted, the host rebooted) is
+    // dropped when taken.
+    let sess = connect(&f, 5);
+    pool.put(key("root"), sess);
+    f.host.restart().expect("restart sshd");
+    let started = Instant::now();
+    assert!(pool.take(&key("root"), check).is_none());
+    assert!(started.elapsed() < check + Duration::from_secs(1));
+    assert!(pool.is_empty());
+
+    // A frozen host: the check gives up after `check`.
+    let sess = connect(&f, 5);
+    pool.put(key("root"), sess);
+    f.host.pause();
+    let started = Instant::now();
+    assert!(pool.take(&key("root"), check).is_none());
+    let took = started.elapsed();
+    f.host.resume();
+    assert!(took < check + Duration::from_secs(2), "took {took:?}");
+
+    // Idle for longer than the pool keeps them: closed.
+    let short = SshPool::new(Duration::from_millis(200));
+    short.put(key("root"), connect(&f, 5));
+    std::thread::sleep(Duration::from_millis(300));
+    short.close_idle();
+    assert!(short.is_empty());
+    // None kept at all with 0.
+    let none = SshPool::new(Duration::ZERO);
+    none.put(key("root"), connect(&f, 5));
+    assert!(none.is_empty());
+}

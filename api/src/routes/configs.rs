@@ -376,7 +376,7 @@ impl ConfigIn {
                 ApiError::invalid("environment_id", "environment_id names no environment")
             })?;
         let repo_url = RepoUrl::parse(&self.repo_url).map_err(ApiError::field("repo_url"))?;
-        hippo_shared::net::check_repo_location(repo_url.as_str(), &st.settings.data_dir)
+        hippo_shared::net::check_repo_location(repo_url.as_str(), &st.settings.private_dirs())
             .map_err(|why| ApiError::invalid("repo_url", format!("repo_url {why}")))?;
         let token = self
             .repo_token
