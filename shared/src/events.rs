@@ -307,6 +307,15 @@ pub fn coalesce_progress(events: Vec<ReleaseEvent>) -> Vec<ReleaseEvent> {
         .collect()
 }
 
+/// "1 host", "3 hosts": how event messages count hosts.
+pub fn hosts(n: usize) -> String {
+    if n == 1 {
+        "1 host".to_owned()
+    } else {
+        format!("{n} hosts")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -244,7 +244,10 @@ async fn ready_hosts(run: &Run, setup: &SshSetup) -> Vec<HostRun> {
     let ev = &run.events;
     ev.send(
         ev.event(Stage::Prepare, EventStatus::Started)
-            .message(format!("connecting {} hosts", run.hosts.len())),
+            .message(format!(
+                "connecting {}",
+                hippo_shared::events::hosts(run.hosts.len())
+            )),
     );
     let deploy = run.spec.deploy_path.to_string();
     let versions = run.spec.versions_path.to_string();

@@ -37,7 +37,10 @@ pub async fn run(run: &Run, setup: &SshSetup, payload: Payload, hook: bool) -> V
     let ev = &run.events;
     ev.send(
         ev.event(Stage::Prepare, EventStatus::Started)
-            .message(format!("preparing {} hosts", run.hosts.len())),
+            .message(format!(
+                "preparing {}",
+                hippo_shared::events::hosts(run.hosts.len())
+            )),
     );
     let _timer = hippo_shared::metrics::global().time_stage(Stage::Prepare);
     let limit = crate::fleet::hosts_in_flight(run.spec.parallelism, run.hosts.len());

@@ -25,7 +25,10 @@ pub async fn switch_hosts(run: &Run, hosts: Vec<&mut HostRun>) {
     let ev = &run.events;
     ev.send(
         ev.event(Stage::Switch, EventStatus::Started)
-            .message(format!("switching {} hosts", ready.len())),
+            .message(format!(
+                "switching {}",
+                hippo_shared::events::hosts(ready.len())
+            )),
     );
     let _timer = hippo_shared::metrics::global().time_stage(Stage::Switch);
     let limit = crate::fleet::hosts_in_flight(run.spec.parallelism, ready.len());

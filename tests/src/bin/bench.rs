@@ -306,6 +306,33 @@ struct Timed {
     wall_end: i64,
     release: Value,
     events: Vec<Value>,
+    /// CPU time the whole machine spent meanwhile (Hippo, the hosts' sshd and commands, the
+    /// kernel): less swayed by scheduling than the wall time on a busy machine.
+    cpu_secs: f64,
+}
+
+/// CPU seconds the machine has spent so far (`/proc/stat`: all but idle and iowait).
+fn machine_cpu_secs() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/stat") else {
+        return 0.0;
+    };
+    let Some(line) = stat.lines().next() else {
+        return 0.0;
+    };
+    let ticks: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal
+    let busy: u64 = ticks
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != 3 && *i != 4)
+        .take(8)
+        .map(|(_, v)| v)
+        .sum();
+    busy as f64 / 100.0
 }
 
 fn wall_ms() -> i64 {
@@ -349,11 +376,13 @@ fn create_release(h: &Hippo, body: &Value) -> anyhow::Result<i64> {
 /// Runs release `rid` and follows its events to the end; fails unless it succeeded.
 fn run_release(h: &Hippo, rid: i64) -> anyhow::Result<Timed> {
     let wall_start = wall_ms();
+    let cpu0 = machine_cpu_secs();
     let t0 = Instant::now();
     let queued = post(h, &format!("/api/releases/{rid}/run"), &Value::Null, 200)?;
     ensure!(queued["status"] == "queued", "run: {queued}");
     let events = h.events(rid, None, Duration::from_secs(900))?;
     let secs = t0.elapsed().as_secs_f64();
+    let cpu_secs = machine_cpu_secs() - cpu0;
     let wall_end = wall_ms();
     let (s, release) = h.get(&format!("/api/releases/{rid}"));
     ensure!(s == 200, "GET release {rid}: {s} {release}");
@@ -373,6 +402,7 @@ fn run_release(h: &Hippo, rid: i64) -> anyhow::Result<Timed> {
         wall_end,
         release,
         events,
+        cpu_secs,
     })
 }
 
@@ -1099,6 +1129,17 @@ impl Bench {
         println!("  Hippo one-file:     {}", list(&times(&s.hippo_one_file)));
         println!("  OpenSSH streaming:  {}", list(&s.ssh_stream));
         println!("  rsync one-file:     {}", list(&s.rsync_one_file));
+        let cpu = |v: &[Timed]| v.iter().map(|t| t.cpu_secs).collect::<Vec<_>>();
+        println!(
+            "Machine CPU during each Hippo release (s; Hippo, the hosts and the kernel on {} cores):",
+            std::thread::available_parallelism().map_or(1, |n| n.get())
+        );
+        println!("  Hippo release:      {}", list(&cpu(&s.hippo_release)));
+        println!("  Hippo one-file:     {}", list(&cpu(&s.hippo_one_file)));
+        println!(
+            "  one-file / full (medians): {:.2}",
+            median(&cpu(&s.hippo_one_file)) / median(&cpu(&s.hippo_release)).max(f64::MIN_POSITIVE)
+        );
         println!();
         print_breakdown("Hippo stages, median release", hr)?;
         println!();
