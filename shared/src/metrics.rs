@@ -175,33 +175,27 @@ impl Metrics {
             "hippo_hosts_in_flight {}",
             self.hosts_in_flight.load(Ordering::Relaxed)
         );
-        header(
+        counters(
             &mut out,
             "hippo_ssh_errors_total",
-            "counter",
             "SSH failures talking to target hosts (this process), by kind.",
+            "kind",
+            &m.ssh_errors,
         );
-        for (kind, n) in &m.ssh_errors {
-            let _ = writeln!(out, "hippo_ssh_errors_total{{kind=\"{kind}\"}} {n}");
-        }
-        header(
+        counters(
             &mut out,
             "hippo_ssh_connections_total",
-            "counter",
             "Connections to target hosts that releases used (this process): new logins, or kept from an earlier release.",
+            "kind",
+            &m.ssh_connections,
         );
-        for (kind, n) in &m.ssh_connections {
-            let _ = writeln!(out, "hippo_ssh_connections_total{{kind=\"{kind}\"}} {n}");
-        }
-        header(
+        counters(
             &mut out,
             "hippo_releases_ended_total",
-            "counter",
             "Releases this process ended, by outcome.",
+            "status",
+            &m.releases_ended,
         );
-        for (status, n) in &m.releases_ended {
-            let _ = writeln!(out, "hippo_releases_ended_total{{status=\"{status}\"}} {n}");
-        }
         drop(m);
         header(
             &mut out,
@@ -260,6 +254,20 @@ pub struct Installation {
 fn header(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}");
     let _ = writeln!(out, "# TYPE {name} {kind}");
+}
+
+/// A counter family with one label: `name{label="value"} n` per entry.
+fn counters(
+    out: &mut String,
+    name: &str,
+    help: &str,
+    label: &str,
+    values: &BTreeMap<&'static str, u64>,
+) {
+    header(out, name, "counter", help);
+    for (value, n) in values {
+        let _ = writeln!(out, "{name}{{{label}=\"{value}\"}} {n}");
+    }
 }
 
 #[cfg(test)]

@@ -91,7 +91,8 @@ impl Deps {
                 loop {
                     tokio::time::sleep(std::time::Duration::from_secs(5)).await;
                     let Some(pool) = pool.upgrade() else { break };
-                    pool.close_idle();
+                    // Off the async threads: freeing libssh2 sessions is not theirs to wait on.
+                    let _ = tokio::task::spawn_blocking(move || pool.close_idle()).await;
                 }
             });
         }
