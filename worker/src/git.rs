@@ -193,8 +193,8 @@ pub struct RepoCache {
     root: PathBuf,
     locks: Mutex<HashMap<String, Arc<Mutex<()>>>>,
     fetch_deadline: Duration,
-    /// Local repository paths inside this folder (Hippo's data folder) are refused, whether
-    /// a config or a submodule names them (`shared::net::check_repo_location`).
+    /// Local repository paths inside these folders (Hippo's data folder, the kept copies) are
+    /// refused, whether a config or a submodule names them (`shared::net::check_repo_location`).
     private_dirs: Vec<PathBuf>,
     /// Git servers' SSH host keys, pinned on first use (`host[:port]` → base64 key): set from
     /// the database before a fetch ([`RepoCache::set_pinned_host_keys`]); keys seen for the

@@ -99,70 +99,75 @@ impl Target {
                 host.name
             ));
         }
-        // A connection kept from an earlier run to this host, same login and pinned key.
-        let pool = setup.pool.as_ref().filter(|p| !p.idle().is_zero());
-        if let (Some(pool), HostKeyCheck::Expect(pinned)) = (pool, &check) {
-            let key = PoolKey::new(
+        // Kept connections match on the host's address, login, platform key and host key.
+        let key_for = |host_key: &HostKey| {
+            PoolKey::new(
                 &host.addr,
                 port,
                 &host.username,
-                pinned.clone(),
+                host_key.clone(),
                 &creds.private_key_openssh,
-            );
-            if let Some(mut sess) = pool.take(&key, setup.timeouts.connect) {
+            )
+        };
+        // A connection kept from an earlier run to this host (only for a pinned key: a host
+        // whose pin was forgotten is checked afresh).
+        let kept = match (&setup.pool, &check) {
+            (Some(pool), HostKeyCheck::Expect(pinned)) => {
+                let key = key_for(pinned);
+                pool.take(&key, setup.timeouts.connect).map(|s| (s, key))
+            }
+            _ => None,
+        };
+        let (mut sess, key) = match kept {
+            Some(found) => {
                 tracing::debug!(host = %host.name, "reusing a kept SSH connection");
                 hippo_shared::metrics::global().ssh_connection("kept");
-                sess.stop_on(setup.stop.clone());
-                return Ok(Target {
-                    host: host.clone(),
-                    sess: Some(sess),
-                    pool: Some((pool.clone(), key)),
-                    events: events.clone(),
-                    stage,
-                    short: setup.timeouts.io + setup.timeouts.connect,
-                });
+                found
             }
-        }
-        let (mut sess, seen) =
-            ssh::connect(&host.addr, port, &creds, &check, &setup.timeouts).map_err(counted)?;
-        hippo_shared::metrics::global().ssh_connection("new");
+            None => {
+                let (sess, seen) = ssh::connect(&host.addr, port, &creds, &check, &setup.timeouts)
+                    .map_err(counted)?;
+                hippo_shared::metrics::global().ssh_connection("new");
+                let key = key_for(&seen);
+                if check == HostKeyCheck::TrustOnFirstUse {
+                    Self::pin(setup, host, events, stage, seen)?;
+                }
+                (sess, key)
+            }
+        };
         sess.stop_on(setup.stop.clone());
-        let home = pool.map(|p| {
-            let key = PoolKey::new(
-                &host.addr,
-                port,
-                &host.username,
-                seen.clone(),
-                &creds.private_key_openssh,
-            );
-            (p.clone(), key)
-        });
-        if check == HostKeyCheck::TrustOnFirstUse {
-            events.info(
-                stage,
-                format!("{}: pinned host key {}", host.name, seen.fingerprint()),
-            );
-            let db = setup.db.clone();
-            let id = host.id;
-            let _one = setup
-                .pin_one_at_a_time
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            setup
-                .rt
-                .block_on(
-                    async move { db.pin_host_key(id, &seen.key_type, &seen.key_base64).await },
-                )
-                .map_err(|e| format!("cannot pin the host key: {e}"))?;
-        }
         Ok(Target {
             host: host.clone(),
             sess: Some(sess),
-            pool: home,
+            pool: setup.pool.clone().map(|p| (p, key)),
             events: events.clone(),
             stage,
             short: setup.timeouts.io + setup.timeouts.connect,
         })
+    }
+
+    /// Stores a host key seen on first contact (pinned from now on) and says so.
+    fn pin(
+        setup: &SshSetup,
+        host: &Host,
+        events: &Events,
+        stage: Stage,
+        seen: HostKey,
+    ) -> Result<(), String> {
+        events.info(
+            stage,
+            format!("{}: pinned host key {}", host.name, seen.fingerprint()),
+        );
+        let db = setup.db.clone();
+        let id = host.id;
+        let _one = setup
+            .pin_one_at_a_time
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        setup
+            .rt
+            .block_on(async move { db.pin_host_key(id, &seen.key_type, &seen.key_base64).await })
+            .map_err(|e| format!("cannot pin the host key: {e}"))
     }
 
     fn sess(&self) -> &SshSession {
