@@ -8,11 +8,14 @@ use hippo_e2e::proc::{processes, wait_until};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
-/// Every entry of the host's versions folder, dot-entries included.
+/// Every entry of the host's versions folder, dot-entries included, but not the spares the
+/// host makes after a release for the next delta (`.next-…`, used up by a release that
+/// starts from one) nor old versions it is still deleting (`.hippo-gone-…`).
 fn version_entries(lab: &Lab, i: usize) -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(host_path(&lab.hosts[i], VERSIONS))
         .map(|rd| {
             rd.filter_map(|e| e.ok()?.file_name().into_string().ok())
+                .filter(|n| !n.starts_with(".next-") && !n.starts_with(".hippo-gone-"))
                 .collect()
         })
         .unwrap_or_default();

@@ -48,6 +48,25 @@ fn release(lab: &Lab, config: i64, name: &str) -> (Value, Vec<Value>) {
     (r, events)
 }
 
+/// Waits for the spare a host makes after a release beside `version` (its folder on the host's
+/// side): `<versions>/.next-<name>`; the spare folder's inode.
+fn wait_for_spare(version: &Path) -> u64 {
+    let name = version.file_name().expect("name").to_string_lossy();
+    let spare = version.with_file_name(format!(".next-{name}"));
+    let started = std::time::Instant::now();
+    loop {
+        if let Ok(m) = std::fs::metadata(&spare) {
+            return m.ino();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no spare {} after 30 s",
+            spare.display()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 fn live_tree(lab: &Lab, host: &TestHost) -> std::collections::BTreeMap<String, Node> {
     let live = lab.live(host).expect("a live version");
     tree::snapshot(&live).expect("snapshot")
@@ -108,6 +127,9 @@ fn a_redeploy_sends_only_changes_and_a_host_without_its_base_or_zstd_still_ends_
     );
     let first = lab.live(&lab.hosts[0]).expect("live");
     let first_tree = live_tree(&lab, &lab.hosts[0]);
+    // After the release each host makes, in the background, the spare of its new live version:
+    // the next delta starts from it instead of linking every file then.
+    let spare = wait_for_spare(&first);
 
     // The changes a delta must reproduce exactly.
     std::fs::remove_file(w.join("to-remove.txt")).expect("rm");
@@ -142,6 +164,15 @@ fn a_redeploy_sends_only_changes_and_a_host_without_its_base_or_zstd_still_ends_
             .unwrap_or_else(|| panic!("{name}: {r}"))
     };
     assert!(bytes("web-1") * 10 < bytes("web-2"), "{r}");
+
+    // Host 1's new version is its spare, grown into the second version (same folder).
+    let second = lab.live(&lab.hosts[0]).expect("live");
+    assert_eq!(
+        std::fs::metadata(&second).expect("stat").ino(),
+        spare,
+        "host 1's second version was not made from its spare"
+    );
+    wait_for_spare(&second);
 
     let one = live_tree(&lab, &lab.hosts[0]);
     assert_eq!(one, live_tree(&lab, &lab.hosts[1]));

@@ -229,11 +229,8 @@ fn a_developer_requests_a_reviewer_decides_a_releaser_ships_and_the_audit_trail_
         &format!("/api/releases/{id2}/run"),
         &Value::Null,
     );
-    assert_eq!(
-        (s, queued["status"].as_str()),
-        (200, Some("queued")),
-        "{queued}"
-    );
+    assert_eq!(s, 200, "{queued}");
+    assert!(hippo_e2e::hippo::queued_or_past(&queued), "{queued}");
     h.events(id2, None, Duration::from_secs(120))
         .unwrap_or_else(|e| panic!("{e:#}"));
     let (_, done) = h.get(&format!("/api/releases/{id2}"));

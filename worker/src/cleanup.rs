@@ -22,8 +22,15 @@ pub fn to_remove(mut versions: Vec<String>, keep: usize, protect: &[&str]) -> Ve
 
 /// Cleans every host that serves the new version now (reusing its connection), which is the
 /// one to protect; sets each one's `removed`. The others are left alone. A host that fails to
-/// clean is reported and keeps its folders: it does not fail the release.
-pub async fn run(run: &Run, setup: &SshSetup, hosts: &mut [HostRun]) {
+/// clean is reported and keeps its folders: it does not fail the release. With `spare` (the
+/// new version's file list, `Shipment::spare_list`) each host also makes the spare of the new
+/// version for the next delta, after answering (`commands::clean_versions`).
+pub async fn run(
+    run: &Run,
+    setup: &SshSetup,
+    hosts: &mut [HostRun],
+    spare: Option<std::sync::Arc<Vec<u8>>>,
+) {
     run.events
         .send(run.events.event(Stage::Cleanup, EventStatus::Started));
     let _timer = hippo_shared::metrics::global().time_stage(Stage::Cleanup);
@@ -33,6 +40,7 @@ pub async fn run(run: &Run, setup: &SshSetup, hosts: &mut [HostRun]) {
         versions_path: run.spec.versions_path.to_string(),
         keep: run.spec.keep_versions as usize,
         live: run.version.to_string(),
+        spare,
     };
     let mut live: Vec<&mut HostRun> = hosts.iter_mut().filter(|h| h.outcome.is_live()).collect();
     let jobs = live
@@ -58,6 +66,7 @@ struct HostCleanup {
     versions_path: String,
     keep: usize,
     live: String,
+    spare: Option<std::sync::Arc<Vec<u8>>>,
 }
 
 impl HostCleanup {
@@ -71,10 +80,17 @@ impl HostCleanup {
                 }
                 None => Target::connect(&self.setup, host, ev, Stage::Cleanup)?,
             };
-            // One command: the host lists, picks (the same rule as `to_remove`) and removes.
-            let gone = t.must(
+            // One command: the host lists, picks (the same rule as `to_remove`) and removes
+            // (the deleting itself, and the spare, after the command has answered).
+            let live = self.live.as_str();
+            let (spare, input) = match &self.spare {
+                Some(list) => (live, commands::clean_input(list)),
+                None => ("", Vec::new()),
+            };
+            let gone = t.must_with(
                 "removing old versions",
-                &commands::clean_versions(&self.versions_path, self.keep, &[self.live.as_str()]),
+                &commands::clean_versions(&self.versions_path, self.keep, spare, &[live]),
+                &input,
             )?;
             Ok::<_, String>(gone)
         })();

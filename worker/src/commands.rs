@@ -469,14 +469,17 @@ pub const DELTA_NO_BASE: i32 = 5;
 /// expected listing; the partial folder was removed. Send the full archive instead.
 pub const DELTA_MISMATCH: i32 = 6;
 
-const RECEIVE_DELTA: &str = "p=\"$1/.partial-$2\"; m=\"$p.hippo.json\"; k=\"$p.keep\"; b=\"$1/$4\"; \
-read -r n l || exit 98; case $n:$l in :*|*:|*[!0-9:]*) exit 98;; esac; \
+const RECEIVE_DELTA: &str = "p=\"$1/.partial-$2\"; m=\"$p.hippo.json\"; k=\"$p.keep\"; x=\"$p.drop\"; \
+b=\"$1/$4\"; r=\"$1/.next-$4\"; \
+read -r n l d || exit 98; case $n:$l:$d in :*|*::*|*:|*[!0-9:]*) exit 98;; esac; \
 [ -d \"$b\" ] || exit 5; \
-rm -rf -- \"$p\" && mkdir -p -- \"$p\" || exit 1; \
-head -c \"$n\" | gzip -dc > \"$m\" && head -c \"$l\" | gzip -dc > \"$k\" || exit 1; \
-if [ \"$5\" = copy ]; then o=-p; else o=-l; fi; \
+rm -rf -- \"$p\" || exit 1; \
+head -c \"$n\" | gzip -dc > \"$m\" && head -c \"$l\" | gzip -dc > \"$k\" && head -c \"$d\" | gzip -dc > \"$x\" || exit 1; \
+if [ \"$5\" != copy ] && [ -d \"$r\" ] && mv -T -- \"$r\" \"$p\" 2> /dev/null; then \
+if ! (cd -- \"$p\" && xargs -0 -r rm -rf -- < \"$x\"); then rm -rf -- \"$p\" \"$m\" \"$k\" \"$x\"; exit 6; fi; \
+else mkdir -p -- \"$p\" || exit 1; if [ \"$5\" = copy ]; then o=-p; else o=-l; fi; \
 if ! (cd -- \"$b\" && xargs -0 -r cp -P $o --parents -t \"$p\" -- < \"$k\"); then \
-rm -rf -- \"$p\" \"$m\" \"$k\"; exit 6; fi; rm -f -- \"$k\"; \
+rm -rf -- \"$p\" \"$m\" \"$k\" \"$x\"; exit 6; fi; fi; rm -f -- \"$k\" \"$x\"; \
 if [ \"$3\" = zstd ]; then tar -x -I zstd -pf - -C \"$p\"; else tar -xzpf - -C \"$p\"; fi; \
 c=$?; [ \"$c\" -eq 0 ] || exit \"$c\"; \
 s=$(cd -- \"$p\" && find . -mindepth 1 \\( -type f -printf \"f %m %s %T@ %p\\0\" \\) \
@@ -487,13 +490,21 @@ v=\"$1/$2\"; if [ -e \"$v\" ] || [ -L \"$v\" ]; then rm -rf -- \"$v\" || exit 1;
 mv -T -- \"$p\" \"$v\" || exit 1; exec mv -f -- \"$m\" \"$1/.$2.hippo.json\"";
 
 /// Receives a version as a delta from the version `base` (a folder of `versions_dir`, normally
-/// the live one) in one command. Stdin: [`delta_input`]'s framing line, the manifest and the
-/// keep list (NUL-ended paths of regular files to take from the base), each gzip-compressed
-/// (2,000 paths and hashes are ~400 KB plain), then the delta archive
-/// (`codec`). In `<versions_dir>/.partial-<version>` (emptied first): the kept files are hard
-/// links to the base's (`cp -l`) or, with `copy` as `link_mode`, copies keeping mode and times
-/// (`cp -p`); then the archive is unpacked (directories, symlinks, new and changed files: each
-/// a new file, never written through a link). The folder is then listed (`find -printf`, see
+/// the live one) in one command. Stdin: [`delta_input`]'s framing line, the manifest, the
+/// keep list (NUL-ended paths of regular files to take from the base) and the drop list
+/// (NUL-ended paths of the base not taken as they are), each gzip-compressed (2,000 paths and
+/// hashes are ~400 KB plain), then the delta archive (`codec`).
+///
+/// The new folder `<versions_dir>/.partial-<version>` (emptied first) starts as one of:
+/// - the base's **spare** `<versions_dir>/.next-<base>` when it is there and `link_mode` is not
+///   `copy`: hard links to every regular file of the base's manifest, made on the host after
+///   the release that made the base live ([`clean_versions`]); the drop list's paths are removed
+///   from it (files changed or gone, directories gone). The spare is used up (renamed);
+/// - otherwise the keep list's files, hard-linked from the base (`cp -l`) or, with `copy`,
+///   copied keeping mode and times (`cp -p`).
+///
+/// Then the archive is unpacked (directories, symlinks, new and changed files: each a new
+/// file, never written through a link). The folder is then listed (`find -printf`, see
 /// `delta::listing`) and the listing's sha256 must equal `listing_sha256`; only then is it
 /// renamed into place with its manifest, as in [`receive_version`].
 ///
@@ -517,31 +528,75 @@ pub fn receive_delta(
         .arg(listing_sha256)
 }
 
-/// The framing line [`receive_delta`] reads: the (compressed) manifest's and keep list's lengths.
-pub fn delta_input(manifest: &[u8], keep_list: &[u8]) -> Vec<u8> {
-    format!("{} {}\n", manifest.len(), keep_list.len()).into_bytes()
+/// The framing line [`receive_delta`] reads: the (compressed) manifest's, keep list's and drop
+/// list's lengths.
+pub fn delta_input(manifest: &[u8], keep_list: &[u8], drop_list: &[u8]) -> Vec<u8> {
+    format!(
+        "{} {} {}\n",
+        manifest.len(),
+        keep_list.len(),
+        drop_list.len()
+    )
+    .into_bytes()
 }
 
 const CLEAN_VERSIONS: &str = "export LC_ALL=C; [ -d \"$1\" ] || exit 0; cd -- \"$1\" || exit 1; \
-k=$2; shift 2; [ \"$k\" -ge 1 ] 2> /dev/null || k=1; n=0; \
-for d in *; do if [ -d \"$d\" ] && [ ! -L \"$d\" ]; then n=$((n+1)); fi; done; i=0; \
+k=$2; s=$3; shift 3; [ \"$k\" -ge 1 ] 2> /dev/null || k=1; l=; \
+if [ -n \"$s\" ] && [ -d \"$s\" ] && [ ! -L \"$s\" ] && read -r n; then case $n in \"\"|*[!0-9]*) ;; *) \
+l=\".next-$s.list.$$\"; head -c \"$n\" | gzip -dc > \"$l\" 2> /dev/null || { rm -f -- \"$l\"; l=; };; esac; fi; \
+n=0; for d in *; do if [ -d \"$d\" ] && [ ! -L \"$d\" ]; then n=$((n+1)); fi; done; i=0; \
 for d in *; do [ -d \"$d\" ] && [ ! -L \"$d\" ] || continue; i=$((i+1)); \
 [ \"$i\" -le $((n-k)) ] || break; \
 for p in \"$@\"; do [ \"$d\" = \"$p\" ] && continue 2; done; \
-rm -rf -- \"$d\" \".$d.hippo.json\" || exit 1; printf \"%s\\n\" \"$d\"; done; exit 0";
+rm -f -- \".$d.hippo.json\" || exit 1; \
+mv -T -- \"$d\" \".hippo-gone-$d\" 2> /dev/null || rm -rf -- \"$d\" || exit 1; printf \"%s\\n\" \"$d\"; done; \
+( trap \"\" HUP; for x in .next-*; do [ -e \"$x\" ] || continue; \
+if [ -z \"$s\" ] || { [ \"$x\" != \".next-$s\" ] && [ \"$x\" != \"$l\" ]; }; then nice -n 19 rm -rf -- \"$x\"; fi; done; \
+if [ -n \"$l\" ]; then t=\".next-$s.tmp.$$\"; \
+if [ -e \".next-$s\" ] || ! mkdir -- \"$t\" \
+|| ! (cd -- \"$s\" && exec nice -n 19 xargs -0 -r cp -P -l --parents -t \"../$t\" --) < \"$l\" \
+|| ! mv -T -- \"$t\" \".next-$s\" 2> /dev/null; then rm -rf -- \"$t\"; fi; rm -f -- \"$l\"; fi; \
+for g in .hippo-gone-*; do [ -d \"$g\" ] && nice -n 19 rm -rf -- \"$g\"; done \
+) < /dev/null > /dev/null 2>&1 & exit 0";
 
 /// Cleanup in one command: keeps the `keep` newest version folders of `versions_dir` (names
-/// sort by time, compared bytewise) and every folder named in `protect`; removes the others
-/// with their manifests and prints each removed name on a line. The same rule as
-/// [`crate::cleanup::to_remove`]. Dot-folders (partial unpacks) are not versions. Exit 0
-/// (nothing to do when the folder does not exist); 1 if it cannot be entered or a removal fails.
-pub fn clean_versions(versions_dir: &str, keep: usize, protect: &[&str]) -> RemoteCommand {
+/// sort by time, compared bytewise) and every folder named in `protect`; takes the others out
+/// of the way at once (renamed to `.hippo-gone-<name>`, their manifests removed) and prints
+/// each one's name on a line. The same rule as [`crate::cleanup::to_remove`]. Dot-folders
+/// (partial unpacks, spares) are not versions.
+///
+/// The slow part runs after the command has answered, on the host, at the lowest CPU priority
+/// (`nice -n 19`), detached from the channel: the renamed folders are deleted, spares other
+/// than `spare`'s are removed, and when `spare` (a version folder, normally the one just made
+/// live) is not empty and stdin carries [`clean_input`] (the gzip-compressed, NUL-ended list
+/// of that version's regular files, from its manifest), the spare `.next-<spare>` is made:
+/// a hard link to each of those files, for the next release's delta ([`receive_delta`]). It is
+/// made in `.next-<spare>.tmp.<pid>` and renamed when complete, so a half-made spare is never
+/// used. No `spare`: every spare goes (the live version changed to one Hippo has no list of).
+///
+/// Exit 0 (nothing to do when the folder does not exist); 1 if it cannot be entered or a
+/// folder can be neither renamed nor removed.
+pub fn clean_versions(
+    versions_dir: &str,
+    keep: usize,
+    spare: &str,
+    protect: &[&str],
+) -> RemoteCommand {
     protect.iter().fold(
         RemoteCommand::script(CLEAN_VERSIONS)
             .arg(versions_dir)
-            .arg(keep.to_string()),
+            .arg(keep.to_string())
+            .arg(spare),
         |c, p| c.arg(*p),
     )
+}
+
+/// What [`clean_versions`] reads on stdin when it makes a spare: a line with the length of the
+/// gzip-compressed NUL-ended file list, then the list.
+pub fn clean_input(files_gz: &[u8]) -> Vec<u8> {
+    let mut out = format!("{}\n", files_gz.len()).into_bytes();
+    out.extend_from_slice(files_gz);
+    out
 }
 
 /// Prints a file (a base manifest, when the worker has not seen it in this run). Exit 1 if
@@ -1183,12 +1238,18 @@ mod tests {
             format!("sh -c {} sh /srv/v 'r 1' zstd", q(RECEIVE_VERSION))
         );
         assert_eq!(
-            clean_versions("/srv/v", 5, &["r1", PWNED]).render(),
+            clean_versions("/srv/v", 5, "", &["r1", PWNED]).render(),
             format!(
-                "sh -c {} sh /srv/v 5 r1 '$(touch /tmp/pwned)'",
+                "sh -c {} sh /srv/v 5 '' r1 '$(touch /tmp/pwned)'",
                 q(CLEAN_VERSIONS)
             )
         );
+        assert_eq!(
+            clean_versions("/srv/v", 2, "r 1", &["r 1"]).render(),
+            format!("sh -c {} sh /srv/v 2 'r 1' 'r 1'", q(CLEAN_VERSIONS))
+        );
+        assert_eq!(clean_input(b"xyz"), b"3\nxyz");
+        assert_eq!(delta_input(b"ab", b"c", b""), b"2 1 0\n");
         assert_eq!(
             read_file("/srv/v/.r1.hippo.json").render(),
             "cat -- /srv/v/.r1.hippo.json"
@@ -1320,7 +1381,7 @@ mod tests {
             std::fs::create_dir_all(v.join(".partial-a0")).expect("mkdir");
             std::fs::write(v.join("file"), "").expect("write");
             let (code, out, err) = sh(
-                &clean_versions(&v.display().to_string(), keep, protect).render(),
+                &clean_versions(&v.display().to_string(), keep, "", protect).render(),
                 b"",
             );
             assert_eq!(code, 0, "{err}");
@@ -1337,9 +1398,19 @@ mod tests {
                 assert_eq!(!v.join(format!(".{n}.hippo.json")).exists(), gone, "{n}");
             }
             assert!(v.join(".partial-a0").exists());
+            // The removed folders were renamed at once and are deleted after the answer.
+            let started = std::time::Instant::now();
+            while std::fs::read_dir(&v)
+                .expect("read_dir")
+                .flatten()
+                .any(|e| e.file_name().to_string_lossy().starts_with(".hippo-gone-"))
+            {
+                assert!(started.elapsed() < std::time::Duration::from_secs(20));
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
         }
         assert_eq!(
-            sh(&clean_versions("/nonexistent/x", 2, &[]).render(), b""),
+            sh(&clean_versions("/nonexistent/x", 2, "", &[]).render(), b""),
             (0, String::new(), String::new())
         );
     }

@@ -154,7 +154,7 @@ async fn steps(deps: &Arc<Deps>, run: &Run, setup: &SshSetup, lease: &Lease) -> 
     if !switched {
         switch_all(deps, run, lease, &mut hosts).await?;
     }
-    cleanup::run(run, setup, &mut hosts).await;
+    cleanup::run(run, setup, &mut hosts, None).await;
     outcome::record(db, run, &hosts).await;
     outcome::verdict(&outcome::named(&hosts))
 }

@@ -13,6 +13,13 @@
 //! - anything else in the base (removed files, what a hook left in the folder) is simply not
 //!   taken.
 //!
+//! When the host has a **spare** of the base (`.next-<base>`: hard links to every regular file
+//! of the base's manifest, made on the host after the release that made the base live, see
+//! `commands::clean_versions`), the folder starts as that spare instead, and the [`Plan::drop`]
+//! paths are removed from it first: regular files of the base that are not kept, and
+//! directories of the base that are not directories in the new tree. What is left is exactly
+//! the keep list's files, as if they had just been linked (the check below is the same).
+//!
 //! Before the folder is renamed into place the host lists it (type, mode, size, mtime of files;
 //! mode of directories; target of symlinks) and compares the hash of that listing with
 //! [`Plan::listing_sha256`]. A base file that was changed in place shows in its size or mtime;
@@ -48,6 +55,9 @@ pub struct Plan {
     pub keep: Vec<String>,
     /// Paths the delta archive carries (directories, symlinks, new and changed files).
     pub send: Vec<String>,
+    /// Paths to remove from the base's spare: its regular files that are not kept, its
+    /// directories that are not directories in the new tree.
+    pub drop: Vec<String>,
     /// New or changed regular files (what "delta: N files" counts) and their bytes.
     pub changed_files: u64,
     pub changed_bytes: u64,
@@ -65,16 +75,29 @@ impl Plan {
     }
 }
 
+/// Whether `path` stays inside the version folder: relative, no `.` or `..` component, no
+/// empty one. Manifests read from a host are the host's data; a path that is not plain is never
+/// kept or dropped (so it is sent, or the check fails and the host gets the full archive).
+fn plain(path: &str) -> bool {
+    !path.is_empty()
+        && !path.starts_with('/')
+        && path
+            .split('/')
+            .all(|c| !c.is_empty() && c != "." && c != "..")
+}
+
 /// The plan for a host whose base is `base`. Files of the base without a recorded mtime
 /// (manifests written before deltas existed) are never kept.
-pub fn plan(new: &[ManifestEntry], base: &[ManifestEntry]) -> Plan {
-    let base: HashMap<&str, &ManifestEntry> = base.iter().map(|e| (e.path.as_str(), e)).collect();
+pub fn plan(new: &[ManifestEntry], base_entries: &[ManifestEntry]) -> Plan {
+    let base: HashMap<&str, &ManifestEntry> =
+        base_entries.iter().map(|e| (e.path.as_str(), e)).collect();
     let mut keep = Vec::new();
     let mut send = Vec::new();
     let mut manifest = Vec::with_capacity(new.len());
     let (mut changed_files, mut changed_bytes) = (0u64, 0u64);
     for e in new {
         let kept = e.kind == EntryKind::File
+            && plain(&e.path)
             && base.get(e.path.as_str()).is_some_and(|b| {
                 b.kind == EntryKind::File
                     && b.sha256.is_some()
@@ -99,10 +122,28 @@ pub fn plan(new: &[ManifestEntry], base: &[ManifestEntry]) -> Plan {
             manifest.push(e.clone());
         }
     }
+    let kept: std::collections::HashSet<&str> = keep.iter().map(String::as_str).collect();
+    let new_dirs: std::collections::HashSet<&str> = new
+        .iter()
+        .filter(|e| e.kind == EntryKind::Dir)
+        .map(|e| e.path.as_str())
+        .collect();
+    let drop = base_entries
+        .iter()
+        .filter(|b| plain(&b.path))
+        .filter(|b| match b.kind {
+            EntryKind::File => !kept.contains(b.path.as_str()),
+            EntryKind::Dir => !new_dirs.contains(b.path.as_str()),
+            // A spare holds no symlinks.
+            EntryKind::Symlink => false,
+        })
+        .map(|b| b.path.clone())
+        .collect();
     let listing_sha256 = hex::encode(Sha256::digest(listing(&manifest)));
     Plan {
         keep,
         send,
+        drop,
         changed_files,
         changed_bytes,
         manifest,
@@ -149,10 +190,11 @@ pub fn gzip(data: &[u8]) -> Vec<u8> {
     z.finish().unwrap_or_default()
 }
 
-/// The keep list as `commands::receive_delta` reads it (before [`gzip`]): NUL-ended paths.
-pub fn keep_list(keep: &[String]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(keep.iter().map(|k| k.len() + 1).sum());
-    for k in keep {
+/// A path list as `commands::receive_delta` (keep and drop lists) and
+/// `commands::clean_versions` (a spare's files) read it, before [`gzip`]: NUL-ended paths.
+pub fn path_list<S: AsRef<str>>(paths: &[S]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(paths.iter().map(|k| k.as_ref().len() + 1).sum());
+    for k in paths.iter().map(AsRef::as_ref) {
         out.extend_from_slice(k.as_bytes());
         out.push(0);
     }
@@ -247,7 +289,7 @@ mod tests {
             listing(&m),
             b"d 755 ./a\0f 4755 3 1700000000.0000000000 ./b c\0l ./l ../x y\0".to_vec()
         );
-        assert_eq!(keep_list(&["a".into(), "b c".into()]), b"a\0b c\0".to_vec());
+        assert_eq!(path_list(&["a", "b c"]), b"a\0b c\0".to_vec());
     }
 
     /// Runs a rendered command with `sh -c`, feeding `stdin`; (exit code, stderr).
@@ -334,10 +376,12 @@ mod tests {
         let archive = dir.path().join("d.tar.zst");
         build_archive_with(src, &FileFilter::all(), &archive, Codec::Zstd, Some(&only)).unwrap();
         let m = gzip(&manifest_json(&p.manifest));
-        let k = gzip(&keep_list(&p.keep));
-        let mut input = commands::delta_input(&m, &k);
+        let k = gzip(&path_list(&p.keep));
+        let d = gzip(&path_list(&p.drop));
+        let mut input = commands::delta_input(&m, &k, &d);
         input.extend_from_slice(&m);
         input.extend_from_slice(&k);
+        input.extend_from_slice(&d);
         input.extend_from_slice(&std::fs::read(&archive).unwrap());
         let cmd =
             commands::receive_delta(versions, name, Codec::Zstd, base, mode, &p.listing_sha256);
@@ -420,5 +464,149 @@ mod tests {
         // A base that is gone.
         let (code, _, _) = send_delta(&versions, "v4", "nope", &m3.files, s, "hardlink");
         assert_eq!(code, commands::DELTA_NO_BASE);
+    }
+
+    /// Makes the spare of `version` the way cleanup does (the detached part included) and
+    /// waits for it.
+    fn make_spare(versions: &str, version: &str, files: &[ManifestEntry]) {
+        use crate::commands;
+        let list: Vec<&str> = files
+            .iter()
+            .filter(|e| e.kind == EntryKind::File)
+            .map(|e| e.path.as_str())
+            .collect();
+        let input = commands::clean_input(&gzip(&path_list(&list)));
+        let (code, err) = sh(
+            &commands::clean_versions(versions, 5, version, &[version]).render(),
+            &input,
+        );
+        assert_eq!(code, 0, "{err}");
+        let spare = std::path::Path::new(versions).join(format!(".next-{version}"));
+        let started = std::time::Instant::now();
+        while !spare.exists() {
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(20),
+                "no spare of {version}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
+    #[test]
+    fn a_spare_made_after_a_release_becomes_the_next_delta_and_leaves_the_live_version_alone() {
+        use crate::package::{FileFilter, manifest};
+        use std::os::unix::fs::{MetadataExt, PermissionsExt, symlink};
+        let host = tempfile::tempdir().unwrap();
+        let versions = host.path().join("it's versions").display().to_string();
+        let v = |n: &str| std::path::Path::new(&versions).join(n);
+        let src = tempfile::tempdir().unwrap();
+        let s = src.path();
+        std::fs::create_dir_all(s.join("app/lib")).unwrap();
+        std::fs::create_dir_all(s.join("old/deep")).unwrap();
+        for i in 0..20 {
+            std::fs::write(s.join(format!("app/lib/f{i}.txt")), format!("file {i}\n")).unwrap();
+        }
+        std::fs::write(s.join("old/deep/x.txt"), "gone soon\n").unwrap();
+        std::fs::write(s.join("index.html"), "v1\n").unwrap();
+        std::fs::write(s.join("tool.sh"), "#!/bin/sh\n").unwrap();
+        std::fs::write(s.join("becomes-dir"), "a file\n").unwrap();
+        // v1: a delta from an empty base is a full copy through the same path.
+        std::fs::create_dir_all(v("v0")).unwrap();
+        let (code, err, p1) = send_delta(&versions, "v1", "v0", &[], s, "hardlink");
+        assert_eq!(code, 0, "{err}");
+        make_spare(&versions, "v1", &p1.manifest);
+        assert_eq!(
+            ino(&v(".next-v1/app/lib/f3.txt")),
+            ino(&v("v1/app/lib/f3.txt"))
+        );
+
+        // v2: a changed file, a removed directory tree, an exec bit, a file turned into a
+        // directory and one into a symlink.
+        std::fs::write(s.join("index.html"), "v2\n").unwrap();
+        std::fs::remove_dir_all(s.join("old")).unwrap();
+        std::fs::set_permissions(s.join("tool.sh"), std::fs::Permissions::from_mode(0o755))
+            .unwrap();
+        std::fs::remove_file(s.join("becomes-dir")).unwrap();
+        std::fs::create_dir(s.join("becomes-dir")).unwrap();
+        std::fs::remove_file(s.join("app/lib/f0.txt")).unwrap();
+        symlink("f1.txt", s.join("app/lib/f0.txt")).unwrap();
+        let (code, err, p2) = send_delta(&versions, "v2", "v1", &p1.manifest, s, "hardlink");
+        assert_eq!(code, 0, "{err}");
+        assert!(!v(".next-v1").exists(), "the spare is used up");
+        assert_eq!(tree(&v("v2")), tree(s));
+        assert_eq!(ino(&v("v2/app/lib/f3.txt")), ino(&v("v1/app/lib/f3.txt")));
+        assert_ne!(ino(&v("v2/index.html")), ino(&v("v1/index.html")));
+        // The live version (v1) is untouched.
+        assert_eq!(std::fs::read_to_string(v("v1/index.html")).unwrap(), "v1\n");
+        assert_eq!(
+            std::fs::read_to_string(v("v1/old/deep/x.txt")).unwrap(),
+            "gone soon\n"
+        );
+        assert_eq!(
+            std::fs::read_to_string(v("v1/becomes-dir")).unwrap(),
+            "a file\n"
+        );
+        assert!(
+            !std::fs::symlink_metadata(v("v1/app/lib/f0.txt"))
+                .unwrap()
+                .is_symlink()
+        );
+        assert_eq!(
+            std::fs::metadata(v("v1/tool.sh"))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777,
+            0o644
+        );
+
+        // A spare whose base was edited in place since (the shared inode shows it): refused,
+        // nothing left behind, the spare gone.
+        make_spare(&versions, "v2", &p2.manifest);
+        std::fs::write(v("v2/app/lib/f5.txt"), "edited on the host\n").unwrap();
+        std::fs::write(s.join("index.html"), "v3\n").unwrap();
+        let (code, _, _) = send_delta(&versions, "v3", "v2", &p2.manifest, s, "hardlink");
+        assert_eq!(code, crate::commands::DELTA_MISMATCH);
+        assert!(!v("v3").exists() && !v(".partial-v3").exists() && !v(".next-v2").exists());
+
+        // With `copy` a spare is never used: new inodes.
+        std::fs::write(v("v2/app/lib/f5.txt"), "file 5\n").unwrap();
+        // Whole seconds, as tar leaves them (the listing prints `<secs>.0000000000`).
+        let touched = std::process::Command::new("touch")
+            .args(["-m", "-d", "@1700000000"])
+            .arg(v("v2/app/lib/f5.txt"))
+            .status()
+            .unwrap();
+        assert!(touched.success());
+        let fixed = manifest(&v("v2"), &FileFilter::all()).unwrap();
+        make_spare(&versions, "v2", &fixed);
+        let (code, err, _) = send_delta(&versions, "v3", "v2", &fixed, s, "copy");
+        assert_eq!(code, 0, "{err}");
+        assert_eq!(tree(&v("v3")), tree(s));
+        assert_ne!(ino(&v("v3/app/lib/f3.txt")), ino(&v("v2/app/lib/f3.txt")));
+        assert!(v(".next-v2").exists(), "a copy leaves the spare alone");
+        fn ino(p: &std::path::Path) -> u64 {
+            std::fs::metadata(p).unwrap().ino()
+        }
+    }
+
+    #[test]
+    fn only_plain_paths_are_kept_or_dropped() {
+        let base = vec![
+            file("../x", "s", 0o644, 1),
+            file("/etc/y", "s", 0o644, 1),
+            file("a/./b", "s", 0o644, 1),
+            file("ok", "s", 0o644, 1),
+            file("gone", "s", 0o644, 1),
+        ];
+        let new = vec![
+            file("../x", "s", 0o644, 2),
+            file("/etc/y", "s", 0o644, 2),
+            file("a/./b", "s", 0o644, 2),
+            file("ok", "s", 0o644, 2),
+        ];
+        let p = plan(&new, &base);
+        assert_eq!(p.keep, vec!["ok"]);
+        assert_eq!(p.drop, vec!["gone"]);
     }
 }

@@ -335,11 +335,12 @@ fn send_delta(
 ) -> Result<Result<u64, String>, String> {
     use std::io::Read;
     let file = std::fs::File::open(archive).map_err(|e| format!("cannot open the delta: {e}"))?;
-    let head = commands::delta_input(&d.manifest_gz, &d.keep_gz);
+    let head = commands::delta_input(&d.manifest_gz, &d.keep_gz, &d.drop_gz);
     let mut input = head
         .as_slice()
         .chain(d.manifest_gz.as_slice())
         .chain(d.keep_gz.as_slice())
+        .chain(d.drop_gz.as_slice())
         .chain(file);
     let link_mode = match mode {
         crate::delta::DeltaMode::Copy => "copy",

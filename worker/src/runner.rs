@@ -402,6 +402,11 @@ async fn stages(
         }
     };
     let before_release = run.release.kind == ReleaseKind::Release;
+    // Cleanup has each host make the spare of the new version for the next delta.
+    let spare = match &payload {
+        Payload::Archive(ship) => ship.spare_list().map(Arc::new),
+        Payload::Existing(_) => None,
+    };
 
     let mut hosts = prepare::run(run, &setup, payload, before_release).await;
     outcome::record(db, run, &hosts).await;
@@ -429,7 +434,7 @@ async fn stages(
     switched?;
     cancel::note_if_late(run);
 
-    cleanup::run(run, &setup, &mut hosts).await;
+    cleanup::run(run, &setup, &mut hosts, spare).await;
     outcome::record(db, run, &hosts).await;
     after.prune = Some(run.spec.keep_versions as usize);
 

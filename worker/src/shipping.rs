@@ -46,10 +46,12 @@ pub struct Shipment {
 /// A delta from one base, and its archives per codec.
 pub struct Delta {
     pub plan: Plan,
-    /// The manifest written beside the new version on such a host, and the keep list, both
-    /// gzip-compressed as `commands::receive_delta` reads them.
+    /// The manifest written beside the new version on such a host, the keep list and the drop
+    /// list (for a host with a spare of the base), gzip-compressed as
+    /// `commands::receive_delta` reads them.
     pub manifest_gz: Vec<u8>,
     pub keep_gz: Vec<u8>,
+    pub drop_gz: Vec<u8>,
     archives: Mutex<HashMap<Codec, Shared<Result<PathBuf, String>>>>,
 }
 
@@ -92,6 +94,22 @@ impl Shipment {
         } else {
             Codec::Gzip
         }
+    }
+
+    /// What cleanup sends a host to make the spare of this version (`commands::clean_input`'s
+    /// list: the version's regular files, gzip-compressed), or `None` when the config's delta
+    /// is not `hardlink` (a spare of copies would double the disk used; with `off` it is never
+    /// used).
+    pub fn spare_list(&self) -> Option<Vec<u8>> {
+        (self.mode == DeltaMode::Hardlink).then(|| {
+            let files: Vec<&str> = self
+                .entries
+                .iter()
+                .filter(|e| e.kind == package::EntryKind::File)
+                .map(|e| e.path.as_str())
+                .collect();
+            delta::gzip(&delta::path_list(&files))
+        })
     }
 
     /// Regular files and their bytes in the new version.
@@ -182,7 +200,8 @@ impl Shipment {
             }
             Some(Arc::new(Delta {
                 manifest_gz: delta::gzip(&self.manifest_json(&plan.manifest, "delta")),
-                keep_gz: delta::gzip(&delta::keep_list(&plan.keep)),
+                keep_gz: delta::gzip(&delta::path_list(&plan.keep)),
+                drop_gz: delta::gzip(&delta::path_list(&plan.drop)),
                 plan,
                 archives: Mutex::default(),
             }))

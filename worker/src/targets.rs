@@ -184,13 +184,23 @@ impl Target {
 
     /// Runs a short command; returns its exit code and stdout lines (stderr lines become events).
     pub fn query(&self, cmd: &RemoteCommand) -> Result<(i32, Vec<String>), String> {
+        self.query_with(cmd, &[])
+    }
+
+    /// [`Target::query`] with `input` on the command's stdin (none when empty).
+    pub fn query_with(
+        &self,
+        cmd: &RemoteCommand,
+        input: &[u8],
+    ) -> Result<(i32, Vec<String>), String> {
+        let mut stdin = input;
         let mut out = Vec::new();
         let name = self.host.name.clone();
         let code = self
             .sess()
             .run_watched(
                 cmd,
-                None,
+                (!input.is_empty()).then_some(&mut stdin as &mut dyn Read),
                 fleet::COMMAND_LIMITS,
                 &mut |s, line| match s {
                     OutputStream::Stdout => out.push(line.to_owned()),
@@ -209,7 +219,17 @@ impl Target {
 
     /// Runs a short command that must succeed; `what` names it in the error.
     pub fn must(&self, what: &str, cmd: &RemoteCommand) -> Result<Vec<String>, String> {
-        match self.query(cmd)? {
+        self.must_with(what, cmd, &[])
+    }
+
+    /// [`Target::must`] with `input` on the command's stdin (none when empty).
+    pub fn must_with(
+        &self,
+        what: &str,
+        cmd: &RemoteCommand,
+        input: &[u8],
+    ) -> Result<Vec<String>, String> {
+        match self.query_with(cmd, input)? {
             (0, out) => Ok(out),
             (code, _) => Err(format!("{what} failed with exit code {code}")),
         }

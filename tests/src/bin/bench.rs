@@ -379,7 +379,7 @@ fn run_release(h: &Hippo, rid: i64) -> anyhow::Result<Timed> {
     let cpu0 = machine_cpu_secs();
     let t0 = Instant::now();
     let queued = post(h, &format!("/api/releases/{rid}/run"), &Value::Null, 200)?;
-    ensure!(queued["status"] == "queued", "run: {queued}");
+    ensure!(hippo_e2e::hippo::queued_or_past(&queued), "run: {queued}");
     let events = h.events(rid, None, Duration::from_secs(900))?;
     let secs = t0.elapsed().as_secs_f64();
     let cpu_secs = machine_cpu_secs() - cpu0;
@@ -575,6 +575,23 @@ fn quiet(pid: u32) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Waits (not timed, at most 15 s) until the whole machine has been nearly idle (under 10 % of
+/// one core) for 200 ms: after a release's end the hosts finish work in the background at the
+/// lowest priority (deleting old versions, making the next delta's spare), which must not land
+/// in the next measurement (nor in a baseline's).
+fn machine_quiet() {
+    let t0 = Instant::now();
+    let mut last = machine_cpu_secs();
+    while t0.elapsed() < Duration::from_secs(15) {
+        std::thread::sleep(Duration::from_millis(200));
+        let now = machine_cpu_secs();
+        if now - last < 0.02 {
+            return;
+        }
+        last = now;
+    }
+}
+
 /// Flushes dirty pages (not timed), so that one measurement's writeback does not slow the next.
 fn settle() -> anyhow::Result<()> {
     let st = Command::new("sync").status().context("running sync")?;
@@ -671,8 +688,6 @@ struct Bench {
     ssh: Ssh,
     tarball: PathBuf,
     config_id: i64,
-    /// The config as created; [`Bench::set_delta`] changes its `delta` setting.
-    config_body: Value,
     archive_bytes: u64,
     _scratch: tempfile::TempDir,
 }
@@ -770,7 +785,6 @@ impl Bench {
             network,
             hippo,
             config_id: id(&config)?,
-            config_body,
             ssh: Ssh {
                 key: scratch.path().join("id_ed25519"),
             },
@@ -779,18 +793,6 @@ impl Bench {
             repo,
             _scratch: scratch,
         })
-    }
-
-    /// Sets the config's `delta` (`off`: the full archive to every host, as a first release
-    /// sends; `hardlink`: the default, a redeploy sends only changes). Not timed.
-    fn set_delta(&self, mode: &str) -> anyhow::Result<()> {
-        let mut body = self.config_body.clone();
-        body["delta"] = json!(mode);
-        let (s, got) = self
-            .hippo
-            .put(&format!("/api/release-configs/{}", self.config_id), &body);
-        ensure!(s == 200, "PUT config (delta {mode}): {s} {got}");
-        Ok(())
     }
 
     /// One full release (delta off) from a second Hippo started with `HIPPO_ZSTD=0` (gzip to
@@ -870,7 +872,6 @@ impl Bench {
     /// log in afresh every time, as a script would).
     fn warm_up(&self) -> anyhow::Result<()> {
         step!("warm-up release (not timed)");
-        self.set_delta("off")?;
         let commit = self.repo.commit_version("warm-up\n")?;
         hippo_release(
             &self.hippo,
@@ -880,10 +881,29 @@ impl Bench {
         Ok(())
     }
 
-    /// Before a timed measurement: Hippo idle, dirty pages flushed.
+    /// Before a timed measurement: Hippo and the hosts idle, dirty pages flushed.
     fn settle(&self) -> anyhow::Result<()> {
         quiet(self.hippo.pid())?;
+        machine_quiet();
         settle()
+    }
+
+    /// Removes the manifest beside every version on every host (not timed): no host then has
+    /// a usable base, so the next release sends the full archive everywhere — what a first
+    /// release with the default settings does — and, like any release with `delta:
+    /// hardlink`, leaves each host making a spare for the one after.
+    fn forget_bases(&self) -> anyhow::Result<()> {
+        for host in &self.hosts {
+            let dir = host_path(host, VERSIONS)?;
+            for e in std::fs::read_dir(&dir).with_context(|| format!("{}", dir.display()))? {
+                let name = e?.file_name();
+                let name = name.to_string_lossy();
+                if name.starts_with('.') && name.ends_with(".hippo.json") {
+                    std::fs::remove_file(dir.join(&*name))?;
+                }
+            }
+        }
+        Ok(())
     }
 
     fn first_host(&self) -> anyhow::Result<&TestHost> {
@@ -896,9 +916,10 @@ impl Bench {
         let n = self.hosts.len();
         let h = &self.hippo;
 
-        // Hippo: release of a new commit (timed), the whole tree to every host (`delta: off`;
-        // with the default every release after the first would be a delta).
-        self.set_delta("off")?;
+        // Hippo: release of a new commit (timed), the whole tree to every host: the default
+        // settings, the hosts' bases forgotten first (with a base every release after the
+        // first would be a delta).
+        self.forget_bases()?;
         let content_a = format!("run {run} release\n");
         let commit_a = self.repo.commit_version(&content_a)?;
         self.settle()?;
@@ -924,7 +945,6 @@ impl Bench {
 
         // Hippo: a second release that changes one file (timed), then a rollback to the first
         // (timed).
-        self.set_delta("hardlink")?;
         let content_b = format!("run {run} second release\n");
         let commit_b = self.repo.commit_version(&content_b)?;
         self.settle()?;
