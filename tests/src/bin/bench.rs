@@ -1633,6 +1633,7 @@ mod scale {
                 &hippo,
                 &json!({"config_id": config, "name": format!("fleet {n}"), "branch": "main", "commit": commit}),
             )?;
+            machine_quiet();
             settle()?;
             reset_peak_rss(hippo.pid())?;
             step!("Hippo: releasing to {n} hosts");
@@ -1658,6 +1659,7 @@ mod scale {
             let script = format!(
                 "mkdir -p {dir} && tar -xzf - -C {dir} && ln -sfn {dir} /srv/scale/tmp && mv -Tf /srv/scale/tmp /srv/scale/current"
             );
+            machine_quiet();
             settle()?;
             step!("OpenSSH streaming: releasing to {n} hosts");
             let ssh_secs = on_all_hosts(&ends[..n], |h| {
