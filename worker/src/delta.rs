@@ -389,6 +389,14 @@ mod tests {
         (code, err, p)
     }
 
+    /// `app/lib/f0.txt` … `f19.txt` under `s`: the files a delta keeps.
+    fn twenty_files(s: &std::path::Path) {
+        std::fs::create_dir_all(s.join("app/lib")).unwrap();
+        for i in 0..20 {
+            std::fs::write(s.join(format!("app/lib/f{i}.txt")), format!("file {i}\n")).unwrap();
+        }
+    }
+
     #[test]
     fn a_delta_on_a_host_reproduces_the_tree_exactly_or_refuses() {
         use crate::commands::{self, Codec};
@@ -399,10 +407,7 @@ mod tests {
         let v = |n: &str| std::path::Path::new(&versions).join(n);
         let src = tempfile::tempdir().unwrap();
         let s = src.path();
-        std::fs::create_dir_all(s.join("app/lib")).unwrap();
-        for i in 0..20 {
-            std::fs::write(s.join(format!("app/lib/f{i}.txt")), format!("file {i}\n")).unwrap();
-        }
+        twenty_files(s);
         std::fs::write(s.join("index.html"), "v1\n").unwrap();
         std::fs::write(s.join("removed.txt"), "bye\n").unwrap();
         std::fs::write(s.join("to-link.txt"), "a file\n").unwrap();
@@ -501,11 +506,8 @@ mod tests {
         let v = |n: &str| std::path::Path::new(&versions).join(n);
         let src = tempfile::tempdir().unwrap();
         let s = src.path();
-        std::fs::create_dir_all(s.join("app/lib")).unwrap();
+        twenty_files(s);
         std::fs::create_dir_all(s.join("old/deep")).unwrap();
-        for i in 0..20 {
-            std::fs::write(s.join(format!("app/lib/f{i}.txt")), format!("file {i}\n")).unwrap();
-        }
         std::fs::write(s.join("old/deep/x.txt"), "gone soon\n").unwrap();
         std::fs::write(s.join("index.html"), "v1\n").unwrap();
         std::fs::write(s.join("tool.sh"), "#!/bin/sh\n").unwrap();
