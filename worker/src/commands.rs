@@ -186,7 +186,7 @@ pub fn version_exists(version_dir: &str) -> RemoteCommand {
 
 const SWITCH_LINK: &str = "if [ -e \"$1\" ] && [ ! -L \"$1\" ]; then \
 printf \"hippo: %s exists and is not a symbolic link\\n\" \"$1\" >&2; exit 3; fi; \
-mkdir -p -- \"$(dirname -- \"$1\")\" || exit 1; \
+d=${1%/*}; [ -d \"${d:-/}\" ] || mkdir -p -- \"$d\" || exit 1; \
 ln -sfn -- \"$2\" \"$3\" || exit 1; \
 exec mv -Tf -- \"$3\" \"$1\"";
 
@@ -382,7 +382,7 @@ printf \"link %s\\n\" \"$t\"; elif [ -e \"$1\" ]; then exit 3; else t=; echo nol
 if zstd -V > /dev/null 2>&1; then echo zstd; fi; \
 if [ -n \"$3\" ] && [ -d \"$2/$3\" ]; then echo present; fi; \
 m=\"$2/.${t##*/}.hippo.json\"; \
-if [ -n \"$t\" ] && [ -f \"$m\" ]; then s=$(sha256sum < \"$m\") && printf \"base %s\\n\" \"${s%% *}\"; fi; \
+if [ -n \"$t\" ] && [ -f \"$m\" ]; then printf \"base \"; sha256sum < \"$m\"; fi; \
 exit 0";
 
 /// One look at a host before anything is sent (the first command on a connection): the deploy
@@ -422,7 +422,8 @@ impl ProbeReport {
             } else if l == "present" {
                 r.present = true;
             } else if let Some(h) = l.strip_prefix("base ") {
-                r.base_manifest = Some(h.trim().to_owned());
+                // `sha256sum` prints `<hash>  -`; nothing when it failed.
+                r.base_manifest = h.split_whitespace().next().map(str::to_owned);
             }
         }
         r
@@ -469,22 +470,24 @@ pub const DELTA_NO_BASE: i32 = 5;
 /// expected listing; the partial folder was removed. Send the full archive instead.
 pub const DELTA_MISMATCH: i32 = 6;
 
-const RECEIVE_DELTA: &str = "p=\"$1/.partial-$2\"; m=\"$p.hippo.json\"; k=\"$p.keep\"; x=\"$p.drop\"; \
+const RECEIVE_DELTA: &str = "p=\"$1/.partial-$2\"; m=\"$p.hippo.json\"; x=\"$p.drop\"; \
 b=\"$1/$4\"; r=\"$1/.next-$4\"; \
 read -r n l d || exit 98; case $n:$l:$d in :*|*::*|*:|*[!0-9:]*) exit 98;; esac; \
 [ -d \"$b\" ] || exit 5; \
-rm -rf -- \"$p\" || exit 1; \
-head -c \"$n\" | gzip -dc > \"$m\" && head -c \"$l\" | gzip -dc > \"$k\" && head -c \"$d\" | gzip -dc > \"$x\" || exit 1; \
+if [ -e \"$p\" ] || [ -L \"$p\" ]; then rm -rf -- \"$p\" || exit 1; fi; \
+head -c \"$n\" | gzip -dc > \"$m\" || exit 1; \
 if [ \"$5\" != copy ] && [ -d \"$r\" ] && mv -T -- \"$r\" \"$p\" 2> /dev/null; then \
-if ! (cd -- \"$p\" && xargs -0 -r rm -rf -- < \"$x\"); then rm -rf -- \"$p\" \"$m\" \"$k\" \"$x\"; exit 6; fi; \
-else mkdir -p -- \"$p\" || exit 1; if [ \"$5\" = copy ]; then o=-p; else o=-l; fi; \
-if ! (cd -- \"$b\" && xargs -0 -r cp -P $o --parents -t \"$p\" -- < \"$k\"); then \
-rm -rf -- \"$p\" \"$m\" \"$k\" \"$x\"; exit 6; fi; fi; rm -f -- \"$k\" \"$x\"; \
-if [ \"$3\" = zstd ]; then tar -x -I zstd -pf - -C \"$p\"; else tar -xzpf - -C \"$p\"; fi; \
+head -c \"$l\" > /dev/null && head -c \"$d\" | gzip -dc > \"$x\" && cd -- \"$p\" || exit 1; \
+if ! xargs -0 -r rm -rf -- < \"$x\"; then cd / && rm -rf -- \"$p\" \"$m\" \"$x\"; exit 6; fi; \
+else x=\"$p.keep\"; head -c \"$l\" | gzip -dc > \"$x\" && head -c \"$d\" > /dev/null || exit 1; \
+mkdir -p -- \"$p\" && cd -- \"$p\" || exit 1; if [ \"$5\" = copy ]; then o=-p; else o=-l; fi; \
+if ! (cd -- \"$b\" && exec xargs -0 -r cp -P $o --parents -t \"$p\" -- < \"$x\"); then \
+cd / && rm -rf -- \"$p\" \"$m\" \"$x\"; exit 6; fi; fi; rm -f -- \"$x\"; \
+if [ \"$3\" = zstd ]; then tar -x -I zstd -pf -; else tar -xzpf -; fi; \
 c=$?; [ \"$c\" -eq 0 ] || exit \"$c\"; \
-s=$(cd -- \"$p\" && find . -mindepth 1 \\( -type f -printf \"f %m %s %T@ %p\\0\" \\) \
+s=$(find . -mindepth 1 \\( -type f -printf \"f %m %s %T@ %p\\0\" \\) \
 -o \\( -type d -printf \"d %m %p\\0\" \\) -o \\( -type l -printf \"l %p %l\\0\" \\) \
--o -printf \"? %p\\0\" | LC_ALL=C sort -z | sha256sum); \
+-o -printf \"? %p\\0\" | LC_ALL=C sort -z | sha256sum); cd / || exit 1; \
 if [ \"${s%% *}\" != \"$6\" ]; then rm -rf -- \"$p\" \"$m\"; exit 6; fi; \
 v=\"$1/$2\"; if [ -e \"$v\" ] || [ -L \"$v\" ]; then rm -rf -- \"$v\" || exit 1; fi; \
 mv -T -- \"$p\" \"$v\" || exit 1; exec mv -f -- \"$m\" \"$1/.$2.hippo.json\"";
@@ -725,7 +728,7 @@ mod tests {
     fn switch_link_render() {
         assert_eq!(
             switch_link("/srv/www/current", "/srv/v/r1", "/srv/www/.current.tmp").render(),
-            "sh -c 'if [ -e \"$1\" ] && [ ! -L \"$1\" ]; then printf \"hippo: %s exists and is not a symbolic link\\n\" \"$1\" >&2; exit 3; fi; mkdir -p -- \"$(dirname -- \"$1\")\" || exit 1; ln -sfn -- \"$2\" \"$3\" || exit 1; exec mv -Tf -- \"$3\" \"$1\"' sh /srv/www/current /srv/v/r1 /srv/www/.current.tmp"
+            "sh -c 'if [ -e \"$1\" ] && [ ! -L \"$1\" ]; then printf \"hippo: %s exists and is not a symbolic link\\n\" \"$1\" >&2; exit 3; fi; d=${1%/*}; [ -d \"${d:-/}\" ] || mkdir -p -- \"$d\" || exit 1; ln -sfn -- \"$2\" \"$3\" || exit 1; exec mv -Tf -- \"$3\" \"$1\"' sh /srv/www/current /srv/v/r1 /srv/www/.current.tmp"
         );
     }
 
@@ -966,6 +969,16 @@ mod tests {
             assert_eq!(code, 0);
             assert_eq!(out, format!("{}\n", b(&format!("v/{r}"))));
         }
+        // A deploy path whose parent folders do not exist yet: made.
+        let (code, _, err) = sh(
+            &switch_link(&b("new/parent/current"), &b("v/r1"), &b("new/parent/.tmp")).render(),
+            b"",
+        );
+        assert_eq!(code, 0, "{err}");
+        assert_eq!(
+            std::fs::read_link(b("new/parent/current")).expect("readlink"),
+            Path::new(&b("v/r1"))
+        );
 
         // List: only real directories, no dot-folders or files.
         std::fs::write(b("v/file"), "").expect("write");

@@ -909,6 +909,30 @@ impl Bench {
         Ok(())
     }
 
+    /// Per host, the inode of the spare of `version` (`<versions>/.next-<version>`) if there is
+    /// one: what the next delta starts from (docs/release-engine.md, "Spares").
+    fn spares(&self, version: &str) -> anyhow::Result<Vec<Option<u64>>> {
+        use std::os::unix::fs::MetadataExt;
+        self.hosts
+            .iter()
+            .map(|h| {
+                let p = host_path(h, &format!("{VERSIONS}/.next-{version}"))?;
+                Ok(std::fs::metadata(p).ok().map(|m| m.ino()))
+            })
+            .collect()
+    }
+
+    /// How many hosts' live version is the spare folder `spares` saw (same inode).
+    fn spares_used(&self, spares: &[Option<u64>]) -> anyhow::Result<usize> {
+        use std::os::unix::fs::MetadataExt;
+        let mut used = 0;
+        for (h, spare) in self.hosts.iter().zip(spares) {
+            let live = std::fs::metadata(live_dir(h, DEPLOY)?)?.ino();
+            used += usize::from(*spare == Some(live));
+        }
+        Ok(used)
+    }
+
     fn first_host(&self) -> anyhow::Result<&TestHost> {
         self.hosts.first().context("no hosts")
     }
@@ -951,11 +975,17 @@ impl Bench {
         let content_b = format!("run {run} second release\n");
         let commit_b = self.repo.commit_version(&content_b)?;
         self.settle()?;
+        let spares = self.spares(&version_a)?;
         let one_file_release = hippo_release(
             h,
             &json!({"config_id": self.config_id, "name": format!("bench {run} b"),
                     "branch": "main", "commit": commit_b}),
         )?;
+        let used = self.spares_used(&spares)?;
+        step!(
+            "run {run}: spares of the full release's version ready before the one-file release: {} of {n}, grown into its version: {used}",
+            spares.iter().flatten().count()
+        );
         check_tree(self.first_host()?, DEPLOY, FILES, &content_b)?;
         step!(
             "run {run}: Hippo one-file release to {n} hosts: {:.2} s, {:.2} MB sent",
