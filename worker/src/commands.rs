@@ -553,7 +553,7 @@ for d in *; do [ -d \"$d\" ] && [ ! -L \"$d\" ] || continue; i=$((i+1)); \
 for p in \"$@\"; do [ \"$d\" = \"$p\" ] && continue 2; done; \
 rm -f -- \".$d.hippo.json\" || exit 1; \
 mv -T -- \"$d\" \".hippo-gone-$d\" 2> /dev/null || rm -rf -- \"$d\" || exit 1; printf \"%s\\n\" \"$d\"; done; \
-( trap \"\" HUP; for x in .next-*; do [ -e \"$x\" ] || continue; \
+( trap \"\" HUP; sleep 1; for x in .next-*; do [ -e \"$x\" ] || continue; \
 if [ -z \"$s\" ] || { [ \"$x\" != \".next-$s\" ] && [ \"$x\" != \"$l\" ]; }; then nice -n 19 rm -rf -- \"$x\"; fi; done; \
 if [ -n \"$l\" ]; then t=\".next-$s.tmp.$$\"; \
 if [ -e \".next-$s\" ] || ! mkdir -- \"$t\" \
@@ -568,8 +568,9 @@ for g in .hippo-gone-*; do [ -d \"$g\" ] && nice -n 19 rm -rf -- \"$g\"; done \
 /// each one's name on a line. The same rule as [`crate::cleanup::to_remove`]. Dot-folders
 /// (partial unpacks, spares) are not versions.
 ///
-/// The slow part runs after the command has answered, on the host, at the lowest CPU priority
-/// (`nice -n 19`), detached from the channel: the renamed folders are deleted, spares other
+/// The slow part runs on the host a second after the command has answered (when the rest of
+/// the release — other hosts' cleanup, the final event — is normally over), at the lowest CPU
+/// priority (`nice -n 19`), detached from the channel: the renamed folders are deleted, spares other
 /// than `spare`'s are removed, and when `spare` (a version folder, normally the one just made
 /// live) is not empty and stdin carries [`clean_input`] (the gzip-compressed, NUL-ended list
 /// of that version's regular files, from its manifest), the spare `.next-<spare>` is made:

@@ -886,6 +886,8 @@ impl Bench {
     fn settle(&self) -> anyhow::Result<f64> {
         let cpu0 = machine_cpu_secs();
         quiet(self.hippo.pid())?;
+        // The hosts start their background work a second after cleanup answers.
+        std::thread::sleep(Duration::from_millis(1500));
         machine_quiet();
         settle()?;
         Ok(machine_cpu_secs() - cpu0)
@@ -1671,6 +1673,7 @@ mod scale {
                 &hippo,
                 &json!({"config_id": config, "name": format!("fleet {n}"), "branch": "main", "commit": commit}),
             )?;
+            std::thread::sleep(Duration::from_millis(1500));
             machine_quiet();
             settle()?;
             reset_peak_rss(hippo.pid())?;
@@ -1697,6 +1700,7 @@ mod scale {
             let script = format!(
                 "mkdir -p {dir} && tar -xzf - -C {dir} && ln -sfn {dir} /srv/scale/tmp && mv -Tf /srv/scale/tmp /srv/scale/current"
             );
+            std::thread::sleep(Duration::from_millis(1500));
             machine_quiet();
             settle()?;
             step!("OpenSSH streaming: releasing to {n} hosts");
