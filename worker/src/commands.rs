@@ -553,14 +553,14 @@ for d in *; do [ -d \"$d\" ] && [ ! -L \"$d\" ] || continue; i=$((i+1)); \
 for p in \"$@\"; do [ \"$d\" = \"$p\" ] && continue 2; done; \
 rm -f -- \".$d.hippo.json\" || exit 1; \
 mv -T -- \"$d\" \".hippo-gone-$d\" 2> /dev/null || rm -rf -- \"$d\" || exit 1; printf \"%s\\n\" \"$d\"; done; \
-( trap \"\" HUP; sleep 1; for x in .next-*; do [ -e \"$x\" ] || continue; \
-if [ -z \"$s\" ] || { [ \"$x\" != \".next-$s\" ] && [ \"$x\" != \"$l\" ]; }; then nice -n 19 rm -rf -- \"$x\"; fi; done; \
-if [ -n \"$l\" ]; then t=\".next-$s.tmp.$$\"; \
-if [ -e \".next-$s\" ] || ! mkdir -- \"$t\" \
-|| ! (cd -- \"$s\" && exec nice -n 19 xargs -0 -r cp -P -l --parents -t \"../$t\" --) < \"$l\" \
-|| ! mv -T -- \"$t\" \".next-$s\" 2> /dev/null; then rm -rf -- \"$t\"; fi; rm -f -- \"$l\"; fi; \
-for g in .hippo-gone-*; do [ -d \"$g\" ] && nice -n 19 rm -rf -- \"$g\"; done \
-) < /dev/null > /dev/null 2>&1 & exit 0";
+B='sleep 1; for x in .next-*; do [ -e \"$x\" ] || continue; \
+if [ -z \"$1\" ] || { [ \"$x\" != \".next-$1\" ] && [ \"$x\" != \"$2\" ]; }; then rm -rf -- \"$x\"; fi; done; \
+if [ -n \"$2\" ]; then if [ -e \".next-$1\" ] || ! mkdir -- \"$3\" \
+|| ! (cd -- \"$1\" && exec xargs -0 -r cp -P -l --parents -t \"../$3\" --) < \"$2\" \
+|| ! mv -T -- \"$3\" \".next-$1\" 2> /dev/null; then rm -rf -- \"$3\"; fi; rm -f -- \"$2\"; fi; \
+for g in .hippo-gone-*; do [ -d \"$g\" ] && rm -rf -- \"$g\"; done'; \
+( trap \"\" HUP; exec nice -n 19 sh -c \"$B\" sh \"$s\" \"$l\" \".next-$s.tmp.$$\" ) \
+< /dev/null > /dev/null 2>&1 & exit 0";
 
 /// Cleanup in one command: keeps the `keep` newest version folders of `versions_dir` (names
 /// sort by time, compared bytewise) and every folder named in `protect`; takes the others out
@@ -569,8 +569,8 @@ for g in .hippo-gone-*; do [ -d \"$g\" ] && nice -n 19 rm -rf -- \"$g\"; done \
 /// (partial unpacks, spares) are not versions.
 ///
 /// The slow part runs on the host a second after the command has answered (when the rest of
-/// the release — other hosts' cleanup, the final event — is normally over), at the lowest CPU
-/// priority (`nice -n 19`), detached from the channel: the renamed folders are deleted, spares other
+/// the release — other hosts' cleanup, the final event — is normally over), in a shell at the
+/// lowest CPU priority (`nice -n 19`), detached from the channel: the renamed folders are deleted, spares other
 /// than `spare`'s are removed, and when `spare` (a version folder, normally the one just made
 /// live) is not empty and stdin carries [`clean_input`] (the gzip-compressed, NUL-ended list
 /// of that version's regular files, from its manifest), the spare `.next-<spare>` is made:
