@@ -36,6 +36,10 @@ pub struct Settings {
     /// Seconds a release's SSH connection to a host stays open after the release is done with
     /// it, for the next release to the same host (no new login); 0: closed at once.
     pub ssh_idle_secs: u64,
+    /// The nice value (0–19) of the threads that talk to target hosts during a release: with
+    /// it above 0, the API's threads run first when both want a core, so a big release does not
+    /// slow the API down (0: the same priority as the API).
+    pub release_nice: u8,
     /// Seconds a session token stays valid.
     pub session_ttl_secs: u64,
     /// Seconds one notice delivery attempt may take (connect and answer); 3 attempts.
@@ -155,6 +159,7 @@ impl Default for Settings {
             ssh_connect_timeout_secs: 10,
             ssh_io_timeout_secs: 30,
             ssh_idle_secs: 60,
+            release_nice: 10,
             session_ttl_secs: 12 * 3600,
             metrics_listen: None,
             notice_timeout_secs: 10,
@@ -342,7 +347,14 @@ impl Settings {
             "HIPPO_TERMINAL_IDLE_SECS" => terminal_idle_secs,
             "HIPPO_MAX_UPLOAD_BYTES" => max_upload_bytes,
             "HIPPO_SSH_IDLE_SECS" => ssh_idle_secs,
+            "HIPPO_RELEASE_NICE" => release_nice,
         );
+        if s.release_nice > 19 {
+            return Err(ConfigError::Env {
+                name: "HIPPO_RELEASE_NICE",
+                reason: "must be 0 to 19".into(),
+            });
+        }
         for (name, value) in [
             ("HIPPO_HTTP_HEADER_TIMEOUT_SECS", s.http_header_timeout_secs),
             ("HIPPO_HTTP_BODY_TIMEOUT_SECS", s.http_body_timeout_secs),
@@ -557,6 +569,21 @@ mod tests {
         let e = Settings::load_from(|k| (k == "HIPPO_TRUSTED_PROXIES").then(|| "proxy".into()))
             .unwrap_err();
         assert!(e.to_string().contains("HIPPO_TRUSTED_PROXIES"), "{e}");
+    }
+
+    #[test]
+    fn release_threads_are_niced_by_default_and_only_0_to_19_is_taken() {
+        assert_eq!(Settings::load_from(|_| None).unwrap().release_nice, 10);
+        let nice = |v: &str| {
+            let v = v.to_owned();
+            Settings::load_from(move |k| (k == "HIPPO_RELEASE_NICE").then(|| v.clone()))
+        };
+        assert_eq!(nice("0").unwrap().release_nice, 0);
+        assert_eq!(nice("19").unwrap().release_nice, 19);
+        for bad in ["20", "-1", "high"] {
+            let e = nice(bad).unwrap_err();
+            assert!(e.to_string().contains("HIPPO_RELEASE_NICE"), "{bad}: {e}");
+        }
     }
 
     #[test]

@@ -83,6 +83,7 @@ impl Deps {
             true => tracing::info!("{}", sandbox.describe()),
             false => tracing::warn!("{}", sandbox.describe()),
         }
+        crate::targets::set_host_thread_nice(settings.release_nice);
         let ssh_pool = Arc::new(crate::ssh_pool::SshPool::new(settings.ssh_idle()));
         if !settings.ssh_idle().is_zero() {
             // Closes idle connections every few seconds, until the worker is gone.
