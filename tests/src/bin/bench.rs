@@ -30,7 +30,7 @@ const ONE_FILE_BYTES_TARGET: f64 = 0.02;
 const STAGES: [&str; 5] = ["checkout", "package", "prepare", "switch", "cleanup"];
 
 const USAGE: &str =
-    "usage: bench [--runs N] [--hosts N] [--wan] [--one-file] | bench --scale 20,50,100,200
+    "usage: bench [--runs N] [--hosts N] [--wan] [--one-file] | bench --scale 20,50,100,200 [--cpu-groups]
 
 Releases a 20 MB / 2,000-file tree from Git to N hosts (default 20) with Hippo and with plain
 OpenSSH (one ssh per host streaming the tarball into tar -x; and scp + ssh), releases a
@@ -46,7 +46,13 @@ no rollbacks, no gzip-everywhere release): a few minutes instead of the whole ta
 
 --scale: releases a 2 MB / 200-file tree to each fleet size with Hippo (default settings)
 and with OpenSSH streaming, timing both, with Hippo's peak RSS and the API's read latency
-during the release. HIPPO_BIN names the hippo-api binary.";
+during the release. HIPPO_BIN names the hippo-api binary.
+
+--cpu-groups (with --scale): Hippo and the hosts each in a CPU cgroup of their own with the
+default weight, as a service manager and separate machines would have them. Without it, on this
+one machine every SSH session is an autogroup of its own (sshd calls setsid) with Hippo's
+weight: with 16 hosts in flight Hippo gets about a 30th of the CPU. Needs root and the cgroup v1
+cpu controller at /sys/fs/cgroup/cpu.";
 
 struct Args {
     runs: usize,
@@ -57,6 +63,8 @@ struct Args {
     wan: bool,
     /// `--one-file`: only the one-file redeploy and what it is compared with.
     one_file: bool,
+    /// `--cpu-groups`: Hippo and the hosts in CPU cgroups of their own (with `--scale`).
+    cpu_groups: bool,
 }
 
 fn parse_args() -> anyhow::Result<Args> {
@@ -66,6 +74,7 @@ fn parse_args() -> anyhow::Result<Args> {
         scale: None,
         wan: false,
         one_file: false,
+        cpu_groups: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -102,6 +111,7 @@ fn parse_args() -> anyhow::Result<Args> {
             }
             "--wan" => args.wan = true,
             "--one-file" => args.one_file = true,
+            "--cpu-groups" => args.cpu_groups = true,
             "-h" | "--help" => {
                 println!("{USAGE}");
                 std::process::exit(0);
@@ -115,7 +125,7 @@ fn parse_args() -> anyhow::Result<Args> {
 fn main() -> anyhow::Result<()> {
     let args = parse_args()?;
     if let Some(sizes) = &args.scale {
-        return scale::run(sizes);
+        return scale::run(sizes, args.cpu_groups);
     }
     let bench = Bench::new(&args)?;
     bench.warm_up()?;
@@ -552,18 +562,20 @@ impl Ssh {
 /// Waits (not timed, at most 10 s) until process `pid` has used no CPU for 150 ms: Hippo
 /// finishes some work after a release's final event (the copy kept for rollbacks, removing
 /// the work folder), which must not slow the next measurement.
+/// CPU time process `pid` has used so far, in clock ticks (user + system).
+fn process_cpu_ticks(pid: u32) -> anyhow::Result<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    let rest = stat
+        .rsplit_once(')')
+        .map(|(_, r)| r)
+        .context("odd /proc/PID/stat")?;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // utime, stime: fields 14 and 15 of the line, 12 and 13 after the name.
+    Ok(f.get(11).context("utime")?.parse::<u64>()? + f.get(12).context("stime")?.parse::<u64>()?)
+}
+
 fn quiet(pid: u32) -> anyhow::Result<()> {
-    let cpu = || -> anyhow::Result<u64> {
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-        let rest = stat
-            .rsplit_once(')')
-            .map(|(_, r)| r)
-            .context("odd /proc/PID/stat")?;
-        let f: Vec<&str> = rest.split_whitespace().collect();
-        // utime, stime: fields 14 and 15 of the line, 12 and 13 after the name.
-        Ok(f.get(11).context("utime")?.parse::<u64>()?
-            + f.get(12).context("stime")?.parse::<u64>()?)
-    };
+    let cpu = || process_cpu_ticks(pid);
     let t0 = Instant::now();
     let (mut last, mut still) = (cpu()?, 0);
     while still < 3 && t0.elapsed() < Duration::from_secs(10) {
@@ -1511,6 +1523,8 @@ mod scale {
         read_p99_ms: f64,
         read_max_ms: f64,
         reads: usize,
+        /// p99 of how late a bench thread woke from a 5 ms sleep during the release.
+        wake_p99_ms: f64,
         in_flight: usize,
     }
 
@@ -1559,21 +1573,32 @@ mod scale {
         d.as_secs_f64() * 1000.0
     }
 
+    /// What the API reads and the machine's scheduling looked like during one release.
+    struct Reading {
+        /// Each read: when it started (since the release was run), how long it took, its path.
+        reads: Vec<(Duration, Duration, &'static str)>,
+        /// How late a bench thread woke from each 5 ms sleep: the delay any thread of the
+        /// machine (Hippo's too) waits for a core meanwhile, measured outside Hippo.
+        wake_late: Vec<Duration>,
+    }
+
     /// Runs release `rid` while another thread reads it and the first page of the list over
-    /// the API, every 20 ms; the release and the read times.
-    fn release_while_reading(h: &Hippo, rid: i64) -> anyhow::Result<(Timed, Vec<Duration>)> {
+    /// the API, every 20 ms, and a third sleeps 5 ms at a time and notes how late it woke.
+    fn release_while_reading(h: &Hippo, rid: i64) -> anyhow::Result<(Timed, Reading)> {
         let running = std::sync::atomic::AtomicBool::new(true);
+        let start = Instant::now();
         std::thread::scope(|s| {
             let reader = s.spawn(|| {
                 let mut took = Vec::new();
+                let one = format!("/api/releases/{rid}");
                 while running.load(std::sync::atomic::Ordering::Relaxed) {
-                    for path in [
-                        format!("/api/releases/{rid}"),
-                        "/api/releases?per_page=20".to_owned(),
+                    for (path, name) in [
+                        (one.as_str(), "GET /api/releases/{id}"),
+                        ("/api/releases?per_page=20", "GET /api/releases"),
                     ] {
                         let t0 = Instant::now();
-                        let (status, _) = h.get(&path);
-                        took.push(t0.elapsed());
+                        let (status, _) = h.get(path);
+                        took.push((t0 - start, t0.elapsed(), name));
                         if status != 200 {
                             step!("GET {path} answered {status} during the release");
                         }
@@ -1582,16 +1607,52 @@ mod scale {
                 }
                 took
             });
+            let prober = s.spawn(|| {
+                let mut late = Vec::new();
+                let nap = Duration::from_millis(5);
+                while running.load(std::sync::atomic::Ordering::Relaxed) {
+                    let t0 = Instant::now();
+                    std::thread::sleep(nap);
+                    late.push(t0.elapsed().saturating_sub(nap));
+                }
+                late
+            });
             let timed = run_release(h, rid);
             running.store(false, std::sync::atomic::Ordering::Relaxed);
             let reads = reader
                 .join()
                 .map_err(|_| anyhow::anyhow!("reader panicked"))?;
-            Ok((timed?, reads))
+            let wake_late = prober
+                .join()
+                .map_err(|_| anyhow::anyhow!("prober panicked"))?;
+            Ok((timed?, Reading { reads, wake_late }))
         })
     }
 
-    pub fn run(sizes: &[u8]) -> anyhow::Result<()> {
+    /// The `p` quantile (0–1) of sorted `v`, in ms.
+    fn quantile(v: &[Duration], p: f64) -> f64 {
+        v.get(((v.len().max(1) - 1) as f64 * p).round() as usize)
+            .map_or(0.0, |d| ms(*d))
+    }
+
+    /// A CPU cgroup (v1, `/sys/fs/cgroup/cpu/<name>`, default weight) that `pids` join with
+    /// every process they start from then on.
+    fn cpu_group(name: &str, pids: &[u32]) -> anyhow::Result<()> {
+        let dir = std::path::Path::new("/sys/fs/cgroup/cpu").join(name);
+        std::fs::create_dir_all(&dir).with_context(|| {
+            format!(
+                "making the cgroup {} (root and cgroup v1 cpu needed)",
+                dir.display()
+            )
+        })?;
+        for pid in pids {
+            std::fs::write(dir.join("cgroup.procs"), pid.to_string())
+                .with_context(|| format!("moving {pid} into {}", dir.display()))?;
+        }
+        Ok(())
+    }
+
+    pub fn run(sizes: &[u8], cpu_groups: bool) -> anyhow::Result<()> {
         let most = usize::from(*sizes.iter().max().context("no fleet sizes")?);
         step!("starting hippo-api (default settings)");
         let hippo = Hippo::start(&[])?;
@@ -1609,6 +1670,13 @@ mod scale {
             .iter()
             .map(|h| Endpoint::of(h, None))
             .collect::<anyhow::Result<Vec<_>>>()?;
+        if cpu_groups {
+            step!("Hippo in the CPU cgroup hippo-bench-api, the hosts in hippo-bench-hosts");
+            cpu_group("hippo-bench-api", &[hippo.pid()])?;
+            let pids: Vec<u32> = hosts.iter().filter_map(TestHost::pid).collect();
+            ensure!(pids.len() == hosts.len(), "a host without a process");
+            cpu_group("hippo-bench-hosts", &pids)?;
+        }
         step!(
             "building the repository ({FILES} files, ~{} MB)",
             BYTES / 1_000_000
@@ -1678,22 +1746,44 @@ mod scale {
             settle()?;
             reset_peak_rss(hippo.pid())?;
             step!("Hippo: releasing to {n} hosts");
-            let (timed, mut reads) = release_while_reading(&hippo, rid)?;
+            let ticks0 = process_cpu_ticks(hippo.pid())?;
+            let (timed, reading) = release_while_reading(&hippo, rid)?;
+            // Clock ticks are 100 a second on Linux.
+            let hippo_cpu = (process_cpu_ticks(hippo.pid())? - ticks0) as f64 / 100.0;
             let rss_mb = peak_rss_mb(hippo.pid())?;
             for host in [&hosts[0], &hosts[n - 1]] {
                 check_tree(host, &deploy, FILES, &content)?;
             }
+            let mut slowest = reading.reads.clone();
+            slowest.sort_by_key(|r| std::cmp::Reverse(r.1));
+            let mut reads: Vec<Duration> = reading.reads.iter().map(|r| r.1).collect();
             reads.sort();
-            let pick = |p: f64| {
-                reads
-                    .get(((reads.len().max(1) - 1) as f64 * p).round() as usize)
-                    .map_or(0.0, |d| ms(*d))
-            };
+            let mut late = reading.wake_late.clone();
+            late.sort();
+            let pick = |p: f64| quantile(&reads, p);
             let in_flight = most_in_flight(&timed.events)?;
             step!(
-                "Hippo to {n} hosts: {:.2} s, peak RSS {rss_mb:.0} MB, API reads p99 {:.1} ms, at most {in_flight} hosts in flight",
+                "Hippo to {n} hosts: {:.2} s, peak RSS {rss_mb:.0} MB, API reads p99 {:.1} ms, at most {in_flight} hosts in flight; CPU: Hippo {hippo_cpu:.2} s, machine {:.2} s",
                 timed.secs,
-                pick(0.99)
+                pick(0.99),
+                timed.cpu_secs
+            );
+            step!(
+                "  meanwhile a bench thread woke from 5 ms sleeps late by p50 {:.1} / p99 {:.1} / max {:.1} ms ({} sleeps); slowest reads: {}",
+                quantile(&late, 0.5),
+                quantile(&late, 0.99),
+                late.last().map_or(0.0, |d| ms(*d)),
+                late.len(),
+                slowest
+                    .iter()
+                    .take(5)
+                    .map(|(at, took, what)| format!(
+                        "{:.1} ms at +{:.2} s ({what})",
+                        ms(*took),
+                        at.as_secs_f64()
+                    ))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             );
 
             let dir = format!("/srv/scale/v{n}");
@@ -1721,25 +1811,31 @@ mod scale {
                 read_p99_ms: pick(0.99),
                 read_max_ms: reads.last().map_or(0.0, |d| ms(*d)),
                 reads: reads.len(),
+                wake_p99_ms: quantile(&late, 0.99),
                 in_flight,
             });
         }
 
         println!();
         println!(
-            "Fleet: {FILES} files, {:.1} MB per release; Hippo with default settings; OpenSSH: one ssh per host streaming a gzip -1 tarball into tar -x, all hosts at once.",
-            repo.tree_bytes as f64 / 1e6
+            "Fleet: {FILES} files, {:.1} MB per release; Hippo with default settings; OpenSSH: one ssh per host streaming a gzip -1 tarball into tar -x, all hosts at once; {}.",
+            repo.tree_bytes as f64 / 1e6,
+            if cpu_groups {
+                "Hippo and the hosts each in a CPU cgroup of their own (--cpu-groups)"
+            } else {
+                "every SSH session an autogroup of its own beside Hippo's"
+            }
         );
         println!();
         println!(
-            "| hosts | Hippo    | OpenSSH  | ratio | Hippo s/host | Hippo peak RSS | hosts in flight | API reads p50 / p99 / max (n)  |"
+            "| hosts | Hippo    | OpenSSH  | ratio | Hippo s/host | Hippo peak RSS | hosts in flight | API reads p50 / p99 / max (n)  | wake-up late p99 |"
         );
         println!(
-            "|------:|---------:|---------:|------:|-------------:|---------------:|----------------:|--------------------------------|"
+            "|------:|---------:|---------:|------:|-------------:|---------------:|----------------:|--------------------------------|-----------------:|"
         );
         for r in &rows {
             println!(
-                "| {:>5} | {:>6.2} s | {:>6.2} s | {:>5.2} | {:>10.3} s | {:>11.0} MB | {:>15} | {:>5.1} / {:>5.1} / {:>6.1} ms ({}) |",
+                "| {:>5} | {:>6.2} s | {:>6.2} s | {:>5.2} | {:>10.3} s | {:>11.0} MB | {:>15} | {:>5.1} / {:>5.1} / {:>6.1} ms ({}) | {:>13.1} ms |",
                 r.hosts,
                 r.hippo,
                 r.ssh,
@@ -1750,7 +1846,8 @@ mod scale {
                 r.read_p50_ms,
                 r.read_p99_ms,
                 r.read_max_ms,
-                r.reads
+                r.reads,
+                r.wake_p99_ms
             );
         }
         println!();
