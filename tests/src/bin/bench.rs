@@ -559,9 +559,6 @@ impl Ssh {
     }
 }
 
-/// Waits (not timed, at most 10 s) until process `pid` has used no CPU for 150 ms: Hippo
-/// finishes some work after a release's final event (the copy kept for rollbacks, removing
-/// the work folder), which must not slow the next measurement.
 /// CPU time process `pid` has used so far, in clock ticks (user + system).
 fn process_cpu_ticks(pid: u32) -> anyhow::Result<u64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
@@ -574,6 +571,9 @@ fn process_cpu_ticks(pid: u32) -> anyhow::Result<u64> {
     Ok(f.get(11).context("utime")?.parse::<u64>()? + f.get(12).context("stime")?.parse::<u64>()?)
 }
 
+/// Waits (not timed, at most 10 s) until process `pid` has used no CPU for 150 ms: Hippo
+/// finishes some work after a release's final event (the copy kept for rollbacks, removing
+/// the work folder), which must not slow the next measurement.
 fn quiet(pid: u32) -> anyhow::Result<()> {
     let cpu = || process_cpu_ticks(pid);
     let t0 = Instant::now();
